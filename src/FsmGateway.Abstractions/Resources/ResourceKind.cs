@@ -1,0 +1,26 @@
+namespace FsmGateway.Resources;
+
+/// <summary>The kinds of Kubernetes object that FsmGateway reads.</summary>
+public enum ResourceKind
+{
+    /// <summary><c>gateway.networking.k8s.io</c> GatewayClass (cluster-scoped).</summary>
+    GatewayClass,
+
+    /// <summary><c>gateway.networking.k8s.io</c> Gateway.</summary>
+    Gateway,
+
+    /// <summary><c>gateway.networking.k8s.io</c> TCPRoute (v1 or v1alpha2).</summary>
+    TcpRoute,
+
+    /// <summary><c>gateway.networking.k8s.io</c> ReferenceGrant (v1 or v1beta1).</summary>
+    ReferenceGrant,
+
+    /// <summary>Core v1 Service.</summary>
+    Service,
+
+    /// <summary><c>discovery.k8s.io/v1</c> EndpointSlice.</summary>
+    EndpointSlice,
+
+    /// <summary>Core v1 Namespace (cluster-scoped); its labels feed listener namespace selectors.</summary>
+    Namespace,
+}
