@@ -1,0 +1,190 @@
+using System.Collections.Immutable;
+using System.Text.Json.Nodes;
+using FsmGateway.Kubernetes.Mapping;
+using FsmGateway.Resources;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace FsmGateway.Kubernetes.Manifests;
+
+/// <summary>
+/// Reads Kubernetes manifests, the same multi-document YAML (or JSON) that <c>kubectl apply -f</c> takes, into the
+/// model. Never throws for bad input: every problem becomes a <see cref="ManifestError"/> naming the file, the
+/// document and the field; kinds FsmGateway does not read are skipped with a note.
+/// </summary>
+public static class ManifestReader
+{
+    private static readonly string[] ManifestExtensions = [".yaml", ".yml", ".json"];
+
+    /// <summary>Reads every manifest at <paramref name="paths"/>: files, or folders whose <c>.yaml</c>, <c>.yml</c> and <c>.json</c> files are read in name order (not recursively).</summary>
+    /// <param name="paths">Files or folders.</param>
+    /// <param name="defaultNamespace">The namespace for namespaced objects that name none.</param>
+    /// <returns>Everything read, every note and every error.</returns>
+    public static ManifestSet ReadPaths(IEnumerable<string> paths, string defaultNamespace = "default")
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var results = new List<ManifestSet>();
+        foreach (var path in paths)
+        {
+            if (Directory.Exists(path))
+            {
+                results.AddRange(Directory.EnumerateFiles(path)
+                    .Where(static f => ManifestExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
+                    .Order(StringComparer.Ordinal)
+                    .Select(f => ReadFile(f, defaultNamespace)));
+            }
+            else
+            {
+                results.Add(ReadFile(path, defaultNamespace));
+            }
+        }
+
+        return ManifestSet.Combine(results);
+    }
+
+    /// <summary>Reads one manifest file.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="defaultNamespace">The namespace for namespaced objects that name none.</param>
+    /// <returns>What the file holds, with notes and errors.</returns>
+    public static ManifestSet ReadFile(string path, string defaultNamespace = "default")
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var why = e is FileNotFoundException or DirectoryNotFoundException ? "no such file or folder" : e.Message;
+            return ManifestSet.Failed(new ManifestError(path, null, null, null, $"cannot read: {why}"));
+        }
+
+        return ReadText(text, path, defaultNamespace);
+    }
+
+    /// <summary>Reads manifest text.</summary>
+    /// <param name="text">One or more YAML documents separated by <c>---</c> lines.</param>
+    /// <param name="source">What to call the text in messages (usually the file path).</param>
+    /// <param name="defaultNamespace">The namespace for namespaced objects that name none.</param>
+    /// <returns>What the text holds, with notes and errors.</returns>
+    public static ManifestSet ReadText(string text, string source, string defaultNamespace = "default")
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(source);
+        var resources = ImmutableArray.CreateBuilder<Resource>();
+        var notes = ImmutableArray.CreateBuilder<string>();
+        var errors = ImmutableArray.CreateBuilder<ManifestError>();
+        var documentNumber = 0;
+        foreach (var (documentText, firstLine) in SplitDocuments(text))
+        {
+            documentNumber++;
+            JsonNode? root;
+            try
+            {
+                root = ParseDocument(documentText);
+            }
+            catch (YamlException e)
+            {
+                var line = firstLine + (int)e.Start.Line - 1;
+                errors.Add(new ManifestError(source, documentNumber, line, null, $"invalid YAML: {InnermostMessage(e)}"));
+                continue;
+            }
+
+            if (root is null)
+            {
+                continue;
+            }
+
+            if (root is not JsonObject obj)
+            {
+                errors.Add(new ManifestError(source, documentNumber, firstLine, null, "expected a Kubernetes object (a mapping with apiVersion and kind)"));
+                continue;
+            }
+
+            foreach (var (item, field) in Items(obj))
+            {
+                try
+                {
+                    var mapped = ResourceMapper.Map(item, defaultNamespace);
+                    if (mapped.Resource is { } resource)
+                    {
+                        resources.Add(resource);
+                    }
+                    else
+                    {
+                        notes.Add($"{source}, document {documentNumber}: {mapped.SkipNote}");
+                    }
+                }
+                catch (ResourceMappingException e)
+                {
+                    errors.Add(new ManifestError(source, documentNumber, firstLine, field + e.Field, $"{e.ObjectDescription}: {e.Problem}"));
+                }
+            }
+        }
+
+        return new ManifestSet(resources.ToImmutable(), notes.ToImmutable(), errors.ToImmutable());
+    }
+
+    /// <summary>A <c>kind: List</c> document (what <c>kubectl get -o yaml</c> prints) holds its objects in <c>items</c>.</summary>
+    private static IEnumerable<(JsonObject Item, string FieldPrefix)> Items(JsonObject document)
+    {
+        if (document["kind"] is JsonValue kind && kind.TryGetValue<string>(out var kindText) && kindText == "List" && document["items"] is JsonArray items)
+        {
+            for (var i = 0; i < items.Count; i++)
+            {
+                if (items[i] is JsonObject item)
+                {
+                    yield return (item, $"items[{i}].");
+                }
+            }
+
+            yield break;
+        }
+
+        yield return (document, string.Empty);
+    }
+
+    private static JsonNode? ParseDocument(string text)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(text));
+        return stream.Documents.Count switch
+        {
+            0 => null,
+            _ => YamlToJson.Convert(stream.Documents[0].RootNode),
+        };
+    }
+
+    /// <summary>Splits at lines that start with <c>---</c>, as kubectl does, remembering where each document starts.</summary>
+    private static IEnumerable<(string Text, int FirstLine)> SplitDocuments(string text)
+    {
+        var lines = text.ReplaceLineEndings("\n").Split('\n');
+        var current = new List<string>();
+        var firstLine = 1;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].StartsWith("---", StringComparison.Ordinal) && (lines[i].Length == 3 || char.IsWhiteSpace(lines[i][3])))
+            {
+                yield return (string.Join('\n', current), firstLine);
+                current.Clear();
+                firstLine = i + 2;
+                continue;
+            }
+
+            current.Add(lines[i]);
+        }
+
+        yield return (string.Join('\n', current), firstLine);
+    }
+
+    private static string InnermostMessage(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        return e.Message;
+    }
+}

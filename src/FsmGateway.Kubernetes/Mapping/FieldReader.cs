@@ -1,0 +1,205 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace FsmGateway.Kubernetes.Mapping;
+
+/// <summary>
+/// Reads typed fields out of one JSON object while tracking the field path (<c>spec.listeners[1].port</c>),
+/// so every complaint names the exact field, the way the API server's validation does.
+/// </summary>
+internal readonly struct FieldReader(JsonObject node, string path)
+{
+    public string Path { get; } = path;
+
+    public string Field(string name) => Path.Length == 0 ? name : $"{Path}.{name}";
+
+    public bool Has(string name) => node.TryGetPropertyValue(name, out var value) && value is not null;
+
+    public string RequiredString(string name) =>
+        OptionalString(name) is { Length: > 0 } value ? value : throw new MappingException(Field(name), "is required");
+
+    public string? OptionalString(string name)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return null;
+        }
+
+        if (value is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.String)
+        {
+            return scalar.GetValue<string>();
+        }
+
+        throw new MappingException(Field(name), $"expected a string, got {Describe(value)}");
+    }
+
+    public int RequiredInt(string name, int min, int max) =>
+        OptionalInt(name, min, max) ?? throw new MappingException(Field(name), "is required");
+
+    public int? OptionalInt(string name, int min, int max)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return null;
+        }
+
+        if (value is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.Number && scalar.TryGetValue<long>(out var number))
+        {
+            return number >= min && number <= max
+                ? (int)number
+                : throw new MappingException(Field(name), $"{number} is out of range {min}..{max}");
+        }
+
+        throw new MappingException(Field(name), $"expected an integer, got {Describe(value)}");
+    }
+
+    public long? OptionalLong(string name)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return null;
+        }
+
+        return value is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.Number && scalar.TryGetValue<long>(out var number)
+            ? number
+            : throw new MappingException(Field(name), $"expected an integer, got {Describe(value)}");
+    }
+
+    public bool? OptionalBool(string name)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return null;
+        }
+
+        return value.GetValueKind() switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new MappingException(Field(name), $"expected true or false, got {Describe(value)}"),
+        };
+    }
+
+    public DateTimeOffset? OptionalTimestamp(string name)
+    {
+        var text = OptionalString(name);
+        if (text is null)
+        {
+            return null;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time)
+            ? time.ToUniversalTime()
+            : throw new MappingException(Field(name), $"'{text}' is not an RFC 3339 timestamp");
+    }
+
+    public T OptionalEnum<T>(string name, T fallback)
+        where T : struct, Enum
+    {
+        var text = OptionalString(name);
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        return Enum.GetNames<T>().Contains(text, StringComparer.Ordinal)
+            ? Enum.Parse<T>(text)
+            : throw new MappingException(Field(name), $"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>())}");
+    }
+
+    public T RequiredEnum<T>(string name)
+        where T : struct, Enum =>
+        Has(name) ? OptionalEnum(name, default(T)) : throw new MappingException(Field(name), "is required");
+
+    public FieldReader? OptionalObject(string name)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return null;
+        }
+
+        return value is JsonObject child
+            ? new FieldReader(child, Field(name))
+            : throw new MappingException(Field(name), $"expected an object, got {Describe(value)}");
+    }
+
+    public FieldReader RequiredObject(string name) =>
+        OptionalObject(name) ?? throw new MappingException(Field(name), "is required");
+
+    /// <summary>The items of an array of objects; an absent array is empty.</summary>
+    public ImmutableArray<T> Objects<T>(string name, Func<FieldReader, T> read)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return [];
+        }
+
+        if (value is not JsonArray array)
+        {
+            throw new MappingException(Field(name), $"expected a list, got {Describe(value)}");
+        }
+
+        var items = ImmutableArray.CreateBuilder<T>(array.Count);
+        for (var i = 0; i < array.Count; i++)
+        {
+            var itemPath = $"{Field(name)}[{i}]";
+            items.Add(array[i] is JsonObject item
+                ? read(new FieldReader(item, itemPath))
+                : throw new MappingException(itemPath, $"expected an object, got {Describe(array[i])}"));
+        }
+
+        return items.MoveToImmutable();
+    }
+
+    public ImmutableArray<string> Strings(string name)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return [];
+        }
+
+        if (value is not JsonArray array)
+        {
+            throw new MappingException(Field(name), $"expected a list, got {Describe(value)}");
+        }
+
+        var field = Field(name);
+        return [.. array.Select((item, i) => item is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.String
+            ? scalar.GetValue<string>()
+            : throw new MappingException($"{field}[{i}]", $"expected a string, got {Describe(item)}"))];
+    }
+
+    public ImmutableSortedDictionary<string, string> StringMap(string name)
+    {
+        var map = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        if (OptionalObject(name) is not { } child)
+        {
+            return map.ToImmutable();
+        }
+
+        foreach (var (key, _) in child.Node)
+        {
+            map[key] = child.OptionalString(key) ?? string.Empty;
+        }
+
+        return map.ToImmutable();
+    }
+
+    public JsonObject Node => node;
+
+    private static string Describe(JsonNode? value) => value switch
+    {
+        null => "null",
+        JsonObject => "an object",
+        JsonArray => "a list",
+        _ => value.GetValueKind() switch
+        {
+            JsonValueKind.String => $"the string '{value.GetValue<string>()}'",
+            JsonValueKind.Number => $"the number {value.ToJsonString()}",
+            JsonValueKind.True or JsonValueKind.False => $"the boolean {value.ToJsonString()}",
+            _ => value.ToJsonString(),
+        },
+    };
+}

@@ -1,0 +1,107 @@
+using System.Collections.Immutable;
+using FsmGateway.Resources;
+using FsmGateway.Status;
+
+namespace FsmGateway.Routing.Compilation;
+
+/// <summary>
+/// Resolves a route's backendRefs to Services and their ready endpoints. A reference that does not resolve keeps
+/// its weight (that share of connections is refused) and explains itself in the route's ResolvedRefs condition.
+/// </summary>
+internal static class BackendResolver
+{
+    private const int DefaultWeight = 1;
+
+    public static ResolvedBackends Run(CompilationContext context, TcpRoute route, TcpRouteRule rule, string ruleField)
+    {
+        var backends = ImmutableArray.CreateBuilder<RouteBackend>(rule.BackendRefs.Length);
+        var problems = new List<(string Reason, string Message)>();
+        for (var i = 0; i < rule.BackendRefs.Length; i++)
+        {
+            var reference = rule.BackendRefs[i];
+            var field = $"{ruleField}.backendRefs[{i}]";
+            var ns = reference.Namespace ?? route.Metadata.Namespace;
+            var (endpoints, problem) = Resolve(context, route, reference, ns, field);
+            if (problem is { } p)
+            {
+                problems.Add(p);
+            }
+
+            backends.Add(new RouteBackend(ns, reference.Name, reference.Port, reference.Weight ?? DefaultWeight, endpoints, problem?.Message));
+        }
+
+        return new ResolvedBackends(backends.MoveToImmutable(), problems);
+    }
+
+    private static (ImmutableArray<BackendEndpoint> Endpoints, (string Reason, string Message)? Problem) Resolve(
+        CompilationContext context, TcpRoute route, BackendReference reference, string ns, string field)
+    {
+        var group = reference.Group ?? GatewayApi.CoreGroup;
+        var kind = reference.Kind ?? "Service";
+        if (group != GatewayApi.CoreGroup || kind != "Service")
+        {
+            var groupKind = group.Length == 0 ? kind : $"{group}/{kind}";
+            return ([], (ConditionReasons.InvalidKind, $"{field}: {groupKind} is not a supported backend kind; only core Services are"));
+        }
+
+        if (ns != route.Metadata.Namespace && !ReferenceGrants.Permit(context, route.Metadata.Namespace, ns, reference.Name))
+        {
+            return ([], (ConditionReasons.RefNotPermitted,
+                $"{field}: Service {ns}/{reference.Name} is in another namespace and no ReferenceGrant in '{ns}' allows TCPRoutes from '{route.Metadata.Namespace}' to refer to it"));
+        }
+
+        if (reference.Port is not { } port)
+        {
+            return ([], (ConditionReasons.BackendNotFound, $"{field}.port is required when the backend is a Service"));
+        }
+
+        if (!context.Services.TryGetValue((ns, reference.Name), out var service))
+        {
+            return ([], (ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} does not exist"));
+        }
+
+        if (service.Type == Service.ExternalNameType)
+        {
+            return ([], (ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} is of type ExternalName, which cannot be a backend"));
+        }
+
+        var servicePort = service.Ports.FirstOrDefault(p => p.Port == port);
+        if (servicePort is null)
+        {
+            return ([], (ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} has no port {port}"));
+        }
+
+        return (ReadyEndpoints(context, service, servicePort), null);
+    }
+
+    /// <summary>
+    /// The ready endpoints of one Service port across all its EndpointSlices: slice ports are matched to the
+    /// Service port by name (an unnamed Service port matches an unnamed slice port); duplicates are merged.
+    /// </summary>
+    private static ImmutableArray<BackendEndpoint> ReadyEndpoints(CompilationContext context, Service service, ServicePort servicePort)
+    {
+        var found = new SortedSet<BackendEndpoint>();
+        var wantedName = servicePort.Name ?? string.Empty;
+        foreach (var slice in context.SlicesOf(service.Metadata.Namespace, service.Metadata.Name))
+        {
+            var slicePort = slice.Ports.FirstOrDefault(p => (p.Name ?? string.Empty) == wantedName && p.Protocol == servicePort.Protocol);
+            if (slicePort?.Port is not { } targetPort)
+            {
+                continue;
+            }
+
+            foreach (var endpoint in slice.Endpoints.Where(static e => e.Ready != false))
+            {
+                foreach (var address in endpoint.Addresses)
+                {
+                    found.Add(new BackendEndpoint(address, targetPort));
+                }
+            }
+        }
+
+        return [.. found];
+    }
+}
+
+/// <summary>A route's backends, resolved, with the reason and message of each reference that did not resolve.</summary>
+internal sealed record ResolvedBackends(ImmutableArray<RouteBackend> Backends, List<(string Reason, string Message)> Problems);

@@ -1,0 +1,90 @@
+using System.Collections.Immutable;
+using FsmGateway.Configuration;
+using FsmGateway.Resources;
+
+namespace FsmGateway.Routing.Compilation;
+
+/// <summary>The snapshot indexed for the stages, plus the diagnostics they collect. Lives for one compilation.</summary>
+internal sealed class CompilationContext
+{
+    private static readonly IReadOnlyDictionary<string, string> NoLabels = ImmutableDictionary<string, string>.Empty;
+    private readonly List<Diagnostic> _diagnostics = [];
+    private readonly Dictionary<(string Namespace, string Service), List<EndpointSlice>> _slicesByService = [];
+
+    public CompilationContext(ConfigSnapshot snapshot, CompilerOptions options, ListenerBindings bindings)
+    {
+        Options = options;
+        Bindings = bindings;
+        foreach (var resource in snapshot.Resources.Values)
+        {
+            switch (resource)
+            {
+                case GatewayClass gatewayClass: GatewayClasses.Add(gatewayClass); break;
+                case Gateway gateway: Gateways.Add(gateway); break;
+                case TcpRoute route: Routes.Add(route); break;
+                case ReferenceGrant grant: ReferenceGrants.Add(grant); break;
+                case Service service: Services[(service.Metadata.Namespace, service.Metadata.Name)] = service; break;
+                case KubernetesNamespace ns: Namespaces[ns.Metadata.Name] = ns; break;
+                case EndpointSlice slice when slice.ServiceName is not null:
+                    var key = (slice.Metadata.Namespace, slice.ServiceName);
+                    if (!_slicesByService.TryGetValue(key, out var slices))
+                    {
+                        _slicesByService[key] = slices = [];
+                    }
+
+                    slices.Add(slice);
+                    break;
+            }
+        }
+    }
+
+    public CompilerOptions Options { get; }
+
+    public ListenerBindings Bindings { get; }
+
+    /// <summary>Every GatewayClass, sorted by key (the snapshot's order).</summary>
+    public List<GatewayClass> GatewayClasses { get; } = [];
+
+    public List<Gateway> Gateways { get; } = [];
+
+    public List<TcpRoute> Routes { get; } = [];
+
+    public List<ReferenceGrant> ReferenceGrants { get; } = [];
+
+    public Dictionary<(string Namespace, string Name), Service> Services { get; } = [];
+
+    public Dictionary<string, KubernetesNamespace> Namespaces { get; } = new(StringComparer.Ordinal);
+
+    public IReadOnlyList<EndpointSlice> SlicesOf(string ns, string service) =>
+        _slicesByService.TryGetValue((ns, service), out var slices) ? slices : [];
+
+    /// <summary>
+    /// The labels of a namespace. A namespace the snapshot does not hold still has the label Kubernetes puts on
+    /// every namespace, <c>kubernetes.io/metadata.name</c>, so selectors on it work in file mode too.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> NamespaceLabels(string ns)
+    {
+        if (Namespaces.TryGetValue(ns, out var found))
+        {
+            return found.Metadata.Labels.ContainsKey(MetadataNameLabel)
+                ? found.Metadata.Labels
+                : found.Metadata.Labels.SetItem(MetadataNameLabel, ns);
+        }
+
+        return ns.Length == 0 ? NoLabels : ImmutableDictionary<string, string>.Empty.Add(MetadataNameLabel, ns);
+    }
+
+    public void Note(ResourceKey? subject, string message) => _diagnostics.Add(new Diagnostic(DiagnosticSeverity.Info, subject, message));
+
+    public void Warn(ResourceKey? subject, string message) => _diagnostics.Add(new Diagnostic(DiagnosticSeverity.Warning, subject, message));
+
+    public ImmutableArray<Diagnostic> SortedDiagnostics() =>
+    [
+        .. _diagnostics
+            .OrderBy(static d => d.Object.HasValue ? 1 : 0)
+            .ThenBy(static d => d.Object ?? default)
+            .ThenBy(static d => d.Message, StringComparer.Ordinal),
+    ];
+
+    private const string MetadataNameLabel = "kubernetes.io/metadata.name";
+}

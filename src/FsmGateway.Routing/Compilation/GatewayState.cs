@@ -1,0 +1,60 @@
+using System.Collections.Immutable;
+using FsmGateway.Resources;
+
+namespace FsmGateway.Routing.Compilation;
+
+/// <summary>What the stages learn about one Gateway of ours.</summary>
+internal sealed class GatewayState(Gateway gateway)
+{
+    public Gateway Gateway { get; } = gateway;
+
+    public ResourceKey Key => Gateway.Key;
+
+    public long Generation => Gateway.Metadata.Generation;
+
+    /// <summary>Why the Gateway as a whole is not accepted (reason, message), or null.</summary>
+    public (string Reason, string Message)? Rejection { get; set; }
+
+    /// <summary>The IP addresses to bind; empty for every address.</summary>
+    public ImmutableArray<string> BindAddresses { get; set; } = [];
+
+    public List<ListenerState> Listeners { get; } = [];
+
+    public bool Accepted => Rejection is null;
+}
+
+/// <summary>What the stages learn about one listener.</summary>
+internal sealed class ListenerState(GatewayState owner, Listener listener, int index)
+{
+    public GatewayState Owner { get; } = owner;
+
+    public Listener Listener { get; } = listener;
+
+    /// <summary>The listener's index in <c>spec.listeners</c>, for messages naming the field.</summary>
+    public int Index { get; } = index;
+
+    public string Field => $"spec.listeners[{Index}]";
+
+    /// <summary>Why the listener is not accepted (reason, message), or null.</summary>
+    public (string Reason, string Message)? Rejection { get; set; }
+
+    public ImmutableArray<RouteGroupKind> SupportedKinds { get; set; } = [];
+
+    /// <summary>Set when <c>allowedRoutes.kinds</c> named kinds this listener cannot serve.</summary>
+    public string? InvalidKindsMessage { get; set; }
+
+    /// <summary>Set when the listener shares its port with another listener or an older Gateway.</summary>
+    public string? ConflictMessage { get; set; }
+
+    /// <summary>The routes accepted on this listener, oldest first once attachment is done.</summary>
+    public List<TcpRoute> AttachedRoutes { get; } = [];
+
+    public bool Accepted => Rejection is null;
+
+    public bool ServesTcpRoutes => SupportedKinds.Contains(RouteGroupKind.TcpRoute);
+
+    /// <summary>Whether the listener belongs in the routing table: valid, of an accepted Gateway, and holding its port.</summary>
+    public bool IsServed => Owner.Accepted && Accepted && ServesTcpRoutes && ConflictMessage is null;
+
+    public string Describe => $"listener '{Listener.Name}' ({Listener.Protocol} port {Listener.Port})";
+}

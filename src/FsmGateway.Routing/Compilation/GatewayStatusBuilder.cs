@@ -1,0 +1,139 @@
+using System.Collections.Immutable;
+using FsmGateway.Resources;
+using FsmGateway.Status;
+
+namespace FsmGateway.Routing.Compilation;
+
+/// <summary>
+/// Writes each Gateway's status from what the stages decided and what the transport reported binding:
+/// <c>Programmed=True</c> only for a listener whose socket is listening.
+/// </summary>
+internal static class GatewayStatusBuilder
+{
+    public static void Run(CompilationContext context, List<GatewayState> gateways, ImmutableSortedDictionary<ResourceKey, GatewayStatus>.Builder statuses)
+    {
+        foreach (var gateway in gateways)
+        {
+            var listeners = gateway.Listeners.Select(l => ListenerStatusOf(context, l)).ToList();
+            statuses[gateway.Key] = new GatewayStatus(
+                [],
+                Conditions.Sorted(Accepted(gateway, listeners), Programmed(gateway, listeners)),
+                [.. listeners.Select(static l => l.Status)]);
+        }
+    }
+
+    private static (ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed) ListenerStatusOf(
+        CompilationContext context, ListenerState listener)
+    {
+        var generation = listener.Owner.Generation;
+        var bind = listener.IsServed ? context.Bindings.For(listener.Listener.Port) : null;
+
+        Condition accepted;
+        if (listener.Rejection is { } rejection)
+        {
+            accepted = Conditions.False(ConditionTypes.Accepted, rejection.Reason, rejection.Message, generation);
+        }
+        else if (bind is { State: BindState.Failed })
+        {
+            accepted = Conditions.False(ConditionTypes.Accepted, ConditionReasons.PortUnavailable,
+                $"port {listener.Listener.Port} cannot be bound: {bind.Message}", generation);
+        }
+        else
+        {
+            accepted = Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted, "Listener is accepted", generation);
+        }
+
+        var conflicted = listener.ConflictMessage is { } conflict
+            ? Conditions.True(ConditionTypes.Conflicted, ConditionReasons.ProtocolConflict, conflict, generation)
+            : Conditions.False(ConditionTypes.Conflicted, ConditionReasons.NoConflicts, "No conflicts", generation);
+
+        var resolvedRefs = listener.InvalidKindsMessage is { } invalidKinds
+            ? Conditions.False(ConditionTypes.ResolvedRefs, ConditionReasons.InvalidRouteKinds, invalidKinds, generation)
+            : Conditions.True(ConditionTypes.ResolvedRefs, ConditionReasons.ResolvedRefs, "All references resolved", generation);
+
+        var programmed = ProgrammedCondition(listener, bind, generation);
+        var status = new ListenerStatus(
+            listener.Listener.Name,
+            listener.SupportedKinds,
+            listener.AttachedRoutes.Count,
+            Conditions.Sorted(accepted, conflicted, programmed, resolvedRefs));
+        return (listener, status, accepted, programmed);
+    }
+
+    private static Condition ProgrammedCondition(ListenerState listener, BindOutcome? bind, long generation)
+    {
+        if (!listener.Owner.Accepted)
+        {
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The Gateway is not accepted", generation);
+        }
+
+        if (listener.Rejection is { } rejection)
+        {
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, $"The listener is not accepted ({rejection.Reason})", generation);
+        }
+
+        if (listener.ConflictMessage is not null)
+        {
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The listener is conflicted and not served", generation);
+        }
+
+        if (!listener.ServesTcpRoutes)
+        {
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The listener allows no route kind it can serve", generation);
+        }
+
+        return bind!.State switch
+        {
+            BindState.Bound => Conditions.True(ConditionTypes.Programmed, ConditionReasons.Programmed,
+                $"Listening on port {listener.Listener.Port}", generation),
+            BindState.Failed => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid,
+                $"port {listener.Listener.Port} cannot be bound: {bind.Message}", generation),
+            _ => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Pending,
+                $"Waiting for port {listener.Listener.Port} to be bound", generation),
+        };
+    }
+
+    private static Condition Accepted(GatewayState gateway, List<(ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed)> listeners)
+    {
+        var generation = gateway.Generation;
+        if (gateway.Rejection is { } rejection)
+        {
+            return Conditions.False(ConditionTypes.Accepted, rejection.Reason, rejection.Message, generation);
+        }
+
+        var invalid = listeners.Where(static l => l.Accepted.Status != ConditionStatus.True).Select(static l => $"'{l.Status.Name}' ({l.Accepted.Reason})").ToList();
+        if (invalid.Count == 0)
+        {
+            return Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted, "Gateway is accepted", generation);
+        }
+
+        return invalid.Count == listeners.Count
+            ? Conditions.False(ConditionTypes.Accepted, ConditionReasons.ListenersNotValid, $"No listener is valid: {string.Join(", ", invalid)}", generation)
+            : Conditions.True(ConditionTypes.Accepted, ConditionReasons.ListenersNotValid, $"Some listeners are not valid: {string.Join(", ", invalid)}", generation);
+    }
+
+    private static Condition Programmed(GatewayState gateway, List<(ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed)> listeners)
+    {
+        var generation = gateway.Generation;
+        if (!gateway.Accepted)
+        {
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The Gateway is not accepted", generation);
+        }
+
+        var accepted = listeners.Where(static l => l.Accepted.Status == ConditionStatus.True).ToList();
+        var notServing = accepted.Where(static l => l.Programmed.Status != ConditionStatus.True).ToList();
+        if (accepted.Count > 0 && notServing.Count == 0)
+        {
+            return Conditions.True(ConditionTypes.Programmed, ConditionReasons.Programmed, $"All {accepted.Count} accepted listeners are serving", generation);
+        }
+
+        if (accepted.Count == 0)
+        {
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "No listener is accepted, so nothing is served", generation);
+        }
+
+        var why = string.Join("; ", notServing.Select(static l => $"listener '{l.Status.Name}': {l.Programmed.Message}"));
+        var reason = notServing.All(static l => l.Programmed.Reason == ConditionReasons.Pending) ? ConditionReasons.Pending : ConditionReasons.Invalid;
+        return Conditions.False(ConditionTypes.Programmed, reason, why, generation);
+    }
+}

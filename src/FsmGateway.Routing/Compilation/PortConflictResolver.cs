@@ -1,0 +1,41 @@
+namespace FsmGateway.Routing.Compilation;
+
+/// <summary>
+/// Two Gateways of ours asking for the same port on overlapping addresses: the older Gateway (creationTimestamp,
+/// then namespace/name) keeps the port; the other's listener is marked conflicted and is not programmed.
+/// </summary>
+internal static class PortConflictResolver
+{
+    public static void Run(CompilationContext context, List<GatewayState> gateways)
+    {
+        var contenders = gateways
+            .Where(static g => g.Accepted)
+            .OrderBy(static g => g.Gateway, Resources.Resource.OldestFirst)
+            .SelectMany(static g => g.Listeners)
+            .Where(static l => l.IsServed);
+
+        var holders = new Dictionary<int, List<ListenerState>>();
+        foreach (var listener in contenders)
+        {
+            if (!holders.TryGetValue(listener.Listener.Port, out var held))
+            {
+                holders[listener.Listener.Port] = held = [];
+            }
+
+            var holder = held.FirstOrDefault(h => Overlap(h.Owner, listener.Owner));
+            if (holder is null)
+            {
+                held.Add(listener);
+                continue;
+            }
+
+            listener.ConflictMessage =
+                $"port {listener.Listener.Port} is already held by the older {holder.Owner.Key} ({holder.Describe})";
+            context.Warn(listener.Owner.Key, $"{listener.Describe}: {listener.ConflictMessage}; not programmed");
+        }
+    }
+
+    /// <summary>Two address sets overlap when either is "every address" or they share one.</summary>
+    private static bool Overlap(GatewayState a, GatewayState b) =>
+        a.BindAddresses.IsEmpty || b.BindAddresses.IsEmpty || a.BindAddresses.Intersect(b.BindAddresses, StringComparer.Ordinal).Any();
+}

@@ -1,0 +1,184 @@
+using System.Collections.Immutable;
+using FsmGateway.Resources;
+using FsmGateway.Status;
+
+namespace FsmGateway.Routing.Compilation;
+
+/// <summary>
+/// Binds each TCPRoute to the listeners its parentRefs select and that allow it, and decides the route's status:
+/// one entry per parentRef that names a Gateway of ours.
+/// </summary>
+internal static class RouteAttacher
+{
+    public static Dictionary<ResourceKey, ResolvedBackends> Run(
+        CompilationContext context,
+        List<GatewayState> gateways,
+        ImmutableSortedDictionary<ResourceKey, RouteStatus>.Builder statuses)
+    {
+        var byKey = gateways.ToDictionary(static g => g.Key);
+        var backendsByRoute = new Dictionary<ResourceKey, ResolvedBackends>();
+        foreach (var route in context.Routes)
+        {
+            var ours = ImmutableArray.CreateBuilder<RouteParentStatus>();
+            ResolvedBackends? backends = null;
+            for (var i = 0; i < route.ParentRefs.Length; i++)
+            {
+                var parentRef = route.ParentRefs[i];
+                var echoed = parentRef with
+                {
+                    Group = parentRef.Group ?? GatewayApi.Group,
+                    Kind = parentRef.Kind ?? "Gateway",
+                    Namespace = parentRef.Namespace ?? route.Metadata.Namespace,
+                };
+                var gatewayKey = new ResourceKey(ResourceKind.Gateway, echoed.Namespace, echoed.Name);
+                if (echoed.Group != GatewayApi.Group || echoed.Kind != "Gateway" || !byKey.TryGetValue(gatewayKey, out var gateway))
+                {
+                    context.Note(route.Key, $"spec.parentRefs[{i}] ({echoed.Group}/{echoed.Kind} {echoed.Namespace}/{echoed.Name}) is not a Gateway of ours; no status written for it");
+                    continue;
+                }
+
+                if (ours.Any(s => s.ParentRef == echoed))
+                {
+                    continue;
+                }
+
+                backends ??= ResolveBackends(context, route);
+                var accepted = Attach(context, route, i, echoed, gateway);
+                ours.Add(new RouteParentStatus(
+                    echoed,
+                    context.Options.ControllerName,
+                    Conditions.Sorted(accepted, ResolvedRefsCondition(route, backends))));
+            }
+
+            if (backends is not null)
+            {
+                backendsByRoute[route.Key] = backends;
+            }
+
+            // Entries other controllers wrote stay as they are; ours are replaced as a whole.
+            var others = route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName);
+            if (ours.Count > 0)
+            {
+                statuses[route.Key] = new RouteStatus([.. others, .. ours]);
+            }
+        }
+
+        foreach (var listener in gateways.SelectMany(static g => g.Listeners))
+        {
+            listener.AttachedRoutes.Sort(Resource.OldestFirst);
+        }
+
+        return backendsByRoute;
+    }
+
+    private static ResolvedBackends ResolveBackends(CompilationContext context, TcpRoute route) =>
+        route.Rules.Length == 0
+            ? new ResolvedBackends([], [])
+            : BackendResolver.Run(context, route, route.Rules[0], "spec.rules[0]");
+
+    private static Condition Attach(CompilationContext context, TcpRoute route, int index, ParentReference parentRef, GatewayState gateway)
+    {
+        var generation = route.Metadata.Generation;
+        var field = $"spec.parentRefs[{index}]";
+        if (route.Rules.Length != 1)
+        {
+            return Conditions.False(ConditionTypes.Accepted, ConditionReasons.UnsupportedValue,
+                $"TCPRoute supports exactly one rule; spec.rules has {route.Rules.Length}", generation);
+        }
+
+        if (gateway.Rejection is { } rejection)
+        {
+            return Conditions.False(ConditionTypes.Accepted, ConditionReasons.NoMatchingParent,
+                $"{field}: {gateway.Key} is not accepted: {rejection.Message}", generation);
+        }
+
+        var matching = gateway.Listeners
+            .Where(l => (parentRef.SectionName is null || l.Listener.Name == parentRef.SectionName)
+                        && (parentRef.Port is null || l.Listener.Port == parentRef.Port))
+            .ToList();
+        if (matching.Count == 0)
+        {
+            return Conditions.False(ConditionTypes.Accepted, ConditionReasons.NoMatchingParent,
+                $"{field}: {gateway.Key} has no listener{Describe(parentRef)}", generation);
+        }
+
+        var refusals = new List<string>();
+        var attached = 0;
+        foreach (var listener in matching)
+        {
+            if (Refusal(context, route, listener) is { } refusal)
+            {
+                refusals.Add($"{listener.Describe} {refusal}");
+                continue;
+            }
+
+            listener.AttachedRoutes.Add(route);
+            attached++;
+        }
+
+        if (attached == 0)
+        {
+            return Conditions.False(ConditionTypes.Accepted, ConditionReasons.NotAllowedByListeners,
+                $"{field}: no listener of {gateway.Key} allows this route: {string.Join("; ", refusals)}", generation);
+        }
+
+        return Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted,
+            $"Accepted by {attached} listener{(attached == 1 ? string.Empty : "s")} of {gateway.Key}{AllWeightsZeroNote(route)}", generation);
+    }
+
+    /// <summary>Why <paramref name="listener"/> will not take <paramref name="route"/>, or null when it will.</summary>
+    private static string? Refusal(CompilationContext context, TcpRoute route, ListenerState listener)
+    {
+        if (listener.Rejection is { } rejection)
+        {
+            return $"is not accepted ({rejection.Reason})";
+        }
+
+        if (!listener.ServesTcpRoutes)
+        {
+            return "does not allow kind TCPRoute";
+        }
+
+        var routeNamespace = route.Metadata.Namespace;
+        var allowed = listener.Listener.AllowedRoutes;
+        return allowed.From switch
+        {
+            FromNamespaces.Same when routeNamespace != listener.Owner.Gateway.Metadata.Namespace =>
+                $"allows routes only from its own namespace '{listener.Owner.Gateway.Metadata.Namespace}', not '{routeNamespace}'",
+            FromNamespaces.Selector when !allowed.Selector!.Matches(context.NamespaceLabels(routeNamespace)) =>
+                $"allows routes only from namespaces matching its selector, and '{routeNamespace}' does not match",
+            _ => null,
+        };
+    }
+
+    private static Condition ResolvedRefsCondition(TcpRoute route, ResolvedBackends backends)
+    {
+        var generation = route.Metadata.Generation;
+        if (backends.Problems.Count == 0)
+        {
+            return Conditions.True(ConditionTypes.ResolvedRefs, ConditionReasons.ResolvedRefs, "All references resolved", generation);
+        }
+
+        var message = string.Join("; ", backends.Problems.Select(static p => p.Message));
+        return Conditions.False(ConditionTypes.ResolvedRefs, backends.Problems[0].Reason, message, generation);
+    }
+
+    private static string AllWeightsZeroNote(TcpRoute route)
+    {
+        var refs = route.Rules[0].BackendRefs;
+        if (refs.IsEmpty)
+        {
+            return "; the rule has no backendRefs, so every connection is refused";
+        }
+
+        return refs.All(static b => b.Weight == 0) ? "; every backendRef has weight 0, so every connection is refused" : string.Empty;
+    }
+
+    private static string Describe(ParentReference parentRef) => (parentRef.SectionName, parentRef.Port) switch
+    {
+        ({ } name, { } port) => $" named '{name}' on port {port}",
+        ({ } name, null) => $" named '{name}'",
+        (null, { } port) => $" on port {port}",
+        _ => "s",
+    };
+}

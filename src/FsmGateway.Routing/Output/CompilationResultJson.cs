@@ -1,0 +1,186 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FsmGateway.Resources;
+using FsmGateway.Status;
+
+namespace FsmGateway.Routing;
+
+/// <summary>
+/// The stable JSON form of a <see cref="CompilationResult"/>, as the offline compiler prints it and snapshot tests
+/// store it: <c>{"resources":[...],"routingTable":{...},"diagnostics":[...]}</c>. Every object and list is in a fixed
+/// order and no clock appears (no <c>lastTransitionTime</c>), so the same result always prints the same bytes.
+/// </summary>
+public static class CompilationResultJson
+{
+    private static readonly JsonSerializerOptions Indented = new()
+    {
+        WriteIndented = true,
+        IndentSize = 2,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>Formats <paramref name="result"/> as indented JSON text.</summary>
+    /// <param name="result">The compilation result.</param>
+    /// <returns>The JSON text, ending without a newline.</returns>
+    public static string ToJson(CompilationResult result) => ToJsonNode(result).ToJsonString(Indented);
+
+    /// <summary>Builds the JSON tree of <paramref name="result"/>.</summary>
+    /// <param name="result">The compilation result.</param>
+    /// <returns>A new JSON object.</returns>
+    public static JsonObject ToJsonNode(CompilationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var resources = new JsonArray();
+        foreach (var (key, status) in result.Statuses.GatewayClasses)
+        {
+            resources.Add(Resource(result, key, new JsonObject { ["conditions"] = ConditionsOf(status.Conditions) }));
+        }
+
+        foreach (var (key, status) in result.Statuses.Gateways)
+        {
+            resources.Add(Resource(result, key, GatewayStatusJson(status)));
+        }
+
+        foreach (var (key, status) in result.Statuses.Routes)
+        {
+            resources.Add(Resource(result, key, RouteStatusJson(status)));
+        }
+
+        return new JsonObject
+        {
+            ["resources"] = resources,
+            ["routingTable"] = TableJson(result.Table),
+            ["diagnostics"] = new JsonArray([.. result.Diagnostics.Select(DiagnosticJson)]),
+        };
+    }
+
+    /// <summary>The Kubernetes <c>status</c> object of a Gateway.</summary>
+    /// <param name="status">The status.</param>
+    /// <returns>A new JSON object.</returns>
+    public static JsonObject GatewayStatusJson(GatewayStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        var json = new JsonObject();
+        if (!status.Addresses.IsEmpty)
+        {
+            json["addresses"] = new JsonArray([.. status.Addresses.Select(static a => new JsonObject { ["type"] = a.Type, ["value"] = a.Value })]);
+        }
+
+        json["conditions"] = ConditionsOf(status.Conditions);
+        json["listeners"] = new JsonArray([.. status.Listeners.Select(static l => new JsonObject
+        {
+            ["name"] = l.Name,
+            ["supportedKinds"] = new JsonArray([.. l.SupportedKinds.Select(static k => new JsonObject { ["group"] = k.Group, ["kind"] = k.Kind })]),
+            ["attachedRoutes"] = l.AttachedRoutes,
+            ["conditions"] = ConditionsOf(l.Conditions),
+        })]);
+        return json;
+    }
+
+    /// <summary>The Kubernetes <c>status</c> object of a route.</summary>
+    /// <param name="status">The status.</param>
+    /// <returns>A new JSON object.</returns>
+    public static JsonObject RouteStatusJson(RouteStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        return new JsonObject
+        {
+            ["parents"] = new JsonArray([.. status.Parents.Select(static p => new JsonObject
+            {
+                ["parentRef"] = ParentRefJson(p.ParentRef),
+                ["controllerName"] = p.ControllerName,
+                ["conditions"] = ConditionsOf(p.Conditions),
+            })]),
+        };
+    }
+
+    private static JsonObject Resource(CompilationResult result, ResourceKey key, JsonObject status)
+    {
+        var metadata = new JsonObject();
+        if (key.Namespace.Length > 0)
+        {
+            metadata["namespace"] = key.Namespace;
+        }
+
+        metadata["name"] = key.Name;
+        return new JsonObject
+        {
+            ["apiVersion"] = result.ApiVersions.GetValueOrDefault(key, GatewayApi.Group + "/v1"),
+            ["kind"] = ResourceKey.KindName(key.Kind),
+            ["metadata"] = metadata,
+            ["status"] = status,
+        };
+    }
+
+    private static JsonArray ConditionsOf(IEnumerable<Condition> conditions) =>
+        new([.. conditions.Select(static c => new JsonObject
+        {
+            ["type"] = c.Type,
+            ["status"] = c.Status.ToString(),
+            ["reason"] = c.Reason,
+            ["message"] = c.Message,
+            ["observedGeneration"] = c.ObservedGeneration,
+        })]);
+
+    private static JsonObject ParentRefJson(ParentReference parentRef)
+    {
+        var json = new JsonObject
+        {
+            ["group"] = parentRef.Group,
+            ["kind"] = parentRef.Kind,
+            ["namespace"] = parentRef.Namespace,
+            ["name"] = parentRef.Name,
+        };
+        if (parentRef.SectionName is not null)
+        {
+            json["sectionName"] = parentRef.SectionName;
+        }
+
+        if (parentRef.Port is not null)
+        {
+            json["port"] = parentRef.Port;
+        }
+
+        return json;
+    }
+
+    private static JsonObject TableJson(RoutingTable table) => new()
+    {
+        ["listeners"] = new JsonArray([.. table.Listeners.Select(static l => new JsonObject
+        {
+            ["port"] = l.Port,
+            ["addresses"] = new JsonArray([.. l.Addresses.Select(static a => JsonValue.Create(a))]),
+            ["gateway"] = $"{l.Gateway.Namespace}/{l.Gateway.Name}",
+            ["listener"] = l.ListenerName,
+            ["route"] = l.Route is { } route ? $"{route.Namespace}/{route.Name}" : null,
+            ["totalWeight"] = l.TotalWeight,
+            ["rejectedWeight"] = l.RejectedWeight,
+            ["backends"] = new JsonArray([.. l.Backends.Select(BackendJson)]),
+        })]),
+    };
+
+    private static JsonObject BackendJson(RouteBackend backend)
+    {
+        var json = new JsonObject
+        {
+            ["service"] = $"{backend.Namespace}/{backend.Name}",
+            ["port"] = backend.Port,
+            ["weight"] = backend.Weight,
+            ["endpoints"] = new JsonArray([.. backend.Endpoints.Select(static e => JsonValue.Create(e.ToString()))]),
+        };
+        if (backend.Problem is not null)
+        {
+            json["problem"] = backend.Problem;
+        }
+
+        return json;
+    }
+
+    private static JsonObject DiagnosticJson(Diagnostic diagnostic) => new()
+    {
+        ["severity"] = diagnostic.Severity.ToString(),
+        ["object"] = diagnostic.Object?.ToString(),
+        ["message"] = diagnostic.Message,
+    };
+}

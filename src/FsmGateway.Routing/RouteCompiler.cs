@@ -1,0 +1,60 @@
+using System.Collections.Immutable;
+using FsmGateway.Configuration;
+using FsmGateway.Resources;
+using FsmGateway.Routing.Compilation;
+using FsmGateway.Status;
+
+namespace FsmGateway.Routing;
+
+/// <summary>
+/// The pure compiler: a <see cref="ConfigSnapshot"/> in, a <see cref="CompilationResult"/> out. No I/O, no clock;
+/// the same snapshot always compiles to the same result. Bad objects become status conditions and diagnostics,
+/// never exceptions, and never stop the rest from compiling.
+/// </summary>
+public static class RouteCompiler
+{
+    /// <summary>Compiles <paramref name="snapshot"/>.</summary>
+    /// <param name="snapshot">Every object the gateway knows.</param>
+    /// <param name="options">Which controller we are; <see cref="CompilerOptions.Default"/> when null.</param>
+    /// <param name="bindings">What the transport bound; <see cref="ListenerBindings.Pending"/> when null.</param>
+    /// <returns>The routing table, statuses and diagnostics.</returns>
+    public static CompilationResult Compile(ConfigSnapshot snapshot, CompilerOptions? options = null, ListenerBindings? bindings = null)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var context = new CompilationContext(snapshot, options ?? CompilerOptions.Default, bindings ?? ListenerBindings.Pending);
+
+        var classStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayClassStatus>();
+        var gatewayStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayStatus>();
+        var routeStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, RouteStatus>();
+
+        var ourClasses = GatewayClassFilter.Run(context, classStatuses);
+        var gateways = ListenerValidator.Run(context, ourClasses);
+        PortConflictResolver.Run(context, gateways);
+        var backends = RouteAttacher.Run(context, gateways, routeStatuses);
+        var table = TableBuilder.Run(context, gateways, backends);
+        GatewayStatusBuilder.Run(context, gateways, gatewayStatuses);
+
+        var statuses = new StatusSet(classStatuses.ToImmutable(), gatewayStatuses.ToImmutable(), routeStatuses.ToImmutable());
+        return new CompilationResult(snapshot.Revision, table, statuses, context.SortedDiagnostics())
+        {
+            ApiVersions = ApiVersionsOf(context, statuses),
+        };
+    }
+
+    private static ImmutableSortedDictionary<ResourceKey, string> ApiVersionsOf(CompilationContext context, StatusSet statuses)
+    {
+        var versions = ImmutableSortedDictionary.CreateBuilder<ResourceKey, string>();
+        const string v1 = GatewayApi.Group + "/v1";
+        foreach (var key in statuses.GatewayClasses.Keys.Concat(statuses.Gateways.Keys))
+        {
+            versions[key] = v1;
+        }
+
+        foreach (var route in context.Routes.Where(r => statuses.Routes.ContainsKey(r.Key)))
+        {
+            versions[route.Key] = route.ApiVersion;
+        }
+
+        return versions.ToImmutable();
+    }
+}
