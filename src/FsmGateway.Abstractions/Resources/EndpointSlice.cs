@@ -8,7 +8,7 @@ namespace FsmGateway.Resources;
 /// <param name="AddressType">IPv4, IPv6 or FQDN.</param>
 /// <param name="Ports">The ports, matched to Service ports by name.</param>
 /// <param name="Endpoints">The endpoints.</param>
-public sealed record EndpointSlice(ObjectMeta Metadata, string? ServiceName, string AddressType, ImmutableArray<EndpointPort> Ports, ImmutableArray<Endpoint> Endpoints) : Resource(Metadata)
+public sealed record EndpointSlice(ObjectMeta Metadata, string? ServiceName, string AddressType, EquatableArray<EndpointPort> Ports, EquatableArray<Endpoint> Endpoints) : Resource(Metadata)
 {
     /// <inheritdoc />
     public override ResourceKind Kind => ResourceKind.EndpointSlice;
@@ -23,4 +23,4 @@ public sealed record EndpointPort(string? Name, int? Port, string Protocol);
 /// <summary>One endpoint of an EndpointSlice.</summary>
 /// <param name="Addresses">Its addresses (one, by Kubernetes convention).</param>
 /// <param name="Ready"><c>conditions.ready</c>; <see langword="null"/> (unknown) counts as ready.</param>
-public sealed record Endpoint(ImmutableArray<string> Addresses, bool? Ready);
+public sealed record Endpoint(EquatableArray<string> Addresses, bool? Ready);

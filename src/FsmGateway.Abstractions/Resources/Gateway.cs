@@ -6,13 +6,13 @@ namespace FsmGateway.Resources;
 /// <param name="Metadata">The object's metadata.</param>
 /// <param name="GatewayClassName"><c>spec.gatewayClassName</c>.</param>
 /// <param name="Listeners"><c>spec.listeners</c>, in spec order.</param>
-public sealed record Gateway(ObjectMeta Metadata, string GatewayClassName, ImmutableArray<Listener> Listeners) : Resource(Metadata)
+public sealed record Gateway(ObjectMeta Metadata, string GatewayClassName, EquatableArray<Listener> Listeners) : Resource(Metadata)
 {
     /// <inheritdoc />
     public override ResourceKind Kind => ResourceKind.Gateway;
 
     /// <summary><c>spec.addresses</c>; empty means "any address".</summary>
-    public ImmutableArray<GatewayAddress> Addresses { get; init; } = [];
+    public EquatableArray<GatewayAddress> Addresses { get; init; } = [];
 }
 
 /// <summary>One of <c>spec.addresses</c>.</summary>
@@ -44,7 +44,7 @@ public sealed record Listener(string Name, int Port, string Protocol)
 /// <param name="From">Which namespaces routes may come from.</param>
 /// <param name="Selector">The namespace selector when <paramref name="From"/> is <see cref="FromNamespaces.Selector"/>.</param>
 /// <param name="Kinds">The route kinds allowed; <see langword="null"/> when unset, meaning the protocol's default kinds.</param>
-public sealed record AllowedRoutes(FromNamespaces From, LabelSelector? Selector, ImmutableArray<RouteGroupKind>? Kinds)
+public sealed record AllowedRoutes(FromNamespaces From, LabelSelector? Selector, EquatableArray<RouteGroupKind>? Kinds)
 {
     /// <summary>Routes from the listener's own namespace, of the protocol's default kinds.</summary>
     public static AllowedRoutes Default { get; } = new(FromNamespaces.Same, null, null);

@@ -5,7 +5,7 @@ namespace FsmGateway.Resources;
 /// <summary>A Kubernetes label selector: every <c>matchLabels</c> entry and every <c>matchExpressions</c> requirement must hold.</summary>
 /// <param name="MatchLabels">Labels that must be present with exactly these values.</param>
 /// <param name="MatchExpressions">Set-based requirements.</param>
-public sealed record LabelSelector(ImmutableSortedDictionary<string, string> MatchLabels, ImmutableArray<LabelSelectorRequirement> MatchExpressions)
+public sealed record LabelSelector(ImmutableSortedDictionary<string, string> MatchLabels, EquatableArray<LabelSelectorRequirement> MatchExpressions)
 {
     /// <summary>Whether <paramref name="labels"/> satisfy this selector. An empty selector matches everything.</summary>
     /// <param name="labels">The labels of the object being selected.</param>
@@ -31,13 +31,22 @@ public sealed record LabelSelector(ImmutableSortedDictionary<string, string> Mat
 
         return true;
     }
+
+    /// <summary>Compares both terms by content.</summary>
+    /// <param name="other">The selector to compare with.</param>
+    /// <returns>Whether both select the same way.</returns>
+    public bool Equals(LabelSelector? other) =>
+        other is not null && MatchLabels.SequenceEqual(other.MatchLabels) && MatchExpressions == other.MatchExpressions;
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(MatchLabels.Count, MatchExpressions);
 }
 
 /// <summary>One <c>matchExpressions</c> term.</summary>
 /// <param name="Key">The label key.</param>
 /// <param name="Operator">The operator.</param>
 /// <param name="Values">The values, for <c>In</c> and <c>NotIn</c>.</param>
-public sealed record LabelSelectorRequirement(string Key, LabelSelectorOperator Operator, ImmutableArray<string> Values)
+public sealed record LabelSelectorRequirement(string Key, LabelSelectorOperator Operator, EquatableArray<string> Values)
 {
     /// <summary>Whether <paramref name="labels"/> satisfy this term.</summary>
     /// <param name="labels">The labels of the object being selected.</param>

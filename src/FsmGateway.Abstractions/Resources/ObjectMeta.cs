@@ -21,4 +21,20 @@ public sealed record ObjectMeta(string Namespace, string Name)
 
     /// <summary><c>metadata.resourceVersion</c>, when the object came from an API server.</summary>
     public string? ResourceVersion { get; init; }
+
+    /// <summary>Compares every field, labels by content.</summary>
+    /// <param name="other">The metadata to compare with.</param>
+    /// <returns>Whether both describe the same metadata.</returns>
+    public bool Equals(ObjectMeta? other) =>
+        other is not null
+        && Namespace == other.Namespace
+        && Name == other.Name
+        && Generation == other.Generation
+        && CreationTimestamp == other.CreationTimestamp
+        && Uid == other.Uid
+        && ResourceVersion == other.ResourceVersion
+        && Labels.SequenceEqual(other.Labels);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Namespace, Name, Generation, Labels.Count);
 }

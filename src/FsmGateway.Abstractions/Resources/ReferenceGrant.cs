@@ -6,7 +6,7 @@ namespace FsmGateway.Resources;
 /// <param name="Metadata">The object's metadata; the grant lives in the namespace of the things referred to.</param>
 /// <param name="From">Who may refer.</param>
 /// <param name="To">What may be referred to.</param>
-public sealed record ReferenceGrant(ObjectMeta Metadata, ImmutableArray<ReferenceGrantFrom> From, ImmutableArray<ReferenceGrantTo> To) : Resource(Metadata)
+public sealed record ReferenceGrant(ObjectMeta Metadata, EquatableArray<ReferenceGrantFrom> From, EquatableArray<ReferenceGrantTo> To) : Resource(Metadata)
 {
     /// <inheritdoc />
     public override ResourceKind Kind => ResourceKind.ReferenceGrant;

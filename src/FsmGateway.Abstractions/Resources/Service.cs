@@ -5,7 +5,7 @@ namespace FsmGateway.Resources;
 /// <summary>A core Service: the ports a backendRef may name.</summary>
 /// <param name="Metadata">The object's metadata.</param>
 /// <param name="Ports"><c>spec.ports</c>.</param>
-public sealed record Service(ObjectMeta Metadata, ImmutableArray<ServicePort> Ports) : Resource(Metadata)
+public sealed record Service(ObjectMeta Metadata, EquatableArray<ServicePort> Ports) : Resource(Metadata)
 {
     /// <summary>The type written for ExternalName Services, which are not backends.</summary>
     public const string ExternalNameType = "ExternalName";

@@ -7,7 +7,7 @@ namespace FsmGateway.Resources;
 /// <param name="Metadata">The object's metadata.</param>
 /// <param name="ParentRefs"><c>spec.parentRefs</c>, in spec order.</param>
 /// <param name="Rules"><c>spec.rules</c>; v1 allows exactly one, v1alpha2 up to 16.</param>
-public sealed record TcpRoute(ObjectMeta Metadata, ImmutableArray<ParentReference> ParentRefs, ImmutableArray<TcpRouteRule> Rules) : Resource(Metadata)
+public sealed record TcpRoute(ObjectMeta Metadata, EquatableArray<ParentReference> ParentRefs, EquatableArray<TcpRouteRule> Rules) : Resource(Metadata)
 {
     /// <inheritdoc />
     public override ResourceKind Kind => ResourceKind.TcpRoute;
@@ -16,12 +16,12 @@ public sealed record TcpRoute(ObjectMeta Metadata, ImmutableArray<ParentReferenc
     public string ApiVersion { get; init; } = GatewayApi.Group + "/v1";
 
     /// <summary>The <c>status.parents</c> already stored on the object; entries of other controllers are kept when ours are written.</summary>
-    public ImmutableArray<RouteParentStatus> ExistingParentStatuses { get; init; } = [];
+    public EquatableArray<RouteParentStatus> ExistingParentStatuses { get; init; } = [];
 }
 
 /// <summary>A rule of a TCPRoute.</summary>
 /// <param name="BackendRefs">Where connections go, by weight.</param>
-public sealed record TcpRouteRule(ImmutableArray<BackendReference> BackendRefs)
+public sealed record TcpRouteRule(EquatableArray<BackendReference> BackendRefs)
 {
     /// <summary>The rule's optional <c>name</c>.</summary>
     public string? Name { get; init; }

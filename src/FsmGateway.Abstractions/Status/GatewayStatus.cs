@@ -5,27 +5,27 @@ namespace FsmGateway.Status;
 
 /// <summary>The <c>status</c> of a GatewayClass.</summary>
 /// <param name="Conditions">Its conditions.</param>
-public sealed record GatewayClassStatus(ImmutableArray<Condition> Conditions);
+public sealed record GatewayClassStatus(EquatableArray<Condition> Conditions);
 
 /// <summary>The <c>status</c> of a Gateway.</summary>
 /// <param name="Addresses">Where the Gateway can be reached; filled by whoever knows (the provisioner), empty from the compiler.</param>
 /// <param name="Conditions">The Gateway's conditions.</param>
 /// <param name="Listeners">One entry per listener, in spec order.</param>
-public sealed record GatewayStatus(ImmutableArray<GatewayAddress> Addresses, ImmutableArray<Condition> Conditions, ImmutableArray<ListenerStatus> Listeners);
+public sealed record GatewayStatus(EquatableArray<GatewayAddress> Addresses, EquatableArray<Condition> Conditions, EquatableArray<ListenerStatus> Listeners);
 
 /// <summary>The status of one listener.</summary>
 /// <param name="Name">The listener's name.</param>
 /// <param name="SupportedKinds">The route kinds it serves.</param>
 /// <param name="AttachedRoutes">How many routes are accepted on it.</param>
 /// <param name="Conditions">Its conditions.</param>
-public sealed record ListenerStatus(string Name, ImmutableArray<RouteGroupKind> SupportedKinds, int AttachedRoutes, ImmutableArray<Condition> Conditions);
+public sealed record ListenerStatus(string Name, EquatableArray<RouteGroupKind> SupportedKinds, int AttachedRoutes, EquatableArray<Condition> Conditions);
 
 /// <summary>The <c>status</c> of a route: one entry per parent per controller.</summary>
 /// <param name="Parents">The entries.</param>
-public sealed record RouteStatus(ImmutableArray<RouteParentStatus> Parents);
+public sealed record RouteStatus(EquatableArray<RouteParentStatus> Parents);
 
 /// <summary>One <c>status.parents</c> entry of a route.</summary>
 /// <param name="ParentRef">The parentRef echoed, with group, kind and namespace filled in.</param>
 /// <param name="ControllerName">The controller that wrote the entry.</param>
 /// <param name="Conditions">The conditions for this parent.</param>
-public sealed record RouteParentStatus(ParentReference ParentRef, string ControllerName, ImmutableArray<Condition> Conditions);
+public sealed record RouteParentStatus(ParentReference ParentRef, string ControllerName, EquatableArray<Condition> Conditions);

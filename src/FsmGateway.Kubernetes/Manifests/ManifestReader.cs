@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using FsmGateway.Kubernetes.Mapping;
 using FsmGateway.Resources;
 using YamlDotNet.Core;
@@ -12,7 +13,7 @@ namespace FsmGateway.Kubernetes.Manifests;
 /// model. Never throws for bad input: every problem becomes a <see cref="ManifestError"/> naming the file, the
 /// document and the field; kinds FsmGateway does not read are skipped with a note.
 /// </summary>
-public static class ManifestReader
+public static partial class ManifestReader
 {
     private static readonly string[] ManifestExtensions = [".yaml", ".yml", ".json"];
 
@@ -80,9 +81,10 @@ public static class ManifestReader
         {
             documentNumber++;
             JsonNode? root;
+            var lines = new Dictionary<JsonNode, int>(ReferenceEqualityComparer.Instance);
             try
             {
-                root = ParseDocument(documentText);
+                root = ParseDocument(documentText, lines);
             }
             catch (YamlException e)
             {
@@ -118,7 +120,8 @@ public static class ManifestReader
                 }
                 catch (ResourceMappingException e)
                 {
-                    errors.Add(new ManifestError(source, documentNumber, firstLine, field + e.Field, $"{e.ObjectDescription}: {e.Problem}"));
+                    var line = firstLine - 1 + LineOf(item, e.Field, lines);
+                    errors.Add(new ManifestError(source, documentNumber, line, field + e.Field, $"{e.ObjectDescription}: {e.Problem}"));
                 }
             }
         }
@@ -145,16 +148,40 @@ public static class ManifestReader
         yield return (document, string.Empty);
     }
 
-    private static JsonNode? ParseDocument(string text)
+    private static JsonNode? ParseDocument(string text, Dictionary<JsonNode, int> lines)
     {
         var stream = new YamlStream();
         stream.Load(new StringReader(text));
         return stream.Documents.Count switch
         {
             0 => null,
-            _ => YamlToJson.Convert(stream.Documents[0].RootNode),
+            _ => YamlToJson.Convert(stream.Documents[0].RootNode, lines),
         };
     }
+
+    /// <summary>The line of the deepest node on <paramref name="field"/>'s path (<c>spec.listeners[1].port</c>) that exists.</summary>
+    private static int LineOf(JsonObject root, string field, Dictionary<JsonNode, int> lines)
+    {
+        JsonNode? node = root;
+        var line = lines.GetValueOrDefault(root, 1);
+        foreach (var segment in FieldSegments().Matches(field).Select(static m => m.Value))
+        {
+            node = segment[0] == '[' && node is JsonArray array && int.TryParse(segment[1..^1], out var index) && index < array.Count
+                ? array[index]
+                : node is JsonObject obj && segment[0] != '[' ? obj[segment] : null;
+            if (node is null)
+            {
+                break;
+            }
+
+            line = lines.GetValueOrDefault(node, line);
+        }
+
+        return line;
+    }
+
+    [GeneratedRegex(@"[^.\[\]]+|\[\d+\]")]
+    private static partial Regex FieldSegments();
 
     /// <summary>Splits at lines that start with <c>---</c>, as kubectl does, remembering where each document starts.</summary>
     private static IEnumerable<(string Text, int FirstLine)> SplitDocuments(string text)

@@ -12,15 +12,25 @@ namespace FsmGateway.Kubernetes.Manifests;
 /// </summary>
 internal static partial class YamlToJson
 {
-    public static JsonNode? Convert(YamlNode node) => node switch
+    /// <summary>Converts <paramref name="node"/>, recording in <paramref name="lines"/> the 1-based line each JSON node came from.</summary>
+    public static JsonNode? Convert(YamlNode node, Dictionary<JsonNode, int> lines)
     {
-        YamlMappingNode mapping => Mapping(mapping),
-        YamlSequenceNode sequence => new JsonArray([.. sequence.Children.Select(Convert)]),
-        YamlScalarNode scalar => Scalar(scalar),
-        _ => throw new YamlException(node.Start, node.End, $"unsupported YAML node {node.NodeType}"),
-    };
+        JsonNode? json = node switch
+        {
+            YamlMappingNode mapping => Mapping(mapping, lines),
+            YamlSequenceNode sequence => new JsonArray([.. sequence.Children.Select(child => Convert(child, lines))]),
+            YamlScalarNode scalar => Scalar(scalar),
+            _ => throw new YamlException(node.Start, node.End, $"unsupported YAML node {node.NodeType}"),
+        };
+        if (json is not null)
+        {
+            lines[json] = (int)node.Start.Line;
+        }
 
-    private static JsonObject Mapping(YamlMappingNode mapping)
+        return json;
+    }
+
+    private static JsonObject Mapping(YamlMappingNode mapping, Dictionary<JsonNode, int> lines)
     {
         var json = new JsonObject();
         foreach (var (keyNode, valueNode) in mapping.Children)
@@ -35,7 +45,7 @@ internal static partial class YamlToJson
                 throw new YamlException(keyNode.Start, keyNode.End, $"duplicate key '{key}'");
             }
 
-            json[key] = Convert(valueNode);
+            json[key] = Convert(valueNode, lines);
         }
 
         return json;

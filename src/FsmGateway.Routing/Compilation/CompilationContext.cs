@@ -81,6 +81,7 @@ internal sealed class CompilationContext
     public ImmutableArray<Diagnostic> SortedDiagnostics() =>
     [
         .. _diagnostics
+            .Distinct()
             .OrderBy(static d => d.Object.HasValue ? 1 : 0)
             .ThenBy(static d => d.Object ?? default)
             .ThenBy(static d => d.Message, StringComparer.Ordinal),

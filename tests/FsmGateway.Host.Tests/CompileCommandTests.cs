@@ -1,0 +1,113 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using FsmGateway.Host.Cli;
+
+namespace FsmGateway.Host.Tests;
+
+public sealed class CompileCommandTests
+{
+    private static readonly string SeedPath = Path.Combine(AppContext.BaseDirectory, "seed", "tcp-routing.yaml");
+
+    private static (int Exit, string Stdout, string Stderr) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var root = new RootCommand { CompileCommand.Create() };
+        var exit = root.Parse(args).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void Compile_SeedManifestInHttpbin_BothListenersCarryTheRouteToHttpbin()
+    {
+        var (exit, stdout, stderr) = Run("compile", "-o", "json", "-n", "httpbin", SeedPath);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("skipped apps/v1 Deployment httpbin", stderr, StringComparison.Ordinal);
+        var json = JsonNode.Parse(stdout)!;
+        var gateway = json["resources"]!.AsArray().Single(r => (string?)r!["kind"] == "Gateway")!;
+        Assert.Equal("httpbin", (string?)gateway["metadata"]!["namespace"]);
+        foreach (var listener in gateway["status"]!["listeners"]!.AsArray())
+        {
+            Assert.Equal(1, (int)listener!["attachedRoutes"]!);
+            Assert.Equal("True", Condition(listener, "Accepted"));
+        }
+
+        var route = json["resources"]!.AsArray().Single(r => (string?)r!["kind"] == "TCPRoute")!;
+        Assert.Equal("gateway.networking.k8s.io/v1alpha2", (string?)route["apiVersion"]);
+        var parents = route["status"]!["parents"]!.AsArray();
+        Assert.Equal(2, parents.Count);
+        Assert.All(parents, p => Assert.Equal(("True", "True"), (Condition(p!, "Accepted"), Condition(p!, "ResolvedRefs"))));
+
+        var table = json["routingTable"]!["listeners"]!.AsArray();
+        Assert.Equal([8000, 8001], table.Select(l => (int)l!["port"]!));
+        Assert.All(table, l =>
+        {
+            var backend = Assert.Single(l!["backends"]!.AsArray())!;
+            Assert.Equal(("httpbin/httpbin", 8080), ((string?)backend["service"], (int)backend["port"]!));
+            Assert.Empty(backend["endpoints"]!.AsArray());
+        });
+    }
+
+    [Fact]
+    public void Compile_Yaml_IsTheDefaultAndDeterministic()
+    {
+        var first = Run("compile", "-n", "httpbin", SeedPath);
+        var second = Run("compile", "--namespace", "httpbin", SeedPath);
+
+        Assert.Equal(0, first.Exit);
+        Assert.StartsWith("resources:\n- apiVersion: gateway.networking.k8s.io/v1\n  kind: Gateway\n", first.Stdout, StringComparison.Ordinal);
+        Assert.Contains("      status: \"True\"\n", first.Stdout, StringComparison.Ordinal);
+        Assert.Equal(first.Stdout, second.Stdout);
+    }
+
+    [Fact]
+    public void Compile_OtherControllerName_LeavesTheImplicitClassOurs()
+    {
+        var (exit, stdout, _) = Run("compile", "-o", "json", "--controller-name", "example.com/mine", SeedPath);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("controller 'example.com/mine'", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_MalformedManifest_ExitsNonZeroNamingFileDocumentAndField()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, File.ReadAllText(SeedPath).Replace("port: 8001", "port: high", StringComparison.Ordinal));
+
+            var (exit, stdout, stderr) = Run("compile", file);
+
+            Assert.NotEqual(0, exit);
+            Assert.Empty(stdout);
+            Assert.Contains($"error: {file}: document 1 (line 17): spec.listeners[1].port: Gateway simple-fsm-gateway: expected an integer, got the string 'high'", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Compile_MissingPath_ExitsNonZero()
+    {
+        var (exit, _, stderr) = Run("compile", "/nonexistent/manifest.yaml");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("/nonexistent/manifest.yaml: cannot read: no such file or folder", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_UnknownOutputFormat_IsRejectedByTheParser()
+    {
+        var (exit, _, stderr) = Run("compile", "-o", "xml", SeedPath);
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("xml", stderr, StringComparison.Ordinal);
+    }
+
+    private static string? Condition(JsonNode owner, string type) =>
+        (string?)owner["conditions"]!.AsArray().Single(c => (string?)c!["type"] == type)!["status"];
+}
