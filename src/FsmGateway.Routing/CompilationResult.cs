@@ -12,8 +12,8 @@ namespace FsmGateway.Routing;
 /// <param name="Diagnostics">Notes for logs, sorted by object then message.</param>
 public sealed record CompilationResult(long Revision, RoutingTable Table, StatusSet Statuses, ImmutableArray<Diagnostic> Diagnostics)
 {
-    /// <summary>The apiVersion each object of ours was read in, so output can echo it.</summary>
-    public ImmutableSortedDictionary<ResourceKey, string> ApiVersions { get; init; } = ImmutableSortedDictionary<ResourceKey, string>.Empty;
+    /// <summary>The apiVersion each route with a status was written in (v1 or v1alpha2), so output can echo it. GatewayClasses and Gateways are v1.</summary>
+    public IReadOnlyDictionary<ResourceKey, string> RouteApiVersions { get; init; } = ImmutableDictionary<ResourceKey, string>.Empty;
 }
 
 /// <summary>A note about one object (or the whole snapshot) for logs and the offline compiler's output.</summary>

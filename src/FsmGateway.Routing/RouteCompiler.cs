@@ -37,24 +37,7 @@ public static class RouteCompiler
         var statuses = new StatusSet(classStatuses.ToImmutable(), gatewayStatuses.ToImmutable(), routeStatuses.ToImmutable());
         return new CompilationResult(snapshot.Revision, table, statuses, context.SortedDiagnostics())
         {
-            ApiVersions = ApiVersionsOf(context, statuses),
+            RouteApiVersions = context.Routes.Where(r => statuses.Routes.ContainsKey(r.Key)).ToDictionary(static r => r.Key, static r => r.ApiVersion),
         };
-    }
-
-    private static ImmutableSortedDictionary<ResourceKey, string> ApiVersionsOf(CompilationContext context, StatusSet statuses)
-    {
-        var versions = ImmutableSortedDictionary.CreateBuilder<ResourceKey, string>();
-        const string v1 = GatewayApi.Group + "/v1";
-        foreach (var key in statuses.GatewayClasses.Keys.Concat(statuses.Gateways.Keys))
-        {
-            versions[key] = v1;
-        }
-
-        foreach (var route in context.Routes.Where(r => statuses.Routes.ContainsKey(r.Key)))
-        {
-            versions[route.Key] = route.ApiVersion;
-        }
-
-        return versions.ToImmutable();
     }
 }

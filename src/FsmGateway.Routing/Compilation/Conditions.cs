@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using FsmGateway.Resources;
 using FsmGateway.Status;
 
 namespace FsmGateway.Routing.Compilation;
@@ -12,6 +13,11 @@ internal static class Conditions
     public static Condition False(string type, string reason, string message, long generation) =>
         new(type, ConditionStatus.False, reason, message, generation);
 
-    public static ImmutableArray<Condition> Sorted(params Condition[] conditions) =>
-        [.. conditions.OrderBy(static c => c.Type, StringComparer.Ordinal)];
+    public static EquatableArray<Condition> Sorted(params Condition[] conditions)
+    {
+        Array.Sort(conditions, ByType);
+        return ImmutableArray.Create(conditions);
+    }
+
+    private static readonly Comparison<Condition> ByType = static (a, b) => string.CompareOrdinal(a.Type, b.Type);
 }

@@ -106,7 +106,7 @@ public static class CompilationResultJson
         metadata["name"] = key.Name;
         return new JsonObject
         {
-            ["apiVersion"] = result.ApiVersions.GetValueOrDefault(key, GatewayApi.Group + "/v1"),
+            ["apiVersion"] = result.RouteApiVersions.GetValueOrDefault(key, GatewayApi.Group + "/v1"),
             ["kind"] = ResourceKey.KindName(key.Kind),
             ["metadata"] = metadata,
             ["status"] = status,

@@ -1,0 +1,26 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Running;
+using FsmGateway.Benchmarks;
+using FsmGateway.Routing;
+
+if (args is ["--smoke"])
+{
+    // A quick look without BenchmarkDotNet: build the large snapshot, compile it a few times, print timings.
+    var snapshot = LargeSnapshot.Build(invalidEvery: 100);
+    _ = snapshot.Resources.Count;
+    for (var i = 0; i < 10; i++)
+    {
+        var pausedBefore = GC.GetTotalPauseDuration();
+        var gcBefore = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var watch = Stopwatch.StartNew();
+        var result = RouteCompiler.Compile(snapshot);
+        watch.Stop();
+        Console.WriteLine($"compile {i}: {watch.Elapsed.TotalMilliseconds:F1} ms, {(GC.GetAllocatedBytesForCurrentThread() - before) / 1024 / 1024} MiB allocated, {result.Table.Listeners.Length} listeners, {result.Diagnostics.Length} diagnostics; GC pauses {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:F1} ms, collections gen0/1/2 {GC.CollectionCount(0) - gcBefore.Item1}/{GC.CollectionCount(1) - gcBefore.Item2}/{GC.CollectionCount(2) - gcBefore.Item3}");
+    }
+
+    return 0;
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(CompilerBenchmarks).Assembly).Run(args);
+return 0;
