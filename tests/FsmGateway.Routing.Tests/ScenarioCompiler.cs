@@ -26,7 +26,8 @@ internal static class ScenarioCompiler
     {
         var result = RouteCompiler.Compile(ConfigSnapshot.From(resources), Options, ListenerBindings.AssumeAllBound);
         var json = CompilationResultJson.ToJsonNode(result);
-        json["manifestNotes"] = new JsonArray([.. notes.Select(n => JsonValue.Create(Path.GetFileName(n)))]);
+        // Notes start with the fixture's path; keep only its file name so snapshots do not depend on the machine.
+        json["manifestNotes"] = new JsonArray([.. notes.Select(n => JsonValue.Create(n.Replace(Directory + Path.DirectorySeparatorChar, string.Empty, StringComparison.Ordinal)))]);
         return json;
     }
 }

@@ -38,7 +38,12 @@ public static class ResourceMapper
         var kind = root.RequiredString("kind");
         var slash = apiVersion.LastIndexOf('/');
         var (group, version) = slash < 0 ? (string.Empty, apiVersion) : (apiVersion[..slash], apiVersion[(slash + 1)..]);
-        var name = root.OptionalObject("metadata")?.OptionalString("name") ?? "?";
+        var metadataNode = root.OptionalObject("metadata");
+        var name = metadataNode?.OptionalString("name") ?? "?";
+        if (metadataNode?.OptionalString("namespace") is { } givenNamespace)
+        {
+            name = $"{givenNamespace}/{name}";
+        }
 
         ResourceKind? resourceKind = (group, kind) switch
         {
@@ -65,9 +70,7 @@ public static class ResourceMapper
         {
             ResourceKind.GatewayClass => new GatewayClass(metadata, spec.RequiredString("controllerName"))
             {
-                ParametersRef = spec.OptionalObject("parametersRef") is { } p
-                    ? $"{p.OptionalString("group")}/{p.RequiredString("kind")} {p.RequiredString("name")}"
-                    : null,
+                ParametersRef = spec.OptionalObject("parametersRef") is { } p ? ParametersRef(p) : null,
             },
             ResourceKind.Gateway => Gateway(metadata, spec),
             ResourceKind.TcpRoute => TcpRoute(metadata, spec, root, apiVersion),
@@ -86,6 +89,14 @@ public static class ResourceMapper
             _ => throw new InvalidOperationException($"Unmapped kind {known}."),
         };
         return MappedObject.Of(resource);
+    }
+
+    private static string ParametersRef(FieldReader p)
+    {
+        var group = p.OptionalString("group") ?? string.Empty;
+        var kind = group.Length == 0 ? p.RequiredString("kind") : $"{group}/{p.RequiredString("kind")}";
+        var ns = p.OptionalString("namespace");
+        return ns is null ? $"{kind} {p.RequiredString("name")}" : $"{kind} {ns}/{p.RequiredString("name")}";
     }
 
     private static bool IsReadKind(string kind) =>
@@ -139,8 +150,9 @@ public static class ResourceMapper
             AllowedRoutes = new AllowedRoutes(
                 namespaces?.OptionalEnum("from", FromNamespaces.Same) ?? FromNamespaces.Same,
                 namespaces?.OptionalObject("selector") is { } selector ? Selector(selector) : null,
-                allowed is { } a && a.Has("kinds")
-                    ? a.Objects("kinds", static k => new RouteGroupKind(k.OptionalString("group") ?? GatewayGroup, k.RequiredString("kind")))
+                // Unset or empty kinds both mean "the protocol's default kinds".
+                allowed?.Objects("kinds", static k => new RouteGroupKind(k.OptionalString("group") ?? GatewayGroup, k.RequiredString("kind"))) is { IsEmpty: false } kinds
+                    ? kinds
                     : null),
         };
     }

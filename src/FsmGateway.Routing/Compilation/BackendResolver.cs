@@ -15,7 +15,7 @@ internal static class BackendResolver
     public static ResolvedBackends Run(CompilationContext context, TcpRoute route, TcpRouteRule rule, string ruleField)
     {
         var backends = ImmutableArray.CreateBuilder<RouteBackend>(rule.BackendRefs.Length);
-        var problems = new List<(string Reason, string Message)>();
+        var problems = new List<BackendProblem>();
         for (var i = 0; i < rule.BackendRefs.Length; i++)
         {
             var reference = rule.BackendRefs[i];
@@ -27,48 +27,48 @@ internal static class BackendResolver
                 problems.Add(p);
             }
 
-            backends.Add(new RouteBackend(ns, reference.Name, reference.Port, reference.Weight ?? DefaultWeight, endpoints, problem?.Message));
+            backends.Add(new RouteBackend(ns, reference.Name, reference.Port, reference.Weight ?? DefaultWeight, endpoints, problem));
         }
 
         return new ResolvedBackends(backends.MoveToImmutable(), problems);
     }
 
-    private static (ImmutableArray<BackendEndpoint> Endpoints, (string Reason, string Message)? Problem) Resolve(
+    private static (ImmutableArray<BackendEndpoint> Endpoints, BackendProblem? Problem) Resolve(
         CompilationContext context, TcpRoute route, BackendReference reference, string ns, string field)
     {
         var group = reference.Group ?? GatewayApi.CoreGroup;
         var kind = reference.Kind ?? "Service";
         if (group != GatewayApi.CoreGroup || kind != "Service")
         {
-            var groupKind = group.Length == 0 ? kind : $"{group}/{kind}";
-            return ([], (ConditionReasons.InvalidKind, $"{field}: {groupKind} is not a supported backend kind; only core Services are"));
+            var groupKind = RouteAttacher.GroupKind(group, kind);
+            return ([], new(ConditionReasons.InvalidKind, $"{field}: {groupKind} {reference.Name} is not a supported backend kind; only core Services are"));
         }
 
         if (ns != route.Metadata.Namespace && !ReferenceGrants.Permit(context, route.Metadata.Namespace, ns, reference.Name))
         {
-            return ([], (ConditionReasons.RefNotPermitted,
+            return ([], new(ConditionReasons.RefNotPermitted,
                 $"{field}: Service {ns}/{reference.Name} is in another namespace and no ReferenceGrant in '{ns}' allows TCPRoutes from '{route.Metadata.Namespace}' to refer to it"));
         }
 
         if (reference.Port is not { } port)
         {
-            return ([], (ConditionReasons.BackendNotFound, $"{field}.port is required when the backend is a Service"));
+            return ([], new(ConditionReasons.BackendNotFound, $"{field}.port is required when the backend is a Service (Service {ns}/{reference.Name})"));
         }
 
         if (!context.Services.TryGetValue((ns, reference.Name), out var service))
         {
-            return ([], (ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} does not exist"));
+            return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} does not exist"));
         }
 
         if (service.Type == Service.ExternalNameType)
         {
-            return ([], (ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} is of type ExternalName, which cannot be a backend"));
+            return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} is of type ExternalName, which cannot be a backend"));
         }
 
         var servicePort = service.Ports.FirstOrDefault(p => p.Port == port);
         if (servicePort is null)
         {
-            return ([], (ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} has no port {port}"));
+            return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} has no port {port}"));
         }
 
         return (ReadyEndpoints(context, service, servicePort), null);
@@ -104,4 +104,4 @@ internal static class BackendResolver
 }
 
 /// <summary>A route's backends, resolved, with the reason and message of each reference that did not resolve.</summary>
-internal sealed record ResolvedBackends(ImmutableArray<RouteBackend> Backends, List<(string Reason, string Message)> Problems);
+internal sealed record ResolvedBackends(ImmutableArray<RouteBackend> Backends, List<BackendProblem> Problems);

@@ -56,5 +56,8 @@ internal sealed class ListenerState(GatewayState owner, Listener listener, int i
     /// <summary>Whether the listener belongs in the routing table: valid, of an accepted Gateway, and holding its port.</summary>
     public bool IsServed => Owner.Accepted && Accepted && ServesTcpRoutes && ConflictMessage is null;
 
-    public string Describe => $"listener '{Listener.Name}' ({Listener.Protocol} port {Listener.Port})";
+    public string Describe => $"listener '{Listener.Name}' ({Field}, {Listener.Protocol} port {Listener.Port})";
+
+    /// <summary>The listener as messages on its own Gateway name it: field and name.</summary>
+    public string Named => $"{Field} ('{Listener.Name}')";
 }

@@ -64,22 +64,22 @@ internal static class GatewayStatusBuilder
     {
         if (!listener.Owner.Accepted)
         {
-            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The Gateway is not accepted", generation);
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "not served: the Gateway is not accepted", generation);
         }
 
         if (listener.Rejection is { } rejection)
         {
-            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, $"The listener is not accepted ({rejection.Reason})", generation);
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, $"not served: the listener is not accepted ({rejection.Reason})", generation);
         }
 
-        if (listener.ConflictMessage is not null)
+        if (listener.ConflictMessage is { } conflict)
         {
-            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The listener is conflicted and not served", generation);
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, $"not served: {conflict}", generation);
         }
 
         if (!listener.ServesTcpRoutes)
         {
-            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The listener allows no route kind it can serve", generation);
+            return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "not served: allowedRoutes.kinds names no route kind a TCP listener can serve", generation);
         }
 
         return bind!.State switch
@@ -101,7 +101,7 @@ internal static class GatewayStatusBuilder
             return Conditions.False(ConditionTypes.Accepted, rejection.Reason, rejection.Message, generation);
         }
 
-        var invalid = listeners.Where(static l => l.Accepted.Status != ConditionStatus.True).Select(static l => $"'{l.Status.Name}' ({l.Accepted.Reason})").ToList();
+        var invalid = listeners.Where(static l => l.Accepted.Status != ConditionStatus.True).Select(static l => $"{l.State.Named} {l.Accepted.Reason}").ToList();
         if (invalid.Count == 0)
         {
             return Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted, "Gateway is accepted", generation);
@@ -124,7 +124,8 @@ internal static class GatewayStatusBuilder
         var notServing = accepted.Where(static l => l.Programmed.Status != ConditionStatus.True).ToList();
         if (accepted.Count > 0 && notServing.Count == 0)
         {
-            return Conditions.True(ConditionTypes.Programmed, ConditionReasons.Programmed, $"All {accepted.Count} accepted listeners are serving", generation);
+            return Conditions.True(ConditionTypes.Programmed, ConditionReasons.Programmed,
+                accepted.Count == 1 ? "The accepted listener is serving" : $"All {accepted.Count} accepted listeners are serving", generation);
         }
 
         if (accepted.Count == 0)
@@ -132,7 +133,7 @@ internal static class GatewayStatusBuilder
             return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "No listener is accepted, so nothing is served", generation);
         }
 
-        var why = string.Join("; ", notServing.Select(static l => $"listener '{l.Status.Name}': {l.Programmed.Message}"));
+        var why = string.Join("; ", notServing.Select(static l => $"{l.State.Named}: {l.Programmed.Message}"));
         var reason = notServing.All(static l => l.Programmed.Reason == ConditionReasons.Pending) ? ConditionReasons.Pending : ConditionReasons.Invalid;
         return Conditions.False(ConditionTypes.Programmed, reason, why, generation);
     }

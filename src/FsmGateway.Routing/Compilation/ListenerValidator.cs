@@ -125,10 +125,10 @@ internal static class ListenerValidator
                 continue;
             }
 
-            var names = string.Join(", ", onPort.Select(static l => $"'{l.Listener.Name}' ({l.Listener.Protocol})"));
+            var names = string.Join(", ", onPort.Select(static l => $"{l.Named} {l.Listener.Protocol}"));
             foreach (var listener in onPort)
             {
-                listener.ConflictMessage = $"port {group.Key} is claimed by several listeners of this Gateway: {names}; a TCP listener needs its port to itself";
+                listener.ConflictMessage = $"{listener.Field}.port {group.Key} is claimed by several listeners of this Gateway: {names}; a TCP listener needs its port to itself";
                 listener.Rejection ??= (ConditionReasons.ProtocolConflict, listener.ConflictMessage);
             }
         }

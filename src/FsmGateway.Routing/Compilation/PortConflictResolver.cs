@@ -30,8 +30,8 @@ internal static class PortConflictResolver
             }
 
             listener.ConflictMessage =
-                $"port {listener.Listener.Port} is already held by the older {holder.Owner.Key} ({holder.Describe})";
-            context.Warn(listener.Owner.Key, $"{listener.Describe}: {listener.ConflictMessage}; not programmed");
+                $"port {listener.Listener.Port} is already held by listener '{holder.Listener.Name}' of the older {holder.Owner.Key}";
+            context.Warn(listener.Owner.Key, $"{listener.Named}: {listener.ConflictMessage}; not programmed");
         }
     }
 

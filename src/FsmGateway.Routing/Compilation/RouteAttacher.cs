@@ -31,9 +31,16 @@ internal static class RouteAttacher
                     Namespace = parentRef.Namespace ?? route.Metadata.Namespace,
                 };
                 var gatewayKey = new ResourceKey(ResourceKind.Gateway, echoed.Namespace, echoed.Name);
-                if (echoed.Group != GatewayApi.Group || echoed.Kind != "Gateway" || !byKey.TryGetValue(gatewayKey, out var gateway))
+                if (echoed.Group != GatewayApi.Group || echoed.Kind != "Gateway")
                 {
-                    context.Note(route.Key, $"spec.parentRefs[{i}] ({echoed.Group}/{echoed.Kind} {echoed.Namespace}/{echoed.Name}) is not a Gateway of ours; no status written for it");
+                    context.Note(route.Key, $"spec.parentRefs[{i}] refers to {GroupKind(echoed.Group, echoed.Kind)} {echoed.Namespace}/{echoed.Name}, not a Gateway; no status written for it");
+                    continue;
+                }
+
+                if (!byKey.TryGetValue(gatewayKey, out var gateway))
+                {
+                    var exists = context.Gateways.Any(g => g.Key == gatewayKey);
+                    context.Note(route.Key, $"spec.parentRefs[{i}]: {gatewayKey} {(exists ? "is not of a GatewayClass of ours" : "does not exist")}; no status written for it");
                     continue;
                 }
 
@@ -71,10 +78,17 @@ internal static class RouteAttacher
         return backendsByRoute;
     }
 
-    private static ResolvedBackends ResolveBackends(CompilationContext context, TcpRoute route) =>
-        route.Rules.Length == 0
-            ? new ResolvedBackends([], [])
-            : BackendResolver.Run(context, route, route.Rules[0], "spec.rules[0]");
+    /// <summary>Resolves every rule's backends, so ResolvedRefs speaks for the whole route even when it has several rules.</summary>
+    private static ResolvedBackends ResolveBackends(CompilationContext context, TcpRoute route)
+    {
+        var resolved = route.Rules.Select((rule, i) => BackendResolver.Run(context, route, rule, $"spec.rules[{i}]")).ToList();
+        return resolved.Count switch
+        {
+            0 => new ResolvedBackends([], []),
+            1 => resolved[0],
+            _ => new ResolvedBackends(resolved[0].Backends, [.. resolved.SelectMany(static r => r.Problems)]),
+        };
+    }
 
     private static Condition Attach(CompilationContext context, TcpRoute route, int index, ParentReference parentRef, GatewayState gateway)
     {
@@ -168,11 +182,13 @@ internal static class RouteAttacher
         var refs = route.Rules[0].BackendRefs;
         if (refs.IsEmpty)
         {
-            return "; the rule has no backendRefs, so every connection is refused";
+            return "; the rule has no backendRefs, so every connection is closed at once";
         }
 
-        return refs.All(static b => b.Weight == 0) ? "; every backendRef has weight 0, so every connection is refused" : string.Empty;
+        return refs.All(static b => b.Weight == 0) ? "; every backendRef has weight 0, so every connection is closed at once" : string.Empty;
     }
+
+    internal static string GroupKind(string group, string kind) => group.Length == 0 ? kind : $"{group}/{kind}";
 
     private static string Describe(ParentReference parentRef) => (parentRef.SectionName, parentRef.Port) switch
     {

@@ -27,7 +27,7 @@ internal static class TableBuilder
             foreach (var backend in routeBackends.Where(static b => b.Problem is null && b.Endpoints.IsEmpty && b.Weight > 0))
             {
                 context.Note(winner!.Key,
-                    $"backend Service {backend.Namespace}/{backend.Name} port {backend.Port} has no ready endpoints; its share of connections ({backend.Weight}) is refused");
+                    $"backend Service {backend.Namespace}/{backend.Name} port {backend.Port} has no ready endpoints; its share of connections (weight {backend.Weight}) is closed at once");
             }
 
             entries.Add(new ListenerRoute(

@@ -169,9 +169,9 @@ public static class CompilationResultJson
             ["weight"] = backend.Weight,
             ["endpoints"] = new JsonArray([.. backend.Endpoints.Select(static e => JsonValue.Create(e.ToString()))]),
         };
-        if (backend.Problem is not null)
+        if (backend.Problem is { } problem)
         {
-            json["problem"] = backend.Problem;
+            json["problem"] = new JsonObject { ["reason"] = problem.Reason, ["message"] = problem.Message };
         }
 
         return json;

@@ -8,7 +8,7 @@ namespace FsmGateway.Routing;
 /// Immutable; sorted by port, then gateway, then listener name.
 /// </summary>
 /// <param name="Listeners">The listeners to bind.</param>
-public sealed record RoutingTable(ImmutableArray<ListenerRoute> Listeners)
+public sealed record RoutingTable(EquatableArray<ListenerRoute> Listeners)
 {
     /// <summary>A table that serves nothing.</summary>
     public static RoutingTable Empty { get; } = new([]);
@@ -24,10 +24,10 @@ public sealed record RoutingTable(ImmutableArray<ListenerRoute> Listeners)
 public sealed record ListenerRoute(
     ResourceKey Gateway,
     string ListenerName,
-    ImmutableArray<string> Addresses,
+    EquatableArray<string> Addresses,
     int Port,
     ResourceKey? Route,
-    ImmutableArray<RouteBackend> Backends)
+    EquatableArray<RouteBackend> Backends)
 {
     /// <summary>The sum of every backend's weight.</summary>
     public long TotalWeight => Backends.Sum(static b => (long)b.Weight);
@@ -43,11 +43,16 @@ public sealed record ListenerRoute(
 /// <param name="Weight">Its share of connections.</param>
 /// <param name="Endpoints">The ready endpoints (address and target port), sorted.</param>
 /// <param name="Problem">Why the reference did not resolve, or <see langword="null"/> when it did.</param>
-public sealed record RouteBackend(string Namespace, string Name, int? Port, int Weight, ImmutableArray<BackendEndpoint> Endpoints, string? Problem)
+public sealed record RouteBackend(string Namespace, string Name, int? Port, int Weight, EquatableArray<BackendEndpoint> Endpoints, BackendProblem? Problem)
 {
     /// <summary>Whether connections sent here can be served: the reference resolved and there is a ready endpoint.</summary>
     public bool CanServe => Problem is null && !Endpoints.IsEmpty;
 }
+
+/// <summary>Why a backendRef did not resolve: the route's ResolvedRefs reason and a message naming the field.</summary>
+/// <param name="Reason">InvalidKind, BackendNotFound or RefNotPermitted.</param>
+/// <param name="Message">What is wrong, naming the field and object.</param>
+public sealed record BackendProblem(string Reason, string Message);
 
 /// <summary>An address and port to connect to.</summary>
 /// <param name="Address">An IP address (or a name, for FQDN EndpointSlices).</param>
