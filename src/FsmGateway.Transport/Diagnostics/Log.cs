@@ -1,0 +1,35 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>The proxy's log messages, source-generated.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Listening on {EndPoint} for listener '{Listener}' of {Gateway}")]
+    public static partial void Listening(ILogger logger, EndPoint endPoint, string listener, string gateway);
+
+    [LoggerMessage(2, LogLevel.Error, "Cannot listen on port {Port} for listener '{Listener}' of {Gateway}: {Reason}")]
+    public static partial void BindFailed(ILogger logger, int port, string listener, string gateway, string reason);
+
+    [LoggerMessage(3, LogLevel.Information, "Stopped listening on port {Port}; draining {Count} connection(s) for up to {Deadline}")]
+    public static partial void Unbound(ILogger logger, int port, int count, TimeSpan deadline);
+
+    [LoggerMessage(4, LogLevel.Warning, "Drain deadline passed on port {Port}: closing {Count} connection(s)")]
+    public static partial void DrainDeadline(ILogger logger, int port, int count);
+
+    [LoggerMessage(5, LogLevel.Debug, "Connection from {Client} on port {Port} closed at once: {Reason}")]
+    public static partial void Rejected(ILogger logger, EndPoint? client, int port, string reason);
+
+    [LoggerMessage(6, LogLevel.Warning, "Connect to {Endpoint} (backend {Backend}) failed on attempt {Attempt}: {Reason}")]
+    public static partial void ConnectFailed(ILogger logger, string endpoint, string backend, int attempt, string reason);
+
+    [LoggerMessage(7, LogLevel.Debug, "Closing connection from {Client} on port {Port}: {Reason}")]
+    public static partial void LimitReached(ILogger logger, EndPoint? client, int port, string reason);
+
+    [LoggerMessage(8, LogLevel.Information, "Routing table applied: {Count} listener(s); port {Port} now routes to {Route}")]
+    public static partial void RouteUpdated(ILogger logger, int count, int port, string route);
+
+    [LoggerMessage(9, LogLevel.Error, "Unexpected error on a connection from {Client} on port {Port}")]
+    public static partial void ConnectionError(ILogger logger, Exception exception, EndPoint? client, int port);
+}

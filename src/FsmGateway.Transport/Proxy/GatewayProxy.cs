@@ -1,0 +1,455 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using FsmGateway.Routing;
+using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.LoadBalancing;
+using FsmGateway.Transport.Relay;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>
+/// The data plane: applies routing tables as diffs and relays connections. An unchanged listener keeps its sockets and
+/// connections; a new one starts accepting; a removed one stops accepting and its connections drain up to
+/// <see cref="ProxyOptions.DrainTimeout"/>. Endpoint and route changes reach new connections only.
+/// </summary>
+public sealed class GatewayProxy : IAsyncDisposable
+{
+    private readonly IListenerFactory _listenerFactory;
+    private readonly IUpstreamConnector _connector;
+    private readonly ILoadBalancingPolicy _policy;
+    private readonly ProxyOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ProxyMetrics _metrics;
+    private readonly SemaphoreSlim _applyLock = new(1, 1);
+    private readonly Dictionary<BindKey, ListenerRuntime> _listeners = [];
+    private readonly ConcurrentDictionary<(string, string, int?), BackendCounter> _counters = new();
+    private readonly ConcurrentDictionary<Task, byte> _background = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ITimer? _sweeper;
+    private bool _stopped;
+    private int _active;
+
+    /// <summary>Creates the proxy.</summary>
+    /// <param name="listenerFactory">Binds listening sockets.</param>
+    /// <param name="connector">Opens upstream connections.</param>
+    /// <param name="policies">The registered load-balancing policies; <see cref="ProxyOptions.LoadBalancingPolicy"/> names the one used.</param>
+    /// <param name="options">Timeouts and limits.</param>
+    /// <param name="timeProvider">The clock for timeouts and limits.</param>
+    /// <param name="logger">Where to log.</param>
+    /// <param name="meterFactory">Creates the <c>FsmGateway.Transport</c> meter; a private meter when null.</param>
+    /// <exception cref="ArgumentException">No registered policy has the configured name.</exception>
+    public GatewayProxy(
+        IListenerFactory listenerFactory,
+        IUpstreamConnector connector,
+        IEnumerable<ILoadBalancingPolicy> policies,
+        IOptions<ProxyOptions> options,
+        TimeProvider timeProvider,
+        ILogger<GatewayProxy>? logger = null,
+        IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(listenerFactory);
+        ArgumentNullException.ThrowIfNull(connector);
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _listenerFactory = listenerFactory;
+        _connector = connector;
+        _options = options.Value;
+        _time = timeProvider;
+        _logger = logger ?? NullLogger<GatewayProxy>.Instance;
+        _metrics = new ProxyMetrics(meterFactory);
+        var byName = policies.ToDictionary(static p => p.Name, StringComparer.OrdinalIgnoreCase);
+        _policy = byName.GetValueOrDefault(_options.LoadBalancingPolicy)
+            ?? throw new ArgumentException(
+                $"No load-balancing policy named '{_options.LoadBalancingPolicy}' is registered; known: {string.Join(", ", byName.Keys.Order(StringComparer.Ordinal))}",
+                nameof(options));
+
+        var limit = new[] { _options.IdleTimeout, _options.MaxConnectionDuration }.Where(static t => t is not null).Min();
+        if (limit is { } shortest)
+        {
+            var interval = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(30).Ticks));
+            _sweeper = _time.CreateTimer(static state => ((GatewayProxy)state!).Sweep(), this, interval, interval);
+        }
+    }
+
+    /// <summary>Creates a proxy on plain TCP sockets with round-robin endpoint choice.</summary>
+    /// <param name="options">Timeouts and limits; defaults when null.</param>
+    /// <param name="timeProvider">The clock; the system clock when null.</param>
+    /// <param name="logger">Where to log.</param>
+    /// <returns>The proxy.</returns>
+    public static GatewayProxy CreateDefault(ProxyOptions? options = null, TimeProvider? timeProvider = null, ILogger<GatewayProxy>? logger = null)
+    {
+        var transport = new Sockets.SocketTransport();
+        return new GatewayProxy(transport, transport, [new RoundRobinPolicy()], Options.Create(options ?? new ProxyOptions()), timeProvider ?? TimeProvider.System, logger);
+    }
+
+    /// <summary>The endpoints bound now, across all listeners.</summary>
+    public IReadOnlyList<EndPoint> BoundEndPoints
+    {
+        get
+        {
+            lock (_listeners)
+            {
+                return [.. _listeners.Values.SelectMany(static l => l.Sockets).Select(static s => s.EndPoint)];
+            }
+        }
+    }
+
+    /// <summary>The client connections open now, across all listeners, including draining ones.</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>
+    /// Applies <paramref name="table"/> as a diff against what is serving, and reports what was bound. A port that
+    /// cannot be bound is reported as failed and tried again on the next apply; nothing else is disturbed.
+    /// </summary>
+    /// <param name="table">The routing table to serve.</param>
+    /// <param name="cancellationToken">Cancels waiting for an earlier apply.</param>
+    /// <returns>The bind outcome of every port in the table.</returns>
+    public async Task<ListenerBindings> ApplyAsync(RoutingTable table, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        await _applyLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_stopped, this);
+            var desired = new Dictionary<BindKey, ListenerRoute>();
+            foreach (var route in table.Listeners)
+            {
+                desired.TryAdd(BindKey.Of(route), route);
+            }
+
+            List<ListenerRuntime> removed;
+            lock (_listeners)
+            {
+                removed = [.. _listeners.Values.Where(l => !desired.ContainsKey(l.Key))];
+                foreach (var listener in removed)
+                {
+                    _listeners.Remove(listener.Key);
+                }
+            }
+
+            foreach (var listener in removed)
+            {
+                await UnbindAsync(listener).ConfigureAwait(false);
+                Track(DrainAsync(listener, _options.DrainTimeout));
+            }
+
+            var outcomes = ImmutableSortedDictionary.CreateBuilder<int, BindOutcome>();
+            foreach (var (key, route) in desired)
+            {
+                ListenerRuntime? existing;
+                lock (_listeners)
+                {
+                    _listeners.TryGetValue(key, out existing);
+                }
+
+                if (existing is not null)
+                {
+                    if (!existing.Model.Route.Equals(route))
+                    {
+                        existing.Model = NewModel(route);
+                        Log.RouteUpdated(_logger, desired.Count, route.Port, existing.Model.Describe);
+                    }
+
+                    outcomes[route.Port] = BindOutcome.Bound;
+                    continue;
+                }
+
+                outcomes[route.Port] = await BindAsync(key, route, cancellationToken).ConfigureAwait(false);
+            }
+
+            return new ListenerBindings(outcomes.ToImmutable(), AssumeBound: false);
+        }
+        finally
+        {
+            _applyLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting on every listener, lets open connections finish up to <see cref="ProxyOptions.DrainTimeout"/>
+    /// (or <paramref name="cancellationToken"/>), then closes what is left.
+    /// </summary>
+    /// <param name="cancellationToken">Ends the drain early.</param>
+    /// <returns>A task that completes when every connection is closed.</returns>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        List<ListenerRuntime> all;
+        await _applyLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            if (_stopped)
+            {
+                return;
+            }
+
+            _stopped = true;
+            lock (_listeners)
+            {
+                all = [.. _listeners.Values];
+                _listeners.Clear();
+            }
+        }
+        finally
+        {
+            _applyLock.Release();
+        }
+
+        foreach (var listener in all)
+        {
+            await UnbindAsync(listener).ConfigureAwait(false);
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var drains = all.Select(l => DrainAsync(l, _options.DrainTimeout, deadline.Token)).ToList();
+        await Task.WhenAll(drains).ConfigureAwait(false);
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_background.Keys).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        if (_sweeper is not null)
+        {
+            await _sweeper.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _metrics.Dispose();
+        _stopping.Dispose();
+        _applyLock.Dispose();
+    }
+
+    private RouteModel NewModel(ListenerRoute route) =>
+        new(route, backend => _counters.GetOrAdd((backend.Namespace, backend.Name, backend.Port), static _ => new BackendCounter()));
+
+    private async Task<BindOutcome> BindAsync(BindKey key, ListenerRoute route, CancellationToken cancellationToken)
+    {
+        var sockets = new List<IConnectionListener>();
+        try
+        {
+            foreach (var endPoint in key.EndPoints())
+            {
+                sockets.Add(await _listenerFactory.BindAsync(endPoint, cancellationToken).ConfigureAwait(false));
+            }
+        }
+        catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
+        {
+            foreach (var socket in sockets)
+            {
+                await socket.DisposeAsync().ConfigureAwait(false);
+            }
+
+            var reason = e is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } ? "address already in use" : e.Message;
+            Log.BindFailed(_logger, route.Port, route.ListenerName, route.Gateway.ToString(), reason);
+            return BindOutcome.Failed(reason);
+        }
+
+        var listener = new ListenerRuntime(key, sockets, NewModel(route));
+        lock (_listeners)
+        {
+            _listeners[key] = listener;
+        }
+
+        foreach (var socket in sockets)
+        {
+            Log.Listening(_logger, socket.EndPoint, route.ListenerName, route.Gateway.ToString());
+            listener.AcceptLoops.Add(AcceptLoopAsync(listener, socket));
+        }
+
+        return BindOutcome.Bound;
+    }
+
+    private static async Task UnbindAsync(ListenerRuntime listener)
+    {
+        foreach (var socket in listener.Sockets)
+        {
+            await socket.UnbindAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(listener.AcceptLoops).ConfigureAwait(false);
+        foreach (var socket in listener.Sockets)
+        {
+            await socket.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task DrainAsync(ListenerRuntime listener, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (listener.ConnectionCount > 0)
+        {
+            Log.Unbound(_logger, listener.Port, listener.ConnectionCount, timeout);
+        }
+
+        try
+        {
+            await listener.WhenDrained().WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            Log.DrainDeadline(_logger, listener.Port, listener.ConnectionCount);
+            foreach (var connection in listener.Connections)
+            {
+                connection.Abort();
+            }
+
+            await listener.WhenDrained().ConfigureAwait(false);
+        }
+    }
+
+    private async Task AcceptLoopAsync(ListenerRuntime listener, IConnectionListener socket)
+    {
+        // Accepting never runs on the caller of ApplyAsync.
+        await Task.Yield();
+        while (true)
+        {
+            IDuplexConnection? client;
+            try
+            {
+                client = await socket.AcceptAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // Accept failures that are not "unbound" (e.g. too many open files) must not end the listener.
+                await Task.Delay(TimeSpan.FromMilliseconds(10), _time).ConfigureAwait(false);
+                continue;
+            }
+
+            if (client is null)
+            {
+                return;
+            }
+
+            var connection = new ProxiedConnection(client, listener, _time, _metrics);
+            listener.Add(connection);
+            Track(HandleAsync(connection, listener.Model));
+        }
+    }
+
+    private async Task HandleAsync(ProxiedConnection connection, RouteModel model)
+    {
+        var port = connection.Listener.Port;
+        var client = connection.Client;
+        Interlocked.Increment(ref _active);
+        _metrics.Accepted(port);
+        try
+        {
+            var backend = model.Picker.Next();
+            if (backend is null || !backend.CanServe)
+            {
+                var reason = backend is null
+                    ? model.Route.Route is null ? "no route is attached to this listener" : "every backend has weight 0"
+                    : backend.Problem is { } problem ? $"backend {backend.Namespace}/{backend.Name} is invalid ({problem.Reason})" : $"backend {backend.Namespace}/{backend.Name} has no ready endpoints";
+                Reject(connection, reason);
+                return;
+            }
+
+            var upstream = await ConnectAsync(connection, model, backend).ConfigureAwait(false);
+            if (upstream is null)
+            {
+                Reject(connection, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
+                return;
+            }
+
+            connection.Upstream = upstream;
+            await TcpRelay.RunAsync(client, upstream, connection, _options.BufferSize).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.ConnectionError(_logger, e, client.RemoteEndPoint, port);
+            connection.Abort();
+        }
+        finally
+        {
+            if (connection.Upstream is { } upstream)
+            {
+                await upstream.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await client.DisposeAsync().ConfigureAwait(false);
+            connection.Listener.Remove(connection);
+            _metrics.Closed(port);
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    private void Reject(ProxiedConnection connection, string reason)
+    {
+        Log.Rejected(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reason);
+        _metrics.Rejected(connection.Listener.Port, reason.StartsWith("no endpoint", StringComparison.Ordinal) ? "connect_failed" : "no_backend");
+        connection.Abort();
+    }
+
+    private async Task<IDuplexConnection?> ConnectAsync(ProxiedConnection connection, RouteModel model, RouteBackend backend)
+    {
+        IReadOnlyList<BackendEndpoint> candidates = backend.Endpoints.Items;
+        var attempts = Math.Min(Math.Max(1, _options.ConnectAttempts), candidates.Count);
+        for (var attempt = 0; attempt < attempts && candidates.Count > 0; attempt++)
+        {
+            var context = new EndpointPickContext(connection.Client.RemoteEndPoint, backend, candidates, attempt, model.Counters[backend]);
+            var endpoint = candidates[Math.Clamp(_policy.Pick(context), 0, candidates.Count - 1)];
+            using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
+            try
+            {
+                return await _connector.ConnectAsync(ToEndPoint(endpoint), linked.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+            {
+                var reason = e is OperationCanceledException && timeout.IsCancellationRequested ? $"timed out after {_options.ConnectTimeout}" : e.Message;
+                Log.ConnectFailed(_logger, endpoint.ToString(), $"{backend.Namespace}/{backend.Name}", attempt + 1, reason);
+                _metrics.ConnectFailed(connection.Listener.Port);
+                candidates = [.. candidates.Where(c => c != endpoint)];
+            }
+        }
+
+        return null;
+    }
+
+    private static EndPoint ToEndPoint(BackendEndpoint endpoint) =>
+        IPAddress.TryParse(endpoint.Address, out var ip) ? new IPEndPoint(ip, endpoint.Port) : new DnsEndPoint(endpoint.Address, endpoint.Port);
+
+    /// <summary>Closes connections past the idle timeout or the maximum duration.</summary>
+    private void Sweep()
+    {
+        var now = _time.GetTimestamp();
+        List<ListenerRuntime> listeners;
+        lock (_listeners)
+        {
+            listeners = [.. _listeners.Values];
+        }
+
+        foreach (var connection in listeners.SelectMany(static l => l.Connections))
+        {
+            string? reason = null;
+            if (_options.IdleTimeout is { } idle && _time.GetElapsedTime(connection.LastActivity, now) > idle)
+            {
+                reason = $"idle for more than {idle}";
+            }
+            else if (_options.MaxConnectionDuration is { } max && _time.GetElapsedTime(connection.StartedAt, now) > max)
+            {
+                reason = $"open for more than {max}";
+            }
+
+            if (reason is not null)
+            {
+                Log.LimitReached(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reason);
+                connection.Abort();
+            }
+        }
+    }
+
+    private void Track(Task task)
+    {
+        _background.TryAdd(task, 0);
+        task.ContinueWith(static (t, state) => ((ConcurrentDictionary<Task, byte>)state!).TryRemove(t, out _), _background, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+}

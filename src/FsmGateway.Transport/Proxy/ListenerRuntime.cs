@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using System.Net;
+using FsmGateway.Routing;
+using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.LoadBalancing;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>
+/// A listening port that lives across routing-table updates: its sockets and connections stay while its
+/// <see cref="Model"/> (route, backends, endpoints) is swapped atomically. New connections see the new model; live
+/// ones keep the upstream they have.
+/// </summary>
+internal sealed class ListenerRuntime(BindKey key, IReadOnlyList<IConnectionListener> sockets, RouteModel model)
+{
+    private readonly ConcurrentDictionary<ProxiedConnection, byte> _connections = new();
+    private TaskCompletionSource? _drained;
+    private volatile RouteModel _model = model;
+
+    public BindKey Key { get; } = key;
+
+    public int Port => Key.Port;
+
+    public IReadOnlyList<IConnectionListener> Sockets { get; } = sockets;
+
+    public RouteModel Model
+    {
+        get => _model;
+        set => _model = value;
+    }
+
+    public List<Task> AcceptLoops { get; } = [];
+
+    public int ConnectionCount => _connections.Count;
+
+    public IEnumerable<ProxiedConnection> Connections => _connections.Keys;
+
+    public void Add(ProxiedConnection connection) => _connections.TryAdd(connection, 0);
+
+    public void Remove(ProxiedConnection connection)
+    {
+        _connections.TryRemove(connection, out _);
+        if (_connections.IsEmpty)
+        {
+            Volatile.Read(ref _drained)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes when the last connection has closed.</summary>
+    public Task WhenDrained()
+    {
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _drained, drained);
+        if (_connections.IsEmpty)
+        {
+            drained.TrySetResult();
+        }
+
+        return drained.Task;
+    }
+}
+
+/// <summary>Which sockets a listener holds: its port and addresses (empty for every address).</summary>
+internal readonly record struct BindKey(int Port, string Addresses)
+{
+    public static BindKey Of(ListenerRoute route) => new(route.Port, string.Join(',', route.Addresses));
+
+    public IEnumerable<EndPoint> EndPoints()
+    {
+        if (Addresses.Length == 0)
+        {
+            yield return System.Net.Sockets.Socket.OSSupportsIPv6 ? new IPEndPoint(IPAddress.IPv6Any, Port) : new IPEndPoint(IPAddress.Any, Port);
+            yield break;
+        }
+
+        foreach (var address in Addresses.Split(','))
+        {
+            yield return new IPEndPoint(IPAddress.Parse(address), Port);
+        }
+    }
+}
+
+/// <summary>The immutable routing state of one listener: its route's backends, the weighted picker and per-backend counters.</summary>
+internal sealed class RouteModel
+{
+    public RouteModel(ListenerRoute route, Func<RouteBackend, BackendCounter> counterFor)
+    {
+        Route = route;
+        Picker = new WeightedBackendPicker(route.Backends);
+        Counters = route.Backends.Distinct().ToDictionary(static b => b, counterFor);
+    }
+
+    public ListenerRoute Route { get; }
+
+    public WeightedBackendPicker Picker { get; }
+
+    public Dictionary<RouteBackend, BackendCounter> Counters { get; }
+
+    public string Describe => Route.Route is { } route ? $"{route.Namespace}/{route.Name}" : "(no route)";
+}

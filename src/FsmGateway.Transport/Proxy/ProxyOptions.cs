@@ -1,0 +1,31 @@
+using FsmGateway.Transport.LoadBalancing;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>How the proxy treats connections. Every default is what a demanding operator would pick without thinking.</summary>
+public sealed class ProxyOptions
+{
+    /// <summary>How long one upstream connect may take before the next endpoint is tried. Default 5 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How many endpoints of the chosen backend are tried before the client connection is closed. Default 3.</summary>
+    public int ConnectAttempts { get; set; } = 3;
+
+    /// <summary>A connection with no bytes either way for this long is closed. Default 1 hour; <see langword="null"/> for never.</summary>
+    public TimeSpan? IdleTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>A connection older than this is closed, however busy. Default <see langword="null"/>: no limit.</summary>
+    public TimeSpan? MaxConnectionDuration { get; set; }
+
+    /// <summary>
+    /// How long connections of a removed listener, or of the whole proxy at shutdown, may run on before they are
+    /// closed. Default 30 s.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The relay's buffer per direction while bytes flow (idle connections hold none). Default 16 KiB.</summary>
+    public int BufferSize { get; set; } = 16 * 1024;
+
+    /// <summary>The load-balancing policy that picks an endpoint inside a backend. Default <see cref="LoadBalancingPolicies.RoundRobin"/>.</summary>
+    public string LoadBalancingPolicy { get; set; } = LoadBalancingPolicies.RoundRobin;
+}

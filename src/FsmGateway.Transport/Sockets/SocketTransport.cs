@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Sockets;
+using FsmGateway.Transport.Connections;
+
+namespace FsmGateway.Transport.Sockets;
+
+/// <summary>The default transport: plain TCP sockets, IPv4 and IPv6, with <c>TCP_NODELAY</c> on every connection.</summary>
+internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
+{
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint is IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip && ip.Address.Equals(IPAddress.IPv6Any))
+            {
+                // "Every address" means IPv4 too.
+                socket.DualMode = true;
+            }
+
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(endPoint);
+            socket.Listen(1024);
+            return ValueTask.FromResult<IConnectionListener>(new SocketConnectionListener(socket));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var socket = endPoint is DnsEndPoint
+            ? new Socket(SocketType.Stream, ProtocolType.Tcp)
+            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.NoDelay = true;
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            return new SocketConnection(socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class SocketConnectionListener(Socket socket) : IConnectionListener
+    {
+        private int _unbound;
+
+        public EndPoint EndPoint { get; } = socket.LocalEndPoint!;
+
+        public async ValueTask<IDuplexConnection?> AcceptAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                try
+                {
+                    var accepted = await socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                    accepted.NoDelay = true;
+                    return new SocketConnection(accepted);
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+                {
+                    // The client gave up before we accepted it; take the next one.
+                }
+                catch (Exception e) when (Volatile.Read(ref _unbound) == 1 && e is SocketException or ObjectDisposedException)
+                {
+                    return null;
+                }
+            }
+        }
+
+        public ValueTask UnbindAsync(CancellationToken cancellationToken)
+        {
+            if (Interlocked.Exchange(ref _unbound, 1) == 0)
+            {
+                socket.Dispose();
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask DisposeAsync() => UnbindAsync(CancellationToken.None);
+    }
+}
