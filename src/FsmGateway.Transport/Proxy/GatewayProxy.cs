@@ -284,10 +284,7 @@ public sealed class GatewayProxy : IAsyncDisposable
 
     private async Task DrainAsync(ListenerRuntime listener, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        if (listener.ConnectionCount > 0)
-        {
-            Log.Unbound(_logger, listener.Port, listener.ConnectionCount, timeout);
-        }
+        Log.Unbound(_logger, listener.Port, listener.ConnectionCount, timeout);
 
         try
         {

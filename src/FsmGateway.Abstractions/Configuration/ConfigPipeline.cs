@@ -1,0 +1,40 @@
+using System.Reactive.Concurrency;
+using System.Reactive.Linq;
+using FsmGateway.Reactive;
+
+namespace FsmGateway.Configuration;
+
+/// <summary>
+/// Sources to snapshots: events merged, reduced into <see cref="ConfigSnapshot"/>s, held back until every source
+/// has synced once (so a gateway never starts by serving a table it will replace at once), then debounced with a
+/// maximum delay. The first complete snapshot is emitted at once; later ones after the debounce.
+/// </summary>
+public static class ConfigPipeline
+{
+    /// <summary>Builds the snapshot stream of <paramref name="sources"/>.</summary>
+    /// <param name="sources">The config sources; their names must differ.</param>
+    /// <param name="quiet">How long changes must pause before a new snapshot is emitted.</param>
+    /// <param name="maxDelay">The longest a change may wait under constant churn.</param>
+    /// <param name="scheduler">The scheduler for the debounce timers.</param>
+    /// <returns>Snapshots, each a complete view of every source.</returns>
+    /// <exception cref="ArgumentException">Two sources share a name.</exception>
+    public static IObservable<ConfigSnapshot> Snapshots(IReadOnlyCollection<IConfigSource> sources, TimeSpan quiet, TimeSpan maxDelay, IScheduler scheduler)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentNullException.ThrowIfNull(scheduler);
+        var names = sources.Select(static s => s.Name).ToArray();
+        var duplicate = names.GroupBy(static n => n, StringComparer.Ordinal).FirstOrDefault(static g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ArgumentException($"Two config sources are named '{duplicate.Key}'; source names must be unique.", nameof(sources));
+        }
+
+        return sources
+            .Select(static s => s.Events)
+            .Merge()
+            .Scan(ConfigSnapshot.Empty, static (snapshot, change) => snapshot.Apply(change))
+            .DistinctUntilChanged(static s => s.Revision)
+            .Where(s => s.HasSynced(names))
+            .Publish(synced => synced.Take(1).Merge(synced.Skip(1).DebounceWithMaxDelay(quiet, maxDelay, scheduler)));
+    }
+}

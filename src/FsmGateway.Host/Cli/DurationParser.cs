@@ -1,0 +1,24 @@
+using System.Globalization;
+
+namespace FsmGateway.Host.Cli;
+
+/// <summary>Durations as operators write them: <c>30s</c>, <c>500ms</c>, <c>2m</c>, or plain seconds.</summary>
+internal static class DurationParser
+{
+    public static bool TryParse(string text, out TimeSpan duration)
+    {
+        duration = default;
+        var (number, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 0.001)
+            : text.EndsWith('s') ? (text[..^1], 1.0)
+            : text.EndsWith('m') ? (text[..^1], 60.0)
+            : text.EndsWith('h') ? (text[..^1], 3600.0)
+            : (text, 1.0);
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < 0 || double.IsInfinity(value))
+        {
+            return false;
+        }
+
+        duration = TimeSpan.FromSeconds(value * unit);
+        return true;
+    }
+}

@@ -1,0 +1,215 @@
+using System.Collections.Immutable;
+using System.Reactive;
+using System.Reactive.Concurrency;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using FsmGateway.Configuration;
+using FsmGateway.Resources;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FsmGateway.Kubernetes.Manifests;
+
+/// <summary>
+/// Manifest files as a config source: files, or folders of <c>.yaml</c>/<c>.yml</c>/<c>.json</c> manifests, watched
+/// for changes (edits, new and removed files, and the atomic renames editors and <c>kubectl</c>-style tools do).
+/// After each change settles it re-reads and sends the whole set as one <see cref="ConfigEvent.SourceReset"/>.
+/// A file that no longer parses is reported (file, document, field) and the objects it held before stay in force
+/// until it parses again.
+/// </summary>
+public sealed partial class ManifestFileSource : IConfigSource, IDisposable
+{
+    private readonly IReadOnlyList<string> _paths;
+    private readonly string _defaultNamespace;
+    private readonly ILogger _logger;
+    private readonly Subject<Unit> _changeSubject = new();
+    private readonly ISubject<Unit> _changes;
+    private readonly List<FileSystemWatcher> _watchers = [];
+    private readonly Dictionary<string, ImmutableArray<Resource>> _lastGood = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    /// <summary>Creates the source; nothing is read or watched until <see cref="Events"/> is subscribed.</summary>
+    /// <param name="paths">Files or folders (folders are read one level deep).</param>
+    /// <param name="defaultNamespace">The namespace for objects that name none, as <c>kubectl apply -n</c>.</param>
+    /// <param name="scheduler">Where the settle delay runs; the default scheduler when null.</param>
+    /// <param name="logger">Where manifest errors and reloads are logged.</param>
+    /// <param name="settle">How long file events must pause before a reload; default 200 ms.</param>
+    public ManifestFileSource(IReadOnlyList<string> paths, string defaultNamespace = "default", IScheduler? scheduler = null, ILogger<ManifestFileSource>? logger = null, TimeSpan? settle = null)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        _paths = [.. paths.Select(Path.GetFullPath)];
+        _defaultNamespace = defaultNamespace;
+        _logger = logger ?? NullLogger<ManifestFileSource>.Instance;
+        Name = "manifests";
+
+        // File watcher events arrive on several threads at once; Rx subjects need one at a time.
+        _changes = Subject.Synchronize(_changeSubject);
+        var delay = settle ?? TimeSpan.FromMilliseconds(200);
+        Events = Observable.Defer(() =>
+            {
+                StartWatching();
+                return _changes
+                    .Throttle(delay, scheduler ?? DefaultScheduler.Instance)
+                    .Select(_ => Reload())
+                    .StartWith(Reload())
+                    .Where(static e => e is not null)
+                    .Select(static e => e!);
+            })
+            .Publish()
+            .RefCount();
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    public IObservable<ConfigEvent> Events { get; }
+
+    /// <summary>The errors of the last reload, each naming file, document and field; empty when every file parsed.</summary>
+    public ImmutableArray<ManifestError> Errors { get; private set; } = [];
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var watcher in _watchers)
+            {
+                watcher.Dispose();
+            }
+
+            _watchers.Clear();
+        }
+
+        _changes.OnCompleted();
+        _changeSubject.Dispose();
+    }
+
+    private ImmutableArray<Resource> _lastSent;
+
+    private ConfigEvent? Reload()
+    {
+        lock (_gate)
+        {
+            var errors = ImmutableArray.CreateBuilder<ManifestError>();
+            var current = new Dictionary<string, ImmutableArray<Resource>>(StringComparer.Ordinal);
+            foreach (var file in ManifestFiles())
+            {
+                var set = ManifestReader.ReadFile(file, _defaultNamespace);
+                if (set.Succeeded)
+                {
+                    current[file] = set.Resources;
+                    continue;
+                }
+
+                errors.AddRange(set.Errors);
+                foreach (var error in set.Errors)
+                {
+                    LogManifestError(_logger, error.ToString());
+                }
+
+                if (_lastGood.TryGetValue(file, out var previous))
+                {
+                    LogKeptPrevious(_logger, file, previous.Length);
+                    current[file] = previous;
+                }
+            }
+
+            _lastGood.Clear();
+            foreach (var (file, resources) in current)
+            {
+                _lastGood[file] = resources;
+            }
+
+            Errors = errors.ToImmutable();
+            ImmutableArray<Resource> all = [.. current.OrderBy(static f => f.Key, StringComparer.Ordinal).SelectMany(static f => f.Value)];
+            if (!_lastSent.IsDefault && all.SequenceEqual(_lastSent))
+            {
+                return null;
+            }
+
+            _lastSent = all;
+            LogLoaded(_logger, all.Length, current.Count);
+            return new ConfigEvent.SourceReset(Name, all);
+        }
+    }
+
+    private IEnumerable<string> ManifestFiles()
+    {
+        foreach (var path in _paths)
+        {
+            if (Directory.Exists(path))
+            {
+                foreach (var file in Directory.EnumerateFiles(path).Where(IsManifest).Order(StringComparer.Ordinal))
+                {
+                    yield return file;
+                }
+            }
+            else if (File.Exists(path))
+            {
+                yield return path;
+            }
+            else
+            {
+                LogMissingPath(_logger, path);
+            }
+        }
+    }
+
+    private static bool IsManifest(string file) =>
+        Path.GetExtension(file) is { } ext && (ext.Equals(".yaml", StringComparison.OrdinalIgnoreCase) || ext.Equals(".yml", StringComparison.OrdinalIgnoreCase) || ext.Equals(".json", StringComparison.OrdinalIgnoreCase));
+
+    private void StartWatching()
+    {
+        lock (_gate)
+        {
+            if (_watchers.Count > 0)
+            {
+                return;
+            }
+
+            // Watch the folder, not the file: an atomic rename replaces the file's inode, which a file watch would lose.
+            foreach (var folder in _paths.Select(p => Directory.Exists(p) ? p : Path.GetDirectoryName(p)!).Distinct(StringComparer.Ordinal))
+            {
+                if (!Directory.Exists(folder))
+                {
+                    continue;
+                }
+
+                var watcher = new FileSystemWatcher(folder)
+                {
+                    NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+                    IncludeSubdirectories = false,
+                };
+                watcher.Changed += OnChanged;
+                watcher.Created += OnChanged;
+                watcher.Deleted += OnChanged;
+                watcher.Renamed += OnChanged;
+                watcher.Error += (_, e) =>
+                {
+                    LogWatchError(_logger, e.GetException().Message);
+                    _changes.OnNext(Unit.Default);
+                };
+                watcher.EnableRaisingEvents = true;
+                _watchers.Add(watcher);
+            }
+        }
+    }
+
+    private void OnChanged(object sender, FileSystemEventArgs e) => _changes.OnNext(Unit.Default);
+
+    [LoggerMessage(1, LogLevel.Error, "Manifest error: {Error}")]
+    private static partial void LogManifestError(ILogger logger, string error);
+
+    [LoggerMessage(2, LogLevel.Warning, "Keeping the {Count} object(s) {File} held before, until it parses again")]
+    private static partial void LogKeptPrevious(ILogger logger, string file, int count);
+
+    [LoggerMessage(3, LogLevel.Information, "Loaded {Count} object(s) from {Files} manifest file(s)")]
+    private static partial void LogLoaded(ILogger logger, int count, int files);
+
+    [LoggerMessage(4, LogLevel.Warning, "Config path {Path} does not exist")]
+    private static partial void LogMissingPath(ILogger logger, string path);
+
+    [LoggerMessage(5, LogLevel.Warning, "Watching manifests failed ({Reason}); re-reading them")]
+    private static partial void LogWatchError(ILogger logger, string reason);
+}
