@@ -1,0 +1,171 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using FsmGateway.Host.Tests.Support;
+
+namespace FsmGateway.Host.Tests;
+
+/// <summary>
+/// <c>fsm-gateway run</c> end to end: the real program in its own process, real sockets on 127.0.0.1, real files,
+/// real SIGTERM. Each test has its own folder, ports and echo backend.
+/// </summary>
+public sealed class RunCommandTests : IDisposable
+{
+    private readonly DirectoryInfo _config = Directory.CreateTempSubdirectory("fsm-run-");
+
+    public void Dispose() => _config.Delete(recursive: true);
+
+    private void Write(string file, string text)
+    {
+        // Write and rename, as kubectl-style tools do, so the gateway never reads half a file.
+        var temp = Path.Combine(_config.FullName, "." + file + ".tmp");
+        File.WriteAllText(temp, text);
+        File.Move(temp, Path.Combine(_config.FullName, file), overwrite: true);
+    }
+
+    private GatewayProcess StartGateway(params string[] extra) =>
+        GatewayProcess.Start(["run", "--config", _config.FullName, "--admin-port", "0", "--drain-timeout", "10s", .. extra]);
+
+    [Fact]
+    public async Task Run_TwoListeners_BothRouteToTheBackend_AndAdminEndpointsAnswer()
+    {
+        await using var backend = new EchoServer();
+        var (foo, bar) = (Net.FreePort(), Net.FreePort());
+        Write("gateway.yaml", Manifests.Gateway(("foo", foo), ("bar", bar)));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+        await using var gateway = StartGateway();
+
+        await gateway.WaitUntilReadyAsync();
+
+        Assert.Equal("via foo", await Net.EchoOnceAsync(foo, "via foo"));
+        Assert.Equal("via bar", await Net.EchoOnceAsync(bar, "via bar"));
+        using var http = new HttpClient { BaseAddress = gateway.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+        Assert.Equal("ok\n", await http.GetStringAsync(new Uri("/healthz", UriKind.Relative)));
+        Assert.Equal("ready\n", await http.GetStringAsync(new Uri("/readyz", UriKind.Relative)));
+        var status = await http.GetStringAsync(new Uri("/status", UriKind.Relative));
+        Assert.Contains($"\"port\": {foo}", status, StringComparison.Ordinal);
+        Assert.Contains($"Listening on 127.0.0.1:{foo}", gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_Sigterm_DrainsAnOpenConnectionThenExitsZero()
+    {
+        await using var backend = new EchoServer();
+        var port = Net.FreePort();
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port)));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+        await using var gateway = StartGateway();
+        await gateway.WaitUntilReadyAsync();
+        using var open = await Net.ConnectAsync(port);
+        Assert.Equal("before", await Net.RoundTripAsync(open, "before"));
+
+        var exit = gateway.TerminateAsync();
+        await gateway.WaitForLineAsync("draining 1 open connection");
+
+        // New connections are refused while the open one still carries bytes both ways.
+        await Net.EventuallyAsync(() => Net.IsRefusedAsync(port), "the port stops accepting");
+        Assert.Equal("during drain", await Net.RoundTripAsync(open, "during drain"));
+        open.Shutdown(SocketShutdown.Send);
+        Assert.Equal(0, await open.ReceiveAsync(new byte[1]));
+
+        Assert.Equal(0, await exit);
+        Assert.Contains("Stopped", gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_HotReload_AddAndRemoveListeners_LiveConnectionOnUnchangedListenerKeepsFlowing()
+    {
+        await using var backend = new EchoServer();
+        var (stay, added) = (Net.FreePort(), Net.FreePort());
+        Write("gateway.yaml", Manifests.Gateway(("stay", stay)));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+        await using var gateway = StartGateway();
+        await gateway.WaitUntilReadyAsync();
+        using var live = await Net.ConnectAsync(stay);
+        Assert.Equal("1", await Net.RoundTripAsync(live, "1"));
+
+        // Add a listener: it serves, and the live connection is untouched.
+        Write("gateway.yaml", Manifests.Gateway(("stay", stay), ("added", added)));
+        await Net.EventuallyAsync(async () => !await Net.IsRefusedAsync(added), $"port {added} serves");
+        Assert.Equal("added", await Net.EchoOnceAsync(added, "added"));
+        Assert.Equal("2", await Net.RoundTripAsync(live, "2"));
+
+        // A connection on the listener about to go keeps working while it drains.
+        using var draining = await Net.ConnectAsync(added);
+        Assert.Equal("x", await Net.RoundTripAsync(draining, "x"));
+
+        Write("gateway.yaml", Manifests.Gateway(("stay", stay)));
+        await Net.EventuallyAsync(() => Net.IsRefusedAsync(added), $"port {added} stops accepting");
+        Assert.Equal("still here", await Net.RoundTripAsync(draining, "still here"));
+        Assert.Equal("3", await Net.RoundTripAsync(live, "3"));
+
+        // A broken file changes nothing that serves.
+        Write("gateway.yaml", "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: [broken\n");
+        await gateway.WaitForLineAsync("Manifest error: .*gateway.yaml: document 1");
+        Assert.Equal("4", await Net.RoundTripAsync(live, "4"));
+        Assert.Equal("new", await Net.EchoOnceAsync(stay, "new"));
+    }
+
+    [Fact]
+    public async Task Run_BackendEndpointChange_ReachesNewConnections_OldOneKeepsItsUpstream()
+    {
+        await using var first = new EchoServer();
+        await using var second = new EchoServer();
+        var port = Net.FreePort();
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port)));
+        Write("route.yaml", Manifests.RouteAndBackend(first.Port));
+        await using var gateway = StartGateway();
+        await gateway.WaitUntilReadyAsync();
+        using var old = await Net.ConnectAsync(port);
+        Assert.Equal("a", await Net.RoundTripAsync(old, "a"));
+
+        Write("route.yaml", Manifests.RouteAndBackend(second.Port));
+        await first.DisposeAsync(); // stop accepting on the first backend; its open connection lives on
+
+        await Net.EventuallyAsync(async () =>
+        {
+            try
+            {
+                return await Net.EchoOnceAsync(port, "probe") == "probe";
+            }
+            catch (Exception e) when (e is IOException or SocketException)
+            {
+                return false;
+            }
+        }, "new connections reach the second backend");
+        Assert.Equal("b", await Net.RoundTripAsync(old, "b"));
+    }
+
+    [Fact]
+    public async Task Run_MissingConfigPath_ExitsOneNamingThePath()
+    {
+        await using var gateway = GatewayProcess.Start("run", "--config", "/no/such/folder", "--admin-port", "0");
+
+        Assert.Equal(1, await gateway.WaitForExitAsync());
+        Assert.Contains("run: config path '/no/such/folder' does not exist", gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_EveryPortInUse_ExitsThreeNamingThePort()
+    {
+        await using var backend = new EchoServer();
+        using var squatter = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((System.Net.IPEndPoint)squatter.LocalEndpoint).Port;
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port)));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+
+        await using var gateway = StartGateway();
+
+        Assert.Equal(3, await gateway.WaitForExitAsync());
+        Assert.Contains($"port {port}: address already in use", gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_BadDuration_ExitsOne()
+    {
+        await using var gateway = GatewayProcess.Start("run", "--drain-timeout", "soon", "--admin-port", "0");
+
+        Assert.Equal(1, await gateway.WaitForExitAsync());
+        Assert.Contains("'soon' is not a duration", gateway.Output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace FsmGateway.Host.Tests.Support;
+
+/// <summary>The real <c>fsm-gateway</c> in its own process, as a user runs it; stopped with a real SIGTERM.</summary>
+internal sealed partial class GatewayProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+    private readonly SemaphoreSlim _lines = new(0);
+
+    private GatewayProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => Record(e.Data);
+        process.ErrorDataReceived += (_, e) => Record(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Output => string.Join('\n', _output);
+
+    public int Id => _process.Id;
+
+    public Uri? AdminUri { get; private set; }
+
+    public static GatewayProcess Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fsm-gateway.dll"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return new GatewayProcess(Process.Start(info)!);
+    }
+
+    /// <summary>Waits until a line matching <paramref name="pattern"/> has been printed.</summary>
+    public async Task<string> WaitForLineAsync(string pattern, TimeSpan? timeout = null)
+    {
+        var regex = new Regex(pattern);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var found = _output.FirstOrDefault(regex.IsMatch);
+            if (found is not null)
+            {
+                return found;
+            }
+
+            if (_process.HasExited && !_lines.Wait(0))
+            {
+                throw new InvalidOperationException($"the gateway exited ({_process.ExitCode}) before printing /{pattern}/:\n{Output}");
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"no line matching /{pattern}/ within the time allowed:\n{Output}");
+            }
+
+            await _lines.WaitAsync(left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    public async Task WaitUntilReadyAsync()
+    {
+        var admin = await WaitForLineAsync("Admin endpoints on ");
+        AdminUri = new Uri(AdminUrl().Match(admin).Value);
+        await WaitForLineAsync("Gateway ready");
+    }
+
+    /// <summary>Sends SIGTERM, as Kubernetes and systemd do, and waits for the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan? timeout = null)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        return await WaitForExitAsync(timeout);
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        _lines.Dispose();
+    }
+
+    private void Record(string? line)
+    {
+        if (line is not null)
+        {
+            _output.Enqueue(line);
+            _lines.Release();
+        }
+    }
+
+    [GeneratedRegex(@"http://[^ ,]+")]
+    private static partial Regex AdminUrl();
+}

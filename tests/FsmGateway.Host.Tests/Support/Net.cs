@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace FsmGateway.Host.Tests.Support;
+
+internal static class Net
+{
+    /// <summary>A port free on 127.0.0.1 right now (bound to port 0, then released).</summary>
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public static async Task<Socket> ConnectAsync(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), timeout.Token);
+        return socket;
+    }
+
+    /// <summary>Sends <paramref name="text"/> and reads back exactly as many bytes.</summary>
+    public static async Task<string> RoundTripAsync(Socket socket, string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        await socket.SendAsync(bytes);
+        var received = new byte[bytes.Length];
+        var total = 0;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (total < received.Length)
+        {
+            var read = await socket.ReceiveAsync(received.AsMemory(total), timeout.Token);
+            if (read == 0)
+            {
+                throw new IOException($"connection closed after {total} of {received.Length} bytes");
+            }
+
+            total += read;
+        }
+
+        return Encoding.UTF8.GetString(received);
+    }
+
+    public static async Task<string> EchoOnceAsync(int port, string text)
+    {
+        using var socket = await ConnectAsync(port);
+        return await RoundTripAsync(socket, text);
+    }
+
+    /// <summary>Whether a new connection to <paramref name="port"/> is refused.</summary>
+    public static async Task<bool> IsRefusedAsync(int port)
+    {
+        try
+        {
+            using var socket = await ConnectAsync(port);
+            return false;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            return true;
+        }
+    }
+
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"not true in time: {what}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
