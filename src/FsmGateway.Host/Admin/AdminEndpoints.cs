@@ -1,4 +1,4 @@
-using FsmGateway.Host.Gateway;
+using FsmGateway.Transport.Hosting;
 using FsmGateway.Routing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -12,10 +12,10 @@ internal static class AdminEndpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", static () => Results.Text("ok\n"));
-        app.MapGet("/readyz", static (GatewayState state) => state.Ready
+        app.MapGet("/readyz", static (GatewayRuntimeState state) => state.IsReady
             ? Results.Text("ready\n")
             : Results.Text("waiting for the first config sync\n", statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapGet("/status", static (GatewayState state) => state.Last is { } last
+        app.MapGet("/status", static (GatewayRuntimeState state) => state.LastCompilation is { } last
             ? Results.Text(CompilationResultJson.ToJson(last) + "\n", "application/json")
             : Results.Text("waiting for the first config sync\n", statusCode: StatusCodes.Status503ServiceUnavailable));
     }

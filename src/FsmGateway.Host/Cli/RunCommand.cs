@@ -1,13 +1,11 @@
 using System.CommandLine;
 using System.Net;
-using System.Reactive.Concurrency;
-using FsmGateway.Configuration;
 using FsmGateway.Host.Admin;
 using FsmGateway.Host.Gateway;
-using FsmGateway.Kubernetes.Manifests;
+using FsmGateway.Kubernetes;
 using FsmGateway.Resources;
-using FsmGateway.Status;
 using FsmGateway.Transport;
+using FsmGateway.Transport.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -117,32 +115,26 @@ internal static class RunCommand
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(adminAddress, settings.AdminPort));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(5));
-        builder.Services.Configure<GatewayRunOptions>(o =>
-        {
-            o.ConfigPaths = settings.ConfigPaths;
-            o.DefaultNamespace = settings.Namespace;
-            o.ControllerName = settings.ControllerName;
-        });
-        builder.Services.AddFsmGatewayTransport(o =>
-        {
-            o.DrainTimeout = settings.DrainTimeout;
-            o.IdleTimeout = settings.IdleTimeout == TimeSpan.Zero ? null : settings.IdleTimeout;
-            o.ConnectTimeout = settings.ConnectTimeout;
-        });
-        builder.Services.AddSingleton<IScheduler>(TaskPoolScheduler.Default);
+        var gateway = builder.Services.AddFsmGateway(o =>
+            {
+                o.ControllerName = settings.ControllerName;
+                o.StopWhenNothingBinds = true;
+            })
+            .ConfigureProxy(o =>
+            {
+                o.DrainTimeout = settings.DrainTimeout;
+                o.IdleTimeout = settings.IdleTimeout == TimeSpan.Zero ? null : settings.IdleTimeout;
+                o.ConnectTimeout = settings.ConnectTimeout;
+            })
+            .AddStatusSink<LogStatusSink>();
         if (settings.ConfigPaths.Length > 0)
         {
-            builder.Services.AddSingleton<IConfigSource>(sp => new ManifestFileSource(
-                settings.ConfigPaths, settings.Namespace, logger: sp.GetRequiredService<ILogger<ManifestFileSource>>()));
+            gateway.LoadFromManifests(settings.Namespace, settings.ConfigPaths);
         }
         else
         {
-            builder.Services.AddSingleton<IConfigSource>(_ => EmbeddedExample.CreateSource(settings.Namespace));
+            gateway.AddConfigSource(EmbeddedExample.CreateSource(settings.Namespace));
         }
-
-        builder.Services.AddSingleton<IStatusSink, LogStatusSink>();
-        builder.Services.AddSingleton<GatewayState>();
-        builder.Services.AddHostedService<GatewayService>();
 
         await using var app = builder.Build();
         AdminEndpoints.Map(app);
@@ -158,6 +150,6 @@ internal static class RunCommand
 
         app.Logger.LogInformation("Admin endpoints on {Urls}", string.Join(", ", app.Urls));
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
-        return Environment.ExitCode;
+        return app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is null ? ExitCodes.Ok : ExitCodes.PortUnavailable;
     }
 }

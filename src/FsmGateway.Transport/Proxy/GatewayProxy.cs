@@ -34,6 +34,7 @@ public sealed class GatewayProxy : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ITimer? _sweeper;
     private bool _stopped;
+    private int _disposed;
     private int _active;
 
     /// <summary>Creates the proxy.</summary>
@@ -138,7 +139,7 @@ public sealed class GatewayProxy : IAsyncDisposable
             foreach (var listener in removed)
             {
                 await UnbindAsync(listener).ConfigureAwait(false);
-                Track(DrainAsync(listener, _options.DrainTimeout));
+                Track(DrainAsync(listener, _options.DrainTimeout, _stopping.Token));
             }
 
             var outcomes = ImmutableSortedDictionary.CreateBuilder<int, BindOutcome>();
@@ -207,16 +208,22 @@ public sealed class GatewayProxy : IAsyncDisposable
             await UnbindAsync(listener).ConfigureAwait(false);
         }
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var drains = all.Select(l => DrainAsync(l, _options.DrainTimeout, deadline.Token)).ToList();
+        // Ending the drain early ends it for listeners removed before the stop too: they drain on _stopping.
+        using var endDrainsEarly = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _stopping);
+        var drains = all.Select(l => DrainAsync(l, _options.DrainTimeout, _stopping.Token)).ToList();
         await Task.WhenAll(drains).ConfigureAwait(false);
-        await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_background.Keys).ConfigureAwait(false);
+        await _stopping.CancelAsync().ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
         if (_sweeper is not null)
         {

@@ -16,15 +16,18 @@ internal static class TcpRelay
         var upload = PumpAsync(client, upstream, counters, upload: true, bufferSize);
         var download = PumpAsync(upstream, client, counters, upload: false, bufferSize);
 
-        // Whichever direction fails first aborts both connections, which ends the other pump promptly.
+        // Whichever direction fails first aborts both connections, which ends the other pump promptly. A failure
+        // after the other direction ended cleanly (a reset after a half-close) aborts both too: a graceful close would
+        // make a cut-off stream look complete.
         var first = await Task.WhenAny(upload, download).ConfigureAwait(false);
-        if (!await first.ConfigureAwait(false))
+        foreach (var pump in new[] { first, first == upload ? download : upload })
         {
-            client.Abort();
-            upstream.Abort();
+            if (!await pump.ConfigureAwait(false))
+            {
+                client.Abort();
+                upstream.Abort();
+            }
         }
-
-        await Task.WhenAll(upload, download).ConfigureAwait(false);
     }
 
     /// <summary>Copies until end of stream (returns true) or an error (returns false). Never throws.</summary>

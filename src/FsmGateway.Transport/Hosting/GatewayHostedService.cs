@@ -1,7 +1,6 @@
 using System.Reactive.Concurrency;
 using System.Threading.Channels;
 using FsmGateway.Configuration;
-using FsmGateway.Host.Cli;
 using FsmGateway.Routing;
 using FsmGateway.Status;
 using FsmGateway.Transport.Proxy;
@@ -9,24 +8,23 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace FsmGateway.Host.Gateway;
+namespace FsmGateway.Transport.Hosting;
 
 /// <summary>
 /// The pipeline: sources → snapshots (merged, reduced, synced, debounced) → compile → apply to the proxy → statuses.
 /// Compiles only the latest snapshot when several queue up. On stop, the proxy stops accepting and drains.
 /// </summary>
-internal sealed partial class GatewayService(
+internal sealed partial class GatewayHostedService(
     IEnumerable<IConfigSource> sources,
     GatewayProxy proxy,
     IEnumerable<IStatusSink> sinks,
-    GatewayState state,
-    IOptions<GatewayRunOptions> options,
-    IScheduler scheduler,
+    GatewayRuntimeState state,
+    IOptions<FsmGatewayOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    ILogger<GatewayService> logger) : BackgroundService
+    ILogger<GatewayHostedService> logger) : BackgroundService
 {
-    private readonly GatewayRunOptions _options = options.Value;
+    private readonly FsmGatewayOptions _options = options.Value;
     private HashSet<Diagnostic> _previousDiagnostics = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -37,9 +35,15 @@ internal sealed partial class GatewayService(
             SingleReader = false,
         });
         var sourceList = sources.ToList();
+        if (sourceList.Count == 0)
+        {
+            LogNoSources(logger);
+            return;
+        }
+
         LogWaitingForSources(logger, string.Join(", ", sourceList.Select(static s => s.Name)));
         using var subscription = ConfigPipeline
-            .Snapshots(sourceList, _options.Debounce, _options.MaxDelay, scheduler)
+            .Snapshots(sourceList, _options.Debounce, _options.MaxDelay, _options.Scheduler ?? TaskPoolScheduler.Default)
             .Subscribe(
                 snapshot => snapshots.Writer.TryWrite(snapshot),
                 error =>
@@ -51,7 +55,7 @@ internal sealed partial class GatewayService(
         var compilerOptions = new CompilerOptions
         {
             ControllerName = _options.ControllerName,
-            ImplicitGatewayClassName = Resources.GatewayApi.DefaultGatewayClassName,
+            ImplicitGatewayClassName = _options.ImplicitGatewayClassName,
         };
         ConfigSnapshot? current = null;
         var retryBinds = false;
@@ -81,10 +85,14 @@ internal sealed partial class GatewayService(
             {
                 if (failed.Count > 0 && failed.Count == bindings.ByPort.Count)
                 {
-                    LogNothingBound(logger, string.Join("; ", failed.Select(static f => $"port {f.Key}: {f.Value.Message}")));
-                    Environment.ExitCode = ExitCodes.PortUnavailable;
-                    lifetime.StopApplication();
-                    return;
+                    var failures = string.Join("; ", failed.Select(static f => $"port {f.Key}: {f.Value.Message}"));
+                    LogNothingBound(logger, failures);
+                    if (_options.StopWhenNothingBinds)
+                    {
+                        state.Failed(failures);
+                        lifetime.StopApplication();
+                        return;
+                    }
                 }
 
                 LogReady(logger, result.Table.Listeners.Length, current.Revision);
@@ -144,13 +152,16 @@ internal sealed partial class GatewayService(
         _previousDiagnostics = current;
     }
 
+    [LoggerMessage(9, LogLevel.Warning, "No config source is registered, so there is nothing to serve; add one (LoadFromMemory, LoadFromManifests, AddConfigSource)")]
+    private static partial void LogNoSources(ILogger logger);
+
     [LoggerMessage(1, LogLevel.Information, "Waiting for every config source to sync: {Sources}")]
     private static partial void LogWaitingForSources(ILogger logger, string sources);
 
     [LoggerMessage(2, LogLevel.Critical, "The config pipeline broke; no further config will be applied")]
     private static partial void LogPipelineBroken(ILogger logger, Exception exception);
 
-    [LoggerMessage(3, LogLevel.Critical, "No listener could be bound, so there is nothing to serve: {Failures}. Free the port(s) or change the Gateway's listeners.")]
+    [LoggerMessage(3, LogLevel.Critical, "No listener could be bound, so nothing is served: {Failures}. Free the port(s) or change the Gateway's listeners.")]
     private static partial void LogNothingBound(ILogger logger, string failures);
 
     [LoggerMessage(4, LogLevel.Information, "Gateway ready: {Listeners} listener(s) serving, config revision {Revision}")]

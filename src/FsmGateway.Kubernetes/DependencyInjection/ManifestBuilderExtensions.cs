@@ -1,0 +1,31 @@
+using FsmGateway.Configuration;
+using FsmGateway.Kubernetes.Manifests;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Kubernetes;
+
+/// <summary>Manifest files as config for <see cref="IFsmGatewayBuilder"/>.</summary>
+public static class ManifestBuilderExtensions
+{
+    /// <summary>Serves the manifests at <paramref name="paths"/> (files or folders), hot-reloading them as they change.</summary>
+    /// <param name="builder">The gateway builder.</param>
+    /// <param name="paths">Files or folders of <c>.yaml</c>/<c>.yml</c>/<c>.json</c> manifests.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder LoadFromManifests(this IFsmGatewayBuilder builder, params string[] paths) =>
+        builder.LoadFromManifests("default", paths);
+
+    /// <summary>Serves the manifests at <paramref name="paths"/>, placing objects that name no namespace in <paramref name="defaultNamespace"/>.</summary>
+    /// <param name="builder">The gateway builder.</param>
+    /// <param name="defaultNamespace">The namespace for objects that name none, as <c>kubectl apply -n</c>.</param>
+    /// <param name="paths">Files or folders of manifests.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder LoadFromManifests(this IFsmGatewayBuilder builder, string defaultNamespace, params string[] paths)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(paths);
+        builder.Services.AddSingleton<IConfigSource>(sp =>
+            new ManifestFileSource(paths, defaultNamespace, logger: sp.GetService<ILogger<ManifestFileSource>>()));
+        return builder;
+    }
+}

@@ -1,0 +1,90 @@
+using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.Hosting;
+using FsmGateway.Transport.LoadBalancing;
+using FsmGateway.Transport.Proxy;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace FsmGateway.Transport;
+
+/// <summary>The front door for embedders: <c>services.AddFsmGateway().LoadFromMemory(...)</c>.</summary>
+public static class FsmGatewayServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the gateway: the config pipeline (sources → snapshots → compile → apply), the proxy on the socket
+    /// transport, and a hosted service that runs it with the application and drains it on shutdown. Add config with
+    /// the returned builder (<c>LoadFromMemory</c>, <c>LoadFromObservable</c>, <c>LoadFromManifests</c>, <c>AddConfigSource</c>).
+    /// </summary>
+    /// <param name="services">The application's services.</param>
+    /// <param name="configure">Adjusts the gateway options.</param>
+    /// <returns>A builder for the rest of the configuration.</returns>
+    public static IFsmGatewayBuilder AddFsmGateway(this IServiceCollection services, Action<FsmGatewayOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddFsmGatewayTransport();
+        services.AddOptions<FsmGatewayOptions>();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddSingleton<GatewayRuntimeState>();
+        services.AddHostedService<GatewayHostedService>();
+        return new FsmGatewayBuilder(services);
+    }
+
+    /// <summary>Adjusts the proxy: timeouts, drain deadline, buffer size, load-balancing policy.</summary>
+    /// <param name="builder">The gateway builder.</param>
+    /// <param name="configure">Changes the options.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder ConfigureProxy(this IFsmGatewayBuilder builder, Action<ProxyOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Configure(configure);
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers a load-balancing policy. Select it by name with
+    /// <c>ConfigureProxy(o => o.LoadBalancingPolicy = "...")</c>; two policies with one name fail at start-up.
+    /// </summary>
+    /// <typeparam name="TPolicy">The policy.</typeparam>
+    /// <param name="builder">The gateway builder.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder AddLoadBalancingPolicy<TPolicy>(this IFsmGatewayBuilder builder)
+        where TPolicy : class, ILoadBalancingPolicy
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, TPolicy>());
+        return builder;
+    }
+
+    /// <summary>Replaces how listeners are bound (the default is TCP sockets).</summary>
+    /// <typeparam name="TFactory">The listener factory.</typeparam>
+    /// <param name="builder">The gateway builder.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder UseListenerFactory<TFactory>(this IFsmGatewayBuilder builder)
+        where TFactory : class, IListenerFactory
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Replace(ServiceDescriptor.Singleton<IListenerFactory, TFactory>());
+        return builder;
+    }
+
+    /// <summary>Replaces how upstream connections are opened (the default is TCP sockets).</summary>
+    /// <typeparam name="TConnector">The upstream connector.</typeparam>
+    /// <param name="builder">The gateway builder.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder UseUpstreamConnector<TConnector>(this IFsmGatewayBuilder builder)
+        where TConnector : class, IUpstreamConnector
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Replace(ServiceDescriptor.Singleton<IUpstreamConnector, TConnector>());
+        return builder;
+    }
+
+    private sealed class FsmGatewayBuilder(IServiceCollection services) : IFsmGatewayBuilder
+    {
+        public IServiceCollection Services { get; } = services;
+    }
+}

@@ -1,0 +1,23 @@
+using FsmGateway.Routing;
+
+namespace FsmGateway.Transport.Hosting;
+
+/// <summary>What the running gateway has done: for readiness probes, admin endpoints and tests.</summary>
+public sealed class GatewayRuntimeState
+{
+    private volatile CompilationResult? _last;
+    private volatile string? _startupFailure;
+
+    /// <summary>True once every source has synced and the first routing table is applied.</summary>
+    public bool IsReady => _last is not null && _startupFailure is null;
+
+    /// <summary>The compilation last applied: routing table, statuses (with what was really bound) and diagnostics.</summary>
+    public CompilationResult? LastCompilation => _last;
+
+    /// <summary>Why the gateway stopped at start-up (no listener could be bound), or null.</summary>
+    public string? StartupFailure => _startupFailure;
+
+    internal void Applied(CompilationResult result) => _last = result;
+
+    internal void Failed(string reason) => _startupFailure = reason;
+}
