@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test run, as README gives it and CI runs it:
+#   1. the solution's tests;
+#   2. pack every package into artifacts/packages and check each package's dependencies;
+#   3. build and run the samples from those packages only (a fresh package cache, so nothing stale or
+#      project-referenced can stand in for them);
+#   4. install the packed host as a .NET tool and serve the TCP-routing example with it.
+# Ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count_dotnet_test() { # adds the totals of `dotnet test` summary lines in $log
+  local p f
+  p=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  f=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+  return 0
+}
+check() { # check NAME COMMAND... : one pass or one fail
+  local name=$1; shift
+  if "$@"; then echo "check passed: $name"; passed=$((passed + 1)); else echo "check FAILED: $name"; failed=$((failed + 1)); fi
+}
+
+echo "== 1. solution tests"
+dotnet test FsmGateway.sln 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+count_dotnet_test
+if [ "$status" -ne 0 ] && ! grep -qE 'Failed: +[1-9]' "$log"; then failed=$((failed + 1)); fi
+
+echo "== 2. packages"
+rm -rf artifacts/packages artifacts/nuget-cache artifacts/tool
+check "dotnet pack" dotnet pack FsmGateway.sln -c Release -o artifacts/packages -v q -nologo
+check "package dependencies match eng/package-dependencies.txt" eng/check-package-dependencies.sh artifacts/packages
+
+echo "== 3. samples, from the packages"
+export NUGET_PACKAGES=$root/artifacts/nuget-cache
+check "sample Embedded builds and runs" dotnet run --project samples/Embedded -c Release
+for sample in CustomPolicy SnapshotTests; do
+  dotnet test "samples/$sample" -c Release 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || grep -qE 'Failed: +[1-9]' "$log" || failed=$((failed + 1))
+  count_dotnet_test
+done
+
+echo "== 4. the packed host as a .NET tool"
+version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' Directory.Build.props)
+check "dotnet tool install FsmGateway.Host" dotnet tool install FsmGateway.Host --tool-path artifacts/tool --add-source artifacts/packages --version "$version"
+check "the installed tool serves the TCP-routing example" eng/smoke-tool.sh artifacts/tool/fsm-gateway
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

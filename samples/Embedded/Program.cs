@@ -1,0 +1,112 @@
+// Embeds FsmGateway in an ordinary .NET app with config from code: two backends behind one TCP listener,
+// a request through the gateway, then a weight change at run time that moves traffic to the other backend.
+// Exits 0 when everything behaved as described, 1 otherwise.
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using FsmGateway;
+using FsmGateway.Configuration;
+using FsmGateway.Transport;
+using FsmGateway.Transport.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+await using var blue = Backend.Start("blue");
+await using var green = Backend.Start("green");
+var port = Backend.FreePort();
+
+// Config from code: the same objects a YAML manifest would hold.
+ResourceSetBuilder Config(int blueWeight, int greenWeight) => new ResourceSetBuilder("demo")
+    .Gateway("gw", g => g.Address("127.0.0.1").Listener("tcp", port))
+    .TcpRoute("route", r => r.Parent("gw").Backend("blue", 80, blueWeight).Backend("green", 80, greenWeight))
+    .Service("blue", 80, $"127.0.0.1:{blue.Port}")
+    .Service("green", 80, $"127.0.0.1:{green.Port}");
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Services.AddFsmGateway().LoadFromMemory(Config(blueWeight: 1, greenWeight: 0).Build());
+using var app = builder.Build();
+await app.StartAsync();
+
+var state = app.Services.GetRequiredService<GatewayRuntimeState>();
+await Until(() => ValueTask.FromResult(state.IsReady), "the gateway serves");
+var first = await Backend.AskAsync(port);
+Console.WriteLine($"request through the gateway answered by: {first}");
+
+// Change the weights at run time: every new connection now goes to green.
+app.Services.GetRequiredService<InMemoryConfigSource>().Update(Config(blueWeight: 0, greenWeight: 1).Build());
+await Until(async () => await Backend.AskAsync(port) == "green", "traffic moves to green");
+Console.WriteLine("after the weight change, answered by: green");
+
+await app.StopAsync();
+return first == "blue" ? 0 : 1;
+
+static async Task Until(Func<ValueTask<bool>> condition, string what)
+{
+    var deadline = DateTime.UtcNow.AddSeconds(20);
+    while (!await condition())
+    {
+        if (DateTime.UtcNow > deadline)
+        {
+            throw new TimeoutException($"timed out waiting until {what}");
+        }
+
+        await Task.Delay(50);
+    }
+}
+
+
+/// <summary>A backend that answers every connection with its name, then closes.</summary>
+internal sealed class Backend : IAsyncDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly Task _loop;
+
+    private Backend(string name)
+    {
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+        _loop = ServeAsync(Encoding.UTF8.GetBytes(name));
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public static Backend Start(string name) => new(name);
+
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public static async ValueTask<string> AskAsync(int port)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        using var reader = new StreamReader(client.GetStream());
+        return await reader.ReadToEndAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        try
+        {
+            await _loop;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ServeAsync(byte[] reply)
+    {
+        while (true)
+        {
+            using var client = await _listener.AcceptTcpClientAsync();
+            await client.GetStream().WriteAsync(reply);
+        }
+    }
+}
