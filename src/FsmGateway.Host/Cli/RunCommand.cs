@@ -129,7 +129,7 @@ internal static class RunCommand
             .AddStatusSink<LogStatusSink>();
         if (settings.ConfigPaths.Length > 0)
         {
-            gateway.LoadFromManifests(settings.Namespace, settings.ConfigPaths);
+            gateway.LoadFromManifests(settings.ConfigPaths, settings.Namespace);
         }
         else
         {

@@ -13,19 +13,25 @@ public static class ManifestBuilderExtensions
     /// <param name="paths">Files or folders of <c>.yaml</c>/<c>.yml</c>/<c>.json</c> manifests.</param>
     /// <returns>The same builder.</returns>
     public static IFsmGatewayBuilder LoadFromManifests(this IFsmGatewayBuilder builder, params string[] paths) =>
-        builder.LoadFromManifests("default", paths);
+        builder.LoadFromManifests((IEnumerable<string>)paths);
 
     /// <summary>Serves the manifests at <paramref name="paths"/>, placing objects that name no namespace in <paramref name="defaultNamespace"/>.</summary>
     /// <param name="builder">The gateway builder.</param>
-    /// <param name="defaultNamespace">The namespace for objects that name none, as <c>kubectl apply -n</c>.</param>
     /// <param name="paths">Files or folders of manifests.</param>
+    /// <param name="defaultNamespace">The namespace for objects that name none, as <c>kubectl apply -n</c>.</param>
     /// <returns>The same builder.</returns>
-    public static IFsmGatewayBuilder LoadFromManifests(this IFsmGatewayBuilder builder, string defaultNamespace, params string[] paths)
+    public static IFsmGatewayBuilder LoadFromManifests(this IFsmGatewayBuilder builder, IEnumerable<string> paths, string defaultNamespace = "default")
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(paths);
+        string[] files = [.. paths];
+        if (files.Length == 0)
+        {
+            throw new ArgumentException("Give at least one manifest file or folder.", nameof(paths));
+        }
+
         builder.Services.AddSingleton<IConfigSource>(sp =>
-            new ManifestFileSource(paths, defaultNamespace, logger: sp.GetService<ILogger<ManifestFileSource>>()));
+            new ManifestFileSource(files, defaultNamespace, logger: sp.GetService<ILogger<ManifestFileSource>>()));
         return builder;
     }
 }
