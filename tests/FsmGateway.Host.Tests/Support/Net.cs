@@ -50,7 +50,10 @@ internal static class Net
         return await RoundTripAsync(socket, text);
     }
 
-    /// <summary>Whether a new connection to <paramref name="port"/> is refused.</summary>
+    /// <summary>
+    /// Whether a new connection to <paramref name="port"/> is refused. A reset while connecting counts too: a SYN that
+    /// races the listener's close is answered with RST rather than refused.
+    /// </summary>
     public static async Task<bool> IsRefusedAsync(int port)
     {
         try
@@ -58,7 +61,7 @@ internal static class Net
             using var socket = await ConnectAsync(port);
             return false;
         }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
         {
             return true;
         }
