@@ -1,6 +1,15 @@
 using System.CommandLine;
 using FsmGateway.Host.Cli;
 
+// Socket completions run inline on the epoll threads instead of hopping to the thread pool: the relay's work per
+// completion is a send or a buffer rent, and the hop costs more than the work (docs/adr/0005). Must be set before the
+// first socket is created; an explicit setting in the environment wins.
+const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
+{
+    Environment.SetEnvironmentVariable(InlineCompletions, "1");
+}
+
 var root = new RootCommand("FsmGateway: an L4 (TCP) gateway for the Kubernetes Gateway API.")
 {
     CompileCommand.Create(),
