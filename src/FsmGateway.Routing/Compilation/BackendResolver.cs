@@ -12,29 +12,30 @@ internal static class BackendResolver
 {
     private const int DefaultWeight = 1;
 
-    public static ResolvedBackends Run(CompilationContext context, TcpRoute route, TcpRouteRule rule, string ruleField)
+    public static ResolvedBackends Run(CompilationContext context, TcpRoute route, TcpRouteRule rule, int ruleIndex)
     {
         var backends = ImmutableArray.CreateBuilder<RouteBackend>(rule.BackendRefs.Length);
-        var problems = new List<BackendProblem>();
+        List<BackendProblem>? problems = null;
         for (var i = 0; i < rule.BackendRefs.Length; i++)
         {
             var reference = rule.BackendRefs[i];
-            var field = $"{ruleField}.backendRefs[{i}]";
             var ns = reference.Namespace ?? route.Metadata.Namespace;
-            var (endpoints, problem) = Resolve(context, route, reference, ns, field);
+            var (endpoints, problem) = Resolve(context, route, reference, ns, new FieldPath(ruleIndex, i));
             if (problem is { } p)
             {
-                problems.Add(p);
+                (problems ??= []).Add(p);
             }
 
             backends.Add(new RouteBackend(ns, reference.Name, reference.Port, reference.Weight ?? DefaultWeight, endpoints, problem));
         }
 
-        return new ResolvedBackends(backends.MoveToImmutable(), problems);
+        return new ResolvedBackends(backends.MoveToImmutable(), problems ?? NoProblems);
     }
 
+    private static readonly List<BackendProblem> NoProblems = [];
+
     private static (ImmutableArray<BackendEndpoint> Endpoints, BackendProblem? Problem) Resolve(
-        CompilationContext context, TcpRoute route, BackendReference reference, string ns, string field)
+        CompilationContext context, TcpRoute route, BackendReference reference, string ns, FieldPath field)
     {
         var group = reference.Group ?? GatewayApi.CoreGroup;
         var kind = reference.Kind ?? "Service";
@@ -80,7 +81,7 @@ internal static class BackendResolver
     /// </summary>
     private static ImmutableArray<BackendEndpoint> ReadyEndpoints(CompilationContext context, Service service, ServicePort servicePort)
     {
-        var found = new SortedSet<BackendEndpoint>();
+        var found = new List<BackendEndpoint>();
         var wantedName = servicePort.Name ?? string.Empty;
         foreach (var slice in context.SlicesOf(service.Metadata.Namespace, service.Metadata.Name))
         {
@@ -99,7 +100,23 @@ internal static class BackendResolver
             }
         }
 
-        return [.. found];
+        found.Sort();
+        var distinct = ImmutableArray.CreateBuilder<BackendEndpoint>(found.Count);
+        foreach (var endpoint in found)
+        {
+            if (distinct.Count == 0 || distinct[^1] != endpoint)
+            {
+                distinct.Add(endpoint);
+            }
+        }
+
+        return distinct.DrainToImmutable();
+    }
+
+    /// <summary>The path of a backendRef (<c>spec.rules[0].backendRefs[1]</c>), formatted only when a message needs it.</summary>
+    private readonly record struct FieldPath(int Rule, int Backend)
+    {
+        public override string ToString() => $"spec.rules[{Rule}].backendRefs[{Backend}]";
     }
 }
 

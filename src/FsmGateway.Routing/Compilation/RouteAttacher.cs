@@ -81,7 +81,7 @@ internal static class RouteAttacher
     /// <summary>Resolves every rule's backends, so ResolvedRefs speaks for the whole route even when it has several rules.</summary>
     private static ResolvedBackends ResolveBackends(CompilationContext context, TcpRoute route)
     {
-        var resolved = route.Rules.Select((rule, i) => BackendResolver.Run(context, route, rule, $"spec.rules[{i}]")).ToList();
+        var resolved = route.Rules.Select((rule, i) => BackendResolver.Run(context, route, rule, i)).ToList();
         return resolved.Count switch
         {
             0 => new ResolvedBackends([], []),
