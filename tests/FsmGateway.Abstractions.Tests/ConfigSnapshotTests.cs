@@ -76,6 +76,16 @@ public sealed class ConfigSnapshotTests
     }
 
     [Fact]
+    public void Apply_ResetWithTheSameContents_ReturnsSameSnapshot()
+    {
+        var snapshot = ConfigSnapshot.Empty.Apply(new ConfigEvent.SourceReset("files", [Svc("a"), Svc("b")]));
+
+        var again = snapshot.Apply(new ConfigEvent.SourceReset("files", [Svc("b"), Svc("a")]));
+
+        Assert.Same(snapshot, again);
+    }
+
+    [Fact]
     public void HasSynced_WaitsForEverySource()
     {
         var snapshot = ConfigSnapshot.Empty.Apply(new ConfigEvent.SourceSynced("a"));

@@ -52,6 +52,7 @@ public sealed class EmbeddingApiTests
         await Net.EventuallyAsync(() => Net.IsRefusedAsync(first), "the old port closes");
         Assert.Equal("moved", await Net.EchoOnceAsync(second, "moved"));
         await host.StopAsync();
+        Assert.False(host.Services.GetRequiredService<GatewayRuntimeState>().IsReady);
     }
 
     [Fact]

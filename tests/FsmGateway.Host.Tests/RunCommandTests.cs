@@ -61,7 +61,21 @@ public sealed class RunCommandTests : IDisposable
         var exit = gateway.TerminateAsync();
         await gateway.WaitForLineAsync("draining 1 open connection");
 
-        // New connections are refused while the open one still carries bytes both ways.
+        // Readiness fails first, so a load balancer stops sending; then new connections are refused while the open
+        // one still carries bytes both ways.
+        // (The admin server may already be down, which a readiness probe also reads as "not ready".)
+        using (var http = new HttpClient { BaseAddress = gateway.AdminUri, Timeout = TimeSpan.FromSeconds(10) })
+        {
+            try
+            {
+                var ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative));
+                Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            }
+            catch (HttpRequestException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+            }
+        }
+
         await Net.EventuallyAsync(() => Net.IsRefusedAsync(port), "the port stops accepting");
         Assert.Equal("during drain", await Net.RoundTripAsync(open, "during drain"));
         open.Shutdown(SocketShutdown.Send);

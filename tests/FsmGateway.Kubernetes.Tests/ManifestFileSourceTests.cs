@@ -115,6 +115,47 @@ public sealed class ManifestFileSourceTests : IDisposable
     }
 
     [Fact]
+    public void SecondSubscriber_GetsTheCurrentContents()
+    {
+        File.WriteAllText(PathOf("a.yaml"), ServiceYaml("a"));
+        using var source = Start();
+        Next();
+
+        var late = new BlockingCollection<ConfigEvent>();
+        using var subscription = source.Events.Subscribe(late.Add);
+
+        Assert.True(late.TryTake(out var e, Guard));
+        Assert.Equal(["a:80"], Names(Assert.IsType<ConfigEvent.SourceReset>(e)));
+        late.Dispose();
+    }
+
+    [Fact]
+    public void NamedFileRemovedThenRecreated_KeepsItsObjectsMeanwhile()
+    {
+        var file = PathOf("svc.yaml");
+        File.WriteAllText(file, ServiceYaml("a"));
+        using var source = Start(file);
+        Next();
+
+        File.Delete(file);
+        Assert.False(_events.TryTake(out _, TimeSpan.FromSeconds(1)), "a missing named file must not delete its objects");
+        Assert.Contains("cannot read", Assert.Single(source.Errors).Message, StringComparison.Ordinal);
+
+        File.WriteAllText(file, ServiceYaml("a", 85));
+        Assert.Equal(["a:85"], Names(Next()));
+    }
+
+    [Fact]
+    public void Dispose_Twice_IsHarmless()
+    {
+        var source = Start();
+        Next();
+
+        source.Dispose();
+        source.Dispose();
+    }
+
+    [Fact]
     public void TouchWithoutChange_SendsNothing()
     {
         File.WriteAllText(PathOf("a.yaml"), ServiceYaml("a"));

@@ -83,12 +83,20 @@ public sealed class ConfigSnapshot
 
             case ConfigEvent.SourceReset reset:
                 var replacement = ImmutableDictionary.CreateRange(reset.Resources.Select(r => KeyValuePair.Create(r.Key, r)));
+                if (SyncedSources.Contains(change.Source) && SameContents(held, replacement))
+                {
+                    return this;
+                }
+
                 return With(change.Source, replacement, SyncedSources.Add(change.Source));
 
             default:
                 throw new ArgumentException($"Unknown config event type {change.GetType().Name}.", nameof(change));
         }
     }
+
+    private static bool SameContents(ImmutableDictionary<ResourceKey, Resource> a, ImmutableDictionary<ResourceKey, Resource> b) =>
+        a.Count == b.Count && a.All(pair => b.TryGetValue(pair.Key, out var other) && other.Equals(pair.Value));
 
     private ConfigSnapshot With(string source, ImmutableDictionary<ResourceKey, Resource> held, ImmutableSortedSet<string> synced) =>
         new(Revision + 1, _bySource.SetItem(source, held), synced);

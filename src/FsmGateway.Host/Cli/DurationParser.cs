@@ -5,6 +5,9 @@ namespace FsmGateway.Host.Cli;
 /// <summary>Durations as operators write them: <c>30s</c>, <c>500ms</c>, <c>2m</c>, or plain seconds.</summary>
 internal static class DurationParser
 {
+    /// <summary>About 30 years: anything longer is a typo, and would overflow later arithmetic.</summary>
+    private const double MaxSeconds = 1e9;
+
     public static bool TryParse(string text, out TimeSpan duration)
     {
         duration = default;
@@ -13,7 +16,7 @@ internal static class DurationParser
             : text.EndsWith('m') ? (text[..^1], 60.0)
             : text.EndsWith('h') ? (text[..^1], 3600.0)
             : (text, 1.0);
-        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < 0 || double.IsInfinity(value))
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < 0 || value * unit > MaxSeconds)
         {
             return false;
         }

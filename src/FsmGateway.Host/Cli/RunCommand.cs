@@ -142,7 +142,7 @@ internal static class RunCommand
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
             error.WriteLine($"run: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {e.Message} (choose another with --admin-port)");
             return ExitCodes.PortUnavailable;

@@ -45,17 +45,27 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         // File watcher events arrive on several threads at once; Rx subjects need one at a time.
         _changes = Subject.Synchronize(_changeSubject);
         var delay = settle ?? TimeSpan.FromMilliseconds(200);
+        var timers = scheduler ?? DefaultScheduler.Instance;
         Events = Observable.Defer(() =>
             {
-                StartWatching();
-                return _changes
-                    .Throttle(delay, scheduler ?? DefaultScheduler.Instance)
+                // Without file notifications (e.g. the inotify limit is reached), fall back to polling.
+                var changes = StartWatching()
+                    ? _changes.AsObservable()
+                    : _changes.Merge(Observable.Interval(PollInterval, timers).Select(static _ => Unit.Default));
+                lock (_gate)
+                {
+                    _lastSent = default;
+                }
+
+                // Changes are subscribed before the first read, so an edit made during it is not lost.
+                return changes
+                    .Throttle(delay, timers)
+                    .Merge(Observable.Return(Unit.Default))
                     .Select(_ => Reload())
-                    .StartWith(Reload())
                     .Where(static e => e is not null)
                     .Select(static e => e!);
             })
-            .Publish()
+            .Replay(1)
             .RefCount();
     }
 
@@ -68,11 +78,20 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
     /// <summary>The errors of the last reload, each naming file, document and field; empty when every file parsed.</summary>
     public ImmutableArray<ManifestError> Errors { get; private set; } = [];
 
+    /// <summary>How often files are re-read when file notifications are not available.</summary>
+    public static TimeSpan PollInterval { get; } = TimeSpan.FromSeconds(2);
+
     /// <inheritdoc />
     public void Dispose()
     {
         lock (_gate)
         {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
             foreach (var watcher in _watchers)
             {
                 watcher.Dispose();
@@ -81,13 +100,29 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
             _watchers.Clear();
         }
 
+        // Completed, not disposed: a watcher event racing this call must find a subject that ignores it.
         _changes.OnCompleted();
-        _changeSubject.Dispose();
     }
+
+    private bool _disposed;
 
     private ImmutableArray<Resource> _lastSent;
 
     private ConfigEvent? Reload()
+    {
+        try
+        {
+            return ReloadCore();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A folder vanished or became unreadable mid-read: keep everything as it is until the next change.
+            LogWatchError(_logger, e.Message);
+            return null;
+        }
+    }
+
+    private ConfigEvent? ReloadCore()
     {
         lock (_gate)
         {
@@ -145,13 +180,10 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
                     yield return file;
                 }
             }
-            else if (File.Exists(path))
-            {
-                yield return path;
-            }
             else
             {
-                LogMissingPath(_logger, path);
+                // A named file that is missing (mid "rm then cp") is a read error, so its previous objects stay.
+                yield return path;
             }
         }
     }
@@ -159,13 +191,13 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
     private static bool IsManifest(string file) =>
         Path.GetExtension(file) is { } ext && (ext.Equals(".yaml", StringComparison.OrdinalIgnoreCase) || ext.Equals(".yml", StringComparison.OrdinalIgnoreCase) || ext.Equals(".json", StringComparison.OrdinalIgnoreCase));
 
-    private void StartWatching()
+    private bool StartWatching()
     {
         lock (_gate)
         {
             if (_watchers.Count > 0)
             {
-                return;
+                return true;
             }
 
             // Watch the folder, not the file: an atomic rename replaces the file's inode, which a file watch would lose.
@@ -190,9 +222,21 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
                     LogWatchError(_logger, e.GetException().Message);
                     _changes.OnNext(Unit.Default);
                 };
-                watcher.EnableRaisingEvents = true;
+                try
+                {
+                    watcher.EnableRaisingEvents = true;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    watcher.Dispose();
+                    LogPolling(_logger, folder, e.Message, PollInterval);
+                    return false;
+                }
+
                 _watchers.Add(watcher);
             }
+
+            return true;
         }
     }
 
@@ -207,8 +251,8 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
     [LoggerMessage(3, LogLevel.Information, "Loaded {Count} object(s) from {Files} manifest file(s)")]
     private static partial void LogLoaded(ILogger logger, int count, int files);
 
-    [LoggerMessage(4, LogLevel.Warning, "Config path {Path} does not exist")]
-    private static partial void LogMissingPath(ILogger logger, string path);
+    [LoggerMessage(4, LogLevel.Warning, "Cannot watch {Folder} ({Reason}); re-reading manifests every {Interval} instead")]
+    private static partial void LogPolling(ILogger logger, string folder, string reason, TimeSpan interval);
 
     [LoggerMessage(5, LogLevel.Warning, "Watching manifests failed ({Reason}); re-reading them")]
     private static partial void LogWatchError(ILogger logger, string reason);

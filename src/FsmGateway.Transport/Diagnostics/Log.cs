@@ -21,7 +21,9 @@ internal static partial class Log
     [LoggerMessage(5, LogLevel.Debug, "Connection from {Client} on port {Port} closed at once: {Reason}")]
     public static partial void Rejected(ILogger logger, EndPoint? client, int port, string reason);
 
-    [LoggerMessage(6, LogLevel.Warning, "Connect to {Endpoint} (backend {Backend}) failed on attempt {Attempt}: {Reason}")]
+    // Debug, not Warning: with inline socket completions this runs on the epoll thread, and a dead backend under load
+    // would flood the log queue. The fsmgateway.upstream.connect_failures metric counts them.
+    [LoggerMessage(6, LogLevel.Debug, "Connect to {Endpoint} (backend {Backend}) failed on attempt {Attempt}: {Reason}")]
     public static partial void ConnectFailed(ILogger logger, string endpoint, string backend, int attempt, string reason);
 
     [LoggerMessage(7, LogLevel.Debug, "Closing connection from {Client} on port {Port}: {Reason}")]
@@ -29,6 +31,9 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Information, "Routing table applied: {Count} listener(s); port {Port} now routes to {Route}")]
     public static partial void RouteUpdated(ILogger logger, int count, int port, string route);
+
+    [LoggerMessage(10, LogLevel.Error, "Accepting on port {Port} failed; retrying")]
+    public static partial void AcceptFailed(ILogger logger, Exception exception, int port);
 
     [LoggerMessage(9, LogLevel.Error, "Unexpected error on a connection from {Client} on port {Port}")]
     public static partial void ConnectionError(ILogger logger, Exception exception, EndPoint? client, int port);

@@ -59,9 +59,27 @@ internal sealed partial class GatewayHostedService(
         };
         ConfigSnapshot? current = null;
         var retryBinds = false;
+        Task<bool>? pendingWait = null;
         while (!stoppingToken.IsCancellationRequested)
         {
-            var next = await NextSnapshotAsync(snapshots.Reader, retryBinds, stoppingToken).ConfigureAwait(false);
+            // One wait on the channel at a time, kept across bind retries, so retries never pile up waiters.
+            pendingWait ??= WaitForSnapshotAsync(snapshots.Reader, stoppingToken);
+            if (retryBinds && current is not null)
+            {
+                await Task.WhenAny(pendingWait, Task.Delay(_options.BindRetryInterval, time, stoppingToken)).ConfigureAwait(false);
+            }
+            else
+            {
+                await pendingWait.ConfigureAwait(false);
+            }
+
+            stoppingToken.ThrowIfCancellationRequested();
+            if (pendingWait.IsCompleted)
+            {
+                pendingWait = null;
+            }
+
+            var next = snapshots.Reader.TryRead(out var snapshot) ? snapshot : null;
             if (next is null && current is null)
             {
                 continue;
@@ -69,68 +87,91 @@ internal sealed partial class GatewayHostedService(
 
             var first = current is null;
             current = next ?? current!;
-            var result = RouteCompiler.Compile(current, compilerOptions, ListenerBindings.Pending);
-            var bindings = await proxy.ApplyAsync(result.Table, stoppingToken).ConfigureAwait(false);
-            result = RouteCompiler.Compile(current, compilerOptions, bindings);
-            state.Applied(result);
-            LogNewDiagnostics(result);
-            foreach (var sink in sinks)
+            try
             {
-                await sink.PublishAsync(result.Statuses, stoppingToken).ConfigureAwait(false);
+                retryBinds = await ApplyAsync(current, compilerOptions, first, stoppingToken).ConfigureAwait(false);
             }
-
-            var failed = bindings.ByPort.Where(static p => p.Value.State == BindState.Failed).ToList();
-            retryBinds = failed.Count > 0;
-            if (first)
+            catch (StopRequestedException)
             {
-                if (failed.Count > 0 && failed.Count == bindings.ByPort.Count)
-                {
-                    var failures = string.Join("; ", failed.Select(static f => $"port {f.Key}: {f.Value.Message}"));
-                    LogNothingBound(logger, failures);
-                    if (_options.StopWhenNothingBinds)
-                    {
-                        state.Failed(failures);
-                        lifetime.StopApplication();
-                        return;
-                    }
-                }
-
-                LogReady(logger, result.Table.Listeners.Length, current.Revision);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Whatever went wrong with this config, what is serving keeps serving; the next change is tried afresh.
+                LogApplyFailed(logger, e, current.Revision);
             }
         }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        // Readiness goes false first, so a load balancer stops sending before the listeners close.
+        state.Stopping();
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         LogDraining(logger, proxy.ActiveConnections);
         await proxy.StopAsync(cancellationToken).ConfigureAwait(false);
         LogStopped(logger);
     }
 
-    /// <summary>The next snapshot; null when the bind-retry interval passed first (re-apply the current one).</summary>
-    private async Task<ConfigSnapshot?> NextSnapshotAsync(ChannelReader<ConfigSnapshot> reader, bool retryBinds, CancellationToken cancellationToken)
+    /// <summary>Compiles, applies, compiles again with what was really bound, and publishes. Returns whether a port failed to bind.</summary>
+    private async Task<bool> ApplyAsync(ConfigSnapshot snapshot, CompilerOptions compilerOptions, bool first, CancellationToken stoppingToken)
     {
-        var wait = reader.WaitToReadAsync(cancellationToken).AsTask();
-        if (retryBinds)
+        var result = RouteCompiler.Compile(snapshot, compilerOptions, ListenerBindings.Pending);
+        var bindings = await proxy.ApplyAsync(result.Table, stoppingToken).ConfigureAwait(false);
+        result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+        state.Applied(result);
+        LogNewDiagnostics(result);
+        foreach (var sink in sinks)
         {
             try
             {
-                await wait.WaitAsync(_options.BindRetryInterval, time, cancellationToken).ConfigureAwait(false);
+                await sink.PublishAsync(result.Statuses, stoppingToken).ConfigureAwait(false);
             }
-            catch (TimeoutException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                return null;
+                LogSinkFailed(logger, e, sink.GetType().Name);
             }
         }
 
-        if (!await wait.ConfigureAwait(false))
+        var failed = bindings.ByPort.Where(static p => p.Value.State == BindState.Failed).ToList();
+        if (first)
         {
-            // The pipeline completed: nothing more will come.
-            await Task.Delay(Timeout.InfiniteTimeSpan, time, cancellationToken).ConfigureAwait(false);
+            if (failed.Count > 0 && failed.Count == bindings.ByPort.Count)
+            {
+                var failures = string.Join("; ", failed.Select(static f => $"port {f.Key}: {f.Value.Message}"));
+                LogNothingBound(logger, failures);
+                if (_options.StopWhenNothingBinds)
+                {
+                    state.Failed(failures);
+                    lifetime.StopApplication();
+                    throw new StopRequestedException();
+                }
+            }
+
+            LogReady(logger, result.Table.Listeners.Length, snapshot.Revision);
         }
 
-        return reader.TryRead(out var snapshot) ? snapshot : null;
+        return failed.Count > 0;
+    }
+
+    /// <summary>True when a snapshot may be read; false, after logging, when the pipeline has ended (keep serving what is served).</summary>
+    private async Task<bool> WaitForSnapshotAsync(ChannelReader<ConfigSnapshot> reader, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Already logged where the pipeline broke.
+        }
+
+        // No more config will come; keep serving until stopped.
+        await Task.Delay(Timeout.InfiniteTimeSpan, time, cancellationToken).ConfigureAwait(false);
+        return false;
     }
 
     private void LogNewDiagnostics(CompilationResult result)
@@ -152,13 +193,21 @@ internal sealed partial class GatewayHostedService(
         _previousDiagnostics = current;
     }
 
+    [LoggerMessage(10, LogLevel.Error, "Applying config revision {Revision} failed; what was serving keeps serving")]
+    private static partial void LogApplyFailed(ILogger logger, Exception exception, long revision);
+
+    [LoggerMessage(11, LogLevel.Error, "Status sink {Sink} failed")]
+    private static partial void LogSinkFailed(ILogger logger, Exception exception, string sink);
+
+    private sealed class StopRequestedException : Exception;
+
     [LoggerMessage(9, LogLevel.Warning, "No config source is registered, so there is nothing to serve; add one (LoadFromMemory, LoadFromManifests, AddConfigSource)")]
     private static partial void LogNoSources(ILogger logger);
 
     [LoggerMessage(1, LogLevel.Information, "Waiting for every config source to sync: {Sources}")]
     private static partial void LogWaitingForSources(ILogger logger, string sources);
 
-    [LoggerMessage(2, LogLevel.Critical, "The config pipeline broke; no further config will be applied")]
+    [LoggerMessage(2, LogLevel.Critical, "The config pipeline broke; what is serving keeps serving, but no further config will be applied")]
     private static partial void LogPipelineBroken(ILogger logger, Exception exception);
 
     [LoggerMessage(3, LogLevel.Critical, "No listener could be bound, so nothing is served: {Failures}. Free the port(s) or change the Gateway's listeners.")]

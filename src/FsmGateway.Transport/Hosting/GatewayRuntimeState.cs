@@ -7,9 +7,10 @@ public sealed class GatewayRuntimeState
 {
     private volatile CompilationResult? _last;
     private volatile string? _startupFailure;
+    private volatile bool _stopping;
 
-    /// <summary>True once every source has synced and the first routing table is applied.</summary>
-    public bool IsReady => _last is not null && _startupFailure is null;
+    /// <summary>True once every source has synced and the first routing table is applied; false again once stopping.</summary>
+    public bool IsReady => _last is not null && _startupFailure is null && !_stopping;
 
     /// <summary>The compilation last applied: routing table, statuses (with what was really bound) and diagnostics.</summary>
     public CompilationResult? LastCompilation => _last;
@@ -20,4 +21,6 @@ public sealed class GatewayRuntimeState
     internal void Applied(CompilationResult result) => _last = result;
 
     internal void Failed(string reason) => _startupFailure = reason;
+
+    internal void Stopping() => _stopping = true;
 }

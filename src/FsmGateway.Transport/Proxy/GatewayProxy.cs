@@ -159,11 +159,16 @@ public sealed class GatewayProxy : IAsyncDisposable
                         Log.RouteUpdated(_logger, desired.Count, route.Port, existing.Model.Describe);
                     }
 
-                    outcomes[route.Port] = BindOutcome.Bound;
+                    outcomes.TryAdd(route.Port, BindOutcome.Bound);
                     continue;
                 }
 
-                outcomes[route.Port] = await BindAsync(key, route, cancellationToken).ConfigureAwait(false);
+                // Listeners are per (port, addresses) but status is per port: a failure on any address wins.
+                var outcome = await BindAsync(key, route, cancellationToken).ConfigureAwait(false);
+                if (outcome.State == BindState.Failed || !outcomes.ContainsKey(route.Port))
+                {
+                    outcomes[route.Port] = outcome;
+                }
             }
 
             return new ListenerBindings(outcomes.ToImmutable(), AssumeBound: false);
@@ -320,10 +325,12 @@ public sealed class GatewayProxy : IAsyncDisposable
             {
                 client = await socket.AcceptAsync(CancellationToken.None).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e)
             {
-                // Accept failures that are not "unbound" (e.g. too many open files) must not end the listener.
-                await Task.Delay(TimeSpan.FromMilliseconds(10), _time).ConfigureAwait(false);
+                // Accept failures that are not "unbound" (e.g. too many open files) must not end the listener:
+                // log, back off briefly, go on.
+                Log.AcceptFailed(_logger, e, listener.Port);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), _time).ConfigureAwait(false);
                 continue;
             }
 

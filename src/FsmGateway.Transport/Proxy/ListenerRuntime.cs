@@ -40,23 +40,29 @@ internal sealed class ListenerRuntime(BindKey key, IReadOnlyList<IConnectionList
     public void Remove(ProxiedConnection connection)
     {
         _connections.TryRemove(connection, out _);
-        if (_connections.IsEmpty)
+        lock (_connections)
         {
-            Volatile.Read(ref _drained)?.TrySetResult();
+            if (_connections.IsEmpty)
+            {
+                _drained?.TrySetResult();
+            }
         }
     }
 
     /// <summary>Completes when the last connection has closed.</summary>
     public Task WhenDrained()
     {
-        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _drained, drained);
-        if (_connections.IsEmpty)
+        // The lock pairs with Remove: either Remove sees the new source, or this sees the set empty.
+        lock (_connections)
         {
-            drained.TrySetResult();
-        }
+            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_connections.IsEmpty)
+            {
+                _drained.TrySetResult();
+            }
 
-        return drained.Task;
+            return _drained.Task;
+        }
     }
 }
 

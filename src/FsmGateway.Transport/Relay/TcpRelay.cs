@@ -20,9 +20,23 @@ internal static class TcpRelay
         // after the other direction ended cleanly (a reset after a half-close) aborts both too: a graceful close would
         // make a cut-off stream look complete.
         var first = await Task.WhenAny(upload, download).ConfigureAwait(false);
-        foreach (var pump in new[] { first, first == upload ? download : upload })
+        var firstOk = await first.ConfigureAwait(false);
+        if (!firstOk)
         {
-            if (!await pump.ConfigureAwait(false))
+            client.Abort();
+            upstream.Abort();
+        }
+
+        var second = first == upload ? download : upload;
+        if (!await second.ConfigureAwait(false) && firstOk)
+        {
+            if (second == upload)
+            {
+                // The client already has the whole reply and its FIN; a reset now would discard reply bytes still in
+                // its socket's send buffer. End the upstream only; the client is closed gracefully.
+                upstream.Abort();
+            }
+            else
             {
                 client.Abort();
                 upstream.Abort();

@@ -61,8 +61,16 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
                 try
                 {
                     var accepted = await socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                    accepted.NoDelay = true;
-                    return new SocketConnection(accepted);
+                    try
+                    {
+                        accepted.NoDelay = true;
+                        return new SocketConnection(accepted);
+                    }
+                    catch
+                    {
+                        accepted.Dispose();
+                        throw;
+                    }
                 }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
                 {
