@@ -66,7 +66,16 @@ internal static class BackendResolver
             return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} is of type ExternalName, which cannot be a backend"));
         }
 
-        var servicePort = service.Ports.FirstOrDefault(p => p.Port == port);
+        ServicePort? servicePort = null;
+        foreach (var candidate in service.Ports)
+        {
+            if (candidate.Port == port)
+            {
+                servicePort = candidate;
+                break;
+            }
+        }
+
         if (servicePort is null)
         {
             return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} has no port {port}"));
@@ -81,21 +90,36 @@ internal static class BackendResolver
     /// </summary>
     private static ImmutableArray<BackendEndpoint> ReadyEndpoints(CompilationContext context, Service service, ServicePort servicePort)
     {
-        var found = new List<BackendEndpoint>();
+        var slices = context.SlicesOf(service.Metadata.Namespace, service.Metadata.Name);
+        var found = new List<BackendEndpoint>(slices.Count == 1 ? slices[0].Endpoints.Length : 8);
         var wantedName = servicePort.Name ?? string.Empty;
-        foreach (var slice in context.SlicesOf(service.Metadata.Namespace, service.Metadata.Name))
+        foreach (var slice in slices)
         {
-            var slicePort = slice.Ports.FirstOrDefault(p => (p.Name ?? string.Empty) == wantedName && p.Protocol == servicePort.Protocol);
-            if (slicePort?.Port is not { } targetPort)
+            int? targetPort = null;
+            foreach (var port in slice.Ports)
+            {
+                if ((port.Name ?? string.Empty) == wantedName && port.Protocol == servicePort.Protocol)
+                {
+                    targetPort = port.Port;
+                    break;
+                }
+            }
+
+            if (targetPort is not { } portNumber)
             {
                 continue;
             }
 
-            foreach (var endpoint in slice.Endpoints.Where(static e => e.Ready != false))
+            foreach (var endpoint in slice.Endpoints)
             {
+                if (endpoint.Ready == false)
+                {
+                    continue;
+                }
+
                 foreach (var address in endpoint.Addresses)
                 {
-                    found.Add(new BackendEndpoint(address, targetPort));
+                    found.Add(new BackendEndpoint(address, portNumber));
                 }
             }
         }

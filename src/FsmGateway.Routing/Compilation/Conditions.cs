@@ -16,7 +16,9 @@ internal static class Conditions
     public static EquatableArray<Condition> Sorted(params Condition[] conditions)
     {
         Array.Sort(conditions, ByType);
-        return ImmutableArray.Create(conditions);
+
+        // The array is ours alone: wrap it rather than copy it.
+        return System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(conditions);
     }
 
     private static readonly Comparison<Condition> ByType = static (a, b) => string.CompareOrdinal(a.Type, b.Type);

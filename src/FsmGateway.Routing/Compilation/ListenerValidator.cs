@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Net;
 using FsmGateway.Resources;
 using FsmGateway.Status;
@@ -10,6 +11,8 @@ namespace FsmGateway.Routing.Compilation;
 /// </summary>
 internal static class ListenerValidator
 {
+    private static readonly ImmutableArray<RouteGroupKind> TcpRouteOnly = [RouteGroupKind.TcpRoute];
+
     private static readonly HashSet<string> KnownProtocols = new(StringComparer.Ordinal) { "TCP", "UDP", "HTTP", "HTTPS", "TLS" };
 
     public static List<GatewayState> Run(CompilationContext context, Dictionary<string, string?> ourClasses)
@@ -98,12 +101,12 @@ internal static class ListenerValidator
 
         if (listener.AllowedRoutes.Kinds is not { } kinds)
         {
-            state.SupportedKinds = [RouteGroupKind.TcpRoute];
+            state.SupportedKinds = TcpRouteOnly;
             return;
         }
 
         var invalid = kinds.Where(k => k != RouteGroupKind.TcpRoute).Select(k => $"{k.Group}/{k.Kind}").ToList();
-        state.SupportedKinds = kinds.Contains(RouteGroupKind.TcpRoute) ? [RouteGroupKind.TcpRoute] : [];
+        state.SupportedKinds = kinds.Contains(RouteGroupKind.TcpRoute) ? TcpRouteOnly : [];
         if (invalid.Count > 0)
         {
             state.InvalidKindsMessage =

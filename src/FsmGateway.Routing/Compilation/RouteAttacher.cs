@@ -19,7 +19,7 @@ internal static class RouteAttacher
         var backendsByRoute = new Dictionary<ResourceKey, ResolvedBackends>();
         foreach (var route in context.Routes)
         {
-            var ours = ImmutableArray.CreateBuilder<RouteParentStatus>();
+            var ours = ImmutableArray.CreateBuilder<RouteParentStatus>(route.ParentRefs.Length);
             ResolvedBackends? backends = null;
             for (var i = 0; i < route.ParentRefs.Length; i++)
             {
@@ -63,10 +63,11 @@ internal static class RouteAttacher
             }
 
             // Entries other controllers wrote stay as they are; ours are replaced as a whole.
-            var others = route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName);
             if (ours.Count > 0)
             {
-                statuses[route.Key] = new RouteStatus([.. others, .. ours]);
+                statuses[route.Key] = new RouteStatus(route.ExistingParentStatuses.IsEmpty
+                    ? ours.ToImmutable()
+                    : [.. route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName), .. ours]);
             }
         }
 
@@ -81,13 +82,16 @@ internal static class RouteAttacher
     /// <summary>Resolves every rule's backends, so ResolvedRefs speaks for the whole route even when it has several rules.</summary>
     private static ResolvedBackends ResolveBackends(CompilationContext context, TcpRoute route)
     {
-        var resolved = route.Rules.Select((rule, i) => BackendResolver.Run(context, route, rule, i)).ToList();
-        return resolved.Count switch
+        switch (route.Rules.Length)
         {
-            0 => new ResolvedBackends([], []),
-            1 => resolved[0],
-            _ => new ResolvedBackends(resolved[0].Backends, [.. resolved.SelectMany(static r => r.Problems)]),
-        };
+            case 0:
+                return new ResolvedBackends([], []);
+            case 1:
+                return BackendResolver.Run(context, route, route.Rules[0], 0);
+            default:
+                var resolved = route.Rules.Select((rule, i) => BackendResolver.Run(context, route, rule, i)).ToList();
+                return new ResolvedBackends(resolved[0].Backends, [.. resolved.SelectMany(static r => r.Problems)]);
+        }
     }
 
     private static Condition Attach(CompilationContext context, TcpRoute route, int index, ParentReference parentRef, GatewayState gateway)
@@ -106,23 +110,21 @@ internal static class RouteAttacher
                 $"{field}: {gateway.Key} is not accepted: {rejection.Message}", generation);
         }
 
-        var matching = gateway.Listeners
-            .Where(l => (parentRef.SectionName is null || l.Listener.Name == parentRef.SectionName)
-                        && (parentRef.Port is null || l.Listener.Port == parentRef.Port))
-            .ToList();
-        if (matching.Count == 0)
-        {
-            return Conditions.False(ConditionTypes.Accepted, ConditionReasons.NoMatchingParent,
-                $"{field}: {gateway.Key} has no listener{Describe(parentRef)}", generation);
-        }
-
-        var refusals = new List<string>();
+        List<string>? refusals = null;
+        var matched = 0;
         var attached = 0;
-        foreach (var listener in matching)
+        foreach (var listener in gateway.Listeners)
         {
+            if ((parentRef.SectionName is not null && listener.Listener.Name != parentRef.SectionName)
+                || (parentRef.Port is not null && listener.Listener.Port != parentRef.Port))
+            {
+                continue;
+            }
+
+            matched++;
             if (Refusal(context, route, listener) is { } refusal)
             {
-                refusals.Add($"{listener.Describe} {refusal}");
+                (refusals ??= []).Add($"{listener.Describe} {refusal}");
                 continue;
             }
 
@@ -130,10 +132,16 @@ internal static class RouteAttacher
             attached++;
         }
 
+        if (matched == 0)
+        {
+            return Conditions.False(ConditionTypes.Accepted, ConditionReasons.NoMatchingParent,
+                $"{field}: {gateway.Key} has no listener{Describe(parentRef)}", generation);
+        }
+
         if (attached == 0)
         {
             return Conditions.False(ConditionTypes.Accepted, ConditionReasons.NotAllowedByListeners,
-                $"{field}: no listener of {gateway.Key} allows this route: {string.Join("; ", refusals)}", generation);
+                $"{field}: no listener of {gateway.Key} allows this route: {string.Join("; ", refusals!)}", generation);
         }
 
         return Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted,
