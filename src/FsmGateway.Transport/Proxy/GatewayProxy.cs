@@ -359,14 +359,14 @@ public sealed class GatewayProxy : IAsyncDisposable
                 var reason = backend is null
                     ? model.Route.Route is null ? "no route is attached to this listener" : "every backend has weight 0"
                     : backend.Problem is { } problem ? $"backend {backend.Namespace}/{backend.Name} is invalid ({problem.Reason})" : $"backend {backend.Namespace}/{backend.Name} has no ready endpoints";
-                Reject(connection, reason);
+                Reject(connection, reason, "no_backend");
                 return;
             }
 
             var upstream = await ConnectAsync(connection, model, backend).ConfigureAwait(false);
             if (upstream is null)
             {
-                Reject(connection, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
+                Reject(connection, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection", "connect_failed");
                 return;
             }
 
@@ -392,10 +392,10 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
     }
 
-    private void Reject(ProxiedConnection connection, string reason)
+    private void Reject(ProxiedConnection connection, string reason, string metricReason)
     {
         Log.Rejected(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reason);
-        _metrics.Rejected(connection.Listener.Port, reason.StartsWith("no endpoint", StringComparison.Ordinal) ? "connect_failed" : "no_backend");
+        _metrics.Rejected(connection.Listener.Port, metricReason);
         connection.Abort();
     }
 
