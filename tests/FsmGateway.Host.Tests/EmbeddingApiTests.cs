@@ -49,7 +49,9 @@ public sealed class EmbeddingApiTests
 
         host.Services.GetRequiredService<InMemoryConfigSource>().Update(EchoConfig(second, backend.Port).Build());
 
+        // Removed listeners are unbound before new ones are bound (a new one may need the same port), so wait for both.
         await Net.EventuallyAsync(() => Net.IsRefusedAsync(first), "the old port closes");
+        await Net.EventuallyAsync(async () => !await Net.IsRefusedAsync(second), "the new port serves");
         Assert.Equal("moved", await Net.EchoOnceAsync(second, "moved"));
         await host.StopAsync();
         Assert.False(host.Services.GetRequiredService<GatewayRuntimeState>().IsReady);
