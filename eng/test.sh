@@ -34,7 +34,7 @@ if [ "$status" -ne 0 ] && ! grep -qE 'Failed: +[1-9]' "$log"; then failed=$((fai
 
 echo "== 2. packages"
 rm -rf artifacts/packages artifacts/nuget-cache artifacts/tool
-check "dotnet pack" dotnet pack FsmGateway.sln -c Release -o artifacts/packages -v q -nologo
+check "dotnet pack" dotnet pack FsmGateway.Packages.slnf -c Release -o artifacts/packages -v q -nologo
 check "package dependencies match eng/package-dependencies.txt" eng/check-package-dependencies.sh artifacts/packages
 
 echo "== 3. samples, from the packages"
