@@ -1,5 +1,7 @@
 // Embeds FsmGateway in an ordinary .NET app with config from code: two backends behind one TCP listener,
 // a request through the gateway, then a weight change at run time that moves traffic to the other backend.
+// It also plugs in two extension points of its own: a status sink that prints what the gateway reports, and an
+// upstream connector that counts the connections it opens (wrapping plain sockets).
 // Exits 0 when everything behaved as described, 1 otherwise.
 using System.Net;
 using System.Net.Sockets;
@@ -7,6 +9,8 @@ using System.Text;
 using FsmGateway;
 using FsmGateway.Configuration;
 using FsmGateway.Transport;
+using FsmGateway.Status;
+using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -25,7 +29,10 @@ ResourceSetBuilder Config(int blueWeight, int greenWeight) => new ResourceSetBui
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.Services.AddFsmGateway().LoadFromMemory(Config(blueWeight: 1, greenWeight: 0).Build());
+builder.Services.AddFsmGateway()
+    .LoadFromMemory(Config(blueWeight: 1, greenWeight: 0).Build())
+    .AddStatusSink<PrintingStatusSink>()
+    .UseUpstreamConnector<CountingConnector>();
 using var app = builder.Build();
 await app.StartAsync();
 
@@ -40,7 +47,9 @@ await Until(async () => await Backend.AskAsync(port) == "green", "traffic moves 
 Console.WriteLine("after the weight change, answered by: green");
 
 await app.StopAsync();
-return first == "blue" ? 0 : 1;
+var connects = ((CountingConnector)app.Services.GetRequiredService<IUpstreamConnector>()).Count;
+Console.WriteLine($"upstream connections opened through the custom connector: {connects}");
+return first == "blue" && connects >= 2 ? 0 : 1;
 
 static async Task Until(Func<ValueTask<bool>> condition, string what)
 {
@@ -107,6 +116,76 @@ internal sealed class Backend : IAsyncDisposable
         {
             using var client = await _listener.AcceptTcpClientAsync();
             await client.GetStream().WriteAsync(reply);
+        }
+    }
+}
+
+/// <summary>A status sink of our own: prints each Gateway's conditions whenever the gateway publishes.</summary>
+internal sealed class PrintingStatusSink : IStatusSink
+{
+    public ValueTask PublishAsync(StatusSet statuses, CancellationToken cancellationToken)
+    {
+        foreach (var (key, status) in statuses.Gateways)
+        {
+            Console.WriteLine($"status of {key}: {string.Join(", ", status.Conditions.Select(c => $"{c.Type}={c.Status}"))}");
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>An upstream connector of our own: plain TCP sockets, counted.</summary>
+internal sealed class CountingConnector : IUpstreamConnector
+{
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _count);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken);
+            return new SocketDuplexConnection(socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class SocketDuplexConnection(Socket socket) : IDuplexConnection
+    {
+        public EndPoint? LocalEndPoint => socket.LocalEndPoint;
+
+        public EndPoint? RemoteEndPoint => socket.RemoteEndPoint;
+
+        public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+            socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+        public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        {
+            while (!data.IsEmpty)
+            {
+                data = data[await socket.SendAsync(data, SocketFlags.None, cancellationToken)..];
+            }
+        }
+
+        public void CompleteSend() => socket.Shutdown(SocketShutdown.Send);
+
+        public void Abort()
+        {
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Dispose();
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            socket.Dispose();
+            return ValueTask.CompletedTask;
         }
     }
 }
