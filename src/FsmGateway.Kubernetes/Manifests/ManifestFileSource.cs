@@ -175,7 +175,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         {
             if (Directory.Exists(path))
             {
-                foreach (var file in Directory.EnumerateFiles(path).Where(IsManifest).Order(StringComparer.Ordinal))
+                foreach (var file in ManifestReader.ManifestFilesIn(path))
                 {
                     yield return file;
                 }
@@ -187,9 +187,6 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
             }
         }
     }
-
-    private static bool IsManifest(string file) =>
-        Path.GetExtension(file) is { } ext && (ext.Equals(".yaml", StringComparison.OrdinalIgnoreCase) || ext.Equals(".yml", StringComparison.OrdinalIgnoreCase) || ext.Equals(".json", StringComparison.OrdinalIgnoreCase));
 
     private bool StartWatching()
     {

@@ -29,10 +29,7 @@ public static partial class ManifestReader
         {
             if (Directory.Exists(path))
             {
-                results.AddRange(Directory.EnumerateFiles(path)
-                    .Where(static f => ManifestExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
-                    .Order(StringComparer.Ordinal)
-                    .Select(f => ReadFile(f, defaultNamespace)));
+                results.AddRange(ManifestFilesIn(path).Select(f => ReadFile(f, defaultNamespace)));
             }
             else
             {
@@ -42,6 +39,12 @@ public static partial class ManifestReader
 
         return ManifestSet.Combine(results);
     }
+
+    /// <summary>The manifest files of a folder (<c>.yaml</c>, <c>.yml</c>, <c>.json</c>; not recursive), in name order.</summary>
+    internal static IEnumerable<string> ManifestFilesIn(string folder) =>
+        Directory.EnumerateFiles(folder)
+            .Where(static f => ManifestExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
+            .Order(StringComparer.Ordinal);
 
     /// <summary>Reads one manifest file.</summary>
     /// <param name="path">The file.</param>

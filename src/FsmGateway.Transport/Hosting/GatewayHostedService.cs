@@ -32,7 +32,7 @@ internal sealed partial class GatewayHostedService(
         var snapshots = Channel.CreateBounded<ConfigSnapshot>(new BoundedChannelOptions(1)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
-            SingleReader = false,
+            SingleReader = true,
         });
         var sourceList = sources.ToList();
         if (sourceList.Count == 0)

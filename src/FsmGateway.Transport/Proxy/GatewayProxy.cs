@@ -139,7 +139,7 @@ public sealed class GatewayProxy : IAsyncDisposable
             foreach (var listener in removed)
             {
                 await UnbindAsync(listener).ConfigureAwait(false);
-                Track(DrainAsync(listener, _options.DrainTimeout, _stopping.Token));
+                Track(DrainAsync(listener));
             }
 
             var outcomes = ImmutableSortedDictionary.CreateBuilder<int, BindOutcome>();
@@ -215,7 +215,7 @@ public sealed class GatewayProxy : IAsyncDisposable
 
         // Ending the drain early ends it for listeners removed before the stop too: they drain on _stopping.
         using var endDrainsEarly = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _stopping);
-        var drains = all.Select(l => DrainAsync(l, _options.DrainTimeout, _stopping.Token)).ToList();
+        var drains = all.Select(DrainAsync).ToList();
         await Task.WhenAll(drains).ConfigureAwait(false);
         await Task.WhenAll(_background.Keys).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -294,13 +294,15 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
     }
 
-    private async Task DrainAsync(ListenerRuntime listener, TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <summary>Waits up to the drain timeout (or until the proxy stops early) for the listener's connections, then closes the rest.</summary>
+    private async Task DrainAsync(ListenerRuntime listener)
     {
+        var timeout = _options.DrainTimeout;
         Log.Unbound(_logger, listener.Port, listener.ConnectionCount, timeout);
 
         try
         {
-            await listener.WhenDrained().WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
+            await listener.WhenDrained().WaitAsync(timeout, _time, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using FsmGateway.Resources;
 using FsmGateway.Routing;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.LoadBalancing;
@@ -67,19 +68,19 @@ internal sealed class ListenerRuntime(BindKey key, IReadOnlyList<IConnectionList
 }
 
 /// <summary>Which sockets a listener holds: its port and addresses (empty for every address).</summary>
-internal readonly record struct BindKey(int Port, string Addresses)
+internal readonly record struct BindKey(int Port, EquatableArray<string> Addresses)
 {
-    public static BindKey Of(ListenerRoute route) => new(route.Port, string.Join(',', route.Addresses));
+    public static BindKey Of(ListenerRoute route) => new(route.Port, route.Addresses);
 
     public IEnumerable<EndPoint> EndPoints()
     {
-        if (Addresses.Length == 0)
+        if (Addresses.IsEmpty)
         {
             yield return System.Net.Sockets.Socket.OSSupportsIPv6 ? new IPEndPoint(IPAddress.IPv6Any, Port) : new IPEndPoint(IPAddress.Any, Port);
             yield break;
         }
 
-        foreach (var address in Addresses.Split(','))
+        foreach (var address in Addresses)
         {
             yield return new IPEndPoint(IPAddress.Parse(address), Port);
         }
@@ -93,7 +94,13 @@ internal sealed class RouteModel
     {
         Route = route;
         Picker = new WeightedBackendPicker(route.Backends);
-        Counters = route.Backends.Distinct().ToDictionary(static b => b, counterFor);
+        // Keyed by instance: the picker hands out these very objects, and hashing a backend by value (its endpoint
+        // list included) on every connection would put that work on the hot path.
+        Counters = new Dictionary<RouteBackend, BackendCounter>(ReferenceEqualityComparer.Instance);
+        foreach (var backend in route.Backends)
+        {
+            Counters[backend] = counterFor(backend);
+        }
     }
 
     public ListenerRoute Route { get; }
