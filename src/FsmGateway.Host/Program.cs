@@ -14,6 +14,8 @@ var root = new RootCommand("FsmGateway: an L4 (TCP) gateway for the Kubernetes G
 {
     CompileCommand.Create(),
     RunCommand.Create(),
+    KubernetesCommands.CreateController(),
+    KubernetesCommands.CreateGateway(),
 };
 
 // The host handles SIGTERM and Ctrl-C itself (stop accepting, drain, exit 0); the parser must not cut that short.

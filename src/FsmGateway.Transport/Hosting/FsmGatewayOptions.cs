@@ -29,4 +29,16 @@ public sealed class FsmGatewayOptions
 
     /// <summary>Stop the application when the first config binds no listener at all (what a command-line host wants). Default false.</summary>
     public bool StopWhenNothingBinds { get; set; }
+
+    /// <summary>
+    /// Whether this process serves traffic. Default true. False for a controller whose data plane runs elsewhere: it
+    /// binds nothing, and statuses are computed as if every listener were bound.
+    /// </summary>
+    public bool ServeTraffic { get; set; } = true;
+
+    /// <summary>
+    /// When set, only this Gateway's listeners are bound (the data plane of one provisioned Gateway); the others are
+    /// still compiled, so routes and statuses see the whole config. Null (the default) serves every Gateway that is ours.
+    /// </summary>
+    public ResourceKey? ServedGateway { get; set; }
 }

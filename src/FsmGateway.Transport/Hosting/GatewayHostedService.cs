@@ -116,9 +116,20 @@ internal sealed partial class GatewayHostedService(
     /// <summary>Compiles, applies, compiles again with what was really bound, and publishes. Returns whether a port failed to bind.</summary>
     private async Task<bool> ApplyAsync(ConfigSnapshot snapshot, CompilerOptions compilerOptions, bool first, CancellationToken stoppingToken)
     {
-        var result = RouteCompiler.Compile(snapshot, compilerOptions, ListenerBindings.Pending);
-        var bindings = await proxy.ApplyAsync(result.Table, stoppingToken).ConfigureAwait(false);
-        result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+        ListenerBindings bindings;
+        CompilationResult result;
+        if (_options.ServeTraffic)
+        {
+            result = RouteCompiler.Compile(snapshot, compilerOptions, ListenerBindings.Pending);
+            bindings = await proxy.ApplyAsync(Served(result.Table), stoppingToken).ConfigureAwait(false);
+            result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+        }
+        else
+        {
+            bindings = ListenerBindings.AssumeAllBound;
+            result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+        }
+
         state.Applied(result);
         LogNewDiagnostics(result);
         foreach (var sink in sinks)
@@ -148,11 +159,16 @@ internal sealed partial class GatewayHostedService(
                 }
             }
 
-            LogReady(logger, result.Table.Listeners.Length, snapshot.Revision);
+            LogReady(logger, _options.ServeTraffic ? Served(result.Table).Listeners.Length : 0, snapshot.Revision);
         }
 
         return failed.Count > 0;
     }
+
+    /// <summary>The part of <paramref name="table"/> this process binds: every listener, or those of <see cref="FsmGatewayOptions.ServedGateway"/>.</summary>
+    private RoutingTable Served(RoutingTable table) => _options.ServedGateway is { } gateway
+        ? new RoutingTable([.. table.Listeners.Where(l => l.Gateway == gateway)])
+        : table;
 
     /// <summary>True when a snapshot may be read; false, after logging, when the pipeline has ended (keep serving what is served).</summary>
     private async Task<bool> WaitForSnapshotAsync(ChannelReader<ConfigSnapshot> reader, CancellationToken cancellationToken)

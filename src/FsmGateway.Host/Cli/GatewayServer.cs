@@ -1,0 +1,77 @@
+using System.Net;
+using FsmGateway.Host.Admin;
+using FsmGateway.Host.Gateway;
+using FsmGateway.Transport;
+using FsmGateway.Transport.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Host.Cli;
+
+/// <summary>
+/// Runs a gateway process in any mode: logging, the admin endpoints, the gateway with the mode's config sources and
+/// options, until SIGTERM or Ctrl-C (then drain). Returns the process exit code.
+/// </summary>
+internal static class GatewayServer
+{
+    public static async Task<int> RunAsync(
+        string command,
+        ServeSettings settings,
+        Action<FsmGatewayOptions> configureGateway,
+        Action<IFsmGatewayBuilder> configureSources,
+        TextWriter error,
+        CancellationToken cancellationToken)
+    {
+        if (!IPAddress.TryParse(settings.AdminAddress, out var adminAddress))
+        {
+            error.WriteLine($"{command}: --admin-address '{settings.AdminAddress}' is not an IP address");
+            return ExitCodes.BadInput;
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.SetMinimumLevel(settings.LogLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(adminAddress, settings.AdminPort));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(5));
+        var gateway = builder.Services.AddFsmGateway(o =>
+            {
+                o.ControllerName = settings.ControllerName;
+                configureGateway(o);
+            })
+            .ConfigureProxy(o =>
+            {
+                o.DrainTimeout = settings.DrainTimeout;
+                o.IdleTimeout = settings.IdleTimeout == TimeSpan.Zero ? null : settings.IdleTimeout;
+                o.ConnectTimeout = settings.ConnectTimeout;
+            })
+            .AddStatusSink<LogStatusSink>();
+        configureSources(gateway);
+
+        await using var app = builder.Build();
+        AdminEndpoints.Map(app);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        {
+            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {e.Message} (choose another with --admin-port)");
+            return ExitCodes.PortUnavailable;
+        }
+
+        app.Logger.LogInformation("Admin endpoints on {Urls}", string.Join(", ", app.Urls));
+        await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+        return app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is null ? ExitCodes.Ok : ExitCodes.PortUnavailable;
+    }
+}

@@ -1,0 +1,144 @@
+using System.CommandLine;
+using FsmGateway.Kubernetes;
+using FsmGateway.Resources;
+
+namespace FsmGateway.Host.Cli;
+
+/// <summary>
+/// The two in-cluster modes. <c>controller</c>: watch the cluster, compile, write status as the elected leader, and
+/// provision a data plane per accepted Gateway. <c>gateway</c>: the data plane of one Gateway, reading its config from
+/// the API server. Both use the in-cluster config in a pod, else <c>--kubeconfig</c>, <c>$KUBECONFIG</c> or
+/// <c>~/.kube/config</c>; both are ready once every watched kind has been listed.
+/// </summary>
+internal static class KubernetesCommands
+{
+    public static Command CreateController()
+    {
+        var connection = new ConnectionOptions();
+        var leaseNamespace = new Option<string>("--leader-election-namespace") { Description = "Namespace of the leader-election Lease.", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "fsm-system" };
+        var leaseName = new Option<string>("--lease-name") { Description = "Name of the leader-election Lease.", DefaultValueFactory = _ => "fsm-gateway-controller" };
+        var noLeaderElection = new Option<bool>("--no-leader-election") { Description = "Act as leader without a Lease (only when a single replica runs)." };
+        var image = new Option<string?>("--image") { Description = "Data-plane image to provision per accepted Gateway (a Deployment and a LoadBalancer Service labelled app=fsm-gateway). Without it, nothing is provisioned." };
+        var serve = new ServeOptions();
+        var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader) and provision a data plane per Gateway.")
+        {
+            leaseNamespace, leaseName, noLeaderElection, image,
+        };
+        connection.AddTo(command);
+        serve.AddTo(command);
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            if (!TryRead(serve, connection, parse, "controller", error, out var settings, out var configureClient))
+            {
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+
+            return GatewayServer.RunAsync(
+                "controller",
+                settings,
+                o => o.ServeTraffic = false,
+                gateway => gateway
+                    .AddKubernetes(configureClient)
+                    .AddKubernetesController(o =>
+                    {
+                        o.ControllerName = settings.ControllerName;
+                        o.LeaderElection = !parse.GetValue(noLeaderElection);
+                        o.LeaseNamespace = parse.GetValue(leaseNamespace)!;
+                        o.LeaseName = parse.GetValue(leaseName)!;
+                        o.DataPlaneImage = parse.GetValue(image);
+                        if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
+                        {
+                            o.Identity = pod;
+                        }
+                    }),
+                error,
+                cancellationToken);
+        });
+        return command;
+    }
+
+    public static Command CreateGateway()
+    {
+        var connection = new ConnectionOptions();
+        var gatewayName = new Option<string>("--gateway", "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
+        var serve = new ServeOptions();
+        var command = new Command("gateway", "Run the data plane of one Gateway: bind its listeners and route them, reading config from the API server.")
+        {
+            gatewayName,
+        };
+        connection.AddTo(command);
+        serve.AddTo(command);
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var name = parse.GetValue(gatewayName)!;
+            var parts = name.Split('/');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+            {
+                error.WriteLine($"gateway: --gateway '{name}' is not NAMESPACE/NAME");
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+
+            if (!TryRead(serve, connection, parse, "gateway", error, out var settings, out var configureClient))
+            {
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+
+            return GatewayServer.RunAsync(
+                "gateway",
+                settings,
+                o => o.ServedGateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]),
+                gateway => gateway.AddKubernetes(configureClient),
+                error,
+                cancellationToken);
+        });
+        return command;
+    }
+
+    private static bool TryRead(ServeOptions serve, ConnectionOptions connection, ParseResult parse, string command, TextWriter error, out ServeSettings settings, out Action<KubernetesOptions> configureClient)
+    {
+        settings = null!;
+        configureClient = null!;
+        try
+        {
+            settings = serve.Read(parse);
+            configureClient = connection.Read(parse);
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            error.WriteLine($"{command}: {e.Message}");
+            return false;
+        }
+    }
+
+    /// <summary>Where the API server is.</summary>
+    private sealed class ConnectionOptions
+    {
+        private readonly Option<string?> _kubeconfig = new("--kubeconfig") { Description = "A kubeconfig file. Default: the in-cluster config in a pod, else $KUBECONFIG or ~/.kube/config." };
+        private readonly Option<string?> _context = new("--context") { Description = "The kubeconfig context to use." };
+
+        public void AddTo(Command command)
+        {
+            command.Options.Add(_kubeconfig);
+            command.Options.Add(_context);
+        }
+
+        public Action<KubernetesOptions> Read(ParseResult parse)
+        {
+            var kubeconfig = parse.GetValue(_kubeconfig);
+            var context = parse.GetValue(_context);
+            if (kubeconfig is not null && !File.Exists(kubeconfig))
+            {
+                throw new ArgumentException($"--kubeconfig: '{kubeconfig}' does not exist");
+            }
+
+            return o =>
+            {
+                o.KubeconfigPath = kubeconfig;
+                o.Context = context;
+            };
+        }
+    }
+}

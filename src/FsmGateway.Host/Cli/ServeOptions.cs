@@ -1,0 +1,56 @@
+using System.CommandLine;
+using FsmGateway.Resources;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Host.Cli;
+
+/// <summary>The options every serving mode (<c>run</c>, <c>controller</c>, <c>gateway</c>) shares: admin endpoints, timeouts, logging.</summary>
+internal sealed class ServeOptions
+{
+    private readonly Option<string> _controllerName = new("--controller-name") { Description = "The controller name whose GatewayClasses are ours.", DefaultValueFactory = _ => GatewayApi.DefaultControllerName };
+    private readonly Option<string> _adminAddress = new("--admin-address") { Description = "Address of the admin endpoints (/healthz, /readyz, /status).", DefaultValueFactory = _ => "127.0.0.1" };
+    private readonly Option<int> _adminPort = new("--admin-port") { Description = "Port of the admin endpoints; 0 picks a free one.", DefaultValueFactory = _ => 9901 };
+    private readonly Option<string> _drainTimeout = new("--drain-timeout") { Description = "How long open connections may finish on shutdown or listener removal (e.g. 30s, 500ms).", DefaultValueFactory = _ => "30s" };
+    private readonly Option<string> _idleTimeout = new("--idle-timeout") { Description = "Close connections idle this long (e.g. 1h); 0 for never.", DefaultValueFactory = _ => "1h" };
+    private readonly Option<string> _connectTimeout = new("--connect-timeout") { Description = "Upstream connect timeout per attempt.", DefaultValueFactory = _ => "5s" };
+    private readonly Option<LogLevel> _logLevel = new("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _logLevel])
+        {
+            command.Options.Add(option);
+        }
+    }
+
+    /// <summary>Reads the values; throws <see cref="ArgumentException"/> naming the option when one is malformed.</summary>
+    public ServeSettings Read(ParseResult parse)
+    {
+        TimeSpan Duration(Option<string> option)
+        {
+            var text = parse.GetValue(option)!;
+            return DurationParser.TryParse(text, out var value)
+                ? value
+                : throw new ArgumentException($"{option.Name}: '{text}' is not a duration (e.g. 30s, 500ms, 2m)");
+        }
+
+        return new ServeSettings(
+            parse.GetValue(_controllerName)!,
+            parse.GetValue(_adminAddress)!,
+            parse.GetValue(_adminPort),
+            Duration(_drainTimeout),
+            Duration(_idleTimeout),
+            Duration(_connectTimeout),
+            parse.GetValue(_logLevel));
+    }
+}
+
+/// <summary>The shared serving settings, parsed.</summary>
+internal sealed record ServeSettings(
+    string ControllerName,
+    string AdminAddress,
+    int AdminPort,
+    TimeSpan DrainTimeout,
+    TimeSpan IdleTimeout,
+    TimeSpan ConnectTimeout,
+    LogLevel LogLevel);

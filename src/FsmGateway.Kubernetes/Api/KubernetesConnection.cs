@@ -1,0 +1,20 @@
+using k8s;
+using Microsoft.Extensions.Options;
+
+namespace FsmGateway.Kubernetes.Api;
+
+/// <summary>The gateway's own client of the API server, built from <see cref="KubernetesOptions"/> (kept apart from any client the application registers).</summary>
+internal sealed class KubernetesConnection(IOptions<KubernetesOptions> options) : IDisposable
+{
+    private readonly Lazy<k8s.Kubernetes> _client = new(() => new k8s.Kubernetes(options.Value.BuildClientConfiguration(), new CoreGroupPathHandler()));
+
+    public IKubernetes Client => _client.Value;
+
+    public void Dispose()
+    {
+        if (_client.IsValueCreated)
+        {
+            _client.Value.Dispose();
+        }
+    }
+}

@@ -1,0 +1,201 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using FsmGateway.Kubernetes.Api;
+using FsmGateway.Resources;
+using FsmGateway.Routing;
+using FsmGateway.Status;
+using k8s;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Kubernetes.Controller;
+
+/// <summary>
+/// Writes GatewayClass, Gateway and TCPRoute status through the status subresource, as a read-modify-write:
+/// only when the desired status differs from what the object shows; <c>lastTransitionTime</c> kept while a
+/// condition's status and reason stay the same; route <c>status.parents</c> entries of other controllers left as they
+/// are; a 409 (the object changed since it was read) read again and retried.
+/// </summary>
+internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObjects api, string controllerName, TimeProvider time, ILogger logger)
+{
+    private const int MaxAttempts = 5;
+
+    /// <summary>The last status written per object, so an unchanged status costs no request at all.</summary>
+    private readonly Dictionary<ResourceKey, JsonObject> _written = [];
+
+    private readonly Dictionary<ResourceKind, string?> _versions = [];
+
+    /// <summary>Forgets what was written, so the next publish compares with the cluster again (e.g. on gaining leadership).</summary>
+    public void Reset()
+    {
+        _written.Clear();
+        _versions.Clear();
+    }
+
+    /// <summary>Writes every status of <paramref name="statuses"/> that differs, with the Gateways' addresses from <paramref name="addresses"/>.</summary>
+    public async Task WriteAsync(StatusSet statuses, IReadOnlyDictionary<ResourceKey, EquatableArray<GatewayAddress>> addresses, CancellationToken cancellationToken)
+    {
+        foreach (var (key, status) in statuses.GatewayClasses)
+        {
+            await WriteAsync(ApiKind.GatewayClass, key, new JsonObject { ["conditions"] = Conditions(status.Conditions) }, MergeGatewayClass, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (key, status) in statuses.Gateways)
+        {
+            var withAddresses = status with { Addresses = addresses.GetValueOrDefault(key, []) };
+            await WriteAsync(ApiKind.Gateway, key, CompilationResultJson.GatewayStatusJson(withAddresses), MergeGateway, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (key, status) in statuses.Routes)
+        {
+            var ours = new RouteStatus([.. status.Parents.Where(p => p.ControllerName == controllerName)]);
+            await WriteAsync(ApiKind.TcpRoute, key, CompilationResultJson.RouteStatusJson(ours), MergeRoute, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteAsync(ApiKind kind, ResourceKey key, JsonObject desired, Func<JsonObject?, JsonObject, JsonObject> merge, CancellationToken cancellationToken)
+    {
+        if (_written.TryGetValue(key, out var last) && JsonNode.DeepEquals(last, desired))
+        {
+            return;
+        }
+
+        for (var attempt = 1; ; attempt++)
+        {
+            if (await VersionAsync(kind, cancellationToken).ConfigureAwait(false) is not { } version)
+            {
+                return;
+            }
+
+            var resource = new ApiResource(kind.Group, version, kind.Plural, kind.ApiKindName, kind.Namespaced);
+            var ns = kind.Namespaced ? key.Namespace : null;
+            var current = await api.GetAsync(resource, ns, key.Name, cancellationToken).ConfigureAwait(false);
+            if (current is null)
+            {
+                // Deleted since it was compiled; nothing to write.
+                _written.Remove(key);
+                return;
+            }
+
+            var currentStatus = current["status"] as JsonObject;
+            var merged = merge(currentStatus, (JsonObject)desired.DeepClone());
+            if (currentStatus is not null && JsonNode.DeepEquals(currentStatus, merged))
+            {
+                _written[key] = desired;
+                return;
+            }
+
+            current["status"] = merged;
+            try
+            {
+                await api.ReplaceStatusAsync(resource, ns, key.Name, current, cancellationToken).ConfigureAwait(false);
+                _written[key] = desired;
+                LogWritten(logger, key.ToString(), Summary(merged));
+                return;
+            }
+            catch (Exception e) when (ApiObjects.IsConflict(e) && attempt < MaxAttempts)
+            {
+                LogConflict(logger, key.ToString(), attempt);
+            }
+        }
+    }
+
+    private async Task<string?> VersionAsync(ApiKind kind, CancellationToken cancellationToken)
+    {
+        if (!_versions.TryGetValue(kind.Kind, out var version) || version is null)
+        {
+            version = await ApiDiscovery.ServedVersionAsync(client, kind, cancellationToken).ConfigureAwait(false);
+            _versions[kind.Kind] = version;
+        }
+
+        return version;
+    }
+
+    private JsonObject MergeGatewayClass(JsonObject? current, JsonObject desired)
+    {
+        var merged = (JsonObject?)current?.DeepClone() ?? [];
+        merged["conditions"] = KeepTransitionTimes(current?["conditions"] as JsonArray, (JsonArray)desired["conditions"]!.DeepClone());
+        return merged;
+    }
+
+    private JsonObject MergeGateway(JsonObject? current, JsonObject desired)
+    {
+        var merged = (JsonObject?)current?.DeepClone() ?? [];
+        if (desired["addresses"] is JsonArray addresses)
+        {
+            merged["addresses"] = addresses.DeepClone();
+        }
+        else
+        {
+            merged.Remove("addresses");
+        }
+
+        merged["conditions"] = KeepTransitionTimes(current?["conditions"] as JsonArray, (JsonArray)desired["conditions"]!.DeepClone());
+        var currentListeners = (current?["listeners"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        var listeners = new JsonArray();
+        foreach (var listener in ((JsonArray)desired["listeners"]!).OfType<JsonObject>())
+        {
+            var copy = (JsonObject)listener.DeepClone();
+            var before = currentListeners.FirstOrDefault(l => l["name"]?.GetValue<string>() == copy["name"]?.GetValue<string>());
+            copy["conditions"] = KeepTransitionTimes(before?["conditions"] as JsonArray, (JsonArray)copy["conditions"]!.DeepClone());
+            listeners.Add(copy);
+        }
+
+        merged["listeners"] = listeners;
+        return merged;
+    }
+
+    /// <summary>Our entries replace our previous ones; every other controller's entries stay as they are.</summary>
+    private JsonObject MergeRoute(JsonObject? current, JsonObject desired)
+    {
+        var merged = (JsonObject?)current?.DeepClone() ?? [];
+        var currentParents = (current?["parents"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        var parents = new JsonArray();
+        foreach (var other in currentParents.Where(p => p["controllerName"]?.GetValue<string>() != controllerName))
+        {
+            parents.Add(other.DeepClone());
+        }
+
+        foreach (var entry in ((JsonArray)desired["parents"]!).OfType<JsonObject>())
+        {
+            var copy = (JsonObject)entry.DeepClone();
+            var before = currentParents.FirstOrDefault(p =>
+                p["controllerName"]?.GetValue<string>() == controllerName && JsonNode.DeepEquals(p["parentRef"], copy["parentRef"]));
+            copy["conditions"] = KeepTransitionTimes(before?["conditions"] as JsonArray, (JsonArray)copy["conditions"]!.DeepClone());
+            parents.Add(copy);
+        }
+
+        merged["parents"] = parents;
+        return merged;
+    }
+
+    /// <summary>Each desired condition gets the current one's <c>lastTransitionTime</c> when its status and reason are unchanged, else now.</summary>
+    private JsonArray KeepTransitionTimes(JsonArray? current, JsonArray desired)
+    {
+        var now = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        foreach (var condition in desired.OfType<JsonObject>())
+        {
+            var type = condition["type"]?.GetValue<string>();
+            var before = current?.OfType<JsonObject>().FirstOrDefault(c => c["type"]?.GetValue<string>() == type);
+            var unchanged = before is not null
+                && before["status"]?.GetValue<string>() == condition["status"]?.GetValue<string>()
+                && before["reason"]?.GetValue<string>() == condition["reason"]?.GetValue<string>();
+            condition["lastTransitionTime"] = unchanged && before!["lastTransitionTime"] is { } kept ? kept.DeepClone() : now;
+        }
+
+        return desired;
+    }
+
+    private static JsonArray Conditions(EquatableArray<Condition> conditions) =>
+        CompilationResultJson.GatewayStatusJson(new GatewayStatus([], conditions, []))["conditions"]!.AsArray() is var array
+            ? (JsonArray)array.DeepClone()
+            : [];
+
+    private static string Summary(JsonObject status) =>
+        string.Join(" ", (status["conditions"] as JsonArray ?? []).OfType<JsonObject>().Select(c => $"{c["type"]}={c["status"]}"));
+
+    [LoggerMessage(1, LogLevel.Information, "Status of {Object} written: {Conditions}")]
+    private static partial void LogWritten(ILogger logger, string @object, string conditions);
+
+    [LoggerMessage(2, LogLevel.Debug, "Status of {Object} changed while it was written (409, attempt {Attempt}); reading it again")]
+    private static partial void LogConflict(ILogger logger, string @object, int attempt);
+}

@@ -1,0 +1,90 @@
+using k8s;
+using k8s.LeaderElection;
+using k8s.LeaderElection.ResourceLock;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FsmGateway.Kubernetes.Controller;
+
+/// <summary>
+/// Whether this replica leads, decided through a <c>coordination.k8s.io</c> Lease (KubernetesClient's
+/// <see cref="LeaderElector"/>), or always true when leader election is off.
+/// </summary>
+internal sealed partial class Leadership(IKubernetes client, IOptions<KubernetesControllerOptions> options, ILogger<Leadership> logger) : BackgroundService
+{
+    private readonly KubernetesControllerOptions _options = options.Value;
+    private volatile bool _isLeader = !options.Value.LeaderElection;
+
+    public bool IsLeader => _isLeader;
+
+    /// <summary>Raised with the new value whenever leadership is gained or lost.</summary>
+    public event Action<bool>? Changed;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_options.LeaderElection)
+        {
+            return;
+        }
+
+        var leaseLock = new LeaseLock(client, _options.LeaseNamespace, _options.LeaseName, _options.Identity);
+        using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
+        {
+            LeaseDuration = _options.LeaseDuration,
+            RenewDeadline = _options.RenewDeadline,
+            RetryPeriod = _options.RetryPeriod,
+        });
+        elector.OnStartedLeading += () => Set(true);
+        elector.OnStoppedLeading += () => Set(false);
+        elector.OnNewLeader += leader => LogNewLeader(logger, leader, _options.LeaseNamespace, _options.LeaseName);
+        elector.OnError += e => LogElectionError(logger, e);
+        LogCandidate(logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
+        try
+        {
+            await elector.RunAndTryToHoldLeadershipForeverAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            Set(false);
+        }
+    }
+
+    private void Set(bool isLeader)
+    {
+        if (_isLeader == isLeader)
+        {
+            return;
+        }
+
+        _isLeader = isLeader;
+        if (isLeader)
+        {
+            LogLeading(logger, _options.Identity);
+        }
+        else
+        {
+            LogNotLeading(logger, _options.Identity);
+        }
+
+        Changed?.Invoke(isLeader);
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "{Identity} is a candidate for leader through Lease {Namespace}/{Name}")]
+    private static partial void LogCandidate(ILogger logger, string identity, string @namespace, string name);
+
+    [LoggerMessage(2, LogLevel.Information, "{Identity} leads: it writes status and provisions Gateways")]
+    private static partial void LogLeading(ILogger logger, string identity);
+
+    [LoggerMessage(3, LogLevel.Warning, "{Identity} no longer leads: it stops writing")]
+    private static partial void LogNotLeading(ILogger logger, string identity);
+
+    [LoggerMessage(4, LogLevel.Information, "Leader is {Leader} (Lease {Namespace}/{Name})")]
+    private static partial void LogNewLeader(ILogger logger, string leader, string @namespace, string name);
+
+    [LoggerMessage(5, LogLevel.Warning, "Leader election failed to reach the Lease; retrying")]
+    private static partial void LogElectionError(ILogger logger, Exception exception);
+}

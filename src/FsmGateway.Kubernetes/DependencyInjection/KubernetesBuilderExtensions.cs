@@ -1,0 +1,92 @@
+using FsmGateway.Configuration;
+using FsmGateway.Kubernetes.Api;
+using FsmGateway.Kubernetes.Controller;
+using FsmGateway.Status;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FsmGateway.Kubernetes;
+
+/// <summary>The Kubernetes API server as config, and as the place status and provisioned data planes are written.</summary>
+public static class KubernetesBuilderExtensions
+{
+    /// <summary>
+    /// Serves the Gateway API objects of a cluster: GatewayClass, Gateway, TCPRoute, ReferenceGrant, Service,
+    /// EndpointSlice and Namespace are listed and watched cluster-wide, one config source per kind, at the versions the
+    /// cluster serves. Read-only; add <see cref="AddKubernetesController"/> to write status.
+    /// </summary>
+    /// <param name="builder">The gateway builder.</param>
+    /// <param name="configure">Where the API server is (kubeconfig, in-cluster) and how to watch it.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder AddKubernetes(this IFsmGatewayBuilder builder, Action<KubernetesOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        services.AddOptions<KubernetesOptions>();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<KubernetesConnection>();
+        foreach (var kind in ApiKind.Watched)
+        {
+            services.AddSingleton<IConfigSource>(sp => new KubernetesWatchSource(
+                sp.GetRequiredService<KubernetesConnection>().Client,
+                kind,
+                sp.GetRequiredService<IOptions<KubernetesOptions>>().Value,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetService<ILoggerFactory>()?.CreateLogger<KubernetesWatchSource>() ?? NullLogger<KubernetesWatchSource>.Instance));
+        }
+
+        return builder;
+    }
+
+    /// <summary>
+    /// Makes this process the cluster's controller for our GatewayClasses: the elected leader (through a Lease) writes
+    /// GatewayClass, Gateway and TCPRoute status and, when <see cref="KubernetesControllerOptions.DataPlaneImage"/> is
+    /// set, provisions a data plane (Deployment and LoadBalancer Service) per accepted Gateway. Call
+    /// <see cref="AddKubernetes"/> too.
+    /// </summary>
+    /// <param name="builder">The gateway builder.</param>
+    /// <param name="configure">Leader election and provisioning settings.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder AddKubernetesController(this IFsmGatewayBuilder builder, Action<KubernetesControllerOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        services.AddOptions<KubernetesControllerOptions>();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<KubernetesConnection>();
+        services.TryAddSingleton(sp => new Leadership(
+            sp.GetRequiredService<KubernetesConnection>().Client,
+            sp.GetRequiredService<IOptions<KubernetesControllerOptions>>(),
+            sp.GetService<ILogger<Leadership>>() ?? NullLogger<Leadership>.Instance));
+        services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
+        services.TryAddSingleton(sp =>
+        {
+            var client = sp.GetRequiredService<KubernetesConnection>().Client;
+            var options = sp.GetRequiredService<IOptions<KubernetesControllerOptions>>().Value;
+            var api = new ApiObjects(client);
+            var loggers = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            var writer = new KubernetesStatusWriter(client, api, options.ControllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>());
+            var provisioner = options.DataPlaneImage is { } image
+                ? new GatewayProvisioner(client, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole), loggers.CreateLogger<GatewayProvisioner>())
+                : null;
+            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
+        });
+        services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());
+        services.AddHostedService(sp => sp.GetRequiredService<KubernetesControllerSink>());
+        return builder;
+    }
+}

@@ -1,0 +1,41 @@
+namespace FsmGateway.Kubernetes;
+
+/// <summary>What the controller does besides watching: status writes, leader election, per-Gateway provisioning.</summary>
+public sealed class KubernetesControllerOptions
+{
+    /// <summary>The controller name whose GatewayClasses are ours, written in route status entries. Default <c>flomesh.io/gateway-controller</c>.</summary>
+    public string ControllerName { get; set; } = Resources.GatewayApi.DefaultControllerName;
+
+    /// <summary>Whether to elect a leader through a Lease, so that of several replicas only one writes. Default true.</summary>
+    public bool LeaderElection { get; set; } = true;
+
+    /// <summary>The namespace of the Lease. Default <c>fsm-system</c>.</summary>
+    public string LeaseNamespace { get; set; } = "fsm-system";
+
+    /// <summary>The Lease's name. Default <c>fsm-gateway-controller</c>.</summary>
+    public string LeaseName { get; set; } = "fsm-gateway-controller";
+
+    /// <summary>This replica's identity in the Lease. Default the host name (the pod name in a cluster) and a random suffix.</summary>
+    public string Identity { get; set; } = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>How long a leader's Lease lasts without renewal before another replica may take it. Default 15 s.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long the leader keeps trying to renew before it gives up leading. Default 10 s.</summary>
+    public TimeSpan RenewDeadline { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the Lease is tried. Default 2 s.</summary>
+    public TimeSpan RetryPeriod { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The data-plane image. When set, each accepted Gateway gets a Deployment of it and a LoadBalancer Service in its
+    /// namespace; when null, nothing is provisioned (the data plane is run some other way).
+    /// </summary>
+    public string? DataPlaneImage { get; set; }
+
+    /// <summary>Replicas of each provisioned data-plane Deployment, set when it is created (scaling it later is left alone). Default 1.</summary>
+    public int DataPlaneReplicas { get; set; } = 1;
+
+    /// <summary>The ClusterRole the data-plane pods are bound to (read-only; shipped in <c>deploy/</c>). Default <c>fsm-gateway-dataplane</c>.</summary>
+    public string DataPlaneClusterRole { get; set; } = "fsm-gateway-dataplane";
+}
