@@ -1,0 +1,700 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Testing.Kubernetes;
+
+/// <summary>
+/// A stateful fake Kubernetes API server on a loopback socket (plain HTTP), for tests: discovery, CRUD, patch, list paging and
+/// selectors, watches with bookmarks and 410 Gone, CRDs, owner-reference garbage collection. The real KubernetesClient and kubectl talk to it.
+/// </summary>
+public sealed class FakeApiServer : IAsyncDisposable
+{
+    private const string CrdStoreKey = "apiextensions.k8s.io/customresourcedefinitions";
+    private static readonly ResourceType CrdType = ResourceType.BuiltIn().Single(t => t.StoreKey == CrdStoreKey);
+
+    private readonly FakeStore _store;
+    private readonly FakeApiServerOptions _options;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentQueue<ApiRequest> _requests = new();
+    private readonly Lock _stallGate = new();
+    private WebApplication? _app;
+    private volatile bool _stalled;
+    private volatile TaskCompletionSource _stallChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposed;
+
+    private FakeApiServer(FakeApiServerOptions options)
+    {
+        _options = options;
+        _store = new FakeStore(options);
+        Url = new Uri("http://127.0.0.1/");
+    }
+
+    /// <summary>Starts a server on 127.0.0.1 and a free port.</summary>
+    public static async Task<FakeApiServer> StartAsync(FakeApiServerOptions? options = null)
+    {
+        var server = new FakeApiServer(options ?? new FakeApiServerOptions());
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, 0);
+            k.AddServerHeader = false;
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        app.Run(server.HandleAsync);
+        await app.StartAsync().ConfigureAwait(false);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server._app = app;
+        server.Url = new Uri(address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
+        if (server._options.InstallGatewayApiCrds)
+        {
+            server.InstallGatewayApiCrds();
+        }
+        return server;
+    }
+
+    /// <summary>The server's base address, e.g. <c>http://127.0.0.1:41234/</c>.</summary>
+    public Uri Url { get; private set; }
+
+    /// <summary>The current (global) resourceVersion.</summary>
+    public long ResourceVersion => _store.ResourceVersion;
+
+    /// <summary>Every request handled so far, in order (a watch is logged when it starts).</summary>
+    public IReadOnlyList<ApiRequest> Requests => [.. _requests];
+
+    /// <summary>Raised (on the request's thread) for every logged request.</summary>
+    public event Action<ApiRequest>? RequestHandled;
+
+    /// <summary>Writes a kubeconfig (cluster server = <see cref="Url"/>, user token = the configured token, current context) and returns <paramref name="path"/>.</summary>
+    public string WriteKubeconfig(string path)
+    {
+        var user = _options.Token is null ? "    {}" : $"    token: {_options.Token}";
+        File.WriteAllText(path, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+              - name: fake
+                cluster:
+                  server: {Url.ToString().TrimEnd('/')}
+            users:
+              - name: fake
+                user:
+            {user}
+            contexts:
+              - name: fake
+                context:
+                  cluster: fake
+                  user: fake
+                  namespace: default
+            current-context: fake
+
+            """);
+        return path;
+    }
+
+    /// <summary>A client configuration for this server (and its token, if any).</summary>
+    public k8s.KubernetesClientConfiguration ClientConfiguration() => new()
+    {
+        Host = Url.ToString().TrimEnd('/'),
+        AccessToken = _options.Token,
+        Namespace = "default",
+    };
+
+    /// <summary>A real KubernetesClient for this server.</summary>
+    public k8s.IKubernetes CreateClient() => new k8s.Kubernetes(ClientConfiguration());
+
+    // ---- CRDs ----
+
+    /// <summary>
+    /// Installs the Gateway API CRDs: gatewayclasses (cluster) and gateways at v1 (stored) and v1beta1, tcproutes at
+    /// <paramref name="tcpRouteVersion"/>, referencegrants at <paramref name="referenceGrantVersion"/>; all but referencegrants have a status subresource.
+    /// </summary>
+    public void InstallGatewayApiCrds(string tcpRouteVersion = "v1", string referenceGrantVersion = "v1")
+    {
+        const string g = "gateway.networking.k8s.io";
+        ApplyCrd(Crd(g, "gatewayclasses", "gatewayclass", "GatewayClass", namespaced: false, status: true, ["gc"], "v1", "v1beta1"));
+        ApplyCrd(Crd(g, "gateways", "gateway", "Gateway", namespaced: true, status: true, ["gtw"], "v1", "v1beta1"));
+        ApplyCrd(Crd(g, "tcproutes", "tcproute", "TCPRoute", namespaced: true, status: true, [], tcpRouteVersion));
+        ApplyCrd(Crd(g, "referencegrants", "referencegrant", "ReferenceGrant", namespaced: true, status: false, ["refgrant"], referenceGrantVersion));
+    }
+
+    /// <summary>Deletes the CRD <c>{plural}.{group}</c>: its versions leave discovery, its objects are deleted and its watches end.</summary>
+    public void RemoveCrd(string group, string plural) => _store.Delete(CrdType, null, plural + "." + group);
+
+    /// <summary>A CustomResourceDefinition object (schema: anything goes) that <see cref="Apply"/> or an HTTP POST can install.</summary>
+    public static JsonObject Crd(string group, string plural, string singular, string kind, bool namespaced, bool status, IReadOnlyList<string> shortNames, params string[] versions)
+    {
+        ArgumentNullException.ThrowIfNull(versions);
+        var list = new JsonArray();
+        for (var i = 0; i < versions.Length; i++)
+        {
+            var v = new JsonObject
+            {
+                ["name"] = versions[i],
+                ["served"] = true,
+                ["storage"] = i == 0,
+                ["schema"] = new JsonObject
+                {
+                    ["openAPIV3Schema"] = new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true },
+                },
+            };
+            if (status)
+            {
+                v["subresources"] = new JsonObject { ["status"] = new JsonObject() };
+            }
+            list.Add(v);
+        }
+        var names = new JsonObject
+        {
+            ["plural"] = plural,
+            ["singular"] = singular,
+            ["kind"] = kind,
+            ["listKind"] = kind + "List",
+        };
+        if (shortNames.Count > 0)
+        {
+            names["shortNames"] = new JsonArray([.. shortNames.Select(s => (JsonNode?)JsonValue.Create(s))]);
+        }
+        return new JsonObject
+        {
+            ["apiVersion"] = "apiextensions.k8s.io/v1",
+            ["kind"] = "CustomResourceDefinition",
+            ["metadata"] = new JsonObject { ["name"] = plural + "." + group },
+            ["spec"] = new JsonObject
+            {
+                ["group"] = group,
+                ["names"] = names,
+                ["scope"] = namespaced ? "Namespaced" : "Cluster",
+                ["versions"] = list,
+            },
+        };
+    }
+
+    private void ApplyCrd(JsonObject crd) => Apply(crd);
+
+    // ---- store access (server side, same logic as HTTP) ----
+
+    /// <summary>
+    /// Creates the object, or replaces everything but its status (kept unless <paramref name="obj"/> has one) like <c>kubectl apply</c>;
+    /// bumps resourceVersion, sends watch events, bumps generation when anything but metadata and status changes.
+    /// </summary>
+    public JsonObject Apply(JsonObject obj, string? defaultNamespace = null)
+    {
+        ArgumentNullException.ThrowIfNull(obj);
+        var t = TypeOf(obj);
+        var body = (JsonObject)obj.DeepClone();
+        var meta = FakeStore.Meta(body);
+        meta.Remove("resourceVersion");
+        var ns = t.Namespaced ? FakeStore.Str(meta, "namespace") ?? defaultNamespace ?? "default" : null;
+        var name = FakeStore.Str(meta, "name");
+        lock (_store.Gate)
+        {
+            return !string.IsNullOrEmpty(name) && _store.TryGet(t, ns, name) is not null
+                ? _store.Update(t, ns, name, body, statusOnly: false, keepStatus: true)
+                : _store.Create(t, ns, body, keepStatus: true);
+        }
+    }
+
+    /// <summary><see cref="Apply"/> for every non-empty document of a (multi-document) YAML text; a <c>List</c> applies its items.</summary>
+    public IReadOnlyList<JsonObject> ApplyYaml(string yaml, string? defaultNamespace = null)
+    {
+        var result = new List<JsonObject>();
+        foreach (var doc in JsonPatching.YamlDocuments(yaml))
+        {
+            if (doc is JsonObject { } o && FakeStore.Str(o, "kind") is { } kind && kind.EndsWith("List", StringComparison.Ordinal) && o["items"] is JsonArray items)
+            {
+                result.AddRange(items.OfType<JsonObject>().Select(i => Apply(i, defaultNamespace)));
+            }
+            else if (doc is JsonObject obj)
+            {
+                result.Add(Apply(obj, defaultNamespace));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The object (a copy), or null.</summary>
+    public JsonObject? Get(string apiVersion, string kind, string? ns, string name) =>
+        _store.TryGet(_store.FindByKind(apiVersion, kind), ns, name);
+
+    /// <summary>The objects of a kind (copies), in one namespace or (null) all.</summary>
+    public IReadOnlyList<JsonObject> List(string apiVersion, string kind, string? ns = null)
+    {
+        var list = _store.List(_store.FindByKind(apiVersion, kind), ns, Selector.Everything, Selector.Everything, null, null);
+        return [.. ((JsonArray)list["items"]!).Select(i => (JsonObject)i!.DeepClone())];
+    }
+
+    /// <summary>Deletes the object and, like the garbage collector, everything it (transitively) owns; false when absent.</summary>
+    public bool Delete(string apiVersion, string kind, string? ns, string name) =>
+        _store.Delete(_store.FindByKind(apiVersion, kind), ns, name) is not null;
+
+    /// <summary>Replaces the status, as a controller would through the status subresource (generation unchanged).</summary>
+    public JsonObject SetStatus(string apiVersion, string kind, string? ns, string name, JsonNode status) =>
+        _store.Update(_store.FindByKind(apiVersion, kind), ns, name, new JsonObject { ["status"] = status?.DeepClone() }, statusOnly: true);
+
+    private ResourceType TypeOf(JsonObject obj) =>
+        _store.FindByKind(
+            FakeStore.Str(obj, "apiVersion") ?? throw new ArgumentException("the object has no apiVersion", nameof(obj)),
+            FakeStore.Str(obj, "kind") ?? throw new ArgumentException("the object has no kind", nameof(obj)));
+
+    // ---- watch control ----
+
+    /// <summary>Aborts every open watch connection (TCP-level), without a final event.</summary>
+    public void DropWatches()
+    {
+        foreach (var w in _store.Watchers())
+        {
+            w.Context?.Abort();
+        }
+    }
+
+    /// <summary>While stalled, open watches get nothing (no events, no bookmarks) and stay open; events are delivered once unstalled.</summary>
+    public void StallWatches(bool stalled)
+    {
+        lock (_stallGate)
+        {
+            _stalled = stalled;
+            var old = _stallChanged;
+            _stallChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            old.TrySetResult();
+        }
+    }
+
+    /// <summary>Forgets the event history: older resourceVersions get 410 Gone and every open watch gets a 410 ERROR event and ends.</summary>
+    public void Compact() => _store.Compact();
+
+    // ---- HTTP ----
+
+    private sealed class RequestInfo
+    {
+        public string Verb { get; set; } = "get";
+        public string Group { get; set; } = "";
+        public string Version { get; set; } = "";
+        public string Resource { get; set; } = "";
+        public string? Subresource { get; set; }
+        public string? Namespace { get; set; }
+        public string? Name { get; set; }
+        public bool Logged { get; set; }
+    }
+
+    private void Log(HttpContext ctx, RequestInfo info, int status)
+    {
+        if (info.Logged)
+        {
+            return;
+        }
+        info.Logged = true;
+        var entry = new ApiRequest(info.Verb, info.Group, info.Version, info.Resource, info.Subresource, info.Namespace, info.Name, status)
+        {
+            UserAgent = ctx.Request.Headers.UserAgent.ToString(),
+            Path = ctx.Request.Path + ctx.Request.QueryString,
+            Method = ctx.Request.Method,
+        };
+        _requests.Enqueue(entry);
+        RequestHandled?.Invoke(entry);
+    }
+
+    private async Task HandleAsync(HttpContext ctx)
+    {
+        var info = new RequestInfo();
+        try
+        {
+            if (_options.Token is { } token && ctx.Request.Headers.Authorization.ToString() != "Bearer " + token)
+            {
+                await WriteJsonAsync(ctx, 401, FakeApiException.Status(401, "Unauthorized", "Unauthorized")).ConfigureAwait(false);
+                return;
+            }
+            await RouteAsync(ctx, info).ConfigureAwait(false);
+        }
+        catch (FakeApiException e) when (!ctx.Response.HasStarted)
+        {
+            await WriteJsonAsync(ctx, e.Code, e.ToStatus()).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested || _stopping.IsCancellationRequested)
+        {
+        }
+        catch (IOException)
+        {
+        }
+        finally
+        {
+            Log(ctx, info, ctx.Response.StatusCode);
+        }
+    }
+
+    private async Task RouteAsync(HttpContext ctx, RequestInfo info)
+    {
+        var path = ctx.Request.Path.Value ?? "/";
+        var trimmed = path.Length > 1 ? path.TrimEnd('/') : path;
+        var get = HttpMethods.IsGet(ctx.Request.Method);
+        switch (trimmed)
+        {
+            case "/version" when get:
+                await WriteJsonAsync(ctx, 200, new JsonObject
+                {
+                    ["major"] = "1",
+                    ["minor"] = "32",
+                    ["gitVersion"] = "v1.32.0-fake",
+                    ["gitCommit"] = "0000000000000000000000000000000000000000",
+                    ["gitTreeState"] = "clean",
+                    ["buildDate"] = "2025-01-01T00:00:00Z",
+                    ["goVersion"] = "go1.23.0",
+                    ["compiler"] = "gc",
+                    ["platform"] = "linux/amd64",
+                }).ConfigureAwait(false);
+                return;
+            case "/healthz" or "/livez" or "/readyz" when get:
+                ctx.Response.ContentType = "text/plain";
+                await ctx.Response.WriteAsync("ok").ConfigureAwait(false);
+                return;
+            case "/api" when get:
+                await WriteJsonAsync(ctx, 200, new JsonObject
+                {
+                    ["kind"] = "APIVersions",
+                    ["versions"] = new JsonArray("v1"),
+                    ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = Url.Authority }),
+                }).ConfigureAwait(false);
+                return;
+            case "/api/v1" when get:
+                await WriteJsonAsync(ctx, 200, ResourceList("", "v1")).ConfigureAwait(false);
+                return;
+            case "/apis" when get:
+                await WriteJsonAsync(ctx, 200, GroupList()).ConfigureAwait(false);
+                return;
+        }
+        var seg = trimmed.Split('/');
+        if (get && seg.Length == 3 && seg[1] == "apis")
+        {
+            var group = GroupList()["groups"]!.AsArray().FirstOrDefault(g => g!["name"]!.ToString() == seg[2]) ?? throw FakeApiException.UnknownResource();
+            var copy = (JsonObject)group.DeepClone();
+            copy["kind"] = "APIGroup";
+            copy["apiVersion"] = "v1";
+            await WriteJsonAsync(ctx, 200, copy).ConfigureAwait(false);
+            return;
+        }
+        if (get && seg.Length == 4 && seg[1] == "apis")
+        {
+            await WriteJsonAsync(ctx, 200, ResourceList(seg[2], seg[3])).ConfigureAwait(false);
+            return;
+        }
+        await ResourceAsync(ctx, info, seg).ConfigureAwait(false);
+    }
+
+    private JsonObject ResourceList(string group, string version)
+    {
+        var types = _store.Types().Where(t => t.Group == group && t.Version == version).OrderBy(t => t.Plural, StringComparer.Ordinal).ToList();
+        if (types.Count == 0)
+        {
+            throw FakeApiException.UnknownResource();
+        }
+        var resources = new JsonArray();
+        foreach (var t in types)
+        {
+            var r = new JsonObject
+            {
+                ["name"] = t.Plural,
+                ["singularName"] = t.Singular,
+                ["namespaced"] = t.Namespaced,
+                ["kind"] = t.Kind,
+                ["verbs"] = new JsonArray([.. ResourceType.Verbs.Select(v => (JsonNode?)JsonValue.Create(v))]),
+            };
+            if (t.ShortNames.Count > 0)
+            {
+                r["shortNames"] = new JsonArray([.. t.ShortNames.Select(s => (JsonNode?)JsonValue.Create(s))]);
+            }
+            resources.Add(r);
+            if (t.HasStatus)
+            {
+                resources.Add(new JsonObject
+                {
+                    ["name"] = t.Plural + "/status",
+                    ["singularName"] = "",
+                    ["namespaced"] = t.Namespaced,
+                    ["kind"] = t.Kind,
+                    ["verbs"] = new JsonArray("get", "patch", "update"),
+                });
+            }
+        }
+        return new JsonObject
+        {
+            ["kind"] = "APIResourceList",
+            ["apiVersion"] = "v1",
+            ["groupVersion"] = group.Length == 0 ? version : group + "/" + version,
+            ["resources"] = resources,
+        };
+    }
+
+    private JsonObject GroupList()
+    {
+        var groups = new JsonArray();
+        foreach (var byGroup in _store.Types().Where(t => t.Group.Length > 0).GroupBy(t => t.Group))
+        {
+            var versions = byGroup.Select(t => t.Version).Distinct().Order(Comparer<string>.Create(ResourceType.ComparePriority)).ToList();
+            JsonObject Gv(string v) => new() { ["groupVersion"] = byGroup.Key + "/" + v, ["version"] = v };
+            groups.Add(new JsonObject
+            {
+                ["name"] = byGroup.Key,
+                ["versions"] = new JsonArray([.. versions.Select(v => (JsonNode?)Gv(v))]),
+                ["preferredVersion"] = Gv(versions[0]),
+            });
+        }
+        return new JsonObject { ["kind"] = "APIGroupList", ["apiVersion"] = "v1", ["groups"] = groups };
+    }
+
+    private async Task ResourceAsync(HttpContext ctx, RequestInfo info, string[] seg)
+    {
+        string group;
+        string version;
+        int first;
+        if (seg.Length >= 4 && seg[1] == "api" && seg[2] == "v1")
+        {
+            (group, version, first) = ("", "v1", 3);
+        }
+        else if (seg.Length >= 5 && seg[1] == "apis")
+        {
+            (group, version, first) = (seg[2], seg[3], 4); // "/apis//v1/..." is an alias of "/api/v1/..."
+        }
+        else
+        {
+            info.Resource = "";
+            throw FakeApiException.UnknownResource();
+        }
+        info.Group = group;
+        info.Version = version;
+        var rest = seg[first..];
+        var legacyWatch = rest.Length > 0 && rest[0] == "watch";
+        if (legacyWatch)
+        {
+            rest = rest[1..];
+        }
+        string? ns = null;
+        if (rest.Length >= 2 && rest[0] == "namespaces" && !(group.Length == 0 && (rest.Length == 2 || (rest.Length == 3 && rest[2] is "status" or "finalize"))))
+        {
+            ns = rest[1];
+            rest = rest[2..];
+        }
+        var method = ctx.Request.Method;
+        var query = ctx.Request.Query;
+        var watch = legacyWatch || query["watch"] is var w && (w == "true" || w == "1");
+        info.Namespace = ns;
+        info.Resource = rest.Length > 0 ? rest[0] : "";
+        info.Name = rest.Length > 1 ? rest[1] : null;
+        info.Subresource = rest.Length > 2 ? rest[2] : null;
+        info.Verb = (method, info.Name is null, watch) switch
+        {
+            ("GET", _, true) => "watch",
+            ("GET", true, _) => "list",
+            ("GET", false, _) => "get",
+            ("POST", _, _) => "create",
+            ("PUT", _, _) => "update",
+            ("PATCH", _, _) => "patch",
+            ("DELETE", true, _) => "deletecollection",
+            ("DELETE", false, _) => "delete",
+            _ => method.ToLowerInvariant(),
+        };
+        if (rest.Length is 0 or > 3)
+        {
+            throw FakeApiException.UnknownResource();
+        }
+        var t = _store.Find(group, version, info.Resource) ?? throw FakeApiException.UnknownResource();
+        var name = info.Name;
+        var sub = info.Subresource;
+        if ((!t.Namespaced && ns is not null) || (t.Namespaced && ns is null && name is not null) || (sub is not null && !(sub == "status" && t.HasStatus)))
+        {
+            throw FakeApiException.UnknownResource();
+        }
+        var labels = Selector.ParseLabels(query["labelSelector"]);
+        var fieldText = query["fieldSelector"].ToString();
+        if (name is not null && watch)
+        {
+            fieldText = fieldText.Length == 0 ? "metadata.name=" + name : fieldText + ",metadata.name=" + name;
+        }
+        var fields = Selector.ParseFields(fieldText);
+        switch (info.Verb)
+        {
+            case "watch" when sub is null:
+                await WatchAsync(ctx, info, t, ns, labels, fields).ConfigureAwait(false);
+                return;
+            case "get":
+                await WriteJsonAsync(ctx, 200, _store.Get(t, ns, name!)).ConfigureAwait(false);
+                return;
+            case "list" when sub is null:
+            {
+                int? limit = int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out var l) ? l : null;
+                await WriteJsonAsync(ctx, 200, _store.List(t, ns, labels, fields, limit, query["continue"])).ConfigureAwait(false);
+                return;
+            }
+            case "create" when name is null && (ns is not null || !t.Namespaced):
+            {
+                var body = await ReadObjectAsync(ctx, allowYaml: false).ConfigureAwait(false);
+                CheckKind(t, body);
+                await WriteJsonAsync(ctx, 201, _store.Create(t, ns, body)).ConfigureAwait(false);
+                return;
+            }
+            case "update" when name is not null:
+            {
+                var body = await ReadObjectAsync(ctx, allowYaml: false).ConfigureAwait(false);
+                CheckKind(t, body);
+                await WriteJsonAsync(ctx, 200, _store.Update(t, ns, name, body, statusOnly: sub == "status")).ConfigureAwait(false);
+                return;
+            }
+            case "patch" when name is not null:
+            {
+                var contentType = ctx.Request.ContentType ?? "";
+                var text = await ReadTextAsync(ctx).ConfigureAwait(false);
+                var patch = JsonPatching.ParseBody(text, allowYaml: contentType.Contains("yaml", StringComparison.OrdinalIgnoreCase));
+                var (result, created) = _store.Patch(t, ns, name, contentType, patch, statusOnly: sub == "status");
+                await WriteJsonAsync(ctx, created ? 201 : 200, result).ConfigureAwait(false);
+                return;
+            }
+            case "delete" when sub is null:
+                await WriteJsonAsync(ctx, 200, _store.Delete(t, ns, name!) ?? throw FakeApiException.NotFound(t, name!)).ConfigureAwait(false);
+                return;
+            case "deletecollection" when sub is null:
+                await WriteJsonAsync(ctx, 200, _store.DeleteCollection(t, ns, labels, fields)).ConfigureAwait(false);
+                return;
+            default:
+                throw new FakeApiException(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource ({method} {t.Plural})");
+        }
+    }
+
+    private static void CheckKind(ResourceType t, JsonObject body)
+    {
+        var kind = FakeStore.Str(body, "kind");
+        if (!string.IsNullOrEmpty(kind) && kind != t.Kind)
+        {
+            throw FakeApiException.BadRequest($"the kind of the provided object ({kind}) does not match the resource ({t.Kind})");
+        }
+    }
+
+    private async Task WatchAsync(HttpContext ctx, RequestInfo info, ResourceType t, string? ns, Selector labels, Selector fields)
+    {
+        var query = ctx.Request.Query;
+        var bookmarks = query["allowWatchBookmarks"] == "true";
+        TimeSpan? timeout = int.TryParse(query["timeoutSeconds"], NumberStyles.None, CultureInfo.InvariantCulture, out var s) && s > 0 ? TimeSpan.FromSeconds(s) : null;
+        var watcher = _store.Watch(t, ns, labels, fields, query["resourceVersion"], ctx);
+        try
+        {
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "application/json";
+            Log(ctx, info, 200);
+            await ctx.Response.StartAsync(ctx.RequestAborted).ConfigureAwait(false);
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
+            using var timeoutCts = new CancellationTokenSource(timeout ?? Timeout.InfiniteTimeSpan);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token, timeoutCts.Token);
+            var token = linked.Token;
+            var reader = watcher.Reader;
+            var body = ctx.Response.Body;
+            var nextBookmark = DateTime.UtcNow + _options.BookmarkInterval;
+            Task<bool>? waiting = null;
+            while (!token.IsCancellationRequested)
+            {
+                var stallChanged = _stallChanged;
+                if (_stalled)
+                {
+                    await stallChanged.Task.WaitAsync(token).ConfigureAwait(false);
+                    nextBookmark = DateTime.UtcNow + _options.BookmarkInterval;
+                    continue;
+                }
+                if (reader.TryRead(out var line))
+                {
+                    await body.WriteAsync(line.Bytes, token).ConfigureAwait(false);
+                    await body.FlushAsync(token).ConfigureAwait(false);
+                    if (line.Close)
+                    {
+                        break;
+                    }
+                    continue;
+                }
+                if (reader.Completion.IsCompleted)
+                {
+                    break;
+                }
+                var untilBookmark = nextBookmark - DateTime.UtcNow;
+                if (bookmarks && untilBookmark <= TimeSpan.Zero)
+                {
+                    if (_store.BookmarkVersion(watcher) is { } rv)
+                    {
+                        await body.WriteAsync(watcher.BookmarkLine(rv), token).ConfigureAwait(false);
+                        await body.FlushAsync(token).ConfigureAwait(false);
+                        nextBookmark = DateTime.UtcNow + _options.BookmarkInterval;
+                    }
+                    continue;
+                }
+                waiting ??= reader.WaitToReadAsync(token).AsTask();
+                using (var iteration = CancellationTokenSource.CreateLinkedTokenSource(token))
+                {
+                    var delay = Task.Delay(bookmarks ? untilBookmark : Timeout.InfiniteTimeSpan, iteration.Token);
+                    await Task.WhenAny(waiting, delay, stallChanged.Task).ConfigureAwait(false);
+                    await iteration.CancelAsync().ConfigureAwait(false);
+                }
+                if (waiting.IsCompleted)
+                {
+                    waiting = null;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // timeoutSeconds elapsed (a clean end), the client went away, or the server stops.
+        }
+        finally
+        {
+            _store.Unwatch(watcher);
+        }
+    }
+
+    private static async Task<string> ReadTextAsync(HttpContext ctx)
+    {
+        using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
+        return await reader.ReadToEndAsync(ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task<JsonObject> ReadObjectAsync(HttpContext ctx, bool allowYaml) =>
+        JsonPatching.ParseBody(await ReadTextAsync(ctx).ConfigureAwait(false), allowYaml) as JsonObject
+            ?? throw FakeApiException.BadRequest("the request body must be a JSON object");
+
+    private static async Task WriteJsonAsync(HttpContext ctx, int status, JsonObject body)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+        ctx.Response.ContentLength = bytes.Length;
+        await ctx.Response.Body.WriteAsync(bytes, ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the server; open watches end at once.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_app is not null)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await _app.StopAsync(cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+        _stopping.Dispose();
+    }
+}
