@@ -284,7 +284,7 @@ internal sealed class FakeStore
             }
             if (!statusOnly && !JsonNode.DeepEquals(Spec(next), Spec(existing)))
             {
-                var generation = Meta(existing)["generation"]?.GetValue<long>() ?? 1;
+                var generation = Meta(existing)["generation"] is { } g ? long.Parse(g.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture) : 1;
                 Meta(next)["generation"] = generation + 1;
             }
             Defaults(t, next);

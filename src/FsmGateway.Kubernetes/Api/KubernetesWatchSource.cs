@@ -180,6 +180,19 @@ internal sealed partial class KubernetesWatchSource(
                     LogExpired(_logger, kind.ToString(), resourceVersion);
                     return;
                 }
+                catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    // The kind is no longer served (its CRD was deleted): discover again.
+                    throw;
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // A dropped connection or a failing server: reopen the watch from where it was, after a back-off.
+                    var delay = NextRetryDelay();
+                    LogWatchFailed(_logger, e, kind.ToString(), resourceVersion, delay.TotalMilliseconds);
+                    await Task.Delay(delay, source._time, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
 
                 if (watchError?.Status?.Code == (int)HttpStatusCode.Gone)
                 {
@@ -291,6 +304,9 @@ internal sealed partial class KubernetesWatchSource(
 
     [LoggerMessage(5, LogLevel.Warning, "Kubernetes {Resource}: the API server failed; retrying in {DelayMs:F0} ms")]
     private static partial void LogRetrying(ILogger logger, Exception exception, string resource, double delayMs);
+
+    [LoggerMessage(9, LogLevel.Warning, "Kubernetes {Resource}: the watch failed; reopening it from resourceVersion {ResourceVersion} in {DelayMs:F0} ms")]
+    private static partial void LogWatchFailed(ILogger logger, Exception exception, string resource, string resourceVersion, double delayMs);
 
     [LoggerMessage(6, LogLevel.Error, "Kubernetes {Resource}: the cluster serves no {Kind} at {Versions}; is the Gateway API CRD installed? Treating it as empty and looking again every {Seconds} s")]
     private static partial void LogKindMissing(ILogger logger, string resource, string kind, string versions, double seconds);

@@ -1,0 +1,239 @@
+using FsmGateway.Configuration;
+using FsmGateway.Kubernetes.Api;
+using FsmGateway.Resources;
+using FsmGateway.Testing.Kubernetes;
+using k8s;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FsmGateway.Kubernetes.Tests.Watch;
+
+/// <summary>The watch source against the fake API server, through the real KubernetesClient.</summary>
+public sealed class KubernetesWatchSourceTests : IAsyncLifetime
+{
+    private const string Routes = """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: TCPRoute
+        metadata: { name: a, namespace: apps }
+        spec:
+          parentRefs: [{ name: gw }]
+          rules: [{ backendRefs: [{ name: svc, port: 80 }] }]
+        ---
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: TCPRoute
+        metadata: { name: b, namespace: apps }
+        spec:
+          parentRefs: [{ name: gw }]
+          rules: [{ backendRefs: [{ name: svc, port: 80 }] }]
+        """;
+
+    private FakeApiServer _server = null!;
+    private IKubernetes _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(200) });
+        _client = new k8s.Kubernetes(_server.ClientConfiguration(), new CoreGroupPathHandler());
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    private KubernetesWatchSource Source(ApiKind kind, Action<KubernetesOptions>? configure = null)
+    {
+        var options = new KubernetesOptions { MinRetryDelay = TimeSpan.FromMilliseconds(200), MaxRetryDelay = TimeSpan.FromSeconds(1), MissingKindRetryInterval = TimeSpan.FromMilliseconds(300), PageSize = 1 };
+        configure?.Invoke(options);
+        return new KubernetesWatchSource(_client, kind, options, TimeProvider.System, NullLogger.Instance);
+    }
+
+    private static Func<ConfigEvent, bool> Upserted(string name, Func<Resource, bool>? also = null) =>
+        e => e is ConfigEvent.Upserted u && u.Resource.Metadata.Name == name && (also?.Invoke(u.Resource) ?? true);
+
+    private static Func<ConfigEvent, bool> Deleted(string name) => e => e is ConfigEvent.Deleted d && d.Key.Name == name;
+
+    private static bool Synced(ConfigEvent e) => e is ConfigEvent.SourceSynced;
+
+    [Fact]
+    public async Task Lists_every_page_then_reports_synced_once()
+    {
+        _server.InstallGatewayApiCrds();
+        _server.ApplyYaml(Routes);
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+
+        var synced = await recorder.WaitForAsync(Synced, what: "synced");
+
+        var before = recorder.Events.Take(synced).OfType<ConfigEvent.Upserted>().Select(u => u.Resource.Key).ToList();
+        Assert.Equal([new ResourceKey(ResourceKind.TcpRoute, "apps", "a"), new ResourceKey(ResourceKind.TcpRoute, "apps", "b")], before.Order());
+        Assert.All(recorder.Events, e => Assert.Equal("kubernetes/tcproutes", e.Source));
+        Assert.Contains(_server.Requests, r => r.Verb == "list" && r.Resource == "tcproutes");
+        Assert.Contains(_server.Requests, r => r.Verb == "watch" && r.Resource == "tcproutes");
+    }
+
+    [Fact]
+    public async Task Reports_adds_updates_and_deletes_as_they_happen()
+    {
+        _server.InstallGatewayApiCrds();
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+
+        _server.ApplyYaml(Routes.Split("---")[0]);
+        at = await recorder.WaitForAsync(Upserted("a"), at, "a added");
+
+        var changed = Routes.Split("---")[0].Replace("port: 80", "port: 81", StringComparison.Ordinal);
+        _server.ApplyYaml(changed);
+        at = await recorder.WaitForAsync(Upserted("a", r => ((TcpRoute)r).Rules[0].BackendRefs[0].Port == 81 && r.Metadata.Generation == 2), at, "a updated to port 81, generation 2");
+
+        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
+        await recorder.WaitForAsync(Deleted("a"), at, "a deleted");
+    }
+
+    [Fact]
+    public async Task Reads_core_and_discovery_kinds_and_fills_in_what_built_in_lists_omit()
+    {
+        _server.ApplyYaml("""
+            apiVersion: v1
+            kind: Service
+            metadata: { name: svc, namespace: apps }
+            spec: { ports: [{ port: 80, protocol: TCP }] }
+            ---
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata: { name: svc-1, namespace: apps, labels: { kubernetes.io/service-name: svc } }
+            addressType: IPv4
+            ports: [{ port: 8080, protocol: TCP }]
+            endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
+            ---
+            apiVersion: v1
+            kind: Namespace
+            metadata: { name: apps, labels: { team: a } }
+            """);
+        using var services = new EventRecorder(Source(ApiKind.Service));
+        using var slices = new EventRecorder(Source(ApiKind.EndpointSlice));
+        using var namespaces = new EventRecorder(Source(ApiKind.Namespace));
+
+        await services.WaitForAsync(Upserted("svc", r => r is Service { Ports.Length: 1 }), what: "service");
+        await slices.WaitForAsync(Upserted("svc-1", r => r is EndpointSlice { ServiceName: "svc", Endpoints.Length: 1 }), what: "slice");
+        await namespaces.WaitForAsync(Upserted("apps", r => r.Metadata.Labels["team"] == "a"), what: "namespace");
+    }
+
+    [Fact]
+    public async Task A_dropped_watch_is_reopened_from_the_last_resource_version_without_a_relist()
+    {
+        _server.InstallGatewayApiCrds();
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+        var lists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+
+        _server.DropWatches();
+        _server.ApplyYaml(Routes);
+
+        at = await recorder.WaitForAsync(Upserted("a"), at, "a after the drop");
+        await recorder.WaitForAsync(Upserted("b"), what: "b after the drop");
+        Assert.Equal(lists, _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes"));
+    }
+
+    [Fact]
+    public async Task A_410_relists_and_reports_objects_that_vanished_meanwhile_as_deleted()
+    {
+        _server.InstallGatewayApiCrds();
+        _server.ApplyYaml(Routes);
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+
+        // The watch misses the delete (stalled, then cut), and its resourceVersion expires meanwhile.
+        _server.StallWatches(true);
+        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "b");
+        _server.Compact();
+        _server.DropWatches();
+        _server.StallWatches(false);
+
+        at = await recorder.WaitForAsync(Deleted("b"), at, "b deleted by the re-list");
+        Assert.True(_server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") >= 2);
+        Assert.DoesNotContain(recorder.Events.Skip(at), e => e is ConfigEvent.Deleted { Key.Name: "a" });
+    }
+
+    [Fact]
+    public async Task A_410_mid_stream_relists_and_keeps_watching()
+    {
+        _server.InstallGatewayApiCrds();
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+        var lists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+
+        _server.Compact();
+        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") > lists, "a re-list after the 410");
+        _server.ApplyYaml(Routes);
+
+        await recorder.WaitForAsync(Upserted("a"), at, "a after the 410");
+        Assert.Single(recorder.Events, Synced);
+    }
+
+    [Fact]
+    public async Task A_silent_watch_is_taken_for_dead_and_reopened()
+    {
+        _server.InstallGatewayApiCrds();
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute, o => o.WatchInactivityTimeout = TimeSpan.FromSeconds(1)));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+        var watches = _server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes");
+
+        _server.StallWatches(true);
+        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes") > watches, "a new watch after 1 s of silence");
+        _server.StallWatches(false);
+        _server.ApplyYaml(Routes);
+
+        await recorder.WaitForAsync(Upserted("a"), at, "a on the new watch");
+    }
+
+    [Fact]
+    public async Task A_missing_CRD_counts_as_synced_and_is_picked_up_when_it_appears()
+    {
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+        var at = await recorder.WaitForAsync(Synced, what: "synced with no CRD");
+        Assert.Empty(recorder.Events.OfType<ConfigEvent.Upserted>());
+
+        _server.InstallGatewayApiCrds();
+        _server.ApplyYaml(Routes);
+
+        await recorder.WaitForAsync(Upserted("a"), at, "a once the CRD exists");
+    }
+
+    [Fact]
+    public async Task Uses_the_version_the_cluster_serves()
+    {
+        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2");
+        _server.ApplyYaml(Routes.Replace("gateway.networking.k8s.io/v1\n", "gateway.networking.k8s.io/v1alpha2\n", StringComparison.Ordinal));
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+
+        await recorder.WaitForAsync(Upserted("a"), what: "a at v1alpha2");
+        Assert.Contains(_server.Requests, r => r.Verb == "list" && r.Resource == "tcproutes" && r.Version == "v1alpha2");
+    }
+
+    [Fact]
+    public async Task A_deleted_CRD_deletes_its_objects()
+    {
+        _server.InstallGatewayApiCrds();
+        _server.ApplyYaml(Routes);
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+
+        _server.RemoveCrd("gateway.networking.k8s.io", "tcproutes");
+
+        at = await recorder.WaitForAsync(Deleted("a"), at, "a deleted with its CRD");
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting for {what}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+}
