@@ -45,7 +45,7 @@ internal readonly struct FieldReader(JsonObject node, string path)
             return null;
         }
 
-        if (value is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.Number && scalar.TryGetValue<long>(out var number))
+        if (value is JsonValue scalar && TryGetInteger(scalar, out var number))
         {
             return number >= min && number <= max
                 ? (int)number
@@ -62,7 +62,7 @@ internal readonly struct FieldReader(JsonObject node, string path)
             return null;
         }
 
-        return value is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.Number && scalar.TryGetValue<long>(out var number)
+        return value is JsonValue scalar && TryGetInteger(scalar, out var number)
             ? number
             : throw new MappingException(Field(name), $"expected an integer, got {Describe(value)}");
     }
@@ -202,4 +202,13 @@ internal readonly struct FieldReader(JsonObject node, string path)
             _ => value.ToJsonString(),
         },
     };
+
+    /// <summary>An integer, whether the tree was parsed (JSON element) or built in code (int, long, ...).</summary>
+    private static bool TryGetInteger(JsonValue scalar, out long number)
+    {
+        number = 0;
+        return scalar.GetValueKind() == JsonValueKind.Number
+            && (scalar.TryGetValue(out number)
+                || long.TryParse(scalar.ToJsonString(), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out number));
+    }
 }

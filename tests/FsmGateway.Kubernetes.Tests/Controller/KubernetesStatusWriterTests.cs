@@ -1,0 +1,171 @@
+using System.Text.Json.Nodes;
+using FsmGateway.Configuration;
+using FsmGateway.Kubernetes.Api;
+using FsmGateway.Kubernetes.Controller;
+using FsmGateway.Kubernetes.Mapping;
+using FsmGateway.Resources;
+using FsmGateway.Routing;
+using FsmGateway.Status;
+using FsmGateway.Testing.Kubernetes;
+using k8s;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FsmGateway.Kubernetes.Tests.Controller;
+
+/// <summary>Status writes against the fake API server: what is written, and when it is not.</summary>
+public sealed class KubernetesStatusWriterTests : IAsyncLifetime
+{
+    private const string Ours = GatewayApi.DefaultControllerName;
+    private const string GatewayV1 = "gateway.networking.k8s.io/v1";
+
+    private static readonly string Manifest = """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: GatewayClass
+        metadata: { name: fsm }
+        spec: { controllerName: flomesh.io/gateway-controller }
+        ---
+        """ + "\n" + File.ReadAllText(Path.Combine(RepoRoot(), "samples/tcp-routing/seed/tcp-routing.yaml"));
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero));
+    private FakeApiServer _server = null!;
+    private IKubernetes _client = null!;
+    private KubernetesStatusWriter _writer = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { InstallGatewayApiCrds = true });
+        _server.ApplyYaml(Manifest, "httpbin");
+        _client = new k8s.Kubernetes(_server.ClientConfiguration(), new CoreGroupPathHandler());
+        _writer = new KubernetesStatusWriter(_client, new ApiObjects(_client), Ours, _time, NullLogger.Instance);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Writes_the_statuses_the_compiler_decided_through_the_status_subresource()
+    {
+        var addresses = new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>
+        {
+            [new ResourceKey(ResourceKind.Gateway, "httpbin", "simple-fsm-gateway")] = [new GatewayAddress("IPAddress", "10.0.0.7")],
+        };
+
+        await _writer.WriteAsync(Compile(), addresses, CancellationToken.None);
+
+        var gatewayClass = _server.Get(GatewayV1, "GatewayClass", null, "fsm")!;
+        Assert.Equal("True", Condition(gatewayClass["status"]!, "Accepted")["status"]!.GetValue<string>());
+        var gateway = _server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!;
+        Assert.Equal("10.0.0.7", gateway["status"]!["addresses"]![0]!["value"]!.GetValue<string>());
+        Assert.Equal("True", Condition(gateway["status"]!, "Programmed")["status"]!.GetValue<string>());
+        Assert.Equal(["foo", "bar"], gateway["status"]!["listeners"]!.AsArray().Select(l => l!["name"]!.GetValue<string>()));
+        Assert.All(gateway["status"]!["listeners"]!.AsArray(), l => Assert.Equal(1, l!["attachedRoutes"]!.GetValue<int>()));
+        Assert.Equal("2026-11-27T08:00:00Z", Condition(gateway["status"]!, "Accepted")["lastTransitionTime"]!.GetValue<string>());
+        var route = _server.Get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route")!;
+        Assert.Equal(2, route["status"]!["parents"]!.AsArray().Count);
+        Assert.Equal("1", gateway["metadata"]!["generation"]!.ToJsonString());
+        Assert.Contains(_server.Requests, r => r is { Verb: "update", Resource: "gateways", Subresource: "status" });
+        Assert.DoesNotContain(_server.Requests, r => r.Verb is "update" or "patch" && r.Subresource is null);
+    }
+
+    [Fact]
+    public async Task Writes_nothing_when_nothing_changed()
+    {
+        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        var requests = _server.Requests.Count;
+
+        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        Assert.Equal(requests, _server.Requests.Count);
+
+        // A writer that forgot what it wrote (a new leader) reads, finds it equal, and writes nothing.
+        _writer.Reset();
+        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        Assert.DoesNotContain(_server.Requests.Skip(requests), r => r.Verb == "update");
+    }
+
+    [Fact]
+    public async Task Keeps_lastTransitionTime_while_status_and_reason_hold_and_moves_it_when_they_change()
+    {
+        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        _time.Advance(TimeSpan.FromMinutes(5));
+
+        // The route now points at a Service that does not exist: ResolvedRefs turns False; Accepted holds.
+        _server.ApplyYaml(File.ReadAllText(Path.Combine(RepoRoot(), "samples/tcp-routing/seed/tcp-routing.yaml")).Replace("- name: httpbin\n          port: 8080", "- name: nothere\n          port: 8080", StringComparison.Ordinal), "httpbin");
+        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+
+        var parent = _server.Get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route")!["status"]!["parents"]![0]!;
+        Assert.Equal("False", Condition(parent, "ResolvedRefs")["status"]!.GetValue<string>());
+        Assert.Equal("2026-11-27T08:05:00Z", Condition(parent, "ResolvedRefs")["lastTransitionTime"]!.GetValue<string>());
+        Assert.Equal("2026-11-27T08:00:00Z", Condition(parent, "Accepted")["lastTransitionTime"]!.GetValue<string>());
+        Assert.Equal("2", Condition(parent, "Accepted")["observedGeneration"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Leaves_other_controllers_route_parents_alone()
+    {
+        var other = new JsonObject
+        {
+            ["parentRef"] = new JsonObject { ["group"] = "gateway.networking.k8s.io", ["kind"] = "Gateway", ["namespace"] = "httpbin", ["name"] = "theirs" },
+            ["controllerName"] = "example.com/other",
+            ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Accepted", ["status"] = "True", ["reason"] = "Accepted", ["message"] = "", ["lastTransitionTime"] = "2020-01-01T00:00:00Z", ["observedGeneration"] = 1 }),
+        };
+        _server.SetStatus("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route", new JsonObject { ["parents"] = new JsonArray(other) });
+
+        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+
+        var parents = _server.Get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route")!["status"]!["parents"]!.AsArray();
+        Assert.Equal(3, parents.Count);
+        Assert.True(JsonNode.DeepEquals(other, parents[0]));
+        Assert.All(parents.Skip(1), p => Assert.Equal(Ours, p!["controllerName"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Retries_when_the_object_changed_between_read_and_write()
+    {
+        var raced = 0;
+        _server.RequestHandled += request =>
+        {
+            if (request is { Verb: "get", Resource: "gateways" } && Interlocked.Exchange(ref raced, 1) == 0)
+            {
+                // Someone else writes the Gateway between our read and our write.
+                var gateway = _server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!;
+                gateway["metadata"]!["labels"] = new JsonObject { ["touched"] = "yes" };
+                _server.Apply(gateway);
+            }
+        };
+
+        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+
+        Assert.Contains(_server.Requests, r => r is { Verb: "update", Resource: "gateways", Subresource: "status", StatusCode: 409 });
+        Assert.Contains(_server.Requests, r => r is { Verb: "update", Resource: "gateways", Subresource: "status", StatusCode: 200 });
+        Assert.NotNull(_server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!["status"]?["listeners"]);
+    }
+
+    private StatusSet Compile()
+    {
+        var resources = _server.List(GatewayV1, "GatewayClass")
+            .Concat(_server.List(GatewayV1, "Gateway"))
+            .Concat(_server.List("gateway.networking.k8s.io/v1alpha2", "TCPRoute"))
+            .Concat(_server.List("v1", "Service"))
+            .Select(o => ResourceMapper.Map(o, string.Empty).Resource)
+            .OfType<Resource>();
+        return RouteCompiler.Compile(ConfigSnapshot.From(resources), CompilerOptions.Default, ListenerBindings.AssumeAllBound).Statuses;
+    }
+
+    private static JsonNode Condition(JsonNode status, string type) =>
+        status["conditions"]!.AsArray().Single(c => c!["type"]!.GetValue<string>() == type)!;
+
+    internal static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FsmGateway.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("FsmGateway.sln not found above the test binaries");
+    }
+}
