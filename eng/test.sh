@@ -4,7 +4,9 @@
 #   2. pack every package into artifacts/packages and check each package's dependencies;
 #   3. build and run the samples from those packages only (a fresh package cache, so nothing stale or
 #      project-referenced can stand in for them);
-#   4. install the packed host as a .NET tool and serve the TCP-routing example with it.
+#   4. install the packed host as a .NET tool and serve the TCP-routing example with it;
+#   5. publish the host as the Dockerfile does (eng/publish.sh) and start what it published, as the image's
+#      ENTRYPOINT does (`dotnet fsm-gateway.dll`).
 # Ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,12 @@ echo "== 4. the packed host as a .NET tool"
 version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' Directory.Build.props)
 check "dotnet tool install FsmGateway.Host" dotnet tool install FsmGateway.Host --tool-path artifacts/tool --add-source artifacts/packages --version "$version"
 check "the installed tool serves the TCP-routing example" eng/smoke-tool.sh artifacts/tool/fsm-gateway
+
+echo "== 5. the published host, as the Dockerfile builds and starts it"
+unset NUGET_PACKAGES # step 3's fresh cache is for the samples; the image's publish uses the default one
+rm -rf artifacts/publish
+check "eng/publish.sh artifacts/publish" eng/publish.sh artifacts/publish
+check "the published host starts (dotnet fsm-gateway.dll --help)" dotnet artifacts/publish/fsm-gateway.dll --help
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,22 @@
+# The fsm-gateway image: one image for both modes (`controller` and `gateway`), and for `run`/`compile`.
+#   docker build -t ghcr.io/fsm-gateway/fsm-gateway:0.1.0 .
+# Build stage: the same publish eng/test.sh checks (eng/publish.sh). Runtime stage: ASP.NET Core runtime (the admin
+# endpoints are Kestrel), non-root, nothing written outside /tmp, so it runs with readOnlyRootFilesystem.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/root/.nuget/packages ./eng/publish.sh /app
+
+FROM mcr.microsoft.com/dotnet/aspnet:10.0
+# DOTNET_EnableDiagnostics=0: no diagnostics IPC socket or perf map files, so nothing is written at startup.
+# ASPNETCORE_HTTP_PORTS empty: the base image's default port 8080 is not ours; the host binds only --admin-port.
+ENV DOTNET_EnableDiagnostics=0 \
+    DOTNET_NOLOGO=1 \
+    ASPNETCORE_HTTP_PORTS=
+WORKDIR /app
+COPY --from=build /app .
+# $APP_UID (1654) is the non-root user the .NET images define; deploy/20-controller.yaml runs as the same uid.
+USER $APP_UID
+EXPOSE 9901
+ENTRYPOINT ["dotnet", "/app/fsm-gateway.dll"]
+CMD ["--help"]

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Publishes the fsm-gateway host (framework-dependent, Release) into one folder. The Dockerfile's build stage and
+# eng/test.sh both run exactly this, so what CI starts is what the image holds.
+#   eng/publish.sh <output-dir>
+# Start the result with `dotnet <output-dir>/fsm-gateway.dll` (or the apphost <output-dir>/fsm-gateway).
+# The Host project is packed as a .NET tool (PackAsTool); that only shapes `dotnet pack`, publish needs no override.
+set -euo pipefail
+out=${1:?usage: eng/publish.sh <output-dir>}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+cd "$(dirname "$0")/.."
+dotnet publish src/FsmGateway.Host/FsmGateway.Host.csproj -c Release -o "$out" \
+  -p:PublishDocumentationFiles=false -p:SatelliteResourceLanguages=en -nologo -v q

@@ -1,0 +1,56 @@
+namespace FsmGateway.Kubernetes.Tests.Deploy;
+
+/// <summary>One permission an identity needs: an API group ("" for core), a resource (or resource/subresource), a verb,
+/// and the code path that needs it.</summary>
+public readonly record struct RequiredPermission(string Group, string Resource, string Verb, string Why);
+
+/// <summary>
+/// Every permission FsmGateway's two identities need, and why. This is the one list: <c>deploy/10-rbac.yaml</c> must
+/// grant exactly these (<see cref="DeployManifestTests"/> checks it, in both directions), and the Kubernetes code
+/// paths are to be checked against it too. A new API call adds its entry here, then its rule in the manifest.
+/// </summary>
+public static class RequiredPermissions
+{
+    public const string GatewayApiGroup = "gateway.networking.k8s.io";
+
+    /// <summary>The kinds the config source lists and watches, cluster-wide, in both modes.</summary>
+    public static IReadOnlyList<(string Group, string Resource)> WatchedKinds { get; } =
+    [
+        (GatewayApiGroup, "gatewayclasses"),
+        (GatewayApiGroup, "gateways"),
+        (GatewayApiGroup, "tcproutes"),
+        (GatewayApiGroup, "referencegrants"),
+        ("", "services"),
+        ("", "namespaces"),
+        ("discovery.k8s.io", "endpointslices"),
+    ];
+
+    /// <summary>ServiceAccount fsm-system/fsm-gateway-controller (<c>fsm-gateway controller</c>).</summary>
+    public static IReadOnlyList<RequiredPermission> Controller { get; } =
+    [
+        .. Watch,
+        .. Grant(GatewayApiGroup, ["gatewayclasses/status", "gateways/status", "tcproutes/status"], ["get", "update"],
+            "KubernetesStatusWriter: read-modify-write of status"),
+        .. Grant("apps", ["deployments"], ["get", "create", "update", "delete"],
+            "GatewayProvisioner: create/update/delete the per-Gateway Deployment fsm-gateway-<gateway>"),
+        .. Grant("", ["services"], ["get", "create", "update", "delete"],
+            "GatewayProvisioner: create/update/delete the per-Gateway LoadBalancer Service fsm-gateway-<gateway>"),
+        .. Grant("", ["serviceaccounts"], ["get", "create", "update", "delete"],
+            "GatewayProvisioner: create/update/delete ServiceAccount fsm-gateway in the Gateway's namespace"),
+        .. Grant("rbac.authorization.k8s.io", ["clusterrolebindings"], ["get", "create", "update", "delete"],
+            "GatewayProvisioner: bind ClusterRole fsm-gateway-dataplane to that ServiceAccount (fsm-gateway-dataplane-<namespace>)"),
+        .. Grant("coordination.k8s.io", ["leases"], ["get", "create", "update"],
+            "LeaderElection (LeaseLock): the Lease in fsm-system"),
+    ];
+
+    /// <summary>ServiceAccount fsm-gateway in each Gateway's namespace (<c>fsm-gateway gateway</c>): read-only.</summary>
+    public static IReadOnlyList<RequiredPermission> Dataplane { get; } = [.. Watch];
+
+    private static IEnumerable<RequiredPermission> Watch =>
+        WatchedKinds.SelectMany(k => Grant(k.Group, [k.Resource], ["list", "watch"], "KubernetesWatchSource: list+watch"));
+
+    private static IEnumerable<RequiredPermission> Grant(string apiGroup, string[] resources, string[] verbs, string why) =>
+        from resource in resources
+        from verb in verbs
+        select new RequiredPermission(apiGroup, resource, verb, why);
+}
