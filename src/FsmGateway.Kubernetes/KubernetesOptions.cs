@@ -35,6 +35,9 @@ public sealed class KubernetesOptions
     /// <summary>How often a kind the cluster does not serve (its CRD is not installed) is looked for again. Default 30 s.</summary>
     public TimeSpan MissingKindRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The User-Agent sent to the API server, so its audit log tells the controller and the data planes apart. Default <c>fsm-gateway</c>.</summary>
+    public string UserAgent { get; set; } = "fsm-gateway";
+
     /// <summary>Objects per page when listing. Default 500.</summary>
     public int PageSize { get; set; } = 500;
 

@@ -39,7 +39,11 @@ internal static class KubernetesCommands
                 settings,
                 o => o.ServeTraffic = false,
                 gateway => gateway
-                    .AddKubernetes(configureClient)
+                    .AddKubernetes(o =>
+                    {
+                        configureClient(o);
+                        o.UserAgent = UserAgent("controller");
+                    })
                     .AddKubernetesController(o =>
                     {
                         o.ControllerName = settings.ControllerName;
@@ -89,12 +93,19 @@ internal static class KubernetesCommands
                 "gateway",
                 settings,
                 o => o.ServedGateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]),
-                gateway => gateway.AddKubernetes(configureClient),
+                gateway => gateway.AddKubernetes(o =>
+                {
+                    configureClient(o);
+                    o.UserAgent = UserAgent("gateway");
+                }),
                 error,
                 cancellationToken);
         });
         return command;
     }
+
+    private static string UserAgent(string mode) =>
+        $"fsm-gateway/{typeof(KubernetesCommands).Assembly.GetName().Version?.ToString(3)} ({mode})";
 
     private static bool TryRead(ServeOptions serve, ConnectionOptions connection, ParseResult parse, string command, TextWriter error, out ServeSettings settings, out Action<KubernetesOptions> configureClient)
     {

@@ -6,7 +6,7 @@ namespace FsmGateway.Kubernetes.Api;
 /// <summary>The gateway's own client of the API server, built from <see cref="KubernetesOptions"/> (kept apart from any client the application registers).</summary>
 internal sealed class KubernetesConnection(IOptions<KubernetesOptions> options) : IDisposable
 {
-    private readonly Lazy<k8s.Kubernetes> _client = new(() => new k8s.Kubernetes(options.Value.BuildClientConfiguration(), new CoreGroupPathHandler()));
+    private readonly Lazy<k8s.Kubernetes> _client = new(() => new k8s.Kubernetes(options.Value.BuildClientConfiguration(), new CoreGroupPathHandler(), new UserAgentHandler(options.Value.UserAgent)));
 
     public IKubernetes Client => _client.Value;
 

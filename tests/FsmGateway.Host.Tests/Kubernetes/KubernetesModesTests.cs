@@ -1,0 +1,212 @@
+using System.Text.Json.Nodes;
+using FsmGateway.Host.Tests.Support;
+using FsmGateway.Testing.Kubernetes;
+
+namespace FsmGateway.Host.Tests.Kubernetes;
+
+/// <summary>
+/// <c>fsm-gateway controller</c> and <c>fsm-gateway gateway</c> end to end, each in its own process, against the fake
+/// API server on loopback: the FSM guide's steps with the seed manifest (listener ports moved to free ones), plus
+/// EndpointSlices pointing at loopback backends, and the test playing the cloud load balancer.
+/// </summary>
+public sealed class KubernetesModesTests : IAsyncLifetime
+{
+    private const string GatewayApi = "gateway.networking.k8s.io/v1";
+    private const string RouteApi = "gateway.networking.k8s.io/v1alpha2";
+    private const string Namespace = "httpbin";
+    private const string GatewayName = "simple-fsm-gateway";
+    private const string DataPlane = "fsm-gateway-simple-fsm-gateway";
+
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-k8s-");
+    private readonly int _foo = Net.FreePort();
+    private readonly int _bar = Net.FreePort();
+    private FakeApiServer _server = null!;
+    private string _kubeconfig = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2) });
+        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
+        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
+        _server.ApplyYaml(File.ReadAllText(Path.Combine(RepoRoot(), "deploy/30-gatewayclass.yaml")));
+        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
+
+        // kubectl apply -n httpbin -f tcp-routing.yaml, with the listeners on free ports.
+        var seed = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "seed/tcp-routing.yaml"))
+            .Replace("port: 8000", $"port: {_foo}", StringComparison.Ordinal)
+            .Replace("port: 8001", $"port: {_bar}", StringComparison.Ordinal);
+        _server.ApplyYaml(seed, Namespace);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _dir.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task Controller_provisions_and_writes_status_and_the_data_plane_routes_and_follows_changes()
+    {
+        await using var backendA = new BannerServer("A");
+        await using var backendB = new BannerServer("B");
+        await using var backendC = new BannerServer("C");
+        ApplyEndpoints(Namespace, "httpbin", backendA.Port);
+
+        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+        await controller.WaitUntilReadyAsync();
+
+        // The controller provisions the data plane: a Deployment and a LoadBalancer Service labelled app=fsm-gateway, owned by the Gateway.
+        var deployment = await EventuallyGetAsync("apps/v1", "Deployment", Namespace, DataPlane, controller);
+        var service = await EventuallyGetAsync("v1", "Service", Namespace, DataPlane, controller);
+        var gatewayUid = _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!["metadata"]!["uid"]!.GetValue<string>();
+        Assert.Equal("fsm-gateway", service["metadata"]!["labels"]!["app"]!.GetValue<string>());
+        Assert.Equal("LoadBalancer", service["spec"]!["type"]!.GetValue<string>());
+        Assert.Equal([_foo, _bar], service["spec"]!["ports"]!.AsArray().Select(p => p!["port"]!.GetValue<int>()));
+        Assert.Equal(gatewayUid, service["metadata"]!["ownerReferences"]![0]!["uid"]!.GetValue<string>());
+        Assert.Equal(gatewayUid, deployment["metadata"]!["ownerReferences"]![0]!["uid"]!.GetValue<string>());
+        var container = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!;
+        Assert.Equal("example.com/fsm-gateway:test", container["image"]!.GetValue<string>());
+        var args = container["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+        Assert.Equal(["gateway", "--gateway", $"{Namespace}/{GatewayName}"], args.Take(3));
+        Assert.Single(_server.List("v1", "Service", Namespace), s => s["metadata"]?["labels"]?["app"]?.GetValue<string>() == "fsm-gateway");
+
+        // The cloud assigns the Service an address; the Gateway's status.addresses reports it.
+        _server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
+        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus()?["addresses"]?[0]?["value"]?.GetValue<string>() == "127.0.0.1"), "Gateway status.addresses from the Service's load-balancer ingress", TimeSpan.FromSeconds(30));
+
+        // The statuses gateway-api-tcp.md requires.
+        var status = GatewayStatus()!;
+        Assert.Equal("IPAddress", status["addresses"]![0]!["type"]!.GetValue<string>());
+        AssertCondition(status, "Accepted", "True", "Accepted");
+        AssertCondition(status, "Programmed", "True", "Programmed");
+        foreach (var listener in status["listeners"]!.AsArray())
+        {
+            Assert.Equal(1, listener!["attachedRoutes"]!.GetValue<int>());
+            Assert.Equal("TCPRoute", listener["supportedKinds"]![0]!["kind"]!.GetValue<string>());
+            AssertCondition(listener, "Accepted", "True", "Accepted");
+            AssertCondition(listener, "ResolvedRefs", "True", "ResolvedRefs");
+            AssertCondition(listener, "Programmed", "True", "Programmed");
+            AssertCondition(listener, "Conflicted", "False", "NoConflicts");
+        }
+
+        AssertCondition(_server.Get(GatewayApi, "GatewayClass", null, "fsm")!["status"]!, "Accepted", "True", "Accepted");
+        var parents = RouteParents();
+        Assert.Equal(2, parents.Count);
+        Assert.All(parents, p =>
+        {
+            Assert.Equal("flomesh.io/gateway-controller", p!["controllerName"]!.GetValue<string>());
+            AssertCondition(p, "Accepted", "True", "Accepted");
+            AssertCondition(p, "ResolvedRefs", "True", "ResolvedRefs");
+        });
+
+        // The data plane runs what the Deployment runs (here as a local process) and reads its Gateway from the API server.
+        args = [.. args.Select((a, i) => i > 0 && args[i - 1] == "--admin-port" ? "0" : i > 0 && args[i - 1] == "--admin-address" ? "127.0.0.1" : a)];
+        await using var dataPlane = GatewayProcess.Start([.. args, "--kubeconfig", _kubeconfig]);
+        await dataPlane.WaitUntilReadyAsync();
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_bar));
+
+        // A scaled backend: the new endpoint gets connections too.
+        ApplyEndpoints(Namespace, "httpbin", backendA.Port, backendB.Port);
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "B", "connections reach the second endpoint");
+
+        // A cross-namespace backend, allowed by a ReferenceGrant; then the grant is deleted.
+        _server.ApplyYaml($"""
+            apiVersion: v1
+            kind: Namespace
+            metadata: {"{"} name: shared {"}"}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {"{"} name: shared, namespace: shared {"}"}
+            spec: {"{"} ports: [{"{"} port: 9000, protocol: TCP {"}"}] {"}"}
+            ---
+            apiVersion: gateway.networking.k8s.io/v1beta1
+            kind: ReferenceGrant
+            metadata: {"{"} name: from-httpbin, namespace: shared {"}"}
+            spec:
+              from: [{"{"} group: gateway.networking.k8s.io, kind: TCPRoute, namespace: {Namespace} {"}"}]
+              to: [{"{"} group: "", kind: Service {"}"}]
+            """);
+        ApplyEndpoints("shared", "shared", backendC.Port);
+        var route = _server.Get(RouteApi, "TCPRoute", Namespace, "tcp-route")!;
+        route["spec"]!["rules"] = JsonNode.Parse("""[{"backendRefs":[{"name":"shared","namespace":"shared","port":9000}]}]""");
+        _server.Apply(route);
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "C", "connections reach the granted cross-namespace backend");
+
+        _server.Delete("gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "shared", "from-httpbin");
+        await Net.EventuallyAsync(
+            () => Task.FromResult(RouteParents().All(p => Condition(p!, "ResolvedRefs")?["reason"]?.GetValue<string>() == "RefNotPermitted")),
+            "ResolvedRefs=False RefNotPermitted on both parents",
+            TimeSpan.FromSeconds(30));
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == string.Empty, "connections are closed once the grant is gone");
+
+        // Deleting the Gateway deletes what was provisioned for it, and the data plane stops listening.
+        _server.Delete(GatewayApi, "Gateway", Namespace, GatewayName);
+        await Net.EventuallyAsync(() => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, DataPlane) is null && _server.Get("v1", "Service", Namespace, DataPlane) is null), "the Deployment and Service are gone with their Gateway");
+        await Net.EventuallyAsync(() => Net.IsRefusedAsync(_foo), "the data plane unbinds the deleted Gateway's listeners");
+
+        Assert.Equal(0, await dataPlane.TerminateAsync());
+        Assert.Equal(0, await controller.TerminateAsync());
+        Assert.DoesNotContain(_server.Requests, r => r.StatusCode >= 500);
+    }
+
+    private void ApplyEndpoints(string ns, string service, params int[] ports)
+    {
+        // One slice per endpoint port; EndpointSlice ports are the endpoints' own (target) ports.
+        var existing = _server.List("discovery.k8s.io/v1", "EndpointSlice", ns).Where(s => s["metadata"]?["labels"]?["kubernetes.io/service-name"]?.GetValue<string>() == service).ToList();
+        for (var i = 0; i < ports.Length; i++)
+        {
+            _server.ApplyYaml($"""
+                apiVersion: discovery.k8s.io/v1
+                kind: EndpointSlice
+                metadata:
+                  name: {service}-{i}
+                  namespace: {ns}
+                  labels: {"{"} kubernetes.io/service-name: {service} {"}"}
+                addressType: IPv4
+                ports: [{"{"} port: {ports[i]}, protocol: TCP {"}"}]
+                endpoints: [{"{"} addresses: [127.0.0.1], conditions: {"{"} ready: true {"}"} {"}"}]
+                """);
+        }
+
+        foreach (var stale in existing.Skip(ports.Length))
+        {
+            _server.Delete("discovery.k8s.io/v1", "EndpointSlice", ns, stale["metadata"]!["name"]!.GetValue<string>());
+        }
+    }
+
+    private JsonNode? GatewayStatus() => _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)?["status"];
+
+    private List<JsonNode?> RouteParents() =>
+        [.. (_server.Get(RouteApi, "TCPRoute", Namespace, "tcp-route")?["status"]?["parents"]?.AsArray() ?? [])];
+
+    private async Task<JsonObject> EventuallyGetAsync(string apiVersion, string kind, string ns, string name, GatewayProcess controller)
+    {
+        JsonObject? found = null;
+        await Net.EventuallyAsync(() => Task.FromResult((found = _server.Get(apiVersion, kind, ns, name)) is not null), $"{kind} {ns}/{name} is provisioned; controller output:\n{controller.Output}", TimeSpan.FromSeconds(30));
+        return found!;
+    }
+
+    private static JsonNode? Condition(JsonNode owner, string type) =>
+        owner["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == type);
+
+    private static void AssertCondition(JsonNode owner, string type, string status, string reason)
+    {
+        var condition = Condition(owner, type);
+        Assert.True(condition is not null, $"no {type} condition in {owner.ToJsonString()}");
+        Assert.Equal((status, reason), (condition!["status"]!.GetValue<string>(), condition["reason"]!.GetValue<string>()));
+        Assert.NotNull(condition["lastTransitionTime"]);
+    }
+
+    internal static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FsmGateway.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("FsmGateway.sln not found above the test binaries");
+    }
+}
