@@ -284,7 +284,7 @@ internal sealed class FakeStore
             }
             if (!statusOnly && !JsonNode.DeepEquals(Spec(next), Spec(existing)))
             {
-                var generation = Meta(existing)["generation"]?.GetValue<long>() ?? 1;
+                var generation = Meta(existing)["generation"] is { } g ? long.Parse(g.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture) : 1;
                 Meta(next)["generation"] = generation + 1;
             }
             Defaults(t, next);
@@ -704,6 +704,9 @@ internal sealed class FakeStore
         obj["metadata"] = m;
         return m;
     }
+
+    internal static long? ToLong(JsonNode? node) =>
+        node is JsonValue v && long.TryParse(v.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l) ? l : null;
 
     internal static string? Str(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
