@@ -1,10 +1,11 @@
 using System.Text.Json.Nodes;
 using FsmGateway.Testing.Kubernetes;
+using Xunit.Abstractions;
 
 namespace FsmGateway.Kubernetes.Tests.FakeApi;
 
 /// <summary>The real kubectl (discovery, create, get, delete) against the fake.</summary>
-public sealed class FakeApiServerKubectlTests : IAsyncLifetime
+public sealed class FakeApiServerKubectlTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private FakeApiServer _server = null!;
     private Kubectl _kubectl = null!;
@@ -19,6 +20,10 @@ public sealed class FakeApiServerKubectlTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        foreach (var r in _server.Requests)
+        {
+            output.WriteLine($"{r.Method} {r.Path} -> {r.StatusCode} ({r.Verb} {r.Resource}) [{r.UserAgent}]");
+        }
         _kubectl.Dispose();
         await _server.DisposeAsync();
     }
@@ -49,8 +54,9 @@ public sealed class FakeApiServerKubectlTests : IAsyncLifetime
         Assert.NotNull(_server.Get("apps/v1", "Deployment", "httpbin", "httpbin"));
         Assert.NotNull(_server.Get("gateway.networking.k8s.io/v1", "Gateway", "httpbin", "simple-fsm-gateway"));
 
-        // kubectl did discovery first; the 404 for openapi (if asked) did not matter
-        Assert.Contains(_server.Requests, r => r.Path.StartsWith("/apis", StringComparison.Ordinal) && r.Resource.Length == 0);
+        // kubectl asked for aggregated discovery, got plain APIGroupList JSON, and fell back to legacy discovery per group/version
+        Assert.Contains(_server.Requests, r => r.Path.StartsWith("/apis?", StringComparison.Ordinal));
+        Assert.Contains(_server.Requests, r => r.Path.StartsWith("/apis/gateway.networking.k8s.io/v1alpha2?", StringComparison.Ordinal) && r.StatusCode == 200);
         Assert.Contains(_server.Requests, r => r.Verb == "create" && r.Resource == "tcproutes" && r.Version == "v1alpha2" && r.UserAgent!.StartsWith("kubectl", StringComparison.Ordinal));
     }
 
