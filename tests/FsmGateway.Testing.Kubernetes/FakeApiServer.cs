@@ -20,6 +20,9 @@ namespace FsmGateway.Testing.Kubernetes;
 /// </summary>
 public sealed class FakeApiServer : IAsyncDisposable
 {
+    /// <summary>Output as the real server writes it: quotes as \", not \u0022.</summary>
+    internal static readonly System.Text.Json.JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private const string CrdStoreKey = "apiextensions.k8s.io/customresourcedefinitions";
     private static readonly ResourceType CrdType = ResourceType.BuiltIn().Single(t => t.StoreKey == CrdStoreKey);
 
@@ -80,7 +83,7 @@ public sealed class FakeApiServer : IAsyncDisposable
     /// <summary>Writes a kubeconfig (cluster server = <see cref="Url"/>, user token = the configured token, current context) and returns <paramref name="path"/>.</summary>
     public string WriteKubeconfig(string path)
     {
-        var user = _options.Token is null ? "    {}" : $"    token: {_options.Token}";
+        var user = _options.Token is null ? "      {}" : $"      token: {_options.Token}";
         File.WriteAllText(path, $"""
             apiVersion: v1
             kind: Config
@@ -311,7 +314,9 @@ public sealed class FakeApiServer : IAsyncDisposable
         var info = new RequestInfo();
         try
         {
-            if (_options.Token is { } token && ctx.Request.Headers.Authorization.ToString() != "Bearer " + token)
+            // As with anonymous auth on a real server, /version and the health endpoints are public (kubectl's version dispatcher asks /version without credentials).
+            if (_options.Token is { } token && ctx.Request.Headers.Authorization.ToString() != "Bearer " + token
+                && ctx.Request.Path.Value is not ("/version" or "/version/" or "/healthz" or "/livez" or "/readyz"))
             {
                 await WriteJsonAsync(ctx, 401, FakeApiException.Status(401, "Unauthorized", "Unauthorized")).ConfigureAwait(false);
                 return;
@@ -327,6 +332,12 @@ public sealed class FakeApiServer : IAsyncDisposable
         }
         catch (IOException)
         {
+        }
+#pragma warning disable CA1031 // a bug in the fake becomes a 500 with a Status naming it, not a dropped connection
+        catch (Exception e) when (!ctx.Response.HasStarted)
+#pragma warning restore CA1031
+        {
+            await WriteJsonAsync(ctx, 500, FakeApiException.Status(500, "InternalError", "fake API server: " + e)).ConfigureAwait(false);
         }
         finally
         {
@@ -670,7 +681,7 @@ public sealed class FakeApiServer : IAsyncDisposable
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
-        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString(Json));
         ctx.Response.ContentLength = bytes.Length;
         await ctx.Response.Body.WriteAsync(bytes, ctx.RequestAborted).ConfigureAwait(false);
     }

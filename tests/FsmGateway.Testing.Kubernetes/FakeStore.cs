@@ -705,6 +705,9 @@ internal sealed class FakeStore
         return m;
     }
 
+    internal static long? ToLong(JsonNode? node) =>
+        node is JsonValue v && long.TryParse(v.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l) ? l : null;
+
     internal static string? Str(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
     private static string RandomSuffix()

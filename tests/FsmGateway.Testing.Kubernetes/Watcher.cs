@@ -80,7 +80,7 @@ internal sealed class Watcher
     public void Complete() => _lines.Writer.TryComplete();
 
     private static byte[] Line(string type, JsonObject obj) =>
-        System.Text.Encoding.UTF8.GetBytes(new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString() + "\n");
+        System.Text.Encoding.UTF8.GetBytes(new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString(FakeApiServer.Json) + "\n");
 }
 
 internal sealed record WatchLine(byte[] Bytes, bool Close);
