@@ -145,11 +145,26 @@ internal static class KubernetesCommands
                 throw new ArgumentException($"--kubeconfig: '{kubeconfig}' does not exist");
             }
 
-            return o =>
+            Action<KubernetesOptions> configure = o =>
             {
                 o.KubeconfigPath = kubeconfig;
                 o.Context = context;
             };
+
+            // Load the configuration now, so a broken kubeconfig (or none, outside a cluster) is a clear error at start.
+            var probe = new KubernetesOptions();
+            configure(probe);
+            try
+            {
+                probe.BuildClientConfiguration();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                var where = kubeconfig ?? Environment.GetEnvironmentVariable("KUBECONFIG") ?? "the in-cluster config or ~/.kube/config";
+                throw new ArgumentException($"cannot load the Kubernetes client configuration from {where}: {e.Message}", e);
+            }
+
+            return configure;
         }
     }
 }

@@ -25,7 +25,7 @@ public sealed class KubernetesModesTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2) });
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "e2e-token" });
         _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
         _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
         _server.ApplyYaml(File.ReadAllText(Path.Combine(RepoRoot(), "deploy/30-gatewayclass.yaml")));
