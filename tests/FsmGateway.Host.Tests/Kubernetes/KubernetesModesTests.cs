@@ -149,6 +149,22 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.Equal(0, await dataPlane.TerminateAsync());
         Assert.Equal(0, await controller.TerminateAsync());
         Assert.DoesNotContain(_server.Requests, r => r.StatusCode >= 500);
+
+        // Every call each identity made is one that deploy/10-rbac.yaml grants it (RequiredPermissions is kept equal to it).
+        AssertAllowed("(controller)", RequiredPermissions.Controller);
+        AssertAllowed("(gateway)", RequiredPermissions.Dataplane);
+    }
+
+    private void AssertAllowed(string userAgent, IReadOnlyList<RequiredPermission> granted)
+    {
+        var calls = _server.Requests.Where(r => r.UserAgent?.Contains(userAgent, StringComparison.Ordinal) == true && r.Resource.Length > 0).ToList();
+        Assert.NotEmpty(calls);
+        var denied = calls
+            .Select(r => (r.Group, Resource: r.Subresource is null ? r.Resource : $"{r.Resource}/{r.Subresource}", r.Verb))
+            .Distinct()
+            .Where(c => !granted.Any(p => p.Group == c.Group && p.Resource == c.Resource && p.Verb == c.Verb))
+            .ToList();
+        Assert.True(denied.Count == 0, $"{userAgent} made calls its RBAC does not grant: {string.Join(", ", denied)}");
     }
 
     private void ApplyEndpoints(string ns, string service, params int[] ports)

@@ -25,12 +25,12 @@ internal sealed class BannerServer : IAsyncDisposable
     /// <summary>Connects to <paramref name="port"/> and reads until the server closes: a backend's name, or empty when the gateway closed the connection itself.</summary>
     public static async Task<string> ReadBannerAsync(int port)
     {
-        using var socket = await Net.ConnectAsync(port);
         var buffer = new byte[256];
         var total = 0;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try
         {
+            using var socket = await Net.ConnectAsync(port);
             int read;
             while ((read = await socket.ReceiveAsync(buffer.AsMemory(total), timeout.Token)) > 0)
             {
@@ -39,7 +39,8 @@ internal sealed class BannerServer : IAsyncDisposable
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
         {
-            // The gateway rejected the connection (no backend it may use): an empty banner.
+            // The gateway rejected the connection (no backend it may use), maybe before the handshake even completed
+            // on the client's side: an empty banner.
         }
 
         return Encoding.UTF8.GetString(buffer, 0, total);

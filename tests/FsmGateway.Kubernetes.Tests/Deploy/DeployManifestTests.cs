@@ -1,3 +1,4 @@
+using FsmGateway.Testing.Kubernetes;
 using System.Text.Json.Serialization;
 using FsmGateway.Resources;
 using k8s;

@@ -1,4 +1,4 @@
-namespace FsmGateway.Kubernetes.Tests.Deploy;
+namespace FsmGateway.Testing.Kubernetes;
 
 /// <summary>One permission an identity needs: an API group ("" for core), a resource (or resource/subresource), a verb,
 /// and the code path that needs it.</summary>
@@ -6,8 +6,9 @@ public readonly record struct RequiredPermission(string Group, string Resource, 
 
 /// <summary>
 /// Every permission FsmGateway's two identities need, and why. This is the one list: <c>deploy/10-rbac.yaml</c> must
-/// grant exactly these (<see cref="DeployManifestTests"/> checks it, in both directions), and the Kubernetes code
-/// paths are to be checked against it too. A new API call adds its entry here, then its rule in the manifest.
+/// grant exactly these (<c>DeployManifestTests</c> checks it, in both directions), and every request the controller
+/// and the data plane make in the end-to-end tests must be one of these (<c>KubernetesModesTests</c> checks the fake
+/// API server's audit log). A new API call adds its entry here, then its rule in the manifest.
 /// </summary>
 public static class RequiredPermissions
 {
@@ -29,18 +30,20 @@ public static class RequiredPermissions
     public static IReadOnlyList<RequiredPermission> Controller { get; } =
     [
         .. Watch,
-        .. Grant(GatewayApiGroup, ["gatewayclasses/status", "gateways/status", "tcproutes/status"], ["get", "update"],
-            "KubernetesStatusWriter: read-modify-write of status"),
-        .. Grant("apps", ["deployments"], ["get", "create", "update", "delete"],
-            "GatewayProvisioner: create/update/delete the per-Gateway Deployment fsm-gateway-<gateway>"),
-        .. Grant("", ["services"], ["get", "create", "update", "delete"],
-            "GatewayProvisioner: create/update/delete the per-Gateway LoadBalancer Service fsm-gateway-<gateway>"),
-        .. Grant("", ["serviceaccounts"], ["get", "create", "update", "delete"],
-            "GatewayProvisioner: create/update/delete ServiceAccount fsm-gateway in the Gateway's namespace"),
-        .. Grant("rbac.authorization.k8s.io", ["clusterrolebindings"], ["get", "create", "update", "delete"],
-            "GatewayProvisioner: bind ClusterRole fsm-gateway-dataplane to that ServiceAccount (fsm-gateway-dataplane-<namespace>)"),
+        .. Grant(GatewayApiGroup, ["gatewayclasses", "gateways", "tcproutes"], ["get"],
+            "KubernetesStatusWriter: read the object before writing its status; GatewayProvisioner: read the Gateway (uid, listeners)"),
+        .. Grant(GatewayApiGroup, ["gatewayclasses/status", "gateways/status", "tcproutes/status"], ["update"],
+            "KubernetesStatusWriter: replace the status subresource (with the resourceVersion read, so a race is a 409)"),
+        .. Grant("apps", ["deployments"], ["get", "list", "create", "patch", "delete"],
+            "GatewayProvisioner: the per-Gateway Deployment fsm-gateway-<gateway>; list+delete removes those of Gateways no longer accepted"),
+        .. Grant("", ["services"], ["get", "create", "patch", "delete"],
+            "GatewayProvisioner: the per-Gateway LoadBalancer Service fsm-gateway-<gateway> (list is granted for the watch)"),
+        .. Grant("", ["serviceaccounts"], ["get", "create", "patch"],
+            "GatewayProvisioner: ServiceAccount fsm-gateway in the Gateway's namespace (deleted with its Gateways, by owner references)"),
+        .. Grant("rbac.authorization.k8s.io", ["clusterrolebindings"], ["get", "list", "create", "patch", "delete"],
+            "GatewayProvisioner: bind ClusterRole fsm-gateway-dataplane to that ServiceAccount (fsm-gateway-dataplane-<namespace>); list+delete removes those of namespaces left with no Gateway"),
         .. Grant("coordination.k8s.io", ["leases"], ["get", "create", "update"],
-            "LeaderElection (LeaseLock): the Lease in fsm-system"),
+            "Leadership (KubernetesClient LeaderElector with a LeaseLock): the Lease in fsm-system"),
     ];
 
     /// <summary>ServiceAccount fsm-gateway in each Gateway's namespace (<c>fsm-gateway gateway</c>): read-only.</summary>
