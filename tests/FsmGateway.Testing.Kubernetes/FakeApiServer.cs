@@ -77,6 +77,12 @@ public sealed class FakeApiServer : IAsyncDisposable
     /// <summary>Every request handled so far, in order (a watch is logged when it starts).</summary>
     public IReadOnlyList<ApiRequest> Requests => [.. _requests];
 
+    /// <summary>
+    /// Fault injection: called before every resource request (its <see cref="ApiRequest.StatusCode"/> is 0); a returned exception
+    /// is the response (e.g. <c>new FakeApiException(500, "InternalError", "boom")</c> or 429 TooManyRequests), null lets it through.
+    /// </summary>
+    public Func<ApiRequest, FakeApiException?>? FailRequest { get; set; }
+
     /// <summary>Raised (on the request's thread) for every logged request.</summary>
     public event Action<ApiRequest>? RequestHandled;
 
@@ -515,6 +521,15 @@ public sealed class FakeApiServer : IAsyncDisposable
             ("DELETE", false, _) => "delete",
             _ => method.ToLowerInvariant(),
         };
+        if (FailRequest?.Invoke(new ApiRequest(info.Verb, group, version, info.Resource, info.Subresource, ns, info.Name, 0)
+            {
+                UserAgent = ctx.Request.Headers.UserAgent.ToString(),
+                Path = ctx.Request.Path + ctx.Request.QueryString,
+                Method = method,
+            }) is { } injected)
+        {
+            throw injected;
+        }
         if (rest.Length is 0 or > 3)
         {
             throw FakeApiException.UnknownResource();
@@ -595,7 +610,7 @@ public sealed class FakeApiServer : IAsyncDisposable
         var query = ctx.Request.Query;
         var bookmarks = query["allowWatchBookmarks"] == "true";
         TimeSpan? timeout = int.TryParse(query["timeoutSeconds"], NumberStyles.None, CultureInfo.InvariantCulture, out var s) && s > 0 ? TimeSpan.FromSeconds(s) : null;
-        var watcher = _store.Watch(t, ns, labels, fields, query["resourceVersion"], ctx);
+        var watcher = _store.Watch(t, ns, labels, fields, query["resourceVersion"], ctx, sendInitialEvents: query["sendInitialEvents"] == "true");
         try
         {
             ctx.Response.StatusCode = 200;

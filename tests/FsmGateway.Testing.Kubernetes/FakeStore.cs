@@ -511,16 +511,20 @@ internal sealed class FakeStore
     // ---- watches ----
 
     /// <summary>Registers a watch: queues the replay (or the synthetic ADDED events) and, for a too old resourceVersion, a 410 ERROR.</summary>
-    public Watcher Watch(ResourceType t, string? ns, Selector labels, Selector fields, string? resourceVersion, Microsoft.AspNetCore.Http.HttpContext? context)
+    public Watcher Watch(ResourceType t, string? ns, Selector labels, Selector fields, string? resourceVersion, Microsoft.AspNetCore.Http.HttpContext? context, bool sendInitialEvents = false)
     {
         lock (_gate)
         {
             var w = new Watcher(t, ns, labels, fields, context);
-            if (string.IsNullOrEmpty(resourceVersion) || resourceVersion == "0")
+            if (sendInitialEvents || string.IsNullOrEmpty(resourceVersion) || resourceVersion == "0")
             {
                 foreach (var o in Scan(t, ns).Where(w.Matches))
                 {
                     w.Enqueue("ADDED", o);
+                }
+                if (sendInitialEvents)
+                {
+                    w.EnqueueInitialEventsEnd(_resourceVersion);
                 }
             }
             else

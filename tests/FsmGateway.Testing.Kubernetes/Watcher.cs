@@ -61,13 +61,19 @@ internal sealed class Watcher
     public void Enqueue(string type, JsonObject obj) =>
         _lines.Writer.TryWrite(new WatchLine(Line(type, FakeStore.Render(Type, obj)), Close: false));
 
-    public byte[] BookmarkLine(long resourceVersion) =>
-        Line("BOOKMARK", new JsonObject
+    public byte[] BookmarkLine(long resourceVersion, bool initialEventsEnd = false)
+    {
+        var metadata = new JsonObject { ["resourceVersion"] = resourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (initialEventsEnd)
         {
-            ["kind"] = Type.Kind,
-            ["apiVersion"] = Type.ApiVersion,
-            ["metadata"] = new JsonObject { ["resourceVersion"] = resourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) },
-        });
+            metadata["annotations"] = new JsonObject { ["k8s.io/initial-events-end"] = "true" };
+        }
+        return Line("BOOKMARK", new JsonObject { ["kind"] = Type.Kind, ["apiVersion"] = Type.ApiVersion, ["metadata"] = metadata });
+    }
+
+    /// <summary>The bookmark that ends the initial events of a <c>sendInitialEvents=true</c> watch (a "watch list").</summary>
+    public void EnqueueInitialEventsEnd(long resourceVersion) =>
+        _lines.Writer.TryWrite(new WatchLine(BookmarkLine(resourceVersion, initialEventsEnd: true), Close: false));
 
     /// <summary>An ERROR event carrying <paramref name="status"/>, then the end of the stream.</summary>
     public void Fail(JsonObject status)

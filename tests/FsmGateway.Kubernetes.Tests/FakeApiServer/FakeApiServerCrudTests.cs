@@ -404,4 +404,31 @@ public sealed class FakeApiServerCrudTests : IAsyncLifetime
         await _client.CoreV1.DeleteCollectionNamespacedConfigMapAsync("default", labelSelector: "k=v");
         Assert.Equal(["keep"], (await _client.CoreV1.ListNamespacedConfigMapAsync("default")).Items.Select(c => c.Metadata.Name));
     }
+
+    [Fact]
+    public async Task FakeApiServer_core_alias_under_apis_with_an_empty_group()
+    {
+        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
+        var list = JsonSerializer.SerializeToNode(await _client.CustomObjects.ListNamespacedCustomObjectAsync("", "v1", "default", "services"))!;
+        Assert.Equal("web", list["items"]![0]!["metadata"]!["name"]!.ToString());
+        // KubernetesClient 21.0.8 itself maps the empty group to /api/v1; the server also takes "/apis//v1/..." as an alias
+        Assert.Contains(_server.Requests, r => r.Verb == "list" && r.Path.StartsWith("/api/v1/namespaces/default/services", StringComparison.Ordinal));
+        using var http = new HttpClient { BaseAddress = _server.Url };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cret");
+        var raw = JsonNode.Parse(await http.GetStringAsync(new Uri("apis//v1/namespaces/default/services", UriKind.Relative)))!;
+        Assert.Equal("ServiceList", raw["kind"]!.ToString());
+        Assert.Equal("web", raw["items"]![0]!["metadata"]!["name"]!.ToString());
+    }
+
+    [Fact]
+    public async Task FakeApiServer_injected_failures_are_status_responses()
+    {
+        _server.FailRequest = r => r.Verb == "list" && r.Resource == "services" ? new FakeApiException(429, "TooManyRequests", "slow down") : null;
+        var failed = await Assert.ThrowsAsync<HttpOperationException>(() => _client.CoreV1.ListNamespacedServiceAsync("default"));
+        Assert.Equal((HttpStatusCode)429, failed.Response.StatusCode);
+        Assert.Equal("TooManyRequests", JsonNode.Parse(failed.Response.Content)!["reason"]!.ToString());
+        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default"); // other requests pass
+        _server.FailRequest = null;
+        Assert.Single((await _client.CoreV1.ListNamespacedServiceAsync("default")).Items);
+    }
 }

@@ -259,4 +259,23 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(4), $"dispose took {stopwatch.Elapsed}");
         await watch.EndedAsync();
     }
+
+    [Fact]
+    public async Task FakeApiServer_watch_list_ends_initial_events_with_an_annotated_bookmark()
+    {
+        await _client.CoreV1.CreateNamespacedServiceAsync(Service("one"), "default");
+        await _client.CoreV1.CreateNamespacedServiceAsync(Service("two"), "default");
+        using var http = new HttpClient { BaseAddress = _server.Url };
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var response = await http.GetAsync(
+            new Uri("api/v1/namespaces/default/services?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&fieldSelector=metadata.name%3Dtwo", UriKind.Relative),
+            HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        var first = System.Text.Json.Nodes.JsonNode.Parse((await reader.ReadLineAsync(cts.Token))!)!;
+        Assert.Equal("ADDED", first["type"]!.ToString());
+        Assert.Equal("two", first["object"]!["metadata"]!["name"]!.ToString());
+        var end = System.Text.Json.Nodes.JsonNode.Parse((await reader.ReadLineAsync(cts.Token))!)!;
+        Assert.Equal("BOOKMARK", end["type"]!.ToString());
+        Assert.Equal("true", end["object"]!["metadata"]!["annotations"]!["k8s.io/initial-events-end"]!.ToString());
+    }
 }
