@@ -17,12 +17,15 @@ internal static class KubernetesCommands
         var connection = new ConnectionOptions();
         var leaseNamespace = new Option<string>("--leader-election-namespace") { Description = "Namespace of the leader-election Lease.", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "fsm-system" };
         var leaseName = new Option<string>("--lease-name") { Description = "Name of the leader-election Lease.", DefaultValueFactory = _ => "fsm-gateway-controller" };
+        var leaseDuration = new Option<string>("--lease-duration") { Description = "How long a leader's Lease lasts without renewal before another replica may take it.", DefaultValueFactory = _ => "15s" };
+        var renewDeadline = new Option<string>("--renew-deadline") { Description = "How long the leader keeps trying to renew before it stops leading.", DefaultValueFactory = _ => "10s" };
+        var retryPeriod = new Option<string>("--retry-period") { Description = "How often the Lease is tried.", DefaultValueFactory = _ => "2s" };
         var noLeaderElection = new Option<bool>("--no-leader-election") { Description = "Act as leader without a Lease (only when a single replica runs)." };
         var image = new Option<string?>("--image") { Description = "Data-plane image to provision per accepted Gateway (a Deployment and a LoadBalancer Service labelled app=fsm-gateway). Without it, nothing is provisioned." };
         var serve = new ServeOptions();
         var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader) and provision a data plane per Gateway.")
         {
-            leaseNamespace, leaseName, noLeaderElection, image,
+            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -31,6 +34,25 @@ internal static class KubernetesCommands
             var error = parse.InvocationConfiguration.Error;
             if (!TryRead(serve, connection, parse, "controller", error, out var settings, out var configureClient))
             {
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+
+            var durations = new Dictionary<Option<string>, TimeSpan>();
+            foreach (var option in (Option<string>[])[leaseDuration, renewDeadline, retryPeriod])
+            {
+                var text = parse.GetValue(option)!;
+                if (!DurationParser.TryParse(text, out var value) || value <= TimeSpan.Zero)
+                {
+                    error.WriteLine($"controller: {option.Name}: '{text}' is not a positive duration (e.g. 15s)");
+                    return Task.FromResult(ExitCodes.BadInput);
+                }
+
+                durations[option] = value;
+            }
+
+            if (!(durations[leaseDuration] > durations[renewDeadline] && durations[renewDeadline] > durations[retryPeriod]))
+            {
+                error.WriteLine("controller: leader election needs --lease-duration > --renew-deadline > --retry-period");
                 return Task.FromResult(ExitCodes.BadInput);
             }
 
@@ -50,6 +72,9 @@ internal static class KubernetesCommands
                         o.LeaderElection = !parse.GetValue(noLeaderElection);
                         o.LeaseNamespace = parse.GetValue(leaseNamespace)!;
                         o.LeaseName = parse.GetValue(leaseName)!;
+                        o.LeaseDuration = durations[leaseDuration];
+                        o.RenewDeadline = durations[renewDeadline];
+                        o.RetryPeriod = durations[retryPeriod];
                         o.DataPlaneImage = parse.GetValue(image);
                         if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
                         {

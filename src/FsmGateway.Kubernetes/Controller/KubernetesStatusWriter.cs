@@ -193,7 +193,7 @@ internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObje
     private static string Summary(JsonObject status) =>
         string.Join(" ", (status["conditions"] as JsonArray ?? []).OfType<JsonObject>().Select(c => $"{c["type"]}={c["status"]}"));
 
-    [LoggerMessage(1, LogLevel.Information, "Status of {Object} written: {Conditions}")]
+    [LoggerMessage(1, LogLevel.Information, "Wrote the status of {Object}: {Conditions}")]
     private static partial void LogWritten(ILogger logger, string @object, string conditions);
 
     [LoggerMessage(2, LogLevel.Debug, "Status of {Object} changed while it was written (409, attempt {Attempt}); reading it again")]

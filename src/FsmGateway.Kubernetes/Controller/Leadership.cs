@@ -37,9 +37,13 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
         });
         elector.OnStartedLeading += () => Set(true);
         elector.OnStoppedLeading += () => Set(false);
-        elector.OnNewLeader += leader => LogNewLeader(logger, leader, _options.LeaseNamespace, _options.LeaseName);
+        elector.OnNewLeader += leader => LogNewLeader(logger, leader is { Length: > 0 } ? leader : "(none: released)", _options.LeaseNamespace, _options.LeaseName);
         elector.OnError += e => LogElectionError(logger, e);
         LogCandidate(logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
+
+        // Whether we led when asked to stop: the elector reports "stopped leading" on its way out, before it returns.
+        var ledAtStop = false;
+        using var atStop = stoppingToken.Register(() => ledAtStop = _isLeader);
         try
         {
             await elector.RunAndTryToHoldLeadershipForeverAsync(stoppingToken).ConfigureAwait(false);
@@ -50,6 +54,38 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
         finally
         {
             Set(false);
+            if (ledAtStop)
+            {
+                await ReleaseAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Hands the Lease back on shutdown (holder cleared, as client-go's ReleaseOnCancel does), so another replica
+    /// takes over at its next try instead of waiting out the lease duration.
+    /// </summary>
+    private async Task ReleaseAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            var lease = await client.CoordinationV1.ReadNamespacedLeaseAsync(_options.LeaseName, _options.LeaseNamespace, cancellationToken: timeout.Token).ConfigureAwait(false);
+            if (lease.Spec?.HolderIdentity != _options.Identity)
+            {
+                return;
+            }
+
+            // Empty, not null: KubernetesClient's elector takes a null holder for a missing Lease and tries to create it.
+            lease.Spec.HolderIdentity = string.Empty;
+            lease.Spec.LeaseDurationSeconds = 1;
+            await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, _options.LeaseName, _options.LeaseNamespace, cancellationToken: timeout.Token).ConfigureAwait(false);
+            LogReleased(logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Another replica takes over once the lease expires.
+            LogReleaseFailed(logger, e, _options.LeaseNamespace, _options.LeaseName);
         }
     }
 
@@ -84,6 +120,12 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
 
     [LoggerMessage(4, LogLevel.Information, "Leader is {Leader} (Lease {Namespace}/{Name})")]
     private static partial void LogNewLeader(ILogger logger, string leader, string @namespace, string name);
+
+    [LoggerMessage(6, LogLevel.Information, "{Identity} released Lease {Namespace}/{Name} on shutdown")]
+    private static partial void LogReleased(ILogger logger, string identity, string @namespace, string name);
+
+    [LoggerMessage(7, LogLevel.Warning, "Could not release Lease {Namespace}/{Name} on shutdown; another replica takes over when it expires")]
+    private static partial void LogReleaseFailed(ILogger logger, Exception exception, string @namespace, string name);
 
     [LoggerMessage(5, LogLevel.Warning, "Leader election failed to reach the Lease; retrying")]
     private static partial void LogElectionError(ILogger logger, Exception exception);
