@@ -7,20 +7,22 @@
 #   4. install the packed host as a .NET tool and serve the TCP-routing example with it;
 #   5. publish the host as the Dockerfile does (eng/publish.sh) and start what it published, as the image's
 #      ENTRYPOINT does (`dotnet fsm-gateway.dll`).
-# Ends with one line: "N passed, N failed".
+# Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 passed=0
 failed=0
+skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 count_dotnet_test() { # adds the totals of `dotnet test` summary lines in $log
-  local p f
+  local p f s
   p=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
   f=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-  passed=$((passed + p)); failed=$((failed + f))
+  s=$(grep -oE 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   return 0
 }
 check() { # check NAME COMMAND... : one pass or one fail
@@ -59,5 +61,5 @@ rm -rf artifacts/publish
 check "eng/publish.sh artifacts/publish" eng/publish.sh artifacts/publish
 check "the published host starts (dotnet fsm-gateway.dll --help)" dotnet artifacts/publish/fsm-gateway.dll --help
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
