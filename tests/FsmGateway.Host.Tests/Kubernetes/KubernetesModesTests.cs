@@ -141,6 +141,17 @@ public sealed class KubernetesModesTests : IAsyncLifetime
             TimeSpan.FromSeconds(30));
         await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == string.Empty, "connections are closed once the grant is gone");
 
+        // A listener added to the Gateway: the provisioned Service exposes its port, and the data plane binds it.
+        var baz = Net.FreePort();
+        var gateway = _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!;
+        gateway["spec"]!["listeners"]!.AsArray().Add(new JsonObject { ["name"] = "baz", ["port"] = baz, ["protocol"] = "TCP" });
+        _server.Apply(gateway);
+        await Net.EventuallyAsync(
+            () => Task.FromResult(_server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["ports"]?.AsArray().Any(p => p?["port"]?.GetValue<int>() == baz) == true),
+            "the Service exposes the new listener's port",
+            TimeSpan.FromSeconds(30));
+        await Net.EventuallyAsync(async () => !await Net.IsRefusedAsync(baz), "the data plane binds the new listener");
+
         // Deleting the Gateway deletes what was provisioned for it, and the data plane stops listening.
         _server.Delete(GatewayApi, "Gateway", Namespace, GatewayName);
         await Net.EventuallyAsync(() => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, DataPlane) is null && _server.Get("v1", "Service", Namespace, DataPlane) is null), "the Deployment and Service are gone with their Gateway");
