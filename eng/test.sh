@@ -44,6 +44,7 @@ check "package dependencies match eng/package-dependencies.txt" eng/check-packag
 echo "== 3. samples, from the packages"
 export NUGET_PACKAGES=$root/artifacts/nuget-cache
 check "sample Embedded builds and runs" dotnet run --project samples/Embedded -c Release
+check "sample CustomConfigSource builds and runs" dotnet run --project samples/CustomConfigSource -c Release
 for sample in CustomPolicy SnapshotTests; do
   dotnet test "samples/$sample" -c Release 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || grep -qE 'Failed: +[1-9]' "$log" || failed=$((failed + 1))

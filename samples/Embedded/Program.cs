@@ -1,7 +1,8 @@
 // Embeds FsmGateway in an ordinary .NET app with config from code: two backends behind one TCP listener,
 // a request through the gateway, then a weight change at run time that moves traffic to the other backend.
-// It also plugs in two extension points of its own: a status sink that prints what the gateway reports, and an
-// upstream connector that counts the connections it opens (wrapping plain sockets).
+// It also plugs in three extension points of its own: a status sink that prints what the gateway reports, an
+// upstream connector that counts the connections it opens, and a listener factory that admits loopback clients only
+// (both over plain sockets).
 // Exits 0 when everything behaved as described, 1 otherwise.
 using System.Net;
 using System.Net.Sockets;
@@ -32,7 +33,8 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddFsmGateway()
     .LoadFromMemory(Config(blueWeight: 1, greenWeight: 0).Build())
     .AddStatusSink<PrintingStatusSink>()
-    .UseUpstreamConnector<CountingConnector>();
+    .UseUpstreamConnector<CountingConnector>()
+    .UseListenerFactory<LoopbackOnlyListenerFactory>();
 using var app = builder.Build();
 await app.StartAsync();
 
@@ -48,8 +50,10 @@ Console.WriteLine("after the weight change, answered by: green");
 
 await app.StopAsync();
 var connects = ((CountingConnector)app.Services.GetRequiredService<IUpstreamConnector>()).Count;
+var accepted = ((LoopbackOnlyListenerFactory)app.Services.GetRequiredService<IListenerFactory>()).Accepted;
 Console.WriteLine($"upstream connections opened through the custom connector: {connects}");
-return first == "blue" && connects >= 2 ? 0 : 1;
+Console.WriteLine($"client connections admitted by the custom listener factory: {accepted}");
+return first == "blue" && connects >= 2 && accepted >= 2 ? 0 : 1;
 
 static async Task Until(Func<ValueTask<bool>> condition, string what)
 {
@@ -157,29 +161,64 @@ internal sealed class CountingConnector : IUpstreamConnector
         }
     }
 
-    private sealed class SocketDuplexConnection(Socket socket) : IDuplexConnection
+}
+
+/// <summary>A listener factory of our own: plain listening sockets that admit loopback clients only.</summary>
+internal sealed class LoopbackOnlyListenerFactory : IListenerFactory
+{
+    private int _accepted;
+
+    public int Accepted => Volatile.Read(ref _accepted);
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endPoint, CancellationToken cancellationToken)
     {
-        public EndPoint? LocalEndPoint => socket.LocalEndPoint;
-
-        public EndPoint? RemoteEndPoint => socket.RemoteEndPoint;
-
-        public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
-            socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
-
-        public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
         {
-            while (!data.IsEmpty)
+            socket.Bind(endPoint);
+            socket.Listen(512);
+            return ValueTask.FromResult<IConnectionListener>(new Listener(socket, this));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class Listener(Socket socket, LoopbackOnlyListenerFactory factory) : IConnectionListener
+    {
+        public EndPoint EndPoint => socket.LocalEndPoint!;
+
+        public async ValueTask<IDuplexConnection?> AcceptAsync(CancellationToken cancellationToken)
+        {
+            while (true)
             {
-                data = data[await socket.SendAsync(data, SocketFlags.None, cancellationToken)..];
+                Socket client;
+                try
+                {
+                    client = await socket.AcceptAsync(cancellationToken);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    return null; // unbound
+                }
+
+                if (client.RemoteEndPoint is IPEndPoint remote && IPAddress.IsLoopback(remote.Address))
+                {
+                    Interlocked.Increment(ref factory._accepted);
+                    client.NoDelay = true;
+                    return new SocketDuplexConnection(client);
+                }
+
+                client.Dispose();
             }
         }
 
-        public void CompleteSend() => socket.Shutdown(SocketShutdown.Send);
-
-        public void Abort()
+        public ValueTask UnbindAsync(CancellationToken cancellationToken)
         {
-            socket.LingerState = new LingerOption(true, 0);
             socket.Dispose();
+            return ValueTask.CompletedTask;
         }
 
         public ValueTask DisposeAsync()
@@ -187,5 +226,38 @@ internal sealed class CountingConnector : IUpstreamConnector
             socket.Dispose();
             return ValueTask.CompletedTask;
         }
+    }
+}
+
+/// <summary>A connected socket as the gateway's duplex connection: used by both the connector and the listener factory.</summary>
+internal sealed class SocketDuplexConnection(Socket socket) : IDuplexConnection
+{
+    public EndPoint? LocalEndPoint => socket.LocalEndPoint;
+
+    public EndPoint? RemoteEndPoint => socket.RemoteEndPoint;
+
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        while (!data.IsEmpty)
+        {
+            data = data[await socket.SendAsync(data, SocketFlags.None, cancellationToken)..];
+        }
+    }
+
+    public void CompleteSend() => socket.Shutdown(SocketShutdown.Send);
+
+    public void Abort()
+    {
+        socket.LingerState = new LingerOption(true, 0);
+        socket.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        socket.Dispose();
+        return ValueTask.CompletedTask;
     }
 }
