@@ -149,6 +149,15 @@ internal sealed partial class GatewayProvisioner(IKubernetes client, ApiObjects 
 
     private static string DataPlaneName(string gatewayName) => $"fsm-gateway-{gatewayName}";
 
+    /// <summary>The metadata of a Gateway's Deployment and Service: named after it, labelled, owned by it.</summary>
+    private static JsonObject DataPlaneMetadata(JsonObject gateway, string ns, string name) => new()
+    {
+        ["name"] = DataPlaneName(name),
+        ["namespace"] = ns,
+        ["labels"] = Labels(name),
+        ["ownerReferences"] = new JsonArray(OwnerReference(gateway, controller: true)),
+    };
+
     private static JsonObject OwnerReference(JsonObject gateway, bool controller) => new()
     {
         ["apiVersion"] = gateway["apiVersion"]!.GetValue<string>(),
@@ -216,13 +225,7 @@ internal sealed partial class GatewayProvisioner(IKubernetes client, ApiObjects 
         {
             ["apiVersion"] = "apps/v1",
             ["kind"] = "Deployment",
-            ["metadata"] = new JsonObject
-            {
-                ["name"] = DataPlaneName(name),
-                ["namespace"] = ns,
-                ["labels"] = Labels(name),
-                ["ownerReferences"] = new JsonArray(OwnerReference(gateway, controller: true)),
-            },
+            ["metadata"] = DataPlaneMetadata(gateway, ns, name),
             ["spec"] = new JsonObject
             {
                 ["replicas"] = options.Replicas,
@@ -263,13 +266,7 @@ internal sealed partial class GatewayProvisioner(IKubernetes client, ApiObjects 
     {
         ["apiVersion"] = "v1",
         ["kind"] = "Service",
-        ["metadata"] = new JsonObject
-        {
-            ["name"] = DataPlaneName(name),
-            ["namespace"] = ns,
-            ["labels"] = Labels(name),
-            ["ownerReferences"] = new JsonArray(OwnerReference(gateway, controller: true)),
-        },
+        ["metadata"] = DataPlaneMetadata(gateway, ns, name),
         ["spec"] = new JsonObject
         {
             ["type"] = "LoadBalancer",
