@@ -28,6 +28,12 @@ public sealed class KubernetesControllerOptions
     public TimeSpan RetryPeriod { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
+    /// How often everything written is compared with the cluster again, so that status someone else overwrote and
+    /// provisioned objects someone changed are repaired. Default 5 min.
+    /// </summary>
+    public TimeSpan ResyncPeriod { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
     /// The data-plane image. When set, each accepted Gateway gets a Deployment of it and a LoadBalancer Service in its
     /// namespace; when null, nothing is provisioned (the data plane is run some other way).
     /// </summary>

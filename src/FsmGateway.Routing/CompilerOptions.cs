@@ -16,4 +16,11 @@ public sealed record CompilerOptions
     /// (a cluster with FSM installed has <c>fsm</c>). <see langword="null"/> for none. No status is written for it.
     /// </summary>
     public string? ImplicitGatewayClassName { get; init; }
+
+    /// <summary>
+    /// Whether each Gateway gets addresses of its own (a data plane and load balancer per Gateway, as the Kubernetes
+    /// controller provisions): then listeners of different Gateways never conflict over a port. False (the default)
+    /// when one process binds every Gateway's listeners on one machine.
+    /// </summary>
+    public bool GatewaysHaveOwnAddresses { get; init; }
 }

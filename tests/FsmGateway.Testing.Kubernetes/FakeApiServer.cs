@@ -78,7 +78,8 @@ public sealed class FakeApiServer : IAsyncDisposable
     public IReadOnlyList<ApiRequest> Requests => [.. _requests];
 
     /// <summary>
-    /// Fault injection: called before every resource request (its <see cref="ApiRequest.StatusCode"/> is 0); a returned exception
+    /// Fault injection: called before every resource request and every discovery request (those with an empty
+    /// <see cref="ApiRequest.Resource"/>; <see cref="ApiRequest.StatusCode"/> is 0); a returned exception
     /// is the response (e.g. <c>new FakeApiException(500, "InternalError", "boom")</c> or 429 TooManyRequests), null lets it through.
     /// </summary>
     public Func<ApiRequest, FakeApiException?>? FailRequest { get; set; }
@@ -356,6 +357,17 @@ public sealed class FakeApiServer : IAsyncDisposable
         var path = ctx.Request.Path.Value ?? "/";
         var trimmed = path.Length > 1 ? path.TrimEnd('/') : path;
         var get = HttpMethods.IsGet(ctx.Request.Method);
+        var discovery = get && (trimmed is "/api" or "/apis" or "/api/v1" || (trimmed.StartsWith("/apis/", StringComparison.Ordinal) && trimmed.Count(c => c == '/') <= 3));
+        if (discovery && FailRequest?.Invoke(new ApiRequest("get", "", "", "", null, null, null, 0)
+            {
+                UserAgent = ctx.Request.Headers.UserAgent.ToString(),
+                Path = ctx.Request.Path + ctx.Request.QueryString,
+                Method = ctx.Request.Method,
+            }) is { } failed)
+        {
+            throw failed;
+        }
+
         switch (trimmed)
         {
             case "/version" when get:

@@ -46,6 +46,9 @@ public static class ConditionReasons
     /// <summary>A field holds a value this implementation does not support.</summary>
     public const string UnsupportedValue = "UnsupportedValue";
 
+    /// <summary>The Gateway has no address yet (its load balancer has not assigned one).</summary>
+    public const string AddressNotAssigned = "AddressNotAssigned";
+
     /// <summary>A Gateway address type is not supported.</summary>
     public const string UnsupportedAddress = "UnsupportedAddress";
 

@@ -59,7 +59,11 @@ internal static class KubernetesCommands
             return GatewayServer.RunAsync(
                 "controller",
                 settings,
-                o => o.ServeTraffic = false,
+                o =>
+                {
+                    o.ServeTraffic = false;
+                    o.GatewaysHaveOwnAddresses = true;
+                },
                 gateway => gateway
                     .AddKubernetes(o =>
                     {
@@ -117,7 +121,11 @@ internal static class KubernetesCommands
             return GatewayServer.RunAsync(
                 "gateway",
                 settings,
-                o => o.ServedGateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]),
+                o =>
+                {
+                    o.ServedGateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]);
+                    o.GatewaysHaveOwnAddresses = true;
+                },
                 gateway => gateway.AddKubernetes(o =>
                 {
                     configureClient(o);

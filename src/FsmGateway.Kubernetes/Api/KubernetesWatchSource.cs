@@ -16,8 +16,9 @@ namespace FsmGateway.Kubernetes.Api;
 /// served; a paged list sends the current objects and then <see cref="ConfigEvent.SourceSynced"/>; a watch from the
 /// list's resourceVersion (with bookmarks) sends the changes. A watch that ends is reopened from the last
 /// resourceVersion seen; one that falls silent is taken for dead and reopened; a 410 (the resourceVersion is too old)
-/// re-lists, and objects that vanished meanwhile are reported deleted. Failures back off exponentially. A kind the
-/// cluster does not serve is logged, counts as synced with no objects, and is looked for again periodically.
+/// or any error event re-lists, and objects that vanished meanwhile are reported deleted. Failures back off
+/// exponentially. A kind the cluster does not serve at start is logged, counts as synced with no objects, and is
+/// looked for again periodically; one that stops being served keeps its objects until it is served again.
 /// </summary>
 internal sealed partial class KubernetesWatchSource(
     IKubernetes client,
@@ -98,9 +99,19 @@ internal sealed partial class KubernetesWatchSource(
                 var list = ToJsonObject(response.Body) ?? throw new InvalidOperationException($"Listing {kind} returned no object");
                 foreach (var item in list["items"]?.AsArray() ?? new JsonArray())
                 {
-                    if (item is JsonObject json && Map(json, version) is { } resource)
+                    if (item is not JsonObject json)
+                    {
+                        continue;
+                    }
+
+                    if (Map(json, version) is { } resource)
                     {
                         listed[resource.Key] = resource;
+                    }
+                    else if (KeyOf(json) is { } key && _known.TryGetValue(key, out var lastReadable))
+                    {
+                        // Unreadable now: its last readable version stays in force, as on the watch.
+                        listed[key] = lastReadable;
                     }
                 }
 
@@ -142,23 +153,19 @@ internal sealed partial class KubernetesWatchSource(
             var timeoutSeconds = (int)Math.Max(1, _options.WatchTimeout.TotalSeconds);
             while (true)
             {
-                KubernetesException? watchError = null;
+                Exception? watchError = null;
                 using var inactivity = new CancellationTokenSource(_options.WatchInactivityTimeout, source._time);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, inactivity.Token);
                 try
                 {
                     var events = source._client.CustomObjects.WatchListCustomObjectForAllNamespacesAsync(
                         kind.Group, version, kind.Plural, allowWatchBookmarks: true, resourceVersion: resourceVersion,
-                        timeoutSeconds: timeoutSeconds, onError: e => watchError ??= e as KubernetesException, cancellationToken: linked.Token);
+                        timeoutSeconds: timeoutSeconds, onError: e => watchError ??= e, cancellationToken: linked.Token);
                     await foreach (var (type, item) in events.ConfigureAwait(false))
                     {
                         inactivity.CancelAfter(_options.WatchInactivityTimeout);
+                        _failures = 0;
                         var json = ToJsonObject(item);
-                        if (json?["metadata"]?["resourceVersion"]?.GetValue<string>() is { Length: > 0 } seen)
-                        {
-                            resourceVersion = seen;
-                        }
-
                         switch (type)
                         {
                             case WatchEventType.Added or WatchEventType.Modified when json is not null && Map(json, version) is { } resource:
@@ -167,6 +174,12 @@ internal sealed partial class KubernetesWatchSource(
                             case WatchEventType.Deleted when json is not null && KeyOf(json) is { } key && _known.Remove(key):
                                 observer.OnNext(new ConfigEvent.Deleted(source.Name, key));
                                 break;
+                        }
+
+                        // Only once the event is handled: a failure above reopens the watch before it, not after.
+                        if (json?["metadata"]?["resourceVersion"]?.GetValue<string>() is { Length: > 0 } seen)
+                        {
+                            resourceVersion = seen;
                         }
                     }
                 }
@@ -194,7 +207,7 @@ internal sealed partial class KubernetesWatchSource(
                     continue;
                 }
 
-                if (watchError?.Status?.Code == (int)HttpStatusCode.Gone)
+                if (watchError is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
                 {
                     LogExpired(_logger, kind.ToString(), resourceVersion);
                     return;
@@ -202,10 +215,10 @@ internal sealed partial class KubernetesWatchSource(
 
                 if (watchError is not null)
                 {
-                    throw watchError;
+                    // An error event, or a line that could not be read: an event may be lost, so re-list.
+                    LogWatchError(_logger, watchError, kind.ToString(), resourceVersion);
+                    return;
                 }
-
-                _failures = 0;
             }
         }
 
@@ -220,6 +233,11 @@ internal sealed partial class KubernetesWatchSource(
             observer.OnNext(new ConfigEvent.Upserted(source.Name, resource));
         }
 
+        /// <summary>
+        /// The cluster serves none of the kind's versions. At start that means "no objects" (synced, empty). Later it
+        /// may be a passing discovery failure, so what is known stays in force: a CRD really deleted deletes its
+        /// objects first, and the watch has reported those.
+        /// </summary>
         private void KindMissing()
         {
             var kind = source._kind;
@@ -228,13 +246,6 @@ internal sealed partial class KubernetesWatchSource(
             {
                 _missingLogged = versions;
                 LogKindMissing(_logger, kind.ToString(), kind.ApiKindName, versions, _options.MissingKindRetryInterval.TotalSeconds);
-            }
-
-            // Objects of a kind that is no longer served are gone (its CRD was deleted).
-            foreach (var key in _known.Keys.ToList())
-            {
-                _known.Remove(key);
-                observer.OnNext(new ConfigEvent.Deleted(source.Name, key));
             }
 
             if (!_synced)
@@ -307,6 +318,9 @@ internal sealed partial class KubernetesWatchSource(
 
     [LoggerMessage(9, LogLevel.Warning, "Kubernetes {Resource}: the watch failed; reopening it from resourceVersion {ResourceVersion} in {DelayMs:F0} ms")]
     private static partial void LogWatchFailed(ILogger logger, Exception exception, string resource, string resourceVersion, double delayMs);
+
+    [LoggerMessage(10, LogLevel.Warning, "Kubernetes {Resource}: the watch reported an error at resourceVersion {ResourceVersion}; re-listing so that nothing is missed")]
+    private static partial void LogWatchError(ILogger logger, Exception exception, string resource, string resourceVersion);
 
     [LoggerMessage(6, LogLevel.Error, "Kubernetes {Resource}: the cluster serves no {Kind} at {Versions}; is the Gateway API CRD installed? Treating it as empty and looking again every {Seconds} s")]
     private static partial void LogKindMissing(ILogger logger, string resource, string kind, string versions, double seconds);

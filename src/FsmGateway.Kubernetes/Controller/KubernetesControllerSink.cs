@@ -8,14 +8,17 @@ namespace FsmGateway.Kubernetes.Controller;
 
 /// <summary>
 /// The controller's side effects for each compiled status set, done by the leader only and off the config pipeline:
-/// provision the data plane of each accepted Gateway (when an image is configured), then write statuses with the
-/// addresses the provisioned Services report. Only the latest status set is worked on; a failure is retried with
-/// back-off; gaining leadership re-checks everything against the cluster.
+/// provision the data plane of each accepted Gateway (when an image is configured), then write statuses with what
+/// provisioning found (addresses; Programmed only once the data plane is available and addressed). Only the latest
+/// status set is worked on. Every call of a pass carries the leadership term, so a replica that stops leading stops
+/// writing at once. A failed object is retried with back-off; a periodic resync compares everything with the cluster
+/// again (repairing status someone else overwrote), as gaining leadership does.
 /// </summary>
 internal sealed partial class KubernetesControllerSink(
     Leadership leadership,
     KubernetesStatusWriter writer,
     GatewayProvisioner? provisioner,
+    TimeSpan resyncPeriod,
     TimeProvider time,
     ILogger<KubernetesControllerSink> logger) : BackgroundService, IStatusSink
 {
@@ -36,39 +39,53 @@ internal sealed partial class KubernetesControllerSink(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         leadership.Changed += OnLeadershipChanged;
+        var resync = ResyncAsync(stoppingToken);
         try
         {
             var retry = MinRetry;
             while (await _work.Reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
             {
                 _work.Reader.TryRead(out _);
-                if (!leadership.IsLeader || Volatile.Read(ref _latest) is not { } statuses)
+                if (!leadership.TryGetTerm(out var term) || Volatile.Read(ref _latest) is not { } statuses)
                 {
                     continue;
                 }
 
-                if (_compareAgain)
+                var fullCheck = _compareAgain;
+                if (fullCheck)
                 {
                     _compareAgain = false;
                     writer.Reset();
                 }
 
+                using var pass = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, term);
+                bool complete;
                 try
                 {
-                    var addresses = provisioner is null
-                        ? new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>()
-                        : await provisioner.ReconcileAsync(statuses, stoppingToken).ConfigureAwait(false);
-                    await writer.WriteAsync(statuses, addresses, stoppingToken).ConfigureAwait(false);
-                    retry = MinRetry;
+                    complete = await PassAsync(statuses, fullCheck, pass.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                catch (OperationCanceledException) when (term.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
                 {
-                    LogFailed(logger, e, retry.TotalMilliseconds);
-                    writer.Reset();
-                    await Task.Delay(retry, time, stoppingToken).ConfigureAwait(false);
-                    retry = retry * 2 < MaxRetry ? retry * 2 : MaxRetry;
-                    _work.Writer.TryWrite(true);
+                    LogLostLeadership(logger);
+                    continue;
                 }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogFailed(logger, e);
+                    complete = false;
+                }
+
+                if (complete)
+                {
+                    retry = MinRetry;
+                    continue;
+                }
+
+                LogRetrying(logger, retry.TotalMilliseconds);
+                await Task.Delay(retry, time, stoppingToken).ConfigureAwait(false);
+                retry = retry * 2 < MaxRetry ? retry * 2 : MaxRetry;
+                _compareAgain = true;
+                _work.Writer.TryWrite(true);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -77,6 +94,69 @@ internal sealed partial class KubernetesControllerSink(
         finally
         {
             leadership.Changed -= OnLeadershipChanged;
+            await resync.ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> PassAsync(StatusSet statuses, bool fullCheck, CancellationToken cancellationToken)
+    {
+        var complete = true;
+        var addresses = new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>();
+        if (provisioner is not null)
+        {
+            (var provisioned, complete) = await provisioner.ReconcileAsync(statuses, fullCheck, cancellationToken).ConfigureAwait(false);
+            statuses = WithDataPlane(statuses, provisioned);
+            foreach (var (key, gateway) in provisioned)
+            {
+                addresses[key] = gateway.Addresses;
+            }
+        }
+
+        return await writer.WriteAsync(statuses, addresses, cancellationToken).ConfigureAwait(false) && complete;
+    }
+
+    /// <summary>
+    /// A provisioned Gateway is Programmed only once its data plane can serve: a Deployment with an available replica
+    /// (else Pending) and a Service with a load-balancer address (else AddressNotAssigned).
+    /// </summary>
+    private static StatusSet WithDataPlane(StatusSet statuses, IReadOnlyDictionary<ResourceKey, ProvisionedGateway> provisioned)
+    {
+        var gateways = statuses.Gateways;
+        foreach (var (key, status) in statuses.Gateways)
+        {
+            if (!provisioned.TryGetValue(key, out var dataPlane)
+                || status.Conditions.FirstOrDefault(c => c.Type == ConditionTypes.Programmed) is not { Status: ConditionStatus.True } programmed)
+            {
+                continue;
+            }
+
+            Condition? instead = !dataPlane.Available
+                ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.Pending, Message = $"Waiting for Deployment {dataPlane.Deployment} to have an available replica." }
+                : dataPlane.Addresses.IsEmpty
+                    ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.AddressNotAssigned, Message = $"Waiting for the load balancer to give Service {dataPlane.Deployment} an address." }
+                    : null;
+            if (instead is not null)
+            {
+                gateways = gateways.SetItem(key, status with { Conditions = [.. status.Conditions.Select(c => c.Type == ConditionTypes.Programmed ? instead : c)] });
+            }
+        }
+
+        return statuses with { Gateways = gateways };
+    }
+
+    private async Task ResyncAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await Task.Delay(resyncPeriod, time, stoppingToken).ConfigureAwait(false);
+                _compareAgain = true;
+                _work.Writer.TryWrite(true);
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -90,6 +170,12 @@ internal sealed partial class KubernetesControllerSink(
         }
     }
 
-    [LoggerMessage(1, LogLevel.Warning, "Writing status or provisioning failed; retrying in {DelayMs:F0} ms")]
-    private static partial void LogFailed(ILogger logger, Exception exception, double delayMs);
+    [LoggerMessage(1, LogLevel.Warning, "Writing status or provisioning failed")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Information, "Some statuses or data planes are not written yet; retrying in {DelayMs:F0} ms")]
+    private static partial void LogRetrying(ILogger logger, double delayMs);
+
+    [LoggerMessage(3, LogLevel.Warning, "Leadership was lost during a pass; its remaining writes were cancelled")]
+    private static partial void LogLostLeadership(ILogger logger);
 }

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Resources;
-using FsmGateway.Routing;
 using FsmGateway.Status;
 using k8s;
 using Microsoft.Extensions.Logging;
@@ -31,24 +30,51 @@ internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObje
         _versions.Clear();
     }
 
-    /// <summary>Writes every status of <paramref name="statuses"/> that differs, with the Gateways' addresses from <paramref name="addresses"/>.</summary>
-    public async Task WriteAsync(StatusSet statuses, IReadOnlyDictionary<ResourceKey, EquatableArray<GatewayAddress>> addresses, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes every status of <paramref name="statuses"/> that differs, with the Gateways' addresses from
+    /// <paramref name="addresses"/>. One object's failure is logged and does not stop the others; returns whether all
+    /// were written (else the caller retries).
+    /// </summary>
+    public async Task<bool> WriteAsync(StatusSet statuses, IReadOnlyDictionary<ResourceKey, EquatableArray<GatewayAddress>> addresses, CancellationToken cancellationToken)
     {
+        // Objects no longer in the set are forgotten, so one re-created under the same name is written afresh.
+        foreach (var key in _written.Keys.Where(k => !statuses.GatewayClasses.ContainsKey(k) && !statuses.Gateways.ContainsKey(k) && !statuses.Routes.ContainsKey(k)).ToList())
+        {
+            _written.Remove(key);
+        }
+
+        var complete = true;
         foreach (var (key, status) in statuses.GatewayClasses)
         {
-            await WriteAsync(ApiKind.GatewayClass, key, new JsonObject { ["conditions"] = Conditions(status.Conditions) }, MergeGatewayClass, cancellationToken).ConfigureAwait(false);
+            complete &= await TryWriteAsync(ApiKind.GatewayClass, key, StatusJson.GatewayClass(status), MergeGatewayClass, cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var (key, status) in statuses.Gateways)
         {
             var withAddresses = status with { Addresses = addresses.GetValueOrDefault(key, []) };
-            await WriteAsync(ApiKind.Gateway, key, CompilationResultJson.GatewayStatusJson(withAddresses), MergeGateway, cancellationToken).ConfigureAwait(false);
+            complete &= await TryWriteAsync(ApiKind.Gateway, key, StatusJson.Gateway(withAddresses), MergeGateway, cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var (key, status) in statuses.Routes)
         {
             var ours = new RouteStatus([.. status.Parents.Where(p => p.ControllerName == controllerName)]);
-            await WriteAsync(ApiKind.TcpRoute, key, CompilationResultJson.RouteStatusJson(ours), MergeRoute, cancellationToken).ConfigureAwait(false);
+            complete &= await TryWriteAsync(ApiKind.TcpRoute, key, StatusJson.Route(ours), MergeRoute, cancellationToken).ConfigureAwait(false);
+        }
+
+        return complete;
+    }
+
+    private async Task<bool> TryWriteAsync(ApiKind kind, ResourceKey key, JsonObject desired, Func<JsonObject?, JsonObject, JsonObject> merge, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WriteAsync(kind, key, desired, merge, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogWriteFailed(logger, e, key.ToString());
+            return false;
         }
     }
 
@@ -59,6 +85,7 @@ internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObje
             return;
         }
 
+        var rediscovered = false;
         for (var attempt = 1; ; attempt++)
         {
             if (await VersionAsync(kind, cancellationToken).ConfigureAwait(false) is not { } version)
@@ -69,6 +96,14 @@ internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObje
             var resource = new ApiResource(kind.Group, version, kind.Plural, kind.ApiKindName, kind.Namespaced);
             var ns = kind.Namespaced ? key.Namespace : null;
             var current = await api.GetAsync(resource, ns, key.Name, cancellationToken).ConfigureAwait(false);
+            if (current is null && !rediscovered)
+            {
+                // Maybe the version we cached is no longer served: ask discovery again before taking it for deleted.
+                _versions.Remove(kind.Kind);
+                rediscovered = true;
+                continue;
+            }
+
             if (current is null)
             {
                 // Deleted since it was compiled; nothing to write.
@@ -185,16 +220,15 @@ internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObje
         return desired;
     }
 
-    private static JsonArray Conditions(EquatableArray<Condition> conditions) =>
-        CompilationResultJson.GatewayStatusJson(new GatewayStatus([], conditions, []))["conditions"]!.AsArray() is var array
-            ? (JsonArray)array.DeepClone()
-            : [];
-
-    private static string Summary(JsonObject status) =>
-        string.Join(" ", (status["conditions"] as JsonArray ?? []).OfType<JsonObject>().Select(c => $"{c["type"]}={c["status"]}"));
+    private static string Summary(JsonObject status) => status["parents"] is JsonArray parents
+        ? $"{parents.Count} parent entr{(parents.Count == 1 ? "y" : "ies")}"
+        : string.Join(" ", (status["conditions"] as JsonArray ?? []).OfType<JsonObject>().Select(c => $"{c["type"]}={c["status"]}"));
 
     [LoggerMessage(1, LogLevel.Information, "Wrote the status of {Object}: {Conditions}")]
     private static partial void LogWritten(ILogger logger, string @object, string conditions);
+
+    [LoggerMessage(3, LogLevel.Warning, "Status of {Object} could not be written; retrying later")]
+    private static partial void LogWriteFailed(ILogger logger, Exception exception, string @object);
 
     [LoggerMessage(2, LogLevel.Debug, "Status of {Object} changed while it was written (409, attempt {Attempt}); reading it again")]
     private static partial void LogConflict(ILogger logger, string @object, int attempt);

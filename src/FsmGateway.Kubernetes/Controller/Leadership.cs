@@ -14,9 +14,24 @@ namespace FsmGateway.Kubernetes.Controller;
 internal sealed partial class Leadership(IKubernetes client, IOptions<KubernetesControllerOptions> options, ILogger<Leadership> logger) : BackgroundService
 {
     private readonly KubernetesControllerOptions _options = options.Value;
+    private readonly Lock _gate = new();
     private volatile bool _isLeader = !options.Value.LeaderElection;
+    private CancellationTokenSource? _term = options.Value.LeaderElection ? null : new CancellationTokenSource();
 
     public bool IsLeader => _isLeader;
+
+    /// <summary>
+    /// The current term: a token cancelled the moment leadership is lost, to pass to every write of a pass so that a
+    /// replica that stopped leading stops writing at once, mid-pass. False when not leading.
+    /// </summary>
+    public bool TryGetTerm(out CancellationToken term)
+    {
+        lock (_gate)
+        {
+            term = _term?.Token ?? CancellationToken.None;
+            return _isLeader && _term is not null;
+        }
+    }
 
     /// <summary>Raised with the new value whenever leadership is gained or lost.</summary>
     public event Action<bool>? Changed;
@@ -39,6 +54,7 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
         elector.OnStoppedLeading += () => Set(false);
         elector.OnNewLeader += leader => LogNewLeader(logger, leader is { Length: > 0 } ? leader : "(none: released)", _options.LeaseNamespace, _options.LeaseName);
         elector.OnError += e => LogElectionError(logger, e);
+        leaseLock.OnHttpError += e => LogLeaseHttpError(logger, e, _options.LeaseNamespace, _options.LeaseName);
         LogCandidate(logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
 
         // Whether we led when asked to stop: the elector reports "stopped leading" on its way out, before it returns.
@@ -91,12 +107,26 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
 
     private void Set(bool isLeader)
     {
-        if (_isLeader == isLeader)
+        lock (_gate)
         {
-            return;
+            if (_isLeader == isLeader)
+            {
+                return;
+            }
+
+            _isLeader = isLeader;
+            if (isLeader)
+            {
+                _term = new CancellationTokenSource();
+            }
+            else
+            {
+                _term?.Cancel();
+                _term?.Dispose();
+                _term = null;
+            }
         }
 
-        _isLeader = isLeader;
         if (isLeader)
         {
             LogLeading(logger, _options.Identity);
@@ -126,6 +156,9 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
 
     [LoggerMessage(7, LogLevel.Warning, "Could not release Lease {Namespace}/{Name} on shutdown; another replica takes over when it expires")]
     private static partial void LogReleaseFailed(ILogger logger, Exception exception, string @namespace, string name);
+
+    [LoggerMessage(8, LogLevel.Warning, "Lease {Namespace}/{Name} could not be read or written (check the RBAC Role for leases and its resourceNames); retrying")]
+    private static partial void LogLeaseHttpError(ILogger logger, Exception exception, string @namespace, string name);
 
     [LoggerMessage(5, LogLevel.Warning, "Leader election failed to reach the Lease; retrying")]
     private static partial void LogElectionError(ILogger logger, Exception exception);

@@ -32,6 +32,13 @@ public static class KubernetesBuilderExtensions
             services.Configure(configure);
         }
 
+        // Called again (e.g. by AddKubernetesController): the options above still apply; the sources are added once.
+        if (services.Any(d => d.ServiceType == typeof(KubernetesSourcesAdded)))
+        {
+            return builder;
+        }
+
+        services.AddSingleton<KubernetesSourcesAdded>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<KubernetesConnection>();
         foreach (var kind in ApiKind.Watched)
@@ -50,8 +57,8 @@ public static class KubernetesBuilderExtensions
     /// <summary>
     /// Makes this process the cluster's controller for our GatewayClasses: the elected leader (through a Lease) writes
     /// GatewayClass, Gateway and TCPRoute status and, when <see cref="KubernetesControllerOptions.DataPlaneImage"/> is
-    /// set, provisions a data plane (Deployment and LoadBalancer Service) per accepted Gateway. Call
-    /// <see cref="AddKubernetes"/> too.
+    /// set, provisions a data plane (Deployment and LoadBalancer Service) per accepted Gateway. Adds
+    /// <see cref="AddKubernetes"/> too when it was not called. Call once.
     /// </summary>
     /// <param name="builder">The gateway builder.</param>
     /// <param name="configure">Leader election and provisioning settings.</param>
@@ -60,14 +67,18 @@ public static class KubernetesBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
+        builder.AddKubernetes();
         services.AddOptions<KubernetesControllerOptions>();
         if (configure is not null)
         {
             services.Configure(configure);
         }
 
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<KubernetesConnection>();
+        if (services.Any(d => d.ServiceType == typeof(KubernetesControllerSink)))
+        {
+            return builder;
+        }
+
         services.TryAddSingleton(sp => new Leadership(
             sp.GetRequiredService<KubernetesConnection>().Client,
             sp.GetRequiredService<IOptions<KubernetesControllerOptions>>(),
@@ -81,12 +92,15 @@ public static class KubernetesBuilderExtensions
             var loggers = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
             var writer = new KubernetesStatusWriter(client, api, options.ControllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>());
             var provisioner = options.DataPlaneImage is { } image
-                ? new GatewayProvisioner(client, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole), loggers.CreateLogger<GatewayProvisioner>())
+                ? new GatewayProvisioner(client, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName), loggers.CreateLogger<GatewayProvisioner>())
                 : null;
-            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
+            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, options.ResyncPeriod, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
         });
         services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());
         services.AddHostedService(sp => sp.GetRequiredService<KubernetesControllerSink>());
         return builder;
     }
+
+    /// <summary>Marks that the watch sources are registered.</summary>
+    private sealed class KubernetesSourcesAdded;
 }

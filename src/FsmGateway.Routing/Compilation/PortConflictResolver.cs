@@ -2,7 +2,9 @@ namespace FsmGateway.Routing.Compilation;
 
 /// <summary>
 /// Two Gateways of ours asking for the same port on overlapping addresses: the older Gateway (creationTimestamp,
-/// then namespace/name) keeps the port; the other's listener is marked conflicted and is not programmed.
+/// then namespace/name) keeps the port; the other's listener is marked conflicted and is not programmed. When each
+/// Gateway has addresses of its own (<see cref="CompilerOptions.GatewaysHaveOwnAddresses"/>), only listeners of one
+/// Gateway can conflict.
 /// </summary>
 internal static class PortConflictResolver
 {
@@ -22,7 +24,8 @@ internal static class PortConflictResolver
                 holders[listener.Listener.Port] = held = [];
             }
 
-            var holder = held.FirstOrDefault(h => Overlap(h.Owner, listener.Owner));
+            var ownAddresses = context.Options.GatewaysHaveOwnAddresses;
+            var holder = held.FirstOrDefault(h => (!ownAddresses || ReferenceEquals(h.Owner, listener.Owner)) && Overlap(h.Owner, listener.Owner));
             if (holder is null)
             {
                 held.Add(listener);

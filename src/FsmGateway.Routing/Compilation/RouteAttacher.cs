@@ -62,8 +62,9 @@ internal static class RouteAttacher
                 backendsByRoute[route.Key] = backends;
             }
 
-            // Entries other controllers wrote stay as they are; ours are replaced as a whole.
-            if (ours.Count > 0)
+            // Entries other controllers wrote stay as they are; ours are replaced as a whole, and removed when the
+            // route no longer reaches a Gateway of ours.
+            if (ours.Count > 0 || route.ExistingParentStatuses.Any(s => s.ControllerName == context.Options.ControllerName))
             {
                 statuses[route.Key] = new RouteStatus(route.ExistingParentStatuses.IsEmpty
                     ? ours.ToImmutable()

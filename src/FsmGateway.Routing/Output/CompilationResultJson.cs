@@ -34,7 +34,7 @@ public static class CompilationResultJson
         var resources = new JsonArray();
         foreach (var (key, status) in result.Statuses.GatewayClasses)
         {
-            resources.Add(Resource(result, key, new JsonObject { ["conditions"] = ConditionsOf(status.Conditions) }));
+            resources.Add(Resource(result, key, StatusJson.GatewayClass(status)));
         }
 
         foreach (var (key, status) in result.Statuses.Gateways)
@@ -58,42 +58,12 @@ public static class CompilationResultJson
     /// <summary>The Kubernetes <c>status</c> object of a Gateway.</summary>
     /// <param name="status">The status.</param>
     /// <returns>A new JSON object.</returns>
-    public static JsonObject GatewayStatusJson(GatewayStatus status)
-    {
-        ArgumentNullException.ThrowIfNull(status);
-        var json = new JsonObject();
-        if (!status.Addresses.IsEmpty)
-        {
-            json["addresses"] = new JsonArray([.. status.Addresses.Select(static a => new JsonObject { ["type"] = a.Type, ["value"] = a.Value })]);
-        }
-
-        json["conditions"] = ConditionsOf(status.Conditions);
-        json["listeners"] = new JsonArray([.. status.Listeners.Select(static l => new JsonObject
-        {
-            ["name"] = l.Name,
-            ["supportedKinds"] = new JsonArray([.. l.SupportedKinds.Select(static k => new JsonObject { ["group"] = k.Group, ["kind"] = k.Kind })]),
-            ["attachedRoutes"] = l.AttachedRoutes,
-            ["conditions"] = ConditionsOf(l.Conditions),
-        })]);
-        return json;
-    }
+    public static JsonObject GatewayStatusJson(GatewayStatus status) => StatusJson.Gateway(status);
 
     /// <summary>The Kubernetes <c>status</c> object of a route.</summary>
     /// <param name="status">The status.</param>
     /// <returns>A new JSON object.</returns>
-    public static JsonObject RouteStatusJson(RouteStatus status)
-    {
-        ArgumentNullException.ThrowIfNull(status);
-        return new JsonObject
-        {
-            ["parents"] = new JsonArray([.. status.Parents.Select(static p => new JsonObject
-            {
-                ["parentRef"] = ParentRefJson(p.ParentRef),
-                ["controllerName"] = p.ControllerName,
-                ["conditions"] = ConditionsOf(p.Conditions),
-            })]),
-        };
-    }
+    public static JsonObject RouteStatusJson(RouteStatus status) => StatusJson.Route(status);
 
     private static JsonObject Resource(CompilationResult result, ResourceKey key, JsonObject status)
     {
@@ -111,38 +81,6 @@ public static class CompilationResultJson
             ["metadata"] = metadata,
             ["status"] = status,
         };
-    }
-
-    private static JsonArray ConditionsOf(IEnumerable<Condition> conditions) =>
-        new([.. conditions.Select(static c => new JsonObject
-        {
-            ["type"] = c.Type,
-            ["status"] = c.Status.ToString(),
-            ["reason"] = c.Reason,
-            ["message"] = c.Message,
-            ["observedGeneration"] = c.ObservedGeneration,
-        })]);
-
-    private static JsonObject ParentRefJson(ParentReference parentRef)
-    {
-        var json = new JsonObject
-        {
-            ["group"] = parentRef.Group,
-            ["kind"] = parentRef.Kind,
-            ["namespace"] = parentRef.Namespace,
-            ["name"] = parentRef.Name,
-        };
-        if (parentRef.SectionName is not null)
-        {
-            json["sectionName"] = parentRef.SectionName;
-        }
-
-        if (parentRef.Port is not null)
-        {
-            json["port"] = parentRef.Port;
-        }
-
-        return json;
     }
 
     private static JsonObject TableJson(RoutingTable table) => new()

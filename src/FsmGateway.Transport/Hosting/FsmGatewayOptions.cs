@@ -41,4 +41,10 @@ public sealed class FsmGatewayOptions
     /// still compiled, so routes and statuses see the whole config. Null (the default) serves every Gateway that is ours.
     /// </summary>
     public ResourceKey? ServedGateway { get; set; }
+
+    /// <summary>
+    /// Whether each Gateway is served on addresses of its own (a data plane per Gateway, as the Kubernetes controller
+    /// provisions), so listeners of different Gateways never conflict over a port. Default false.
+    /// </summary>
+    public bool GatewaysHaveOwnAddresses { get; set; }
 }

@@ -56,6 +56,7 @@ internal sealed partial class GatewayHostedService(
         {
             ControllerName = _options.ControllerName,
             ImplicitGatewayClassName = _options.ImplicitGatewayClassName,
+            GatewaysHaveOwnAddresses = _options.GatewaysHaveOwnAddresses,
         };
         ConfigSnapshot? current = null;
         var retryBinds = false;

@@ -70,9 +70,14 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.Equal(["gateway", "--gateway", $"{Namespace}/{GatewayName}"], args.Take(3));
         Assert.Single(_server.List("v1", "Service", Namespace), s => s["metadata"]?["labels"]?["app"]?.GetValue<string>() == "fsm-gateway");
 
+        // Until its data plane runs and has an address, the Gateway is accepted but not programmed.
+        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "Pending"), "Programmed=False Pending while the Deployment has no available replica", TimeSpan.FromSeconds(30));
+        _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
+        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "AddressNotAssigned"), "Programmed=False AddressNotAssigned while the Service has no load-balancer address", TimeSpan.FromSeconds(30));
+
         // The cloud assigns the Service an address; the Gateway's status.addresses reports it.
         _server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
-        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus()?["addresses"]?[0]?["value"]?.GetValue<string>() == "127.0.0.1"), "Gateway status.addresses from the Service's load-balancer ingress", TimeSpan.FromSeconds(30));
+        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus()?["addresses"]?[0]?["value"]?.GetValue<string>() == "127.0.0.1" && Condition(GatewayStatus()!, "Programmed")?["status"]?.GetValue<string>() == "True"), "Gateway status.addresses from the Service's load-balancer ingress, and Programmed", TimeSpan.FromSeconds(30));
 
         // The statuses gateway-api-tcp.md requires.
         var status = GatewayStatus()!;

@@ -205,6 +205,27 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_passing_discovery_failure_deletes_nothing()
+    {
+        _server.InstallGatewayApiCrds();
+        _server.ApplyYaml(Routes);
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+        var lists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+
+        // For a while the API server says the group is not there (a restarting or failing-over API server).
+        _server.FailRequest = r => r.Path.StartsWith("/apis/gateway.networking.k8s.io", StringComparison.Ordinal)
+            ? new FakeApiException(404, "NotFound", "the server could not find the requested resource")
+            : null;
+        _server.DropWatches();
+        await WaitUntilAsync(() => _server.Requests.Count(r => r.Path.StartsWith("/apis/gateway.networking.k8s.io/v1", StringComparison.Ordinal) && r.StatusCode == 404 && r.Resource.Length == 0) >= 2, "discovery failing twice");
+        _server.FailRequest = null;
+
+        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes" && r.StatusCode == 200) > lists, "a re-list once discovery answers again");
+        Assert.DoesNotContain(recorder.Events.Skip(at), e => e is ConfigEvent.Deleted);
+    }
+
+    [Fact]
     public async Task Uses_the_version_the_cluster_serves()
     {
         _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2");
