@@ -131,7 +131,10 @@ internal sealed partial class GatewayHostedService(
             result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
         }
 
-        state.Applied(result);
+        // The data plane of one Gateway is ready only once it serves something of it (else a load balancer would send
+        // connections to a pod that refuses them).
+        var serving = _options.ServedGateway is null || !_options.ServeTraffic || bindings.ByPort.Values.Any(static b => b.State == BindState.Bound);
+        state.Applied(result, serving);
         LogNewDiagnostics(result);
         foreach (var sink in sinks)
         {
