@@ -4,6 +4,14 @@
 # endpoints are Kestrel), non-root, nothing written outside /tmp, so it runs with readOnlyRootFilesystem.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
+# Restore from the project files alone first, so a source change does not invalidate the restored-packages layer.
+COPY global.json nuget.config Directory.Build.props Directory.Packages.props ./
+COPY src/FsmGateway.Abstractions/FsmGateway.Abstractions.csproj src/FsmGateway.Abstractions/
+COPY src/FsmGateway.Routing/FsmGateway.Routing.csproj src/FsmGateway.Routing/
+COPY src/FsmGateway.Transport/FsmGateway.Transport.csproj src/FsmGateway.Transport/
+COPY src/FsmGateway.Kubernetes/FsmGateway.Kubernetes.csproj src/FsmGateway.Kubernetes/
+COPY src/FsmGateway.Host/FsmGateway.Host.csproj src/FsmGateway.Host/
+RUN --mount=type=cache,target=/root/.nuget/packages dotnet restore src/FsmGateway.Host/FsmGateway.Host.csproj
 COPY . .
 RUN --mount=type=cache,target=/root/.nuget/packages ./eng/publish.sh /app
 
