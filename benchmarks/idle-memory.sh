@@ -10,7 +10,7 @@
 #   benchmarks/idle-memory.sh            # N=10000
 #   N=2000 GW_ENV="DOTNET_GCgen0size=0x100000" benchmarks/idle-memory.sh
 # Env: N=10000 LISTEN_PORT=19901 BACKEND_PORT=19902 SETTLE=3 (s before each sample) GW_ENV="" (VAR=value for the
-#      host)  SKIP_BUILD=1 (default: use the built host; 0 builds it)  MAX_SECS=180  DLL=(another build, e.g. a publish)
+#      host)  GCDUMP=file.gcdump (heap census at N connections)  SKIP_BUILD=1 (default: use the built host; 0 builds it)  MAX_SECS=180  DLL=(another build, e.g. a publish)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -108,6 +108,9 @@ until [[ $(cat "$work/count" 2>/dev/null || echo 0) -ge $(( N + 1 )) ]]; do
 done
 sleep "$SETTLE"; read -r rss2 pss2 < <(mem)
 est=$(ss -Htn state established "sport = :$LISTEN_PORT" | wc -l)
+if [[ -n ${GCDUMP:-} ]]; then   # a managed-heap census with the connections open (dotnet tool install -g dotnet-gcdump)
+  timeout 60 dotnet-gcdump collect -p "$host" -o "$GCDUMP" >&2 || echo "gcdump failed" >&2
+fi
 exec 7>&-
 
 awk -v n="$N" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" -v p0="$pss0" -v p1="$pss1" -v p2="$pss2" -v est="$est" -v env="${GW_ENV:-}" 'BEGIN {
