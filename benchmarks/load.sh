@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# load.sh - the data-plane load benchmark: our host against HAProxy (default and splice-auto) and nginx, in one run
+# of the shared harness (l4bench.sh), then a ratio table against the issue #6 targets.
+#
+# Usage:
+#   benchmarks/load.sh              # full: ROUNDS=3 (medians), direct haproxy haproxy-splice nginx gw, ~9 min
+#   benchmarks/load.sh --quick      # CI: 1 round, short tests, direct haproxy gw; exits 1 only on a gross
+#                                   # regression (a throughput/rate figure below QUICK_MIN x HAProxy's, default 0.5)
+#   benchmarks/load.sh --report DIR/results.tsv   # re-print the ratio table of an earlier run
+#
+# Environment:
+#   L4BENCH=../shared/bench/l4bench.sh (relative to the repo root)   ROUNDS=3   SKIP_BUILD=0 (1: use the built host)
+#   GW_ENV="" (extra VAR=value settings for our host, e.g. GW_ENV="DOTNET_TieredPGO=0")   GW_ARGS="" (extra run args)
+#   PROXIES="direct haproxy haproxy-splice nginx"  (the others; gw is always added)   QUICK_MIN=0.5
+#   Every other l4bench knob (BULK_SECS, RR_SECS, CC_SECS, WARMUP_SECS, PIN, PROXY_CPUS, OUT_DIR, ...) passes through.
+#   Needs: haproxy nginx (+ stream module) iperf3 wrk jq taskset dotnet. Missing ones: run `l4bench.sh --install-deps`.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+L4BENCH=${L4BENCH:-$root/../shared/bench/l4bench.sh}
+QUICK_MIN=${QUICK_MIN:-0.5}
+QUICK=0
+
+die() { printf 'load.sh: %s\n' "$*" >&2; exit 2; }
+
+# ratio_table RESULTS_TSV: medians per proxy; ours (gw) / best haproxy (default or splice, per figure) and / nginx.
+# In quick mode, also prints GROSS REGRESSION lines and exits 1 when a rate is below QUICK_MIN x haproxy.
+ratio_table() {
+  awk -F'\t' -v quick="$QUICK" -v qmin="$QUICK_MIN" '
+    function med(p, j,   m, c, x, a, i, t) {
+      m=0; for (c=1; c<=cnt[p]; c++) { x=val[p,c,j]; if (x!="NA" && x!="" && x!~/FAILED/) a[++m]=x+0 }
+      if (m==0) return "NA"
+      for (i=2; i<=m; i++) { t=a[i]; for (c=i-1; c>=1 && a[c]>t; c--) a[c+1]=a[c]; a[c+1]=t }
+      return (m%2) ? a[(m+1)/2] : (a[m/2]+a[m/2+1])/2
+    }
+    function best(j, hib,   a, b) {   # the better of haproxy and haproxy-splice for figure j
+      a=(("haproxy") in cnt) ? med("haproxy", j) : "NA"; b=(("haproxy-splice") in cnt) ? med("haproxy-splice", j) : "NA"
+      if (a=="NA") return b; if (b=="NA") return a
+      return hib ? (a>b ? a : b) : (a<b ? a : b)
+    }
+    function r(x, y) { return (x=="NA" || y=="NA" || y+0==0) ? "NA" : sprintf("%.2f", x/y) }
+    function f(x) { return (x=="NA") ? "NA" : (x>=100 ? sprintf("%.0f", x) : sprintf("%.3g", x)) }
+    /^#/ || $1=="proxy" { next }
+    { p=$1; c=++cnt[p]; for (j=2; j<=21; j++) val[p,c,j]=(j<=NF ? $j : "NA"); if (NF>=21 && $21>rounds) rounds=$21 }
+    END {
+      if (!("gw" in cnt)) { print "no gw rows in results"; exit 2 }
+      # name, column, higher is better, target ratio vs best haproxy ("" = no target), is a rate (quick check)
+      n=0
+      N[++n]="bulk1 Gb/s";         J[n]=2;  H[n]=1; T[n]=1.0;  R[n]=1
+      N[++n]="bulk8 Gb/s";         J[n]=3;  H[n]=1; T[n]=1.0;  R[n]=1
+      N[++n]="ka req/s";           J[n]=4;  H[n]=1; T[n]=1.1;  R[n]=1
+      N[++n]="ka p99 ms";          J[n]=6;  H[n]=0; T[n]=1.0;  R[n]=0
+      N[++n]="close conn/s";       J[n]=7;  H[n]=1; T[n]=1.0;  R[n]=1
+      N[++n]="close p99 ms";       J[n]=9;  H[n]=0; T[n]="";   R[n]=0
+      N[++n]="CPU s/GB (bulk1)";   J[n]=12; H[n]=0; T[n]=1.0;  R[n]=0
+      N[++n]="CPU us/req (ka)";    J[n]=13; H[n]=0; T[n]=1.0;  R[n]=0
+      N[++n]="CPU us/conn (close)"; J[n]=14; H[n]=0; T[n]=1.0; R[n]=0
+      N[++n]="peak RSS MiB (load)"; J[n]=10; H[n]=0; T[n]="";  R[n]=0
+      printf "\nFsmGateway (gw) vs HAProxy (best of default/splice-auto per figure) and nginx; medians of %d round(s)\n", rounds
+      printf "%-21s %9s %9s %9s %9s %8s %8s  %-8s %s\n", "figure", "gw", "haproxy", "nginx", "direct", "gw/hap", "gw/ngx", "target", "status"
+      bad=0
+      for (i=1; i<=n; i++) {
+        g=med("gw", J[i]); h=best(J[i], H[i]); x=(("nginx") in cnt) ? med("nginx", J[i]) : "NA"; d=(("direct") in cnt) ? med("direct", J[i]) : "NA"
+        rh=r(g, h); st="info"; tg="-"
+        if (T[i]!="") {
+          tg=(H[i] ? ">= " : "<= ") T[i] "x"
+          if (rh=="NA") st="NA"; else st=((H[i] && rh+0 >= T[i]) || (!H[i] && rh+0 <= T[i])) ? "MET" : "NOT MET"
+        }
+        printf "%-21s %9s %9s %9s %9s %8s %8s  %-8s %s\n", N[i], f(g), f(h), f(x), f(d), rh, r(g, x), tg, st
+        if (quick && R[i] && (rh=="NA" || rh+0 < qmin)) { bad++; printf "GROSS REGRESSION: %s is %s x haproxy (< %s)\n", N[i], rh, qmin }
+      }
+      e=0; for (c=1; c<=cnt["gw"]; c++) e+=val["gw",c,15]
+      printf "(gw errors over all rounds: %d; ratios are of medians; for latency and CPU lower is better)\n", e
+      if (quick) { if (bad) { print "quick check: FAILED"; exit 1 } else print "quick check: passed (every rate >= " qmin " x haproxy)" }
+    }' "$1"
+}
+
+case ${1:-} in
+  --report) [[ -r ${2:-} ]] || die "usage: $0 --report path/to/results.tsv"; ratio_table "$2"; exit $? ;;
+  --quick) QUICK=1; shift ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+  "") ;;
+  *) die "unknown argument '$1' (see --help)" ;;
+esac
+
+[[ -x $L4BENCH ]] || die "harness not found or not executable: $L4BENCH (set L4BENCH=/path/to/l4bench.sh)"
+missing=()
+for t in haproxy nginx iperf3 wrk jq taskset ss setsid timeout; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+[[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || missing+=("libnginx-mod-stream")
+if (( ${#missing[@]} )); then
+  die "missing: ${missing[*]}. Install the harness dependencies once with: sudo apt-get update && sudo $L4BENCH --install-deps"
+fi
+command -v dotnet >/dev/null 2>&1 || die "dotnet not found on PATH (the .NET 10 SDK builds and runs the host)"
+
+dll=$root/src/FsmGateway.Host/bin/Release/net10.0/fsm-gateway.dll
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  echo "building the host (Release)..." >&2
+  dotnet build "$root/src/FsmGateway.Host" -c Release -nologo -v q -clp:NoSummary >&2 || die "host build failed"
+fi
+[[ -r $dll ]] || die "host not built: $dll (run dotnet build src/FsmGateway.Host -c Release)"
+
+tmpl=$here/gw.tmpl.yaml
+gw_cmd="gw=sed -e \"s/@LISTEN@/\$LISTEN_PORT/g\" -e \"s/@BACKEND@/\$BACKEND_PORT/g\" '$tmpl' > \"\$BENCH_WORK/gw.yaml\" && exec env ${GW_ENV:-} dotnet '$dll' run --config \"\$BENCH_WORK/gw.yaml\" --admin-port 0 --log-level Warning ${GW_ARGS:-}"
+
+if (( QUICK )); then
+  export ROUNDS=1 BULK_SECS=${BULK_SECS:-2} RR_SECS=${RR_SECS:-2} CC_SECS=${CC_SECS:-2} WARMUP_SECS=${WARMUP_SECS:-1}
+  read -r -a others <<<"${PROXIES:-direct haproxy}"
+else
+  export ROUNDS=${ROUNDS:-3}
+  read -r -a others <<<"${PROXIES:-direct haproxy haproxy-splice nginx}"
+fi
+export OUT_DIR=${OUT_DIR:-/tmp/fsm-load-$(date +%Y%m%d-%H%M%S)}
+
+"$L4BENCH" "${others[@]}" "$gw_cmd" >&2 || die "l4bench failed (see $OUT_DIR)"
+[[ -r $OUT_DIR/results.tsv ]] || die "no results in $OUT_DIR"
+cat "$OUT_DIR/table.txt"
+rc=0
+ratio_table "$OUT_DIR/results.tsv" | tee "$OUT_DIR/ratio.txt" || rc=$?
+echo "results: $OUT_DIR"
+exit "$rc"
