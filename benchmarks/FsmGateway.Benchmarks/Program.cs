@@ -27,5 +27,11 @@ if (args is ["--smoke"])
     return 0;
 }
 
+if (args is ["--config-change", ..])
+{
+    // Issue #6's config-change target: an endpoint change reaching new connections, and a live connection surviving.
+    return await ConfigChangeProbe.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(CompilerBenchmarks).Assembly).Run(args);
 return 0;
