@@ -6,7 +6,6 @@ using System.Text.RegularExpressions;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Resources;
 using FsmGateway.Status;
-using k8s;
 using Microsoft.Extensions.Logging;
 
 namespace FsmGateway.Kubernetes.Controller;
@@ -26,7 +25,7 @@ internal sealed record ProvisionedGateway(EquatableArray<GatewayAddress> Address
 /// of the same name that we did not create are left alone. A Gateway that is ours but not accepted keeps its data
 /// plane (and its load-balancer address); one that is gone or no longer ours loses it.
 /// </summary>
-internal sealed partial class GatewayProvisioner(IKubernetes client, ApiObjects api, ProvisioningOptions options, ILogger logger)
+internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObjects api, ProvisioningOptions options, ILogger logger)
 {
     /// <summary>The label every provisioned object carries, with the value <see cref="ManagedByValue"/>.</summary>
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
@@ -51,7 +50,6 @@ internal sealed partial class GatewayProvisioner(IKubernetes client, ApiObjects 
 
     private static readonly Regex Dns1035Label = DnsLabelRegex();
 
-    private string? _gatewayVersion;
     private HashSet<ResourceKey>? _cleanedFor;
 
     /// <summary>
@@ -62,14 +60,12 @@ internal sealed partial class GatewayProvisioner(IKubernetes client, ApiObjects 
     public async Task<(IReadOnlyDictionary<ResourceKey, ProvisionedGateway> Gateways, bool Complete)> ReconcileAsync(StatusSet statuses, bool fullCheck, CancellationToken cancellationToken)
     {
         var found = new Dictionary<ResourceKey, ProvisionedGateway>();
-        _gatewayVersion ??= await ApiDiscovery.ServedVersionAsync(client, ApiKind.Gateway, cancellationToken).ConfigureAwait(false);
-        if (_gatewayVersion is null)
+        if (await versions.ResourceAsync(ApiKind.Gateway, cancellationToken).ConfigureAwait(false) is not { } gatewayResource)
         {
             return (found, false);
         }
 
         var complete = true;
-        var gatewayResource = new ApiResource(ApiKind.Gateway.Group, _gatewayVersion, ApiKind.Gateway.Plural, ApiKind.Gateway.ApiKindName, Namespaced: true);
         var gateways = new List<JsonObject>();
         foreach (var (key, status) in statuses.Gateways)
         {

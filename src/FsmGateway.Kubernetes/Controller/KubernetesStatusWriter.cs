@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Resources;
 using FsmGateway.Status;
-using k8s;
 using Microsoft.Extensions.Logging;
 
 namespace FsmGateway.Kubernetes.Controller;
@@ -14,20 +13,18 @@ namespace FsmGateway.Kubernetes.Controller;
 /// condition's status and reason stay the same; route <c>status.parents</c> entries of other controllers left as they
 /// are; a 409 (the object changed since it was read) read again and retried.
 /// </summary>
-internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObjects api, string controllerName, TimeProvider time, ILogger logger)
+internal sealed partial class KubernetesStatusWriter(ServedVersions versions, ApiObjects api, string controllerName, TimeProvider time, ILogger logger)
 {
     private const int MaxAttempts = 5;
 
     /// <summary>The last status written per object, so an unchanged status costs no request at all.</summary>
     private readonly Dictionary<ResourceKey, JsonObject> _written = [];
 
-    private readonly Dictionary<ResourceKind, string?> _versions = [];
-
     /// <summary>Forgets what was written, so the next publish compares with the cluster again (e.g. on gaining leadership).</summary>
     public void Reset()
     {
         _written.Clear();
-        _versions.Clear();
+        versions.Clear();
     }
 
     /// <summary>
@@ -88,18 +85,17 @@ internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObje
         var rediscovered = false;
         for (var attempt = 1; ; attempt++)
         {
-            if (await VersionAsync(kind, cancellationToken).ConfigureAwait(false) is not { } version)
+            if (await versions.ResourceAsync(kind, cancellationToken).ConfigureAwait(false) is not { } resource)
             {
                 return;
             }
 
-            var resource = new ApiResource(kind.Group, version, kind.Plural, kind.ApiKindName, kind.Namespaced);
             var ns = kind.Namespaced ? key.Namespace : null;
             var current = await api.GetAsync(resource, ns, key.Name, cancellationToken).ConfigureAwait(false);
             if (current is null && !rediscovered)
             {
                 // Maybe the version we cached is no longer served: ask discovery again before taking it for deleted.
-                _versions.Remove(kind.Kind);
+                versions.Forget(kind);
                 rediscovered = true;
                 continue;
             }
@@ -132,17 +128,6 @@ internal sealed partial class KubernetesStatusWriter(IKubernetes client, ApiObje
                 LogConflict(logger, key.ToString(), attempt);
             }
         }
-    }
-
-    private async Task<string?> VersionAsync(ApiKind kind, CancellationToken cancellationToken)
-    {
-        if (!_versions.TryGetValue(kind.Kind, out var version) || version is null)
-        {
-            version = await ApiDiscovery.ServedVersionAsync(client, kind, cancellationToken).ConfigureAwait(false);
-            _versions[kind.Kind] = version;
-        }
-
-        return version;
     }
 
     private JsonObject MergeGatewayClass(JsonObject? current, JsonObject desired)

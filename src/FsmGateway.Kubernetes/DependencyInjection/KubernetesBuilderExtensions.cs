@@ -89,10 +89,11 @@ public static class KubernetesBuilderExtensions
             var client = sp.GetRequiredService<KubernetesConnection>().Client;
             var options = sp.GetRequiredService<IOptions<KubernetesControllerOptions>>().Value;
             var api = new ApiObjects(client);
+            var versions = new ServedVersions(client);
             var loggers = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
-            var writer = new KubernetesStatusWriter(client, api, options.ControllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>());
+            var writer = new KubernetesStatusWriter(versions, api, options.ControllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>());
             var provisioner = options.DataPlaneImage is { } image
-                ? new GatewayProvisioner(client, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName), loggers.CreateLogger<GatewayProvisioner>())
+                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName), loggers.CreateLogger<GatewayProvisioner>())
                 : null;
             return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, options.ResyncPeriod, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
         });

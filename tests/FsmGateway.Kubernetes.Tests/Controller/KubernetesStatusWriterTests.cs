@@ -25,7 +25,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         metadata: { name: fsm }
         spec: { controllerName: flomesh.io/gateway-controller }
         ---
-        """ + "\n" + File.ReadAllText(Path.Combine(RepoRoot(), "samples/tcp-routing/seed/tcp-routing.yaml"));
+        """ + "\n" + File.ReadAllText(RepoPaths.Of("samples/tcp-routing/seed/tcp-routing.yaml"));
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero));
     private FakeApiServer _server = null!;
@@ -37,7 +37,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { InstallGatewayApiCrds = true });
         _server.ApplyYaml(Manifest, "httpbin");
         _client = new k8s.Kubernetes(_server.ClientConfiguration(), new CoreGroupPathHandler());
-        _writer = new KubernetesStatusWriter(_client, new ApiObjects(_client), Ours, _time, NullLogger.Instance);
+        _writer = new KubernetesStatusWriter(new ServedVersions(_client), new ApiObjects(_client), Ours, _time, NullLogger.Instance);
     }
 
     public async Task DisposeAsync()
@@ -93,7 +93,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         _time.Advance(TimeSpan.FromMinutes(5));
 
         // The route now points at a Service that does not exist: ResolvedRefs turns False; Accepted holds.
-        _server.ApplyYaml(File.ReadAllText(Path.Combine(RepoRoot(), "samples/tcp-routing/seed/tcp-routing.yaml")).Replace("- name: httpbin\n          port: 8080", "- name: nothere\n          port: 8080", StringComparison.Ordinal), "httpbin");
+        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("samples/tcp-routing/seed/tcp-routing.yaml")).Replace("- name: httpbin\n          port: 8080", "- name: nothere\n          port: 8080", StringComparison.Ordinal), "httpbin");
         await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
 
         var parent = _server.Get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route")!["status"]!["parents"]![0]!;
@@ -157,15 +157,4 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
 
     private static JsonNode Condition(JsonNode status, string type) =>
         status["conditions"]!.AsArray().Single(c => c!["type"]!.GetValue<string>() == type)!;
-
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FsmGateway.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("FsmGateway.sln not found above the test binaries");
-    }
 }
