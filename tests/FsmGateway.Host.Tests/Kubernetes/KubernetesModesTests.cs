@@ -28,7 +28,7 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "e2e-token" });
         _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
         _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
-        _server.ApplyYaml(File.ReadAllText(Path.Combine(RepoRoot(), "deploy/30-gatewayclass.yaml")));
+        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
         _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
 
         // kubectl apply -n httpbin -f tcp-routing.yaml, with the listeners on free ports.
@@ -229,16 +229,5 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.True(condition is not null, $"no {type} condition in {owner.ToJsonString()}");
         Assert.Equal((status, reason), (condition!["status"]!.GetValue<string>(), condition["reason"]!.GetValue<string>()));
         Assert.NotNull(condition["lastTransitionTime"]);
-    }
-
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FsmGateway.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("FsmGateway.sln not found above the test binaries");
     }
 }

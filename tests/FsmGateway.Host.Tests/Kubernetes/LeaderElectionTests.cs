@@ -16,7 +16,7 @@ public sealed class LeaderElectionTests : IAsyncLifetime
         _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { Token = "lease-token" });
         _server.InstallGatewayApiCrds();
         _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
-        _server.ApplyYaml(File.ReadAllText(Path.Combine(KubernetesModesTests.RepoRoot(), "deploy/30-gatewayclass.yaml")));
+        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
         _server.ApplyYaml(Gateway(Net.FreePort()));
     }
 

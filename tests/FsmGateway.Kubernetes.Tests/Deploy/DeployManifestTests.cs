@@ -19,7 +19,7 @@ public sealed class DeployManifestTests
     private const string DataplaneClusterRole = "fsm-gateway-dataplane";
     private const string Image = "ghcr.io/fsm-gateway/fsm-gateway:0.1.0";
 
-    private static readonly string RepoRoot = FindRepoRoot();
+    private static readonly string RepoRoot = RepoPaths.Root;
     private static readonly IReadOnlyList<(string File, object Object)> Objects = LoadDeployFolder();
 
     [Fact]
@@ -259,19 +259,6 @@ public sealed class DeployManifestTests
         }
 
         return objects;
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FsmGateway.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"FsmGateway.sln not found above {AppContext.BaseDirectory}");
     }
 
     /// <summary>The GatewayClass fields the test reads (KubernetesClient has no Gateway API models).</summary>

@@ -28,20 +28,10 @@ public sealed class FakeApiServerKubectlTests(ITestOutputHelper output) : IAsync
         await _server.DisposeAsync();
     }
 
-    private static string SeedPath()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "FsmGateway.sln")))
-        {
-            dir = dir.Parent;
-        }
-        return dir is null ? "/work/shared/seed/tcp-routing.yaml" : Path.Combine(dir.FullName, "samples/tcp-routing/seed/tcp-routing.yaml");
-    }
-
     [KubectlFact]
     public async Task FakeApiServer_kubectl_creates_the_seed_and_gets_it_back()
     {
-        var created = await _kubectl.RunOkAsync("create", "-n", "httpbin", "-f", SeedPath(), "--validate=false");
+        var created = await _kubectl.RunOkAsync("create", "-n", "httpbin", "-f", RepoPaths.Of("samples/tcp-routing/seed/tcp-routing.yaml"), "--validate=false");
         Assert.Contains("tcproute.gateway.networking.k8s.io/tcp-route created", created, StringComparison.Ordinal);
         Assert.Contains("service/httpbin created", created, StringComparison.Ordinal);
 
