@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 
 namespace FsmGateway.Host.Cli;
@@ -23,5 +24,14 @@ internal static class DurationParser
 
         duration = TimeSpan.FromSeconds(value * unit);
         return true;
+    }
+
+    /// <summary>The value of a duration option; throws <see cref="ArgumentException"/> naming the option when malformed.</summary>
+    public static TimeSpan Read(ParseResult parse, Option<string> option)
+    {
+        var text = parse.GetValue(option)!;
+        return TryParse(text, out var value)
+            ? value
+            : throw new ArgumentException($"{option.Name}: '{text}' is not a duration (e.g. 30s, 500ms, 2m)");
     }
 }

@@ -37,20 +37,21 @@ internal static class KubernetesCommands
                 return Task.FromResult(ExitCodes.BadInput);
             }
 
-            var durations = new Dictionary<Option<string>, TimeSpan>();
-            foreach (var option in (Option<string>[])[leaseDuration, renewDeadline, retryPeriod])
+            TimeSpan Positive(Option<string> option) => DurationParser.Read(parse, option) is var value && value > TimeSpan.Zero
+                ? value
+                : throw new ArgumentException($"{option.Name}: '{parse.GetValue(option)}' is not a positive duration (e.g. 15s)");
+            TimeSpan lease, renew, retry;
+            try
             {
-                var text = parse.GetValue(option)!;
-                if (!DurationParser.TryParse(text, out var value) || value <= TimeSpan.Zero)
-                {
-                    error.WriteLine($"controller: {option.Name}: '{text}' is not a positive duration (e.g. 15s)");
-                    return Task.FromResult(ExitCodes.BadInput);
-                }
-
-                durations[option] = value;
+                (lease, renew, retry) = (Positive(leaseDuration), Positive(renewDeadline), Positive(retryPeriod));
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine($"controller: {e.Message}");
+                return Task.FromResult(ExitCodes.BadInput);
             }
 
-            if (!(durations[leaseDuration] > durations[renewDeadline] && durations[renewDeadline] > durations[retryPeriod]))
+            if (!(lease > renew && renew > retry))
             {
                 error.WriteLine("controller: leader election needs --lease-duration > --renew-deadline > --retry-period");
                 return Task.FromResult(ExitCodes.BadInput);
@@ -76,9 +77,9 @@ internal static class KubernetesCommands
                         o.LeaderElection = !parse.GetValue(noLeaderElection);
                         o.LeaseNamespace = parse.GetValue(leaseNamespace)!;
                         o.LeaseName = parse.GetValue(leaseName)!;
-                        o.LeaseDuration = durations[leaseDuration];
-                        o.RenewDeadline = durations[renewDeadline];
-                        o.RetryPeriod = durations[retryPeriod];
+                        o.LeaseDuration = lease;
+                        o.RenewDeadline = renew;
+                        o.RetryPeriod = retry;
                         o.DataPlaneImage = parse.GetValue(image);
                         if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
                         {

@@ -26,21 +26,13 @@ internal sealed class ServeOptions
     /// <summary>Reads the values; throws <see cref="ArgumentException"/> naming the option when one is malformed.</summary>
     public ServeSettings Read(ParseResult parse)
     {
-        TimeSpan Duration(Option<string> option)
-        {
-            var text = parse.GetValue(option)!;
-            return DurationParser.TryParse(text, out var value)
-                ? value
-                : throw new ArgumentException($"{option.Name}: '{text}' is not a duration (e.g. 30s, 500ms, 2m)");
-        }
-
         return new ServeSettings(
             parse.GetValue(_controllerName)!,
             parse.GetValue(_adminAddress)!,
             parse.GetValue(_adminPort),
-            Duration(_drainTimeout),
-            Duration(_idleTimeout),
-            Duration(_connectTimeout),
+            DurationParser.Read(parse, _drainTimeout),
+            DurationParser.Read(parse, _idleTimeout),
+            DurationParser.Read(parse, _connectTimeout),
             parse.GetValue(_logLevel));
     }
 }
