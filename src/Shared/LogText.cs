@@ -1,0 +1,102 @@
+using System.Globalization;
+using System.Text;
+
+namespace FsmGateway;
+
+/// <summary>
+/// Makes text that came from input (file names, object names, YAML snippets, option values) safe to put in a log line
+/// or an error message: control characters are escaped, so input cannot break a line or forge one, and long text is
+/// cut. Compiled into each package that reports input (linked source, not a public API).
+/// </summary>
+internal static class LogText
+{
+    /// <summary>The most characters of one input value that reach a log line.</summary>
+    public const int MaxLength = 256;
+
+    /// <summary>
+    /// Returns <paramref name="text"/> with control characters (newlines, tabs, escape sequences, bidirectional
+    /// overrides, lone surrogates) written as <c>\n</c>, <c>\t</c> or <c>\u001b</c>, and cut to <see cref="MaxLength"/>
+    /// characters with a trailing "…".
+    /// </summary>
+    public static string Escape(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return text ?? string.Empty;
+        }
+
+        if (!NeedsEscaping(text))
+        {
+            return text;
+        }
+
+        var builder = new StringBuilder(Math.Min(text.Length, MaxLength) + 16);
+        for (var i = 0; i < text.Length && builder.Length < MaxLength; i++)
+        {
+            var c = text[i];
+            switch (c)
+            {
+                case '\n': builder.Append("\\n"); break;
+                case '\r': builder.Append("\\r"); break;
+                case '\t': builder.Append("\\t"); break;
+                default:
+                    if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                    {
+                        builder.Append(c).Append(text[++i]);
+                    }
+                    else if (IsUnsafe(c))
+                    {
+                        builder.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        builder.Append(c);
+                    }
+
+                    break;
+            }
+        }
+
+        if (builder.Length >= MaxLength)
+        {
+            builder.Length = MaxLength;
+            builder.Append('…');
+        }
+
+        return builder.ToString();
+    }
+
+    private static bool NeedsEscaping(string text)
+    {
+        if (text.Length > MaxLength)
+        {
+            return true;
+        }
+
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+                continue;
+            }
+
+            if (IsUnsafe(c) || c is '\n' or '\r' or '\t')
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Control characters (C0, DEL, C1), lone surrogates, and the Unicode format characters that reorder or hide text
+    // on a terminal (bidi overrides and isolates, zero-width marks, line and paragraph separators).
+    private static bool IsUnsafe(char c) =>
+        char.IsControl(c)
+        || char.IsSurrogate(c)
+        || c is '\u2028' or '\u2029' or '\u200b' or '\u200e' or '\u200f' or '\ufeff'
+        || c is >= '\u202a' and <= '\u202e'
+        || c is >= '\u2066' and <= '\u2069';
+}
