@@ -31,7 +31,7 @@ public sealed class FakeApiServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentQueue<ApiRequest> _requests = new();
     private readonly Lock _stallGate = new();
-    private WebApplication? _app;
+    private volatile WebApplication? _app;
     private volatile bool _stalled;
     private volatile TaskCompletionSource _stallChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
@@ -47,25 +47,77 @@ public sealed class FakeApiServer : IAsyncDisposable
     public static async Task<FakeApiServer> StartAsync(FakeApiServerOptions? options = null)
     {
         var server = new FakeApiServer(options ?? new FakeApiServerOptions());
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
-        {
-            k.Listen(IPAddress.Loopback, 0);
-            k.AddServerHeader = false;
-        });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        app.Run(server.HandleAsync);
-        await app.StartAsync().ConfigureAwait(false);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server._app = app;
-        server.Url = new Uri(address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
+        await server.ServeAsync(port: 0).ConfigureAwait(false);
         if (server._options.InstallGatewayApiCrds)
         {
             server.InstallGatewayApiCrds();
         }
         return server;
+    }
+
+    /// <summary>
+    /// Goes down, as an API server that crashes or is restarted: open watches and connections are cut, new
+    /// connections are refused. The objects are kept (as etcd keeps them); <see cref="RestartAsync"/> serves them again.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        var app = Interlocked.Exchange(ref _app, null);
+        if (app is null)
+        {
+            return;
+        }
+
+        DropWatches();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await app.StopAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Serves again after <see cref="StopAsync"/>, on the same port. With <paramref name="forgetHistory"/> (the
+    /// default) the watch history is gone, as in a restarted API server's watch cache: a watch resuming from a
+    /// resourceVersion seen before gets 410 Gone and must list again.
+    /// </summary>
+    public async Task RestartAsync(bool forgetHistory = true)
+    {
+        if (_app is not null)
+        {
+            throw new InvalidOperationException("the fake API server is running; stop it first");
+        }
+
+        if (forgetHistory)
+        {
+            Compact();
+        }
+
+        await ServeAsync(Url.Port).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the server is serving (started and not stopped).</summary>
+    public bool IsRunning => _app is not null;
+
+    private async Task ServeAsync(int port)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, port);
+            k.AddServerHeader = false;
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        app.Run(HandleAsync);
+        await app.StartAsync().ConfigureAwait(false);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _app = app;
+        Url = new Uri(address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + "/");
     }
 
     /// <summary>The server's base address, e.g. <c>http://127.0.0.1:41234/</c>.</summary>
@@ -721,17 +773,17 @@ public sealed class FakeApiServer : IAsyncDisposable
             return;
         }
         await _stopping.CancelAsync().ConfigureAwait(false);
-        if (_app is not null)
+        if (Interlocked.Exchange(ref _app, null) is { } app)
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             try
             {
-                await _app.StopAsync(cts.Token).ConfigureAwait(false);
+                await app.StopAsync(cts.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
             }
-            await _app.DisposeAsync().ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
         }
         _stopping.Dispose();
     }

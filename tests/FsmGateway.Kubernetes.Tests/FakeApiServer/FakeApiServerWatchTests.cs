@@ -243,6 +243,35 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FakeApiServer_stopped_refuses_connections_and_restarted_serves_the_same_objects_on_the_same_port_with_410_for_old_versions()
+    {
+        await _client.CoreV1.CreateNamespacedServiceAsync(Service("kept"), "default");
+        var list = await _client.CoreV1.ListNamespacedServiceAsync("default");
+        await using var open = WatchServices(list.Metadata.ResourceVersion);
+        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
+        Assert.Equal(WatchEventType.Added, (await open.NextChangeAsync()).Type);
+        var url = _server.Url;
+
+        await _server.StopAsync();
+        Assert.False(_server.IsRunning);
+        await open.EndedAsync();
+        await Assert.ThrowsAsync<HttpRequestException>(() => _client.CoreV1.ListNamespacedServiceAsync("default"));
+
+        // Changed while down (as by another API server replica); seen once it serves again.
+        _server.ApplyYaml("apiVersion: v1\nkind: Service\nmetadata: {name: while-down, namespace: default}\nspec: {ports: [{port: 80}]}\n");
+        await _server.RestartAsync();
+        Assert.True(_server.IsRunning);
+        Assert.Equal(url, _server.Url);
+        var names = (await _client.CoreV1.ListNamespacedServiceAsync("default")).Items.Select(i => i.Metadata.Name).Order();
+        Assert.Equal(["kept", "web", "while-down"], names);
+
+        // The watch history did not survive the restart: resuming from before it is 410 Gone.
+        await using var stale = WatchServices(list.Metadata.ResourceVersion);
+        var gone = Assert.IsType<KubernetesException>(await stale.ErrorAsync());
+        Assert.Equal(410, gone.Status.Code);
+    }
+
+    [Fact]
     public async Task FakeApiServer_dispose_ends_open_watches_quickly()
     {
         var server = await FakeApiServer.StartAsync();
