@@ -142,8 +142,8 @@ public sealed class ManifestReaderTests
     [InlineData("- just\n- a list\n", "expected a Kubernetes object")]
     [InlineData("just a string\n", "expected a Kubernetes object")]
     [InlineData("kind: Gateway\nmetadata: { name: x }\n", "apiVersion: Gateway x: is required")]
-    [InlineData("a: 1\na: 2\n", "(line 2): invalid YAML: Duplicate key a")]
-    [InlineData("a: *nope\n", "invalid YAML")]
+    [InlineData("a: 1\na: 2\n", "(line 2): a: duplicate key 'a'")]
+    [InlineData("a: *nope\n", "(line 1): a: alias *nope names no anchor defined before it")]
     [InlineData("a: [1, 2\n", "invalid YAML")]
     public void ReadText_NotAnObject_IsAnErrorNotAnException(string text, string expected)
     {

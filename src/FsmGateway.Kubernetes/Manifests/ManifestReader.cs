@@ -1,10 +1,9 @@
 using System.Collections.Immutable;
+using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FsmGateway.Kubernetes.Mapping;
 using FsmGateway.Resources;
-using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace FsmGateway.Kubernetes.Manifests;
 
@@ -53,19 +52,48 @@ public static partial class ManifestReader
     public static ManifestSet ReadFile(string path, string defaultNamespace = "default")
     {
         ArgumentNullException.ThrowIfNull(path);
-        string text;
+        byte[] bytes;
         try
         {
-            text = File.ReadAllText(path);
+            bytes = ReadBounded(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            var why = e is FileNotFoundException or DirectoryNotFoundException ? "no such file or folder" : e.Message;
+            var why = e is FileNotFoundException or DirectoryNotFoundException ? "no such file or folder" : LogText.Escape(e.Message);
             return ManifestSet.Failed(new ManifestError(path, null, null, null, $"cannot read: {why}"));
         }
+        catch (ManifestTooLargeException)
+        {
+            return ManifestSet.Failed(new ManifestError(path, null, null, null, $"larger than {MaxFileBytes / (1024 * 1024)} MiB; not read"));
+        }
 
-        return ReadText(text, path, defaultNamespace);
+        return ReadText(Encoding.UTF8.GetString(bytes), path, defaultNamespace);
     }
+
+    /// <summary>The largest manifest file read (a Kubernetes object is at most about 1.5 MiB; a file holds several).</summary>
+    public const int MaxFileBytes = 16 * 1024 * 1024;
+
+    /// <summary>Reads at most <see cref="MaxFileBytes"/> bytes, so a huge file (or <c>/dev/zero</c>) costs no more than that.</summary>
+    private static byte[] ReadBounded(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1, FileOptions.SequentialScan);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = stream.Read(chunk, 0, chunk.Length)) > 0)
+        {
+            if (buffer.Length + read > MaxFileBytes)
+            {
+                throw new ManifestTooLargeException();
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private sealed class ManifestTooLargeException : Exception;
 
     /// <summary>Reads manifest text.</summary>
     /// <param name="text">One or more YAML documents separated by <c>---</c> lines.</param>
@@ -76,6 +104,11 @@ public static partial class ManifestReader
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(source);
+        if (text.Length > MaxFileBytes)
+        {
+            return ManifestSet.Failed(new ManifestError(source, null, null, null, $"larger than {MaxFileBytes / (1024 * 1024)} MiB; not read"));
+        }
+
         var resources = ImmutableArray.CreateBuilder<Resource>();
         var notes = ImmutableArray.CreateBuilder<string>();
         var errors = ImmutableArray.CreateBuilder<ManifestError>();
@@ -89,10 +122,9 @@ public static partial class ManifestReader
             {
                 root = ParseDocument(documentText, lines);
             }
-            catch (YamlException e)
+            catch (ManifestSyntaxException e)
             {
-                var line = firstLine + (int)e.Start.Line - 1;
-                errors.Add(new ManifestError(source, documentNumber, line, null, $"invalid YAML: {InnermostMessage(e)}"));
+                errors.Add(new ManifestError(source, documentNumber, firstLine + e.Line - 1, e.Field, e.Message));
                 continue;
             }
 
@@ -151,16 +183,7 @@ public static partial class ManifestReader
         yield return (document, string.Empty);
     }
 
-    private static JsonNode? ParseDocument(string text, Dictionary<JsonNode, int> lines)
-    {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(text));
-        return stream.Documents.Count switch
-        {
-            0 => null,
-            _ => YamlToJson.Convert(stream.Documents[0].RootNode, lines),
-        };
-    }
+    private static JsonNode? ParseDocument(string text, Dictionary<JsonNode, int> lines) => YamlToJson.Parse(text, lines);
 
     /// <summary>The line of the deepest node on <paramref name="field"/>'s path (<c>spec.listeners[1].port</c>) that exists.</summary>
     private static int LineOf(JsonObject root, string field, Dictionary<JsonNode, int> lines)
@@ -206,15 +229,5 @@ public static partial class ManifestReader
         }
 
         yield return (string.Join('\n', current), firstLine);
-    }
-
-    private static string InnermostMessage(Exception e)
-    {
-        while (e.InnerException is not null)
-        {
-            e = e.InnerException;
-        }
-
-        return e.Message;
     }
 }

@@ -33,7 +33,8 @@ public sealed record ManifestError(string Source, int? Document, int? Line, stri
     /// <returns>The formatted error.</returns>
     public override string ToString()
     {
-        var where = Source;
+        // Every part but the message (whose input text is escaped where it is quoted) may come from input.
+        var where = LogText.Escape(Source);
         if (Document is { } document)
         {
             where += $": document {document}";
@@ -43,6 +44,6 @@ public sealed record ManifestError(string Source, int? Document, int? Line, stri
             }
         }
 
-        return Field is null ? $"{where}: {Message}" : $"{where}: {Field}: {Message}";
+        return Field is null ? $"{where}: {Message}" : $"{where}: {LogText.Escape(Field)}: {Message}";
     }
 }
