@@ -244,6 +244,11 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
 
+        // The deletions reach the source through its watch, which opens only after the list that sent "synced". A
+        // watch that asks after the CRD is gone gets 404, and a kind no longer served keeps its objects (by design: a
+        // restarting API server's passing 404 must not delete everything), so the CRD goes only once the watch is open.
+        // The server logs a watch once it is registered for events.
+        await WaitUntilAsync(() => _server.Requests.Any(r => r.Verb == "watch" && r.Resource == "tcproutes" && r.StatusCode == 200), "the watch is open");
         _server.RemoveCrd("gateway.networking.k8s.io", "tcproutes");
 
         at = await recorder.WaitForAsync(Deleted("a"), at, "a deleted with its CRD");
