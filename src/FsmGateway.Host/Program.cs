@@ -1,15 +1,6 @@
 using System.CommandLine;
 using FsmGateway.Host.Cli;
 
-// Socket completions run inline on the epoll threads instead of hopping to the thread pool: the relay's work per
-// completion is a send or a buffer rent, and the hop costs more than the work (docs/adr/0005). Must be set before the
-// first socket is created; an explicit setting in the environment wins.
-const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
-{
-    Environment.SetEnvironmentVariable(InlineCompletions, "1");
-}
-
 var root = new RootCommand("FsmGateway: an L4 (TCP) gateway for the Kubernetes Gateway API.")
 {
     CompileCommand.Create(),
@@ -18,5 +9,18 @@ var root = new RootCommand("FsmGateway: an L4 (TCP) gateway for the Kubernetes G
     KubernetesCommands.CreateGateway(),
 };
 
+var parsed = root.Parse(args);
+
+// Socket completions run inline on the epoll threads instead of hopping to the thread pool where the process proxies
+// traffic (`run`, `gateway`): the relay's work per completion is a send or a buffer rent, and the hop costs more than the
+// work (docs/adr/0005). The controller proxies nothing, so it keeps the default, where a continuation can never stall
+// the event loop. Must be set before the first socket is created (parsing creates none); an explicit setting in the
+// environment wins.
+const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+if (parsed.CommandResult.Command.Name is "run" or "gateway" && Environment.GetEnvironmentVariable(InlineCompletions) is null)
+{
+    Environment.SetEnvironmentVariable(InlineCompletions, "1");
+}
+
 // The host handles SIGTERM and Ctrl-C itself (stop accepting, drain, exit 0); the parser must not cut that short.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
+return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);

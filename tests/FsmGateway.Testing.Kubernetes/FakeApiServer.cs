@@ -756,13 +756,27 @@ public sealed class FakeApiServer : IAsyncDisposable
         JsonPatching.ParseBody(await ReadTextAsync(ctx).ConfigureAwait(false), allowYaml) as JsonObject
             ?? throw FakeApiException.BadRequest("the request body must be a JSON object");
 
-    private static async Task WriteJsonAsync(HttpContext ctx, int status, JsonObject body)
+    /// <summary>
+    /// Writes a JSON response: with Content-Length, or, above <see cref="FakeApiServerOptions.ChunkedAbove"/>, chunked as
+    /// kube-apiserver does, the final (empty) chunk written separately <see cref="FakeApiServerOptions.FinalChunkDelay"/> later.
+    /// </summary>
+    private async Task WriteJsonAsync(HttpContext ctx, int status, JsonObject body)
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
         var bytes = Encoding.UTF8.GetBytes(body.ToJsonString(Json));
-        ctx.Response.ContentLength = bytes.Length;
+        if (_options.ChunkedAbove is not { } limit || bytes.Length <= limit)
+        {
+            ctx.Response.ContentLength = bytes.Length;
+            await ctx.Response.Body.WriteAsync(bytes, ctx.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        // No Content-Length: Kestrel sends the body chunked; the body goes out now, the terminating chunk after the delay.
         await ctx.Response.Body.WriteAsync(bytes, ctx.RequestAborted).ConfigureAwait(false);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
+        await Task.Delay(_options.FinalChunkDelay, ctx.RequestAborted).ConfigureAwait(false);
+        await ctx.Response.CompleteAsync().ConfigureAwait(false);
     }
 
     /// <summary>Stops the server; open watches end at once.</summary>

@@ -17,4 +17,14 @@ public sealed class FakeApiServerOptions
 
     /// <summary>Installs the Gateway API CRDs (<see cref="FakeApiServer.InstallGatewayApiCrds"/> with its defaults) at start.</summary>
     public bool InstallGatewayApiCrds { get; set; }
+
+    /// <summary>
+    /// When set, responses (other than watches) larger than this many bytes are sent chunked instead of with a
+    /// Content-Length, as kube-apiserver does above 2 KiB (<c>2048</c>), with the final chunk written separately
+    /// <see cref="FinalChunkDelay"/> after the rest. Unset: every response has a Content-Length.
+    /// </summary>
+    public int? ChunkedAbove { get; set; }
+
+    /// <summary>How long after the rest of a chunked response its final (empty) chunk is written.</summary>
+    public TimeSpan FinalChunkDelay { get; set; } = TimeSpan.FromMilliseconds(20);
 }

@@ -3,10 +3,14 @@ using Microsoft.Extensions.Options;
 
 namespace FsmGateway.Kubernetes.Api;
 
-/// <summary>The gateway's own client of the API server, built from <see cref="KubernetesOptions"/> (kept apart from any client the application registers).</summary>
+/// <summary>
+/// The gateway's own client of the API server, built from <see cref="KubernetesOptions"/> (kept apart from any client
+/// the application registers). Its I/O never blocks or runs our code on a socket-completion thread
+/// (<see cref="OffSocketThreadHandler"/>, innermost, so that every handler above it resumes off those threads too).
+/// </summary>
 internal sealed class KubernetesConnection(IOptions<KubernetesOptions> options) : IDisposable
 {
-    private readonly Lazy<k8s.Kubernetes> _client = new(() => new k8s.Kubernetes(options.Value.BuildClientConfiguration(), new CoreGroupPathHandler(), new UserAgentHandler(options.Value.UserAgent)));
+    private readonly Lazy<k8s.Kubernetes> _client = new(() => new k8s.Kubernetes(options.Value.BuildClientConfiguration(), new CoreGroupPathHandler(), new UserAgentHandler(options.Value.UserAgent), new OffSocketThreadHandler()));
 
     public IKubernetes Client => _client.Value;
 

@@ -26,7 +26,10 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
 
     public Uri? AdminUri { get; private set; }
 
-    public static GatewayProcess Start(params string[] args)
+    public static GatewayProcess Start(params string[] args) => Start(new Dictionary<string, string?>(), args);
+
+    /// <summary>Starts the process with <paramref name="environment"/> added to (or, with a null value, removed from) the test's environment.</summary>
+    public static GatewayProcess Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -34,6 +37,18 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(name);
+            }
+            else
+            {
+                info.Environment[name] = value;
+            }
+        }
+
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fsm-gateway.dll"));
         foreach (var arg in args)
         {
