@@ -90,6 +90,32 @@ public sealed class CompileCommandTests
         }
     }
 
+    [Theory]
+    [InlineData("apiVersion: v1\nkind: Service\nmetadata:\n  name: [foo\nspec:\n  ports:\n    - port: 80\n", "(line 4): metadata.name: invalid YAML")]
+    [InlineData("apiVersion: v1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [ { port: 1e999 } ] }\n", "(line 4): spec.ports[0].port: '1e999' is not a finite number")]
+    [InlineData("apiVersion: v1\nkind: Service\nmetadata: [a]\n", "(line 3): metadata: Service: expected an object, got a list")]
+    [InlineData("apiVersion: v1\nkind: Service\nmetadata: &m { name: x, labels: *m }\n", "(line 3): metadata.labels: alias *m refers to a node that contains it")]
+    public void Compile_InputTheParserOrMapperThrewOn_IsOneLocatedErrorAndNoStackTrace(string text, string expected)
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, text);
+
+            var (exit, stdout, stderr) = Run("compile", file);
+
+            Assert.Equal(1, exit);
+            Assert.Empty(stdout);
+            Assert.Contains($"error: {file}: document 1 {expected}", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("xception", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Fact]
     public void Compile_MissingPath_ExitsNonZero()
     {

@@ -53,6 +53,20 @@ internal static class CompileCommand
 
     internal static int Run(string[] paths, string output, string controllerName, string ns, TextWriter stdout, TextWriter stderr)
     {
+        try
+        {
+            return RunCore(paths, output, controllerName, ns, stdout, stderr);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The reader and the compiler report bad input as data; this is a fault of ours. Say so in one line, no stack.
+            stderr.WriteLine($"error: compile failed ({e.GetType().Name}: {LogText.Escape(e.Message)}); this is a bug, please report it with the manifests");
+            return ExitCodes.BadInput;
+        }
+    }
+
+    private static int RunCore(string[] paths, string output, string controllerName, string ns, TextWriter stdout, TextWriter stderr)
+    {
         var manifests = ManifestReader.ReadPaths(paths, ns);
         foreach (var note in manifests.Notes)
         {

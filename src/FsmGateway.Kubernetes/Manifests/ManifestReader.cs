@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
-using System.Text;
+using System.Buffers;
+using System.Text.Unicode;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FsmGateway.Kubernetes.Mapping;
@@ -67,7 +68,35 @@ public static partial class ManifestReader
             return ManifestSet.Failed(new ManifestError(path, null, null, null, $"larger than {MaxFileBytes / (1024 * 1024)} MiB; not read"));
         }
 
-        return ReadText(Encoding.UTF8.GetString(bytes), path, defaultNamespace);
+        return Decode(bytes) is { } text
+            ? ReadText(text, path, defaultNamespace)
+            : ManifestSet.Failed(NotUtf8(bytes, path));
+    }
+
+    /// <summary>The bytes as UTF-8 (a leading byte-order mark dropped), or <see langword="null"/> when they are not UTF-8.</summary>
+    private static string? Decode(byte[] bytes)
+    {
+        var span = bytes.AsSpan();
+        if (span.StartsWith("\uFEFF"u8))
+        {
+            span = span[3..];
+        }
+
+        var chars = new char[span.Length];
+        return Utf8.ToUtf16(span, chars, out _, out var written, replaceInvalidSequences: false) == OperationStatus.Done
+            ? new string(chars, 0, written)
+            : null;
+    }
+
+    /// <summary>Names the document and line of the first byte that is not UTF-8 (YAML and JSON manifests are UTF-8).</summary>
+    private static ManifestError NotUtf8(byte[] bytes, string path)
+    {
+        var chars = new char[bytes.Length];
+        Utf8.ToUtf16(bytes, chars, out var valid, out var written, replaceInvalidSequences: false);
+        var before = new string(chars, 0, written);
+        var document = SplitDocuments(before).Count();
+        var line = before.Count(static c => c == '\n') + 1;
+        return new ManifestError(path, document, line, null, $"byte 0x{bytes[valid]:x2} at offset {valid} is not UTF-8; manifests must be UTF-8 text");
     }
 
     /// <summary>The largest manifest file read (a Kubernetes object is at most about 1.5 MiB; a file holds several).</summary>
@@ -127,6 +156,12 @@ public static partial class ManifestReader
                 errors.Add(new ManifestError(source, documentNumber, firstLine + e.Line - 1, e.Field, e.Message));
                 continue;
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A fault of ours, not of the input; still a located error, never an escape that ends the reader's caller.
+                errors.Add(new ManifestError(source, documentNumber, firstLine, null, $"could not be read ({e.GetType().Name}: {LogText.Escape(e.Message)})"));
+                continue;
+            }
 
             if (root is null)
             {
@@ -157,6 +192,11 @@ public static partial class ManifestReader
                 {
                     var line = firstLine - 1 + LineOf(item, e.Field, lines);
                     errors.Add(new ManifestError(source, documentNumber, line, field + e.Field, $"{e.ObjectDescription}: {e.Problem}"));
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // As above: a fault of ours, reported where it happened.
+                    errors.Add(new ManifestError(source, documentNumber, firstLine - 1 + lines.GetValueOrDefault(item, 1), field.TrimEnd('.') is { Length: > 0 } f ? f : null, $"could not be mapped ({e.GetType().Name}: {LogText.Escape(e.Message)})"));
                 }
             }
         }

@@ -33,11 +33,13 @@ internal static partial class YamlToJson
     {
         var parser = new Parser(new StringReader(text));
         var builder = new Builder(lines);
+        var last = Mark.Empty;
         try
         {
             while (parser.MoveNext())
             {
-                if (builder.Accept(parser.Current!))
+                last = parser.Current!.End;
+                if (builder.Accept(parser.Current))
                 {
                     break;
                 }
@@ -46,6 +48,12 @@ internal static partial class YamlToJson
         catch (YamlException e)
         {
             throw new ManifestSyntaxException(Line(e.Start), builder.Container, $"invalid YAML: {LogText.Escape(Innermost(e).Message)}");
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner throws this on some unterminated flow collections (`name: [foo` followed by block
+            // lines): the input is not YAML, reported where the parser last succeeded.
+            throw new ManifestSyntaxException(Line(last), builder.Container, $"invalid YAML after this line (the parser failed: {LogText.Escape(e.Message)})");
         }
 
         return builder.Root;

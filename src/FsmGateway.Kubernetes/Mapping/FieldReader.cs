@@ -92,7 +92,7 @@ internal readonly struct FieldReader(JsonObject node, string path)
 
         return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time)
             ? time.ToUniversalTime()
-            : throw new MappingException(Field(name), $"'{text}' is not an RFC 3339 timestamp");
+            : throw new MappingException(Field(name), $"'{LogText.Escape(text)}' is not an RFC 3339 timestamp");
     }
 
     public T OptionalEnum<T>(string name, T fallback)
@@ -106,7 +106,7 @@ internal readonly struct FieldReader(JsonObject node, string path)
 
         return Enum.GetNames<T>().Contains(text, StringComparer.Ordinal)
             ? Enum.Parse<T>(text)
-            : throw new MappingException(Field(name), $"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>())}");
+            : throw new MappingException(Field(name), $"'{LogText.Escape(text)}' is not one of {string.Join(", ", Enum.GetNames<T>())}");
     }
 
     public T RequiredEnum<T>(string name)
@@ -196,10 +196,10 @@ internal readonly struct FieldReader(JsonObject node, string path)
         JsonArray => "a list",
         _ => value.GetValueKind() switch
         {
-            JsonValueKind.String => $"the string '{value.GetValue<string>()}'",
+            JsonValueKind.String => $"the string '{LogText.Escape(value.GetValue<string>())}'",
             JsonValueKind.Number => $"the number {value.ToJsonString()}",
             JsonValueKind.True or JsonValueKind.False => $"the boolean {value.ToJsonString()}",
-            _ => value.ToJsonString(),
+            _ => LogText.Escape(value.ToJsonString()),
         },
     };
 

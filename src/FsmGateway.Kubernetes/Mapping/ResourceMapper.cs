@@ -61,7 +61,7 @@ public static class ResourceMapper
             var why = group is GatewayGroup or "" or "discovery.k8s.io" && IsReadKind(kind)
                 ? $"apiVersion {apiVersion} of {kind} is not one FsmGateway reads"
                 : "not a kind FsmGateway reads";
-            return MappedObject.Skip($"skipped {apiVersion} {kind} {name}: {why}");
+            return MappedObject.Skip($"skipped {LogText.Escape(apiVersion)} {LogText.Escape(kind)} {LogText.Escape(name)}: {LogText.Escape(why)}");
         }
 
         var metadata = Metadata(root, known, defaultNamespace);
@@ -106,7 +106,18 @@ public static class ResourceMapper
     {
         var metadata = root.RequiredObject("metadata");
         var ns = ResourceKey.IsClusterScoped(kind) ? string.Empty : metadata.OptionalString("namespace") ?? defaultNamespace;
-        return new ObjectMeta(ns, metadata.RequiredString("name"))
+        if (ns.Length > 0 && ObjectNames.Problem(ObjectNames.Rule.Label, ns) is { } nsProblem)
+        {
+            throw new MappingException(metadata.Field("namespace"), nsProblem);
+        }
+
+        var name = metadata.RequiredString("name");
+        if (ObjectNames.Problem(ObjectNames.RuleFor(kind), name) is { } nameProblem)
+        {
+            throw new MappingException(metadata.Field("name"), nameProblem);
+        }
+
+        return new ObjectMeta(ns, name)
         {
             Generation = metadata.OptionalLong("generation") ?? 1,
             CreationTimestamp = metadata.OptionalTimestamp("creationTimestamp"),
@@ -208,10 +219,11 @@ public static class ResourceMapper
         root.Objects("ports", static p => new EndpointPort(p.OptionalString("name"), p.OptionalInt("port", 1, 65535), p.OptionalString("protocol") ?? "TCP")),
         root.Objects("endpoints", static e => new Endpoint(e.Strings("addresses"), e.OptionalObject("conditions")?.OptionalBool("ready"))));
 
+    /// <summary>The object as <c>Kind name</c> for messages: never throws, whatever the fields hold, and escaped.</summary>
     private static string Describe(JsonObject json)
     {
         var kind = json["kind"] is JsonValue k && k.TryGetValue<string>(out var kindText) ? kindText : "object";
-        var name = json["metadata"]?["name"] is JsonValue n && n.TryGetValue<string>(out var nameText) ? nameText : null;
-        return name is null ? kind : $"{kind} {name}";
+        var name = json["metadata"] is JsonObject metadata && metadata["name"] is JsonValue n && n.TryGetValue<string>(out var nameText) ? nameText : null;
+        return name is null ? LogText.Escape(kind) : $"{LogText.Escape(kind)} {LogText.Escape(name)}";
     }
 }
