@@ -11,4 +11,7 @@ internal static class ExitCodes
 
     /// <summary>A listener port could not be bound.</summary>
     public const int PortUnavailable = 3;
+
+    /// <summary>An unforeseen failure stopped the process (a background service ended with an exception).</summary>
+    public const int Crashed = 4;
 }

@@ -56,6 +56,7 @@ internal static class GatewayServer
                 o.ConnectTimeout = settings.ConnectTimeout;
             })
             .AddStatusSink<LogStatusSink>();
+        builder.Services.AddHealthChecks();
         configureSources(gateway);
 
         await using var app = builder.Build();
@@ -72,6 +73,21 @@ internal static class GatewayServer
 
         app.Logger.LogInformation("Admin endpoints on {Urls}", string.Join(", ", app.Urls));
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
-        return app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is null ? ExitCodes.Ok : ExitCodes.PortUnavailable;
+        if (app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is not null)
+        {
+            return ExitCodes.PortUnavailable;
+        }
+
+        // A background loop that ended with an exception stopped the host (BackgroundServiceExceptionBehavior.StopHost):
+        // a failure, never a clean stop, so a supervisor restarts the process. Every loop of ours catches and retries;
+        // this is for what none of them foresaw.
+        var crashed = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().FirstOrDefault(static s => s.ExecuteTask is { IsFaulted: true });
+        if (crashed is not null)
+        {
+            error.WriteLine($"{command}: {crashed.GetType().Name} failed, which stopped the process: {crashed.ExecuteTask!.Exception!.GetBaseException().GetType().Name}: {LogText.Escape(crashed.ExecuteTask.Exception.GetBaseException().Message)}");
+            return ExitCodes.Crashed;
+        }
+
+        return ExitCodes.Ok;
     }
 }

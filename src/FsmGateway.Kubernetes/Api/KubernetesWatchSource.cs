@@ -25,13 +25,15 @@ internal sealed partial class KubernetesWatchSource(
     ApiKind kind,
     KubernetesOptions options,
     TimeProvider time,
-    ILogger logger) : IConfigSource
+    ILogger logger,
+    ApiServerReachability? reachability = null) : IConfigSource
 {
     private readonly IKubernetes _client = client;
     private readonly ApiKind _kind = kind;
     private readonly KubernetesOptions _options = options;
     private readonly TimeProvider _time = time;
     private readonly ILogger _logger = logger;
+    private readonly ApiServerReachability _reachability = reachability ?? new ApiServerReachability(time);
 
     public string Name { get; } = $"kubernetes/{kind.Plural}";
 
@@ -44,9 +46,9 @@ internal sealed partial class KubernetesWatchSource(
         private readonly Dictionary<ResourceKey, Resource> _known = [];
         private readonly KubernetesOptions _options = source._options;
         private readonly ILogger _logger = source._logger;
+        private readonly Backoff _backoff = new(source._options.MinRetryDelay, source._options.MaxRetryDelay);
         private bool _synced;
         private string? _missingLogged;
-        private int _failures;
 
         public async Task RunAsync(CancellationToken cancellationToken)
         {
@@ -78,9 +80,8 @@ internal sealed partial class KubernetesWatchSource(
                 }
                 catch (Exception e)
                 {
-                    var delay = NextRetryDelay();
-                    LogRetrying(_logger, e, kind.ToString(), delay.TotalMilliseconds);
-                    await Task.Delay(delay, source._time, cancellationToken).ConfigureAwait(false);
+                    var delay = Failed(e, resourceVersion: null);
+                    await source._reachability.DelayAsync(delay, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -131,7 +132,7 @@ internal sealed partial class KubernetesWatchSource(
                 Upsert(resource);
             }
 
-            _failures = 0;
+            Succeeded();
             if (!_synced)
             {
                 _synced = true;
@@ -164,7 +165,7 @@ internal sealed partial class KubernetesWatchSource(
                     await foreach (var (type, item) in events.ConfigureAwait(false))
                     {
                         inactivity.CancelAfter(_options.WatchInactivityTimeout);
-                        _failures = 0;
+                        Succeeded();
                         var json = ToJsonObject(item);
                         switch (type)
                         {
@@ -201,9 +202,8 @@ internal sealed partial class KubernetesWatchSource(
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
                     // A dropped connection or a failing server: reopen the watch from where it was, after a back-off.
-                    var delay = NextRetryDelay();
-                    LogWatchFailed(_logger, e, kind.ToString(), resourceVersion, delay.TotalMilliseconds);
-                    await Task.Delay(delay, source._time, cancellationToken).ConfigureAwait(false);
+                    var delay = Failed(e, resourceVersion);
+                    await source._reachability.DelayAsync(delay, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
@@ -216,7 +216,8 @@ internal sealed partial class KubernetesWatchSource(
                 if (watchError is not null)
                 {
                     // An error event, or a line that could not be read: an event may be lost, so re-list.
-                    LogWatchError(_logger, watchError, kind.ToString(), resourceVersion);
+                    LogWatchError(_logger, kind.ToString(), resourceVersion, ErrorText.Of(watchError));
+                    LogFailureDetail(_logger, watchError, kind.ToString());
                     return;
                 }
             }
@@ -282,14 +283,44 @@ internal sealed partial class KubernetesWatchSource(
                 : null;
         }
 
-        private TimeSpan NextRetryDelay()
+        /// <summary>
+        /// A failed request: the first of an outage is logged at Warning (type and message), the retries that follow
+        /// at Debug, each with its stack at Debug. Returns the back-off before the next attempt.
+        /// </summary>
+        private TimeSpan Failed(Exception e, string? resourceVersion)
         {
-            var exponent = Math.Min(_failures++, 16);
-            var delay = _options.MinRetryDelay * Math.Pow(2, exponent);
-            var capped = delay < _options.MaxRetryDelay ? delay : _options.MaxRetryDelay;
+            var first = _backoff.Failures == 0;
+            var delay = _backoff.Next();
+            var kind = source._kind.ToString();
+            var error = ErrorText.Of(e);
+            if (first)
+            {
+                if (resourceVersion is null)
+                {
+                    LogRetrying(_logger, kind, error, delay.TotalMilliseconds);
+                }
+                else
+                {
+                    LogWatchFailed(_logger, kind, resourceVersion, error, delay.TotalMilliseconds);
+                }
+            }
+            else
+            {
+                LogRetryingAgain(_logger, kind, _backoff.Failures, error, delay.TotalMilliseconds);
+            }
 
-            // Jitter, so replicas that lost the API server together do not come back in lockstep.
-            return capped * (0.8 + (Random.Shared.NextDouble() * 0.4));
+            LogFailureDetail(_logger, e, kind);
+            return delay;
+        }
+
+        /// <summary>The API server answered: the next failure waits the shortest back-off, and is logged at Warning again.</summary>
+        private void Succeeded()
+        {
+            if (_backoff.Failures > 0)
+            {
+                LogRecovered(_logger, source._kind.ToString(), _backoff.Failures);
+                _backoff.Reset();
+            }
         }
 
         private static JsonObject? ToJsonObject(object? body) => body switch
@@ -313,14 +344,23 @@ internal sealed partial class KubernetesWatchSource(
     [LoggerMessage(4, LogLevel.Warning, "Kubernetes {Resource}: the watch sent nothing for {Seconds} s, not even a bookmark; reopening it from resourceVersion {ResourceVersion}")]
     private static partial void LogWatchSilent(ILogger logger, string resource, double seconds, string resourceVersion);
 
-    [LoggerMessage(5, LogLevel.Warning, "Kubernetes {Resource}: the API server failed; retrying in {DelayMs:F0} ms")]
-    private static partial void LogRetrying(ILogger logger, Exception exception, string resource, double delayMs);
+    [LoggerMessage(5, LogLevel.Warning, "Kubernetes {Resource}: the API server failed: {Error}; retrying in {DelayMs:F0} ms, with back-off (retries are logged at Debug until it answers)")]
+    private static partial void LogRetrying(ILogger logger, string resource, string error, double delayMs);
 
-    [LoggerMessage(9, LogLevel.Warning, "Kubernetes {Resource}: the watch failed; reopening it from resourceVersion {ResourceVersion} in {DelayMs:F0} ms")]
-    private static partial void LogWatchFailed(ILogger logger, Exception exception, string resource, string resourceVersion, double delayMs);
+    [LoggerMessage(9, LogLevel.Warning, "Kubernetes {Resource}: the watch failed: {Error}; reopening it from resourceVersion {ResourceVersion} in {DelayMs:F0} ms, with back-off (retries are logged at Debug until it answers)")]
+    private static partial void LogWatchFailed(ILogger logger, string resource, string resourceVersion, string error, double delayMs);
 
-    [LoggerMessage(10, LogLevel.Warning, "Kubernetes {Resource}: the watch reported an error at resourceVersion {ResourceVersion}; re-listing so that nothing is missed")]
-    private static partial void LogWatchError(ILogger logger, Exception exception, string resource, string resourceVersion);
+    [LoggerMessage(10, LogLevel.Warning, "Kubernetes {Resource}: the watch reported an error at resourceVersion {ResourceVersion}: {Error}; re-listing so that nothing is missed")]
+    private static partial void LogWatchError(ILogger logger, string resource, string resourceVersion, string error);
+
+    [LoggerMessage(11, LogLevel.Debug, "Kubernetes {Resource}: attempt {Attempt} failed: {Error}; retrying in {DelayMs:F0} ms")]
+    private static partial void LogRetryingAgain(ILogger logger, string resource, int attempt, string error, double delayMs);
+
+    [LoggerMessage(12, LogLevel.Debug, "Kubernetes {Resource}: the failure in full")]
+    private static partial void LogFailureDetail(ILogger logger, Exception exception, string resource);
+
+    [LoggerMessage(13, LogLevel.Information, "Kubernetes {Resource}: the API server answers again, after {Failures} failed attempt(s)")]
+    private static partial void LogRecovered(ILogger logger, string resource, int failures);
 
     [LoggerMessage(6, LogLevel.Error, "Kubernetes {Resource}: the cluster serves no {Kind} at {Versions}; is the Gateway API CRD installed? Treating it as empty and looking again every {Seconds} s")]
     private static partial void LogKindMissing(ILogger logger, string resource, string kind, string versions, double seconds);

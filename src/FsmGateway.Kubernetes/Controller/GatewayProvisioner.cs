@@ -451,6 +451,16 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     [LoggerMessage(4, LogLevel.Warning, "{Kind} {Name} exists but was not made by this controller; leaving it alone, so its Gateway's data plane is not provisioned")]
     private static partial void LogNotOurs(ILogger logger, string kind, string name);
 
-    [LoggerMessage(5, LogLevel.Warning, "Provisioning {Subject} failed; retrying later")]
-    private static partial void LogFailed(ILogger logger, Exception exception, string subject);
+    /// <summary>Type and message at Warning; the stack at Debug.</summary>
+    private static void LogFailed(ILogger logger, Exception exception, string subject)
+    {
+        LogFailedBriefly(logger, subject, ErrorText.Of(exception));
+        LogFailedInFull(logger, exception, subject);
+    }
+
+    [LoggerMessage(5, LogLevel.Warning, "Provisioning {Subject} failed: {Error}; retrying later")]
+    private static partial void LogFailedBriefly(ILogger logger, string subject, string error);
+
+    [LoggerMessage(6, LogLevel.Debug, "Provisioning {Subject} failed; in full")]
+    private static partial void LogFailedInFull(ILogger logger, Exception exception, string subject);
 }

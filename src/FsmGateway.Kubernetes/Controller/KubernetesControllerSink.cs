@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using FsmGateway.Kubernetes.Api;
 using FsmGateway.Resources;
 using FsmGateway.Status;
 using Microsoft.Extensions.Hosting;
@@ -19,6 +20,7 @@ internal sealed partial class KubernetesControllerSink(
     KubernetesStatusWriter writer,
     GatewayProvisioner? provisioner,
     TimeSpan resyncPeriod,
+    ApiServerReachability reachability,
     TimeProvider time,
     ILogger<KubernetesControllerSink> logger) : BackgroundService, IStatusSink
 {
@@ -42,7 +44,7 @@ internal sealed partial class KubernetesControllerSink(
         var resync = ResyncAsync(stoppingToken);
         try
         {
-            var retry = MinRetry;
+            var retry = new Backoff(MinRetry, MaxRetry);
             while (await _work.Reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
             {
                 _work.Reader.TryRead(out _);
@@ -69,21 +71,23 @@ internal sealed partial class KubernetesControllerSink(
                     LogLostLeadership(logger);
                     continue;
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
-                    LogFailed(logger, e);
+                    // Whatever failed (an API server away, a bug), the loop goes on: the next pass compares everything again.
+                    LogFailed(logger, ErrorText.Of(e));
+                    LogFailureDetail(logger, e);
                     complete = false;
                 }
 
                 if (complete)
                 {
-                    retry = MinRetry;
+                    retry.Reset();
                     continue;
                 }
 
-                LogRetrying(logger, retry.TotalMilliseconds);
-                await Task.Delay(retry, time, stoppingToken).ConfigureAwait(false);
-                retry = retry * 2 < MaxRetry ? retry * 2 : MaxRetry;
+                var delay = retry.Next();
+                LogRetrying(logger, delay.TotalMilliseconds);
+                await reachability.DelayAsync(delay, stoppingToken).ConfigureAwait(false);
                 _compareAgain = true;
                 _work.Writer.TryWrite(true);
             }
@@ -170,8 +174,11 @@ internal sealed partial class KubernetesControllerSink(
         }
     }
 
-    [LoggerMessage(1, LogLevel.Warning, "Writing status or provisioning failed")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
+    [LoggerMessage(1, LogLevel.Warning, "Writing status or provisioning failed: {Error}")]
+    private static partial void LogFailed(ILogger logger, string error);
+
+    [LoggerMessage(4, LogLevel.Debug, "Writing status or provisioning failed; in full")]
+    private static partial void LogFailureDetail(ILogger logger, Exception exception);
 
     [LoggerMessage(2, LogLevel.Information, "Some statuses or data planes are not written yet; retrying in {DelayMs:F0} ms")]
     private static partial void LogRetrying(ILogger logger, double delayMs);

@@ -212,8 +212,18 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
     [LoggerMessage(1, LogLevel.Information, "Wrote the status of {Object}: {Conditions}")]
     private static partial void LogWritten(ILogger logger, string @object, string conditions);
 
-    [LoggerMessage(3, LogLevel.Warning, "Status of {Object} could not be written; retrying later")]
-    private static partial void LogWriteFailed(ILogger logger, Exception exception, string @object);
+    /// <summary>Type and message at Warning; the stack at Debug.</summary>
+    private static void LogWriteFailed(ILogger logger, Exception exception, string @object)
+    {
+        LogWriteFailedBriefly(logger, @object, ErrorText.Of(exception));
+        LogWriteFailedInFull(logger, exception, @object);
+    }
+
+    [LoggerMessage(3, LogLevel.Warning, "Status of {Object} could not be written: {Error}; retrying later")]
+    private static partial void LogWriteFailedBriefly(ILogger logger, string @object, string error);
+
+    [LoggerMessage(4, LogLevel.Debug, "Status of {Object} could not be written; in full")]
+    private static partial void LogWriteFailedInFull(ILogger logger, Exception exception, string @object);
 
     [LoggerMessage(2, LogLevel.Debug, "Status of {Object} changed while it was written (409, attempt {Attempt}); reading it again")]
     private static partial void LogConflict(ILogger logger, string @object, int attempt);

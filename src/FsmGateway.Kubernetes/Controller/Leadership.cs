@@ -1,6 +1,8 @@
+using System.Net;
+using FsmGateway.Kubernetes.Api;
 using k8s;
-using k8s.LeaderElection;
-using k8s.LeaderElection.ResourceLock;
+using k8s.Autorest;
+using k8s.Models;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -8,15 +10,30 @@ using Microsoft.Extensions.Options;
 namespace FsmGateway.Kubernetes.Controller;
 
 /// <summary>
-/// Whether this replica leads, decided through a <c>coordination.k8s.io</c> Lease (KubernetesClient's
-/// <see cref="LeaderElector"/>), or always true when leader election is off.
+/// Whether this replica leads, decided through a <c>coordination.k8s.io</c> Lease as client-go's leader election does
+/// it, or always true when leader election is off. Every <see cref="KubernetesControllerOptions.RetryPeriod"/> the
+/// candidate reads the Lease and takes it when it is free or its holder has not renewed it for its lease duration (by
+/// our clock, from when we saw it change); the leader renews it. A failed renewal is retried until
+/// <see cref="KubernetesControllerOptions.RenewDeadline"/> has passed since the last good one, and only then does the
+/// leader stop leading (at once if another replica holds the Lease). Nothing ends the loop but shutdown: an API server
+/// that is away is retried for as long as the process lives. (KubernetesClient's <c>LeaderElector</c> stops leading
+/// at the first failed renewal and lets a connection error escape, which stopped the host.)
 /// </summary>
-internal sealed partial class Leadership(IKubernetes client, IOptions<KubernetesControllerOptions> options, ILogger<Leadership> logger) : BackgroundService
+internal sealed partial class Leadership(
+    IKubernetes client,
+    IOptions<KubernetesControllerOptions> options,
+    ApiServerReachability reachability,
+    TimeProvider time,
+    ILogger<Leadership> logger) : BackgroundService
 {
     private readonly KubernetesControllerOptions _options = options.Value;
     private readonly Lock _gate = new();
     private volatile bool _isLeader = !options.Value.LeaderElection;
     private CancellationTokenSource? _term = options.Value.LeaderElection ? null : new CancellationTokenSource();
+    private LeaseRecord? _observed;
+    private DateTimeOffset _observedAt;
+    private string? _reportedLeader;
+    private bool _failing;
 
     public bool IsLeader => _isLeader;
 
@@ -43,37 +60,203 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
             return;
         }
 
-        var leaseLock = new LeaseLock(client, _options.LeaseNamespace, _options.LeaseName, _options.Identity);
-        using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
-        {
-            LeaseDuration = _options.LeaseDuration,
-            RenewDeadline = _options.RenewDeadline,
-            RetryPeriod = _options.RetryPeriod,
-        });
-        elector.OnStartedLeading += () => Set(true);
-        elector.OnStoppedLeading += () => Set(false);
-        elector.OnNewLeader += leader => LogNewLeader(logger, leader is { Length: > 0 } ? leader : "(none: released)", _options.LeaseNamespace, _options.LeaseName);
-        elector.OnError += e => LogElectionError(logger, e);
-        leaseLock.OnHttpError += e => LogLeaseHttpError(logger, e, _options.LeaseNamespace, _options.LeaseName);
         LogCandidate(logger, _options.Identity, _options.LeaseNamespace, _options.LeaseName);
-
-        // Whether we led when asked to stop: the elector reports "stopped leading" on its way out, before it returns.
-        var ledAtStop = false;
-        using var atStop = stoppingToken.Register(() => ledAtStop = _isLeader);
+        var renewedAt = DateTimeOffset.MinValue;
         try
         {
-            await elector.RunAndTryToHoldLeadershipForeverAsync(stoppingToken).ConfigureAwait(false);
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var now = time.GetUtcNow();
+                if (_isLeader && now - renewedAt >= _options.RenewDeadline)
+                {
+                    LogRenewDeadlinePassed(logger, _options.Identity, _options.RenewDeadline.TotalSeconds, _options.LeaseNamespace, _options.LeaseName);
+                    Set(false);
+                }
+
+                // An attempt that hangs (a blackholed API server) is cut off: a leader's at its renew deadline.
+                var limit = _isLeader ? renewedAt + _options.RenewDeadline - now : _options.RenewDeadline;
+                var held = await AttemptAsync(limit, stoppingToken).ConfigureAwait(false);
+                now = time.GetUtcNow();
+                if (held == true)
+                {
+                    renewedAt = now;
+                    Set(true);
+                }
+                else if (held == false && _isLeader)
+                {
+                    LogTakenOver(logger, _options.Identity, LogText.Escape(_observed?.Holder ?? "another replica"));
+                    Set(false);
+                }
+
+                // The leader renews every retry period; a candidate tries with jitter (client-go's factor 1.2), so
+                // replicas do not poll in step. A leader that failed checks its deadline when it comes.
+                var delay = _isLeader
+                    ? _options.RetryPeriod
+                    : _options.RetryPeriod * (1 + (Random.Shared.NextDouble() * 1.2));
+                if (_isLeader && held is null && renewedAt + _options.RenewDeadline - now is var left && left < delay)
+                {
+                    delay = left > TimeSpan.Zero ? left : TimeSpan.Zero;
+                }
+
+                await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
         finally
         {
+            var led = _isLeader;
             Set(false);
-            if (ledAtStop)
+            if (led)
             {
                 await ReleaseAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>One try: true when we hold the Lease now, false when another replica does, null when that is not known (the API server could not be asked, or a write raced another).</summary>
+    private async Task<bool?> AttemptAsync(TimeSpan limit, CancellationToken stoppingToken)
+    {
+        using var timeout = new CancellationTokenSource(limit > TimeSpan.Zero ? limit : TimeSpan.FromMilliseconds(1), time);
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token);
+        try
+        {
+            var held = await TryAcquireOrRenewAsync(attempt.Token).ConfigureAwait(false);
+            if (_failing)
+            {
+                _failing = false;
+                LogLeaseReachable(logger, _options.LeaseNamespace, _options.LeaseName);
+            }
+
+            return held;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var error = timeout.IsCancellationRequested && e is OperationCanceledException
+                ? $"no answer within {limit.TotalSeconds:F1} s"
+                : ErrorText.Of(e);
+            if (timeout.IsCancellationRequested)
+            {
+                reachability.Failed(error);
+            }
+
+            // Once per outage at Warning; each retry at Debug, with the stack.
+            if (!_failing)
+            {
+                _failing = true;
+                if (_isLeader)
+                {
+                    LogRenewFailed(logger, _options.LeaseNamespace, _options.LeaseName, error, _options.RenewDeadline.TotalSeconds);
+                }
+                else
+                {
+                    LogAcquireFailed(logger, _options.LeaseNamespace, _options.LeaseName, error);
+                }
+            }
+
+            LogAttemptFailed(logger, e, _options.LeaseNamespace, _options.LeaseName);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Reads the Lease; creates it when missing; takes it when it is free or expired; renews it when ours. A write
+    /// carries the resourceVersion read, so of two replicas racing for it one gets 409: null, to look again at the
+    /// next try. True when we hold it now, false when another replica does.
+    /// </summary>
+    private async Task<bool?> TryAcquireOrRenewAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var leases = client.CoordinationV1;
+        var durationSeconds = (int)Math.Ceiling(_options.LeaseDuration.TotalSeconds);
+        V1Lease? lease;
+        try
+        {
+            lease = await leases.ReadNamespacedLeaseAsync(_options.LeaseName, _options.LeaseNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            lease = null;
+        }
+
+        if (lease is null)
+        {
+            var created = new V1Lease
+            {
+                Metadata = new V1ObjectMeta { Name = _options.LeaseName, NamespaceProperty = _options.LeaseNamespace },
+                Spec = new V1LeaseSpec
+                {
+                    HolderIdentity = _options.Identity,
+                    LeaseDurationSeconds = durationSeconds,
+                    AcquireTime = now.UtcDateTime,
+                    RenewTime = now.UtcDateTime,
+                    LeaseTransitions = 0,
+                },
+            };
+            try
+            {
+                await leases.CreateNamespacedLeaseAsync(created, _options.LeaseNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+                return null;
+            }
+
+            Observe(LeaseRecord.Of(created.Spec), now);
+            return true;
+        }
+
+        var spec = lease.Spec ?? new V1LeaseSpec();
+        Observe(LeaseRecord.Of(spec), now);
+        var ours = spec.HolderIdentity == _options.Identity;
+        var lasts = spec.LeaseDurationSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : _options.LeaseDuration;
+        if (!ours && !string.IsNullOrEmpty(spec.HolderIdentity) && _observedAt + lasts > now)
+        {
+            return false;
+        }
+
+        if (!ours)
+        {
+            spec.AcquireTime = now.UtcDateTime;
+            spec.LeaseTransitions = (spec.LeaseTransitions ?? 0) + 1;
+        }
+
+        spec.HolderIdentity = _options.Identity;
+        spec.LeaseDurationSeconds = durationSeconds;
+        spec.RenewTime = now.UtcDateTime;
+        lease.Spec = spec;
+        try
+        {
+            await leases.ReplaceNamespacedLeaseAsync(lease, _options.LeaseName, _options.LeaseNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // Written by someone else since we read it: look again at the next try.
+            return null;
+        }
+
+        Observe(LeaseRecord.Of(spec), now);
+        return true;
+    }
+
+    /// <summary>Notes the Lease as read; its holder's time runs from when we first saw this record (our clock, not theirs).</summary>
+    private void Observe(LeaseRecord record, DateTimeOffset now)
+    {
+        if (record != _observed)
+        {
+            _observed = record;
+            _observedAt = now;
+        }
+
+        if (record.Holder != _reportedLeader)
+        {
+            _reportedLeader = record.Holder;
+            LogNewLeader(logger, record.Holder is { Length: > 0 } holder ? LogText.Escape(holder) : "(none: released)", _options.LeaseNamespace, _options.LeaseName);
         }
     }
 
@@ -83,7 +266,7 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
     /// </summary>
     private async Task ReleaseAsync()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
         try
         {
             var lease = await client.CoordinationV1.ReadNamespacedLeaseAsync(_options.LeaseName, _options.LeaseNamespace, cancellationToken: timeout.Token).ConfigureAwait(false);
@@ -92,7 +275,7 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
                 return;
             }
 
-            // Empty, not null: KubernetesClient's elector takes a null holder for a missing Lease and tries to create it.
+            // Empty, not null: an empty holder is a released Lease, to client-go and to KubernetesClient's elector alike.
             lease.Spec.HolderIdentity = string.Empty;
             lease.Spec.LeaseDurationSeconds = 1;
             await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, _options.LeaseName, _options.LeaseNamespace, cancellationToken: timeout.Token).ConfigureAwait(false);
@@ -101,7 +284,7 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Another replica takes over once the lease expires.
-            LogReleaseFailed(logger, e, _options.LeaseNamespace, _options.LeaseName);
+            LogReleaseFailed(logger, _options.LeaseNamespace, _options.LeaseName, ErrorText.Of(e));
         }
     }
 
@@ -139,6 +322,13 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
         Changed?.Invoke(isLeader);
     }
 
+    /// <summary>What of a Lease tells whether its holder is alive: any change restarts its lease duration.</summary>
+    private readonly record struct LeaseRecord(string? Holder, DateTime? RenewTime, DateTime? AcquireTime, int? Transitions, int? DurationSeconds)
+    {
+        public static LeaseRecord Of(V1LeaseSpec spec) =>
+            new(spec.HolderIdentity, spec.RenewTime, spec.AcquireTime, spec.LeaseTransitions, spec.LeaseDurationSeconds);
+    }
+
     [LoggerMessage(1, LogLevel.Information, "{Identity} is a candidate for leader through Lease {Namespace}/{Name}")]
     private static partial void LogCandidate(ILogger logger, string identity, string @namespace, string name);
 
@@ -151,15 +341,27 @@ internal sealed partial class Leadership(IKubernetes client, IOptions<Kubernetes
     [LoggerMessage(4, LogLevel.Information, "Leader is {Leader} (Lease {Namespace}/{Name})")]
     private static partial void LogNewLeader(ILogger logger, string leader, string @namespace, string name);
 
+    [LoggerMessage(5, LogLevel.Warning, "Lease {Namespace}/{Name} could not be read or written: {Error}; retrying (check the API server, and the RBAC Role for leases and its resourceNames)")]
+    private static partial void LogAcquireFailed(ILogger logger, string @namespace, string name, string error);
+
     [LoggerMessage(6, LogLevel.Information, "{Identity} released Lease {Namespace}/{Name} on shutdown")]
     private static partial void LogReleased(ILogger logger, string identity, string @namespace, string name);
 
-    [LoggerMessage(7, LogLevel.Warning, "Could not release Lease {Namespace}/{Name} on shutdown; another replica takes over when it expires")]
-    private static partial void LogReleaseFailed(ILogger logger, Exception exception, string @namespace, string name);
+    [LoggerMessage(7, LogLevel.Warning, "Could not release Lease {Namespace}/{Name} on shutdown ({Error}); another replica takes over when it expires")]
+    private static partial void LogReleaseFailed(ILogger logger, string @namespace, string name, string error);
 
-    [LoggerMessage(8, LogLevel.Warning, "Lease {Namespace}/{Name} could not be read or written (check the RBAC Role for leases and its resourceNames); retrying")]
-    private static partial void LogLeaseHttpError(ILogger logger, Exception exception, string @namespace, string name);
+    [LoggerMessage(8, LogLevel.Warning, "Lease {Namespace}/{Name} could not be renewed: {Error}; still leading, retrying until the renew deadline ({Seconds} s after the last renewal)")]
+    private static partial void LogRenewFailed(ILogger logger, string @namespace, string name, string error, double seconds);
 
-    [LoggerMessage(5, LogLevel.Warning, "Leader election failed to reach the Lease; retrying")]
-    private static partial void LogElectionError(ILogger logger, Exception exception);
+    [LoggerMessage(9, LogLevel.Debug, "Lease {Namespace}/{Name}: attempt failed")]
+    private static partial void LogAttemptFailed(ILogger logger, Exception exception, string @namespace, string name);
+
+    [LoggerMessage(10, LogLevel.Information, "Lease {Namespace}/{Name} can be read and written again")]
+    private static partial void LogLeaseReachable(ILogger logger, string @namespace, string name);
+
+    [LoggerMessage(11, LogLevel.Warning, "{Identity} could not renew Lease {Namespace}/{Name} for the renew deadline ({Seconds} s); stepping down so that another replica can lead")]
+    private static partial void LogRenewDeadlinePassed(ILogger logger, string identity, double seconds, string @namespace, string name);
+
+    [LoggerMessage(12, LogLevel.Warning, "{Identity} lost Lease: {Holder} holds it now")]
+    private static partial void LogTakenOver(ILogger logger, string identity, string holder);
 }

@@ -40,6 +40,7 @@ public static class KubernetesBuilderExtensions
 
         services.AddSingleton<KubernetesSourcesAdded>();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new ApiServerReachability(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<KubernetesConnection>();
         foreach (var kind in ApiKind.Watched)
         {
@@ -48,7 +49,8 @@ public static class KubernetesBuilderExtensions
                 kind,
                 sp.GetRequiredService<IOptions<KubernetesOptions>>().Value,
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetService<ILoggerFactory>()?.CreateLogger<KubernetesWatchSource>() ?? NullLogger<KubernetesWatchSource>.Instance));
+                sp.GetService<ILoggerFactory>()?.CreateLogger<KubernetesWatchSource>() ?? NullLogger<KubernetesWatchSource>.Instance,
+                sp.GetRequiredService<ApiServerReachability>()));
         }
 
         return builder;
@@ -82,6 +84,8 @@ public static class KubernetesBuilderExtensions
         services.TryAddSingleton(sp => new Leadership(
             sp.GetRequiredService<KubernetesConnection>().Client,
             sp.GetRequiredService<IOptions<KubernetesControllerOptions>>(),
+            sp.GetRequiredService<ApiServerReachability>(),
+            sp.GetRequiredService<TimeProvider>(),
             sp.GetService<ILogger<Leadership>>() ?? NullLogger<Leadership>.Instance));
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
         services.TryAddSingleton(sp =>
@@ -95,12 +99,22 @@ public static class KubernetesBuilderExtensions
             var provisioner = options.DataPlaneImage is { } image
                 ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName), loggers.CreateLogger<GatewayProvisioner>())
                 : null;
-            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, options.ResyncPeriod, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
+            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
         });
         services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());
         services.AddHostedService(sp => sp.GetRequiredService<KubernetesControllerSink>());
+
+        // The controller is ready only while the API server answers (the data plane keeps serving without it, so its
+        // readiness does not follow the API server: a pod taken out of its Service would drop traffic for nothing).
+        services.AddHealthChecks().AddCheck<ApiServerHealthCheck>(ApiServerHealthCheck.Name, tags: [ReadinessTag]);
         return builder;
     }
+
+    /// <summary>
+    /// The health-check tag of checks that decide readiness: the controller adds one (named <c>kubernetes-api</c>),
+    /// unhealthy while the API server does not answer. A host's readiness probe should run the checks with this tag.
+    /// </summary>
+    public const string ReadinessTag = "ready";
 
     /// <summary>Marks that the watch sources are registered.</summary>
     private sealed class KubernetesSourcesAdded;

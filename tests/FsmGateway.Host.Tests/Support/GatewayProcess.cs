@@ -26,6 +26,8 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
 
     public Uri? AdminUri { get; private set; }
 
+    public bool HasExited => _process.HasExited;
+
     public static GatewayProcess Start(params string[] args) => Start(new Dictionary<string, string?>(), args);
 
     /// <summary>Starts the process with <paramref name="environment"/> added to (or, with a null value, removed from) the test's environment.</summary>
@@ -88,9 +90,22 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
 
     public async Task WaitUntilReadyAsync()
     {
+        await WaitForAdminAsync();
+        await WaitForLineAsync("Gateway ready");
+    }
+
+    /// <summary>Waits until the admin endpoints serve, and sets <see cref="AdminUri"/>.</summary>
+    public async Task WaitForAdminAsync()
+    {
         var admin = await WaitForLineAsync("Admin endpoints on ");
         AdminUri = new Uri(AdminUrl().Match(admin).Value);
-        await WaitForLineAsync("Gateway ready");
+    }
+
+    /// <summary>How many lines printed so far match <paramref name="pattern"/>.</summary>
+    public int CountLines(string pattern)
+    {
+        var regex = new Regex(pattern);
+        return _output.Count(regex.IsMatch);
     }
 
     /// <summary>Sends SIGTERM, as Kubernetes and systemd do, and waits for the exit code.</summary>

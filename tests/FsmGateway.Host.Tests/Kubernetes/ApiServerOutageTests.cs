@@ -1,0 +1,222 @@
+using System.Text.Json.Nodes;
+using FsmGateway.Host.Tests.Support;
+using FsmGateway.Testing.Kubernetes;
+
+namespace FsmGateway.Host.Tests.Kubernetes;
+
+/// <summary>
+/// The controller and a data plane, each a real process, against a fake API server that goes down (connections
+/// refused) and comes back on the same port with its watch history gone, so that every resumed watch gets 410 Gone.
+/// </summary>
+public sealed class ApiServerOutageTests : IAsyncLifetime
+{
+    private const string GatewayApi = "gateway.networking.k8s.io/v1";
+    private const string LeaseApi = "coordination.k8s.io/v1";
+    private const string Namespace = "httpbin";
+    private const string GatewayName = "simple-fsm-gateway";
+    private const string DataPlane = "fsm-gateway-simple-fsm-gateway";
+
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-outage-");
+    private readonly int _foo = Net.FreePort();
+    private readonly int _bar = Net.FreePort();
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private FakeApiServer _server = null!;
+    private string _kubeconfig = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "outage-token" });
+        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
+        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
+        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
+        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
+        var seed = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "seed/tcp-routing.yaml"))
+            .Replace("port: 8000", $"port: {_foo}", StringComparison.Ordinal)
+            .Replace("port: 8001", $"port: {_bar}", StringComparison.Ordinal);
+        _server.ApplyYaml(seed, Namespace);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _server.DisposeAsync();
+        _dir.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task Controller_rides_out_a_30s_API_server_outage_leading_throughout_not_ready_meanwhile_and_catches_up_after_while_the_data_plane_serves()
+    {
+        await using var backendA = new BannerServer("A");
+        await using var backendB = new BannerServer("B");
+        ApplyEndpoints(backendA.Port);
+
+        // A renew deadline longer than the outage: the leader keeps leading through it.
+        await using var controller = GatewayProcess.Start(
+            "controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0",
+            "--leader-election-namespace", "fsm-system", "--lease-duration", "60s", "--renew-deadline", "45s", "--retry-period", "1s");
+        await controller.WaitUntilReadyAsync();
+        await controller.WaitForLineAsync("leads: it writes status");
+        var deployment = await EventuallyGetAsync("apps/v1", "Deployment", Namespace, DataPlane, controller);
+        _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
+        _server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
+        await Net.EventuallyAsync(() => Task.FromResult(Programmed(GatewayName) == "True"), "the Gateway is Programmed", TimeSpan.FromSeconds(30));
+
+        // The data plane, as the Deployment runs it.
+        var args = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+        args = [.. args.Select((a, i) => i > 0 && args[i - 1] == "--admin-port" ? "0" : i > 0 && args[i - 1] == "--admin-address" ? "127.0.0.1" : a)];
+        await using var dataPlane = GatewayProcess.Start([.. args, "--kubeconfig", _kubeconfig]);
+        await dataPlane.WaitUntilReadyAsync();
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+        Assert.Equal(200, (await ReadyzAsync(controller)).Status);
+        var holder = LeaseHolder();
+        Assert.NotNull(holder);
+
+        // The API server goes away for 30 s. Meanwhile the cluster changes behind it (as another API server replica
+        // would record): a second Gateway, and the backend moves.
+        await _server.StopAsync();
+        var outage = DateTime.UtcNow;
+        var wasNotReady = false;
+        var changed = false;
+        var gw2Port = Net.FreePort();
+        while (DateTime.UtcNow - outage < TimeSpan.FromSeconds(30))
+        {
+            Assert.False(controller.HasExited, $"the controller exited ({controller.Output})");
+            Assert.False(dataPlane.HasExited, $"the data plane exited ({dataPlane.Output})");
+            Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+            Assert.Equal(200, (await ReadyzAsync(dataPlane)).Status);
+            var (status, body) = await ReadyzAsync(controller);
+            if (status == 503)
+            {
+                Assert.Contains("kubernetes-api: the Kubernetes API server has not answered since", body, StringComparison.Ordinal);
+                wasNotReady = true;
+            }
+
+            if (!changed && DateTime.UtcNow - outage > TimeSpan.FromSeconds(5))
+            {
+                changed = true;
+                ApplyEndpoints(backendB.Port);
+                _server.ApplyYaml(SecondGateway(gw2Port), Namespace);
+            }
+
+            await Task.Delay(1000);
+        }
+
+        Assert.True(wasNotReady, "the controller's /readyz never said 503 while the API server was away");
+        Assert.Equal(503, (await ReadyzAsync(controller)).Status);
+
+        // Back, with no watch history: everything is listed again and caught up.
+        await _server.RestartAsync();
+        await Net.EventuallyAsync(async () => (await ReadyzAsync(controller)).Status == 200, "the controller is ready again", TimeSpan.FromSeconds(20));
+        await Net.EventuallyAsync(
+            () => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, "fsm-gateway-second") is not null && _server.Get("v1", "Service", Namespace, "fsm-gateway-second") is not null),
+            $"the Gateway added during the outage is provisioned; controller output:\n{controller.Output}",
+            TimeSpan.FromSeconds(20));
+        await Net.EventuallyAsync(() => Task.FromResult(Programmed("second") is not null), "the Gateway added during the outage has status", TimeSpan.FromSeconds(20));
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "B", "the data plane routes to the backend moved during the outage", TimeSpan.FromSeconds(20));
+
+        // One leader, the same one, throughout.
+        Assert.Equal(holder, LeaseHolder());
+        Assert.Equal(1, controller.CountLines("leads: it writes status"));
+        Assert.DoesNotContain("no longer leads", controller.Output, StringComparison.Ordinal);
+        Assert.Contains("still leading, retrying until the renew deadline", controller.Output, StringComparison.Ordinal);
+
+        Assert.Equal(0, await dataPlane.TerminateAsync());
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    [Fact]
+    public async Task Controller_whose_renew_deadline_passes_during_an_outage_steps_down_keeps_running_and_leads_again_when_the_server_is_back()
+    {
+        await using var controller = GatewayProcess.Start(
+            "controller", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
+            "--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "500ms");
+        await controller.WaitUntilReadyAsync();
+        await controller.WaitForLineAsync("leads: it writes status");
+        await Net.EventuallyAsync(() => Task.FromResult(Programmed(GatewayName) is not null), "the leader writes status", TimeSpan.FromSeconds(30));
+
+        await _server.StopAsync();
+        await controller.WaitForLineAsync("could not renew Lease .* for the renew deadline", TimeSpan.FromSeconds(30));
+        await controller.WaitForLineAsync("no longer leads");
+        Assert.False(controller.HasExited, $"the controller exited ({controller.Output})");
+        Assert.Equal(503, (await ReadyzAsync(controller)).Status);
+
+        await _server.RestartAsync();
+        await Net.EventuallyAsync(() => Task.FromResult(controller.CountLines("leads: it writes status") == 2), $"the controller leads again; output:\n{controller.Output}", TimeSpan.FromSeconds(30));
+        var gateway = _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!;
+        gateway["spec"]!["listeners"]!.AsArray().Add(new JsonObject { ["name"] = "baz", ["port"] = Net.FreePort(), ["protocol"] = "TCP" });
+        _server.Apply(gateway);
+        await Net.EventuallyAsync(
+            () => Task.FromResult(_server.Get(GatewayApi, "Gateway", Namespace, GatewayName)?["status"]?["listeners"]?.AsArray().Any(l => l?["name"]?.GetValue<string>() == "baz") == true),
+            "the leader writes the new listener's status",
+            TimeSpan.FromSeconds(30));
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    [Fact]
+    public async Task Controller_started_while_the_API_server_is_unreachable_keeps_running_not_ready_and_becomes_ready_when_it_appears()
+    {
+        await _server.StopAsync();
+        await using var controller = GatewayProcess.Start(
+            "controller", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
+            "--lease-duration", "6s", "--renew-deadline", "4s", "--retry-period", "1s");
+        await controller.WaitForAdminAsync();
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (DateTime.UtcNow < until)
+        {
+            Assert.False(controller.HasExited, $"the controller exited ({controller.Output})");
+            var (status, body) = await ReadyzAsync(controller);
+            Assert.Equal(503, status);
+            Assert.Contains("waiting for the first config sync", body, StringComparison.Ordinal);
+            await Task.Delay(500);
+        }
+
+        Assert.Contains("kubernetes-api: the Kubernetes API server has not answered since", (await ReadyzAsync(controller)).Body, StringComparison.Ordinal);
+        await _server.RestartAsync();
+        await controller.WaitForLineAsync("Gateway ready", TimeSpan.FromSeconds(30));
+        await Net.EventuallyAsync(async () => (await ReadyzAsync(controller)).Status == 200, "the controller is ready once the API server answers", TimeSpan.FromSeconds(20));
+        await controller.WaitForLineAsync("leads: it writes status");
+        await Net.EventuallyAsync(() => Task.FromResult(Programmed(GatewayName) is not null), "the leader writes status", TimeSpan.FromSeconds(30));
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    private async Task<(int Status, string Body)> ReadyzAsync(GatewayProcess process)
+    {
+        using var response = await _http.GetAsync(new Uri(process.AdminUri!, "/readyz"));
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private string? LeaseHolder() =>
+        _server.Get(LeaseApi, "Lease", "fsm-system", "fsm-gateway-controller")?["spec"]?["holderIdentity"]?.GetValue<string>();
+
+    private string? Programmed(string gateway) =>
+        _server.Get(GatewayApi, "Gateway", Namespace, gateway)?["status"]?["conditions"]?.AsArray()
+            .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Programmed")?["status"]?.GetValue<string>();
+
+    private void ApplyEndpoints(int port) => _server.ApplyYaml($"""
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata:
+          name: httpbin-0
+          namespace: {Namespace}
+          labels: {"{"} kubernetes.io/service-name: httpbin {"}"}
+        addressType: IPv4
+        ports: [{"{"} port: {port}, protocol: TCP {"}"}]
+        endpoints: [{"{"} addresses: [127.0.0.1], conditions: {"{"} ready: true {"}"} {"}"}]
+        """);
+
+    private static string SecondGateway(int port) => $"""
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: Gateway
+        metadata: {"{"} name: second {"}"}
+        spec:
+          gatewayClassName: fsm
+          listeners: [{"{"} name: tcp, port: {port}, protocol: TCP {"}"}]
+        """;
+
+    private async Task<JsonObject> EventuallyGetAsync(string apiVersion, string kind, string ns, string name, GatewayProcess controller)
+    {
+        JsonObject? found = null;
+        await Net.EventuallyAsync(() => Task.FromResult((found = _server.Get(apiVersion, kind, ns, name)) is not null), $"{kind} {ns}/{name} is provisioned; controller output:\n{controller.Output}", TimeSpan.FromSeconds(30));
+        return found!;
+    }
+}

@@ -1,0 +1,112 @@
+using FsmGateway.Kubernetes.Api;
+using FsmGateway.Kubernetes.Controller;
+using FsmGateway.Kubernetes.Tests.Support;
+using FsmGateway.Testing.Kubernetes;
+using k8s;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FsmGateway.Kubernetes.Tests.Controller;
+
+/// <summary>Leader election through the Lease, against the fake API server going away and coming back.</summary>
+public sealed class LeadershipTests : IAsyncLifetime
+{
+    private FakeApiServer _server = null!;
+    private IKubernetes _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeApiServer.StartAsync();
+        _client = _server.CreateClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_leader_keeps_leading_through_an_outage_shorter_than_the_renew_deadline_and_steps_down_only_after_a_longer_one()
+    {
+        var logger = new RecordingLogger();
+        var options = new KubernetesControllerOptions
+        {
+            Identity = "replica-a",
+            LeaseDuration = TimeSpan.FromSeconds(8),
+            RenewDeadline = TimeSpan.FromSeconds(6),
+            RetryPeriod = TimeSpan.FromMilliseconds(200),
+        };
+        using var leadership = new Leadership(_client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(logger));
+        var changes = new List<bool>();
+        leadership.Changed += changes.Add;
+        await leadership.StartAsync(CancellationToken.None);
+        await Eventually(() => leadership.IsLeader, "leads");
+
+        // Every request fails (connection refused) for a second: renewals fail, leadership holds.
+        await _server.StopAsync();
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+        while (DateTime.UtcNow < until)
+        {
+            Assert.True(leadership.IsLeader, "stepped down at a failed renewal, long before the renew deadline");
+            await Task.Delay(50);
+        }
+
+        await _server.RestartAsync();
+        await Eventually(() => logger.Entries.Any(e => e.Message.Contains("can be read and written again", StringComparison.Ordinal)), "renews again");
+        Assert.Equal([true], changes);
+        Assert.Contains(logger.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("still leading", StringComparison.Ordinal) && e.Exception is null);
+
+        // An outage past the renew deadline: it steps down, keeps trying, and leads again once the server is back.
+        await _server.StopAsync();
+        await Eventually(() => !leadership.IsLeader, "steps down after the renew deadline");
+        Assert.False(leadership.ExecuteTask!.IsCompleted, "the election loop ended");
+        await _server.RestartAsync();
+        await Eventually(() => leadership.IsLeader, "leads again");
+        Assert.Equal([true, false, true], changes);
+        Assert.Equal("replica-a", _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["holderIdentity"]?.GetValue<string>());
+
+        await leadership.StopAsync(CancellationToken.None);
+        Assert.Equal(string.Empty, _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["holderIdentity"]?.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_candidate_takes_the_Lease_only_once_its_holder_stopped_renewing_for_the_lease_duration()
+    {
+        var options = new KubernetesControllerOptions
+        {
+            Identity = "replica-b",
+            LeaseDuration = TimeSpan.FromSeconds(2),
+            RenewDeadline = TimeSpan.FromSeconds(1),
+            RetryPeriod = TimeSpan.FromMilliseconds(100),
+        };
+        var now = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", System.Globalization.CultureInfo.InvariantCulture);
+        _server.ApplyYaml($$"""
+            apiVersion: coordination.k8s.io/v1
+            kind: Lease
+            metadata: { name: {{options.LeaseName}}, namespace: {{options.LeaseNamespace}} }
+            spec: { holderIdentity: replica-a, leaseDurationSeconds: 2, acquireTime: "{{now}}", renewTime: "{{now}}", leaseTransitions: 3 }
+            """);
+        using var leadership = new Leadership(_client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(new RecordingLogger()));
+        var started = DateTime.UtcNow;
+        await leadership.StartAsync(CancellationToken.None);
+        await Eventually(() => leadership.IsLeader, "takes the expired Lease");
+
+        // Not before two seconds (the holder's lease duration) from when it first saw the Lease.
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2), $"took a live Lease after {DateTime.UtcNow - started}");
+        var spec = _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)!["spec"]!;
+        Assert.Equal("replica-b", spec["holderIdentity"]!.GetValue<string>());
+        Assert.Equal(4, spec["leaseTransitions"]!.GetValue<int>());
+        await leadership.StopAsync(CancellationToken.None);
+    }
+
+    private static async Task Eventually(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not true in time: {what}");
+            await Task.Delay(20);
+        }
+    }
+}
