@@ -7,6 +7,12 @@ namespace FsmGateway.Transport.Sockets;
 /// <summary>The default transport: plain TCP sockets, IPv4 and IPv6, with <c>TCP_NODELAY</c> on every connection.</summary>
 internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
 {
+    private const int LinuxSolSocket = 1;
+    private const int LinuxSoReuseAddr = 2;
+    private const int BsdSolSocket = 0xffff;
+    private const int BsdSoReuseAddr = 4;
+    private static readonly byte[] Enabled = BitConverter.GetBytes(1);
+
     public ValueTask<IConnectionListener> BindAsync(EndPoint endPoint, CancellationToken cancellationToken)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -18,8 +24,7 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
                 socket.DualMode = true;
             }
 
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(endPoint);
+            BindExclusively(socket, endPoint);
             socket.Listen(1024);
             return ValueTask.FromResult<IConnectionListener>(new SocketConnectionListener(socket));
         }
@@ -28,6 +33,31 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Binds so that a second process asking for the same port fails (EADDRINUSE) instead of sharing it, while a
+    /// restarted gateway can still bind over its predecessor's connections in TIME_WAIT. .NET's
+    /// <see cref="SocketOptionName.ReuseAddress"/> sets <c>SO_REUSEPORT</c> as well on Linux and macOS, which lets
+    /// two live listeners split one port's traffic; so the plain <c>SO_REUSEADDR</c> is set as a raw option there.
+    /// Windows' <c>SO_REUSEADDR</c> would allow port stealing, so there the port is claimed exclusively instead.
+    /// </summary>
+    internal static void BindExclusively(Socket socket, EndPoint endPoint)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            socket.SetRawSocketOption(LinuxSolSocket, LinuxSoReuseAddr, Enabled);
+        }
+        else if (OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
+        {
+            socket.SetRawSocketOption(BsdSolSocket, BsdSoReuseAddr, Enabled);
+        }
+        else if (OperatingSystem.IsWindows())
+        {
+            socket.ExclusiveAddressUse = true;
+        }
+
+        socket.Bind(endPoint);
     }
 
     public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken)
