@@ -13,25 +13,34 @@ internal static class LogText
     /// <summary>The most characters of one input value that reach a log line.</summary>
     public const int MaxLength = 256;
 
+    /// <summary>The most characters of a composed message (a diagnostic, a list of reasons) that reach a log line.</summary>
+    public const int MaxMessageLength = 4096;
+
     /// <summary>
     /// Returns <paramref name="text"/> with control characters (newlines, tabs, escape sequences, bidirectional
     /// overrides, lone surrogates) written as <c>\n</c>, <c>\t</c> or <c>\u001b</c>, and cut to <see cref="MaxLength"/>
     /// characters with a trailing "…".
     /// </summary>
-    public static string Escape(string? text)
+    public static string Escape(string? text) => Escape(text, MaxLength);
+
+    /// <summary>
+    /// <see cref="Escape(string?)"/> with another length limit: for text the program composed around input (a
+    /// diagnostic, a readiness reason), which may be longer than one input value but must still not forge lines.
+    /// </summary>
+    public static string Escape(string? text, int maxLength)
     {
         if (string.IsNullOrEmpty(text))
         {
             return text ?? string.Empty;
         }
 
-        if (!NeedsEscaping(text))
+        if (!NeedsEscaping(text, maxLength))
         {
             return text;
         }
 
-        var builder = new StringBuilder(Math.Min(text.Length, MaxLength) + 16);
-        for (var i = 0; i < text.Length && builder.Length < MaxLength; i++)
+        var builder = new StringBuilder(Math.Min(text.Length, maxLength) + 16);
+        for (var i = 0; i < text.Length && builder.Length < maxLength; i++)
         {
             var c = text[i];
             switch (c)
@@ -57,18 +66,18 @@ internal static class LogText
             }
         }
 
-        if (builder.Length >= MaxLength)
+        if (builder.Length >= maxLength)
         {
-            builder.Length = MaxLength;
+            builder.Length = maxLength;
             builder.Append('…');
         }
 
         return builder.ToString();
     }
 
-    private static bool NeedsEscaping(string text)
+    private static bool NeedsEscaping(string text, int maxLength)
     {
-        if (text.Length > MaxLength)
+        if (text.Length > maxLength)
         {
             return true;
         }

@@ -1,36 +1,34 @@
 using System.Net;
-using FsmGateway.Kubernetes;
-using FsmGateway.Transport.Hosting;
+using System.Text;
 using FsmGateway.Routing;
+using FsmGateway.Transport.Hosting;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FsmGateway.Host.Admin;
 
-/// <summary>The admin endpoints: liveness, readiness, and the current compilation for humans.</summary>
+/// <summary>
+/// The admin endpoints: liveness (<c>/healthz</c>), readiness (<c>/readyz</c>), both health checks tagged by probe,
+/// and the current compilation for humans (<c>/status</c>).
+/// </summary>
 internal static class AdminEndpoints
 {
+    /// <summary>Registers the health checks behind the probes (the controller adds its own readiness check, same tag).</summary>
+    public static void AddHealthChecks(IServiceCollection services) =>
+        services.AddHealthChecks()
+            .AddCheck<ConfigPipelineHealthCheck>("config-pipeline", tags: [HealthTags.Live])
+            .AddCheck<ServingHealthCheck>("serving", tags: [HealthTags.Ready]);
+
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", static () => Results.Text("ok\n"));
-        app.MapGet("/readyz", static async (GatewayRuntimeState state, HealthCheckService health, CancellationToken cancellationToken) =>
-        {
-            // Ready means the gateway's own state says so and every readiness check (the controller's: the API server
-            // answers) passes; each reason not to be is one line.
-            var reasons = new List<string>();
-            if (!state.IsReady)
-            {
-                reasons.Add("waiting for the first config sync");
-            }
+        // A failed probe answers 503 with the reason, for the operator who curls it and for the kubelet's event.
+        app.MapHealthChecks("/healthz", Probe(HealthTags.Live, "ok\n"));
+        app.MapHealthChecks("/readyz", Probe(HealthTags.Ready, "ready\n"));
 
-            var report = await health.CheckHealthAsync(static r => r.Tags.Contains(KubernetesBuilderExtensions.ReadinessTag), cancellationToken).ConfigureAwait(false);
-            reasons.AddRange(report.Entries.Where(static e => e.Value.Status != HealthStatus.Healthy).Select(static e => $"{e.Key}: {e.Value.Description}"));
-            return reasons.Count == 0
-                ? Results.Text("ready\n")
-                : Results.Text(string.Join('\n', reasons) + "\n", statusCode: StatusCodes.Status503ServiceUnavailable);
-        });
         // The whole routing table (every namespace's routes and backends) is for whoever is on the machine or pod
         // (kubectl port-forward arrives from loopback), not for every client that can reach the probe port.
         app.MapGet("/status", static (HttpContext context, GatewayRuntimeState state) =>
@@ -40,4 +38,25 @@ internal static class AdminEndpoints
                     ? Results.Text(CompilationResultJson.ToJson(last) + "\n", "application/json")
                     : Results.Text("waiting for the first config sync\n", statusCode: StatusCodes.Status503ServiceUnavailable));
     }
+
+    private static HealthCheckOptions Probe(string tag, string healthyBody) => new()
+    {
+        Predicate = check => check.Tags.Contains(tag),
+        ResultStatusCodes =
+        {
+            [HealthStatus.Healthy] = StatusCodes.Status200OK,
+            [HealthStatus.Degraded] = StatusCodes.Status200OK,
+            [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+        },
+        ResponseWriter = (context, report) =>
+        {
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            var body = report.Status == HealthStatus.Unhealthy
+                ? string.Concat(report.Entries
+                    .Where(static e => e.Value.Status == HealthStatus.Unhealthy)
+                    .Select(static e => $"{e.Key}: {(e.Value.Description ?? e.Value.Exception?.Message ?? "unhealthy").ReplaceLineEndings(" ")}\n"))
+                : healthyBody;
+            return context.Response.WriteAsync(body, Encoding.UTF8);
+        },
+    };
 }

@@ -56,8 +56,8 @@ internal static class GatewayServer
                 o.ConnectTimeout = settings.ConnectTimeout;
             })
             .AddStatusSink<LogStatusSink>();
-        builder.Services.AddHealthChecks();
         configureSources(gateway);
+        AdminEndpoints.AddHealthChecks(builder.Services);
 
         await using var app = builder.Build();
         AdminEndpoints.Map(app);

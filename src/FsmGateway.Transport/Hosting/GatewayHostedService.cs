@@ -1,6 +1,7 @@
 using System.Reactive.Concurrency;
 using System.Threading.Channels;
 using FsmGateway.Configuration;
+using FsmGateway.Resources;
 using FsmGateway.Routing;
 using FsmGateway.Status;
 using FsmGateway.Transport.Proxy;
@@ -25,9 +26,27 @@ internal sealed partial class GatewayHostedService(
     ILogger<GatewayHostedService> logger) : BackgroundService
 {
     private readonly FsmGatewayOptions _options = options.Value;
+    /// <summary>Stands for "nothing applied yet", so the first apply always logs whether it serves.</summary>
+    private const string NotYetApplied = "\0";
+
     private HashSet<Diagnostic> _previousDiagnostics = [];
 
+    private string? _notServing = NotYetApplied;
+
+    /// <summary>Runs the pipeline; should it ever end but by a stop, the liveness probe fails so the process is restarted.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await RunPipelineAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            PipelineEnded($"{e.GetType().Name}: {e.Message}", e);
+        }
+    }
+
+    private async Task RunPipelineAsync(CancellationToken stoppingToken)
     {
         var snapshots = Channel.CreateBounded<ConfigSnapshot>(new BoundedChannelOptions(1)
         {
@@ -43,13 +62,18 @@ internal sealed partial class GatewayHostedService(
 
         LogWaitingForSources(logger, string.Join(", ", sourceList.Select(static s => s.Name)));
         using var subscription = ConfigPipeline
-            .Snapshots(sourceList, _options.Debounce, _options.MaxDelay, _options.Scheduler ?? TaskPoolScheduler.Default)
+            .Snapshots(sourceList, _options.Debounce, _options.MaxDelay, _options.Scheduler ?? TaskPoolScheduler.Default, OnSourceFault)
             .Subscribe(
                 snapshot => snapshots.Writer.TryWrite(snapshot),
                 error =>
                 {
-                    LogPipelineBroken(logger, error);
+                    PipelineEnded($"{error.GetType().Name}: {error.Message}", error);
                     snapshots.Writer.TryComplete(error);
+                },
+                () =>
+                {
+                    PipelineEnded("the snapshot stream completed", exception: null);
+                    snapshots.Writer.TryComplete();
                 });
 
         var compilerOptions = new CompilerOptions
@@ -99,7 +123,8 @@ internal sealed partial class GatewayHostedService(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Whatever went wrong with this config, what is serving keeps serving; the next change is tried afresh.
-                LogApplyFailed(logger, e, current.Revision);
+                LogApplyFailed(logger, current.Revision, e.GetType().Name, e.Message);
+                LogApplyFailedTrace(logger, e);
             }
         }
     }
@@ -131,10 +156,10 @@ internal sealed partial class GatewayHostedService(
             result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
         }
 
-        // The data plane of one Gateway is ready only once it serves something of it (else a load balancer would send
-        // connections to a pod that refuses them).
-        var serving = _options.ServedGateway is null || !_options.ServeTraffic || bindings.ByPort.Values.Any(static b => b.State == BindState.Bound);
-        state.Applied(result, serving);
+        // Ready means serving: a gateway with no listener bound is not ready (else a load balancer would send
+        // connections to a process that refuses them), and says why; a good config later makes it ready.
+        var notServing = WhyNotServing(snapshot, result, bindings);
+        state.Applied(result, notServing);
         LogNewDiagnostics(result);
         foreach (var sink in sinks)
         {
@@ -144,7 +169,8 @@ internal sealed partial class GatewayHostedService(
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                LogSinkFailed(logger, e, sink.GetType().Name);
+                LogSinkFailed(logger, sink.GetType().Name, e.GetType().Name, e.Message);
+                LogSinkFailedTrace(logger, e);
             }
         }
 
@@ -163,10 +189,106 @@ internal sealed partial class GatewayHostedService(
                 }
             }
 
-            LogReady(logger, _options.ServeTraffic ? Served(result.Table).Listeners.Length : 0, snapshot.Revision);
+        }
+
+        if (notServing != _notServing)
+        {
+            if (notServing is null)
+            {
+                LogReady(logger, _options.ServeTraffic ? Served(result.Table).Listeners.Count(l => bindings.For(l.Port).State == BindState.Bound) : 0, snapshot.Revision);
+            }
+            else
+            {
+                LogNotServing(logger, LogText.Escape(notServing, LogText.MaxMessageLength), snapshot.Revision);
+            }
+
+            _notServing = notServing;
         }
 
         return failed.Count > 0;
+    }
+
+    /// <summary>
+    /// Null when this process serves what it should: it binds nothing by design (a controller), or a listener is bound.
+    /// Otherwise why nothing is served, in the operator's terms: no Gateway, a Gateway not accepted (and why), no valid
+    /// listener, or no listener that could be bound.
+    /// </summary>
+    private string? WhyNotServing(ConfigSnapshot snapshot, CompilationResult result, ListenerBindings bindings)
+    {
+        if (!_options.ServeTraffic)
+        {
+            return null;
+        }
+
+        var served = Served(result.Table).Listeners;
+        if (served.Any(l => bindings.For(l.Port).State == BindState.Bound))
+        {
+            return null;
+        }
+
+        if (served.Length > 0)
+        {
+            var failures = served.Select(l => l.Port).Distinct().Order()
+                .Select(port => $"port {port}: {bindings.For(port).Message ?? "not bound yet"}");
+            return $"no listener could be bound ({string.Join("; ", failures)})";
+        }
+
+        var gateways = snapshot.OfType<Gateway>().Where(g => _options.ServedGateway is not { } only || g.Key == only).ToList();
+        if (gateways.Count == 0)
+        {
+            return _options.ServedGateway is { } missing
+                ? $"{missing} is not in the config"
+                : "the config holds no Gateway";
+        }
+
+        return "no listener to serve: " + string.Join("; ", gateways.Select(g => WhyNothingServed(g, result.Statuses)));
+    }
+
+    private static string WhyNothingServed(Gateway gateway, StatusSet statuses)
+    {
+        if (!statuses.Gateways.TryGetValue(gateway.Key, out var status))
+        {
+            return $"{gateway.Key} is not ours (gatewayClassName '{gateway.GatewayClassName}')";
+        }
+
+        var accepted = status.Conditions.FirstOrDefault(static c => c.Type == ConditionTypes.Accepted);
+        if (accepted is not null && accepted.Status != ConditionStatus.True)
+        {
+            return $"{gateway.Key} is not accepted: {accepted.Reason} ({accepted.Message})";
+        }
+
+        var listeners = status.Listeners
+            .Select(static l => (l.Name, Problem: l.Conditions.FirstOrDefault(static c => c.Type == ConditionTypes.Accepted && c.Status != ConditionStatus.True)))
+            .Where(static l => l.Problem is not null)
+            .Select(static l => $"listener {l.Name}: {l.Problem!.Reason} ({l.Problem.Message})")
+            .ToList();
+        return listeners.Count > 0
+            ? $"{gateway.Key} has no valid listener ({string.Join("; ", listeners)})"
+            : $"{gateway.Key} has no listener";
+    }
+
+    private void OnSourceFault(ConfigSourceFault fault)
+    {
+        if (fault.RetryAfter is { } retry)
+        {
+            LogSourceFaulted(logger, LogText.Escape(fault.Source), fault.Exception.GetType().Name, LogText.Escape(fault.Exception.Message, LogText.MaxMessageLength), retry);
+        }
+        else
+        {
+            LogEventSkipped(logger, LogText.Escape(fault.Source), fault.Exception.GetType().Name, LogText.Escape(fault.Exception.Message, LogText.MaxMessageLength));
+        }
+
+        LogFaultTrace(logger, fault.Exception);
+    }
+
+    private void PipelineEnded(string reason, Exception? exception)
+    {
+        state.PipelineEnded(reason);
+        LogPipelineBroken(logger, LogText.Escape(reason, LogText.MaxMessageLength));
+        if (exception is not null)
+        {
+            LogFaultTrace(logger, exception);
+        }
     }
 
     /// <summary>The part of <paramref name="table"/> this process binds: every listener, or those of <see cref="FsmGatewayOptions.ServedGateway"/>.</summary>
@@ -199,25 +321,43 @@ internal sealed partial class GatewayHostedService(
         var current = result.Diagnostics.ToHashSet();
         foreach (var diagnostic in result.Diagnostics.Where(d => !_previousDiagnostics.Contains(d)))
         {
-            var subject = diagnostic.Object?.ToString() ?? "config";
+            var subject = LogText.Escape(diagnostic.Object?.ToString() ?? "config");
             if (diagnostic.Severity == DiagnosticSeverity.Warning)
             {
-                LogDiagnosticWarning(logger, subject, diagnostic.Message);
+                LogDiagnosticWarning(logger, subject, LogText.Escape(diagnostic.Message, LogText.MaxMessageLength));
             }
             else
             {
-                LogDiagnostic(logger, subject, diagnostic.Message);
+                LogDiagnostic(logger, subject, LogText.Escape(diagnostic.Message, LogText.MaxMessageLength));
             }
         }
 
         _previousDiagnostics = current;
     }
 
-    [LoggerMessage(10, LogLevel.Error, "Applying config revision {Revision} failed; what was serving keeps serving")]
-    private static partial void LogApplyFailed(ILogger logger, Exception exception, long revision);
+    [LoggerMessage(10, LogLevel.Error, "Applying config revision {Revision} failed ({ExceptionType}: {ExceptionMessage}); what was serving keeps serving")]
+    private static partial void LogApplyFailed(ILogger logger, long revision, string exceptionType, string exceptionMessage);
 
-    [LoggerMessage(11, LogLevel.Error, "Status sink {Sink} failed")]
-    private static partial void LogSinkFailed(ILogger logger, Exception exception, string sink);
+    [LoggerMessage(12, LogLevel.Debug, "Applying config failed")]
+    private static partial void LogApplyFailedTrace(ILogger logger, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Error, "Status sink {Sink} failed ({ExceptionType}: {ExceptionMessage})")]
+    private static partial void LogSinkFailed(ILogger logger, string sink, string exceptionType, string exceptionMessage);
+
+    [LoggerMessage(13, LogLevel.Debug, "Status sink failed")]
+    private static partial void LogSinkFailedTrace(ILogger logger, Exception exception);
+
+    [LoggerMessage(14, LogLevel.Error, "Config source {Source} failed ({ExceptionType}: {ExceptionMessage}); keeping its last objects, subscribing again in {RetryAfter}")]
+    private static partial void LogSourceFaulted(ILogger logger, string source, string exceptionType, string exceptionMessage, TimeSpan retryAfter);
+
+    [LoggerMessage(15, LogLevel.Error, "A change from config source {Source} could not be applied and was skipped ({ExceptionType}: {ExceptionMessage})")]
+    private static partial void LogEventSkipped(ILogger logger, string source, string exceptionType, string exceptionMessage);
+
+    [LoggerMessage(16, LogLevel.Debug, "The config pipeline's fault, with its trace")]
+    private static partial void LogFaultTrace(ILogger logger, Exception exception);
+
+    [LoggerMessage(17, LogLevel.Warning, "Not ready, serving nothing: {Reason} (config revision {Revision}); waiting for config with a listener that can be bound")]
+    private static partial void LogNotServing(ILogger logger, string reason, long revision);
 
     private sealed class StopRequestedException : Exception;
 
@@ -227,8 +367,8 @@ internal sealed partial class GatewayHostedService(
     [LoggerMessage(1, LogLevel.Information, "Waiting for every config source to sync: {Sources}")]
     private static partial void LogWaitingForSources(ILogger logger, string sources);
 
-    [LoggerMessage(2, LogLevel.Critical, "The config pipeline broke; what is serving keeps serving, but no further config will be applied")]
-    private static partial void LogPipelineBroken(ILogger logger, Exception exception);
+    [LoggerMessage(2, LogLevel.Critical, "The config pipeline ended ({Reason}); what is serving keeps serving, but no further config will be applied, so /healthz now fails")]
+    private static partial void LogPipelineBroken(ILogger logger, string reason);
 
     [LoggerMessage(3, LogLevel.Critical, "No listener could be bound, so nothing is served: {Failures}. Free the port(s) or change the Gateway's listeners.")]
     private static partial void LogNothingBound(ILogger logger, string failures);

@@ -2,19 +2,36 @@ using FsmGateway.Routing;
 
 namespace FsmGateway.Transport.Hosting;
 
-/// <summary>What the running gateway has done: for readiness probes, admin endpoints and tests.</summary>
+/// <summary>What the running gateway has done: for the health and readiness probes, admin endpoints and tests.</summary>
 public sealed class GatewayRuntimeState
 {
     private volatile CompilationResult? _last;
     private volatile string? _startupFailure;
+    private volatile string? _notServing;
+    private volatile string? _pipelineFailure;
     private volatile bool _stopping;
-    private volatile bool _serving = true;
 
     /// <summary>
-    /// True once every source has synced and the first routing table is applied (and, for the data plane of one
-    /// Gateway, once a listener of it is bound); false again once stopping.
+    /// True once every source has synced, the first routing table is applied and, when this process serves traffic,
+    /// at least one listener is bound; false again once stopping. A gateway serving nothing is not ready.
     /// </summary>
-    public bool IsReady => _last is not null && _serving && _startupFailure is null && !_stopping;
+    public bool IsReady => NotReadyReason is null;
+
+    /// <summary>Why <see cref="IsReady"/> is false (for the readiness probe's answer), or null when ready.</summary>
+    public string? NotReadyReason =>
+        _stopping ? "stopping"
+        : _startupFailure is { } failure ? failure
+        : _last is null ? "waiting for the first config sync"
+        : _notServing;
+
+    /// <summary>
+    /// False once the config pipeline has ended (no further config can be applied): the process should be restarted,
+    /// so the liveness probe fails. What is serving keeps serving until then.
+    /// </summary>
+    public bool IsAlive => _pipelineFailure is null;
+
+    /// <summary>Why the config pipeline ended, or null while it runs.</summary>
+    public string? PipelineFailure => _pipelineFailure;
 
     /// <summary>The compilation last applied: routing table, statuses (with what was really bound) and diagnostics.</summary>
     public CompilationResult? LastCompilation => _last;
@@ -22,13 +39,16 @@ public sealed class GatewayRuntimeState
     /// <summary>Why the gateway stopped at start-up (no listener could be bound), or null.</summary>
     public string? StartupFailure => _startupFailure;
 
-    internal void Applied(CompilationResult result, bool serving = true)
+    /// <summary>Records an applied compilation and, when it serves nothing, why.</summary>
+    internal void Applied(CompilationResult result, string? notServing)
     {
-        _serving = serving;
+        _notServing = notServing;
         _last = result;
     }
 
     internal void Failed(string reason) => _startupFailure = reason;
+
+    internal void PipelineEnded(string reason) => _pipelineFailure = reason;
 
     internal void Stopping() => _stopping = true;
 }
