@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 
 namespace FsmGateway.Kubernetes.Api;
@@ -5,14 +6,31 @@ namespace FsmGateway.Kubernetes.Api;
 /// <summary>
 /// Whether the API server answers, as seen by every request the gateway's client makes (a delegating handler reports
 /// each outcome): a connection that cannot be made, or 502/503/504, makes it unreachable until the next answer.
-/// The controller's readiness follows it; the data plane's does not (it keeps serving its last config).
+/// The controller's readiness follows it; the data plane's does not (it keeps serving its last config). Measured on the
+/// meter <c>FsmGateway.Kubernetes</c>: <c>fsmgateway.kubernetes.api_server.reachable</c> (1 or 0) and
+/// <c>fsmgateway.kubernetes.api_server.failures</c> (requests that got no answer).
 /// </summary>
-internal sealed class ApiServerReachability(TimeProvider time)
+internal sealed class ApiServerReachability
 {
+    /// <summary>The meter of the Kubernetes package's instruments.</summary>
+    public const string MeterName = "FsmGateway.Kubernetes";
+
+    private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private DateTimeOffset? _failingSince;
     private string? _lastFailure;
+    private long _failures;
     private TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public ApiServerReachability(TimeProvider time, IMeterFactory? meters = null)
+    {
+        _time = time;
+        if (meters?.Create(MeterName) is { } meter)
+        {
+            meter.CreateObservableGauge("fsmgateway.kubernetes.api_server.reachable", () => Outage is null ? 1 : 0, "{boolean}", "1 while the Kubernetes API server answers, 0 while requests get no answer (connection failure, 502/503/504).");
+            meter.CreateObservableCounter("fsmgateway.kubernetes.api_server.failures", () => Interlocked.Read(ref _failures), "{request}", "Requests to the Kubernetes API server that got no answer.");
+        }
+    }
 
     /// <summary>Null while the API server answers; else since when it has not, and the last failure.</summary>
     public (DateTimeOffset Since, string Failure)? Outage
@@ -60,7 +78,7 @@ internal sealed class ApiServerReachability(TimeProvider time)
         }
 
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        await Task.WhenAny(Task.Delay(delay, time, timer.Token), recovered).ConfigureAwait(false);
+        await Task.WhenAny(Task.Delay(delay, _time, timer.Token), recovered).ConfigureAwait(false);
         await timer.CancelAsync().ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
     }
@@ -68,9 +86,10 @@ internal sealed class ApiServerReachability(TimeProvider time)
     /// <summary>A request got no answer: <paramref name="failure"/> says why.</summary>
     public void Failed(string failure)
     {
+        Interlocked.Increment(ref _failures);
         lock (_gate)
         {
-            _failingSince ??= time.GetUtcNow();
+            _failingSince ??= _time.GetUtcNow();
             _lastFailure = failure;
         }
     }

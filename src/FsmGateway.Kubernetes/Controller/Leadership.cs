@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using FsmGateway.Kubernetes.Api;
 using k8s;
@@ -24,7 +25,8 @@ internal sealed partial class Leadership(
     IOptions<KubernetesControllerOptions> options,
     ApiServerReachability reachability,
     TimeProvider time,
-    ILogger<Leadership> logger) : BackgroundService
+    ILogger<Leadership> logger,
+    IMeterFactory? meters = null) : BackgroundService
 {
     private readonly KubernetesControllerOptions _options = options.Value;
     private readonly Lock _gate = new();
@@ -55,6 +57,8 @@ internal sealed partial class Leadership(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        meters?.Create(ApiServerReachability.MeterName).CreateObservableGauge(
+            "fsmgateway.controller.leader", () => _isLeader ? 1 : 0, "{boolean}", "1 while this controller replica leads (writes status and provisions), else 0.");
         if (!_options.LeaderElection)
         {
             return;

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using FsmGateway.Configuration;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Kubernetes.Controller;
@@ -40,7 +41,7 @@ public static class KubernetesBuilderExtensions
 
         services.AddSingleton<KubernetesSourcesAdded>();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new ApiServerReachability(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new ApiServerReachability(sp.GetRequiredService<TimeProvider>(), sp.GetService<IMeterFactory>()));
         services.TryAddSingleton<KubernetesConnection>();
         foreach (var kind in ApiKind.Watched)
         {
@@ -86,7 +87,8 @@ public static class KubernetesBuilderExtensions
             sp.GetRequiredService<IOptions<KubernetesControllerOptions>>(),
             sp.GetRequiredService<ApiServerReachability>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<ILogger<Leadership>>() ?? NullLogger<Leadership>.Instance));
+            sp.GetService<ILogger<Leadership>>() ?? NullLogger<Leadership>.Instance,
+            sp.GetService<IMeterFactory>()));
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
         services.TryAddSingleton(sp =>
         {

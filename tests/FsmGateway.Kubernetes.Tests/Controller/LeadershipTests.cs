@@ -37,11 +37,16 @@ public sealed class LeadershipTests : IAsyncLifetime
             RenewDeadline = TimeSpan.FromSeconds(6),
             RetryPeriod = TimeSpan.FromMilliseconds(200),
         };
-        using var leadership = new Leadership(_client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(logger));
+        using var meters = new TestMeterFactory();
+        var reachability = new ApiServerReachability(TimeProvider.System, meters);
+        using var client = new k8s.Kubernetes(_server.ClientConfiguration(), new ReachabilityHandler(reachability));
+        using var leadership = new Leadership(client, Options.Create(options), reachability, TimeProvider.System, new RecordingLogger<Leadership>(logger), meters);
         var changes = new List<bool>();
         leadership.Changed += changes.Add;
         await leadership.StartAsync(CancellationToken.None);
         await Eventually(() => leadership.IsLeader, "leads");
+        Assert.Equal([1L], meters.Observe("fsmgateway.controller.leader"));
+        Assert.Equal([1L], meters.Observe("fsmgateway.kubernetes.api_server.reachable"));
 
         // Every request fails (connection refused) for a second: renewals fail, leadership holds.
         await _server.StopAsync();
@@ -52,6 +57,10 @@ public sealed class LeadershipTests : IAsyncLifetime
             await Task.Delay(50);
         }
 
+        Assert.Equal([0L], meters.Observe("fsmgateway.kubernetes.api_server.reachable"));
+        Assert.True(meters.Observe("fsmgateway.kubernetes.api_server.failures").Single() >= 2);
+        Assert.NotNull(reachability.Outage);
+
         await _server.RestartAsync();
         await Eventually(() => logger.Entries.Any(e => e.Message.Contains("can be read and written again", StringComparison.Ordinal)), "renews again");
         Assert.Equal([true], changes);
@@ -60,6 +69,7 @@ public sealed class LeadershipTests : IAsyncLifetime
         // An outage past the renew deadline: it steps down, keeps trying, and leads again once the server is back.
         await _server.StopAsync();
         await Eventually(() => !leadership.IsLeader, "steps down after the renew deadline");
+        Assert.Equal([0L], meters.Observe("fsmgateway.controller.leader"));
         Assert.False(leadership.ExecuteTask!.IsCompleted, "the election loop ended");
         await _server.RestartAsync();
         await Eventually(() => leadership.IsLeader, "leads again");
