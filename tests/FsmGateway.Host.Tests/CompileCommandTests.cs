@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using FsmGateway.Host.Cli;
+using FsmGateway.Testing.Kubernetes;
 
 namespace FsmGateway.Host.Tests;
 
@@ -109,6 +111,59 @@ public sealed class CompileCommandTests
             Assert.Contains($"error: {file}: document 1 {expected}", stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("xception", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Compile_SnapshotSampleFolder_CompilesAsOneConfiguration()
+    {
+        var (exit, stdout, stderr) = Run("compile", "-o", "json", "-n", "shop", RepoPaths.Of("samples/SnapshotTests/manifests"));
+
+        Assert.True(exit == 0, stderr);
+        Assert.DoesNotContain("error", stderr, StringComparison.Ordinal);
+        Assert.Contains("staging", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_OneObjectDefinedDifferentlyInTwoFiles_ExitsOneNamingBothLocations()
+    {
+        var folder = Directory.CreateTempSubdirectory("fsm-compile-dup-");
+        try
+        {
+            var seed = File.ReadAllText(SeedPath);
+            File.WriteAllText(Path.Combine(folder.FullName, "a.yaml"), seed);
+            File.WriteAllText(Path.Combine(folder.FullName, "b.yaml"), seed.Replace("port: 8001", "port: 8002", StringComparison.Ordinal));
+
+            var (exit, stdout, stderr) = Run("compile", folder.FullName);
+
+            Assert.Equal(1, exit);
+            Assert.Empty(stdout);
+            Assert.Contains($"error: {Path.Combine(folder.FullName, "b.yaml")}: document 1 (line 6): metadata.name: Gateway default/simple-fsm-gateway is already defined differently at {Path.Combine(folder.FullName, "a.yaml")}: document 1 (line 6)", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Compile_ReportsSkippedKindsAndUnknownFieldsAsLocatedNotes()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, File.ReadAllText(SeedPath).Replace("    - name: simple-fsm-gateway\n", "    - name: simple-fsm-gateway\n      sectionNmae: tcp\n", StringComparison.Ordinal) + "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: web }\n");
+
+            var (exit, _, stderr) = Run("compile", "-n", "httpbin", file);
+
+            Assert.Equal(0, exit);
+            Assert.Matches($@"note: {Regex.Escape(file)}: document \d+ \(line \d+\): spec\.parentRefs\[0\]\.sectionNmae: unknown field, not in the TCPRoute schema; ignored", stderr);
+            Assert.Matches($@"note: {Regex.Escape(file)}: document \d+ \(line \d+\): skipped gateway\.networking\.k8s\.io/v1 HTTPRoute web: not a kind FsmGateway reads", stderr);
         }
         finally
         {

@@ -63,7 +63,7 @@ public sealed class ManifestReaderTests
 
         Assert.True(set.Succeeded);
         Assert.Single(set.Resources);
-        Assert.Equal("seed.yaml, document 1: skipped apps/v1 Deployment httpbin: not a kind FsmGateway reads", Assert.Single(set.Notes));
+        Assert.Equal("seed.yaml: document 1 (line 1): skipped apps/v1 Deployment httpbin: not a kind FsmGateway reads", Assert.Single(set.Notes));
     }
 
     [Fact]

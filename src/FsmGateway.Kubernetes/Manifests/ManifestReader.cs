@@ -1,8 +1,8 @@
-using System.Collections.Immutable;
 using System.Buffers;
-using System.Text.Unicode;
+using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using System.Text.Unicode;
 using FsmGateway.Kubernetes.Mapping;
 using FsmGateway.Resources;
 
@@ -141,6 +141,7 @@ public static partial class ManifestReader
         var resources = ImmutableArray.CreateBuilder<Resource>();
         var notes = ImmutableArray.CreateBuilder<string>();
         var errors = ImmutableArray.CreateBuilder<ManifestError>();
+        var locations = ImmutableArray.CreateBuilder<ManifestLocation>();
         var documentNumber = 0;
         foreach (var (documentText, firstLine) in SplitDocuments(text))
         {
@@ -179,13 +180,19 @@ public static partial class ManifestReader
                 try
                 {
                     var mapped = ResourceMapper.Map(item, defaultNamespace);
+                    var at = new ManifestLocation(source, documentNumber, firstLine - 1 + lines.GetValueOrDefault(item, 1));
                     if (mapped.Resource is { } resource)
                     {
                         resources.Add(resource);
+                        locations.Add(at with { Line = firstLine - 1 + LineOf(item, "metadata.name", lines) });
+                        foreach (var (unknown, line) in KnownFields.Unknown(item, resource.Key.Kind).Select(f => (f, firstLine - 1 + LineOf(item, f, lines))).OrderBy(static u => u.Item2))
+                        {
+                            notes.Add(new ManifestLocation(source, documentNumber, line).Note(field + unknown, $"unknown field, not in the {LogText.Escape(KindOf(item))} schema; ignored"));
+                        }
                     }
                     else
                     {
-                        notes.Add($"{source}, document {documentNumber}: {mapped.SkipNote}");
+                        notes.Add(at.Note(null, mapped.SkipNote!));
                     }
                 }
                 catch (ResourceMappingException e)
@@ -201,8 +208,10 @@ public static partial class ManifestReader
             }
         }
 
-        return new ManifestSet(resources.ToImmutable(), notes.ToImmutable(), errors.ToImmutable());
+        return ManifestSet.Combine([new ManifestSet(resources.ToImmutable(), notes.ToImmutable(), errors.ToImmutable()) { Locations = locations.ToImmutable() }]);
     }
+
+    private static string KindOf(JsonObject item) => item["kind"] is JsonValue kind && kind.TryGetValue<string>(out var text) ? text : "object";
 
     /// <summary>A <c>kind: List</c> document (what <c>kubectl get -o yaml</c> prints) holds its objects in <c>items</c>.</summary>
     private static IEnumerable<(JsonObject Item, string FieldPrefix)> Items(JsonObject document)
