@@ -13,12 +13,16 @@ namespace FsmGateway.Kubernetes.Controller;
 /// provisioning found (addresses; Programmed only once the data plane is available and addressed). Only the latest
 /// status set is worked on. Every call of a pass carries the leadership term, so a replica that stops leading stops
 /// writing at once. A failed object is retried with back-off; a periodic resync compares everything with the cluster
-/// again (repairing status someone else overwrote), as gaining leadership does.
+/// again (repairing status someone else overwrote), as gaining leadership does. When provisioning, an informer on the
+/// provisioned Deployments and Services (<see cref="OwnedObjectsWatch"/>) starts a pass as soon as one of them changes
+/// in a way that matters to its Gateway's status (a replica becomes available, the load balancer assigns an address),
+/// or is deleted.
 /// </summary>
 internal sealed partial class KubernetesControllerSink(
     Leadership leadership,
     KubernetesStatusWriter writer,
     GatewayProvisioner? provisioner,
+    OwnedObjectsWatch? ownedObjects,
     TimeSpan resyncPeriod,
     ApiServerReachability reachability,
     TimeProvider time,
@@ -42,6 +46,7 @@ internal sealed partial class KubernetesControllerSink(
     {
         leadership.Changed += OnLeadershipChanged;
         var resync = ResyncAsync(stoppingToken);
+        var owned = ownedObjects?.RunAsync(OnOwnedObjectChanged, stoppingToken) ?? Task.CompletedTask;
         try
         {
             var retry = new Backoff(MinRetry, MaxRetry);
@@ -99,6 +104,7 @@ internal sealed partial class KubernetesControllerSink(
         {
             leadership.Changed -= OnLeadershipChanged;
             await resync.ConfigureAwait(false);
+            await owned.ConfigureAwait(false);
         }
     }
 
@@ -164,6 +170,12 @@ internal sealed partial class KubernetesControllerSink(
         }
     }
 
+    private void OnOwnedObjectChanged(string gateway)
+    {
+        LogOwnedObjectChanged(logger, gateway);
+        _work.Writer.TryWrite(true);
+    }
+
     private void OnLeadershipChanged(bool isLeader)
     {
         if (isLeader)
@@ -182,6 +194,9 @@ internal sealed partial class KubernetesControllerSink(
 
     [LoggerMessage(2, LogLevel.Information, "Some statuses or data planes are not written yet; retrying in {DelayMs:F0} ms")]
     private static partial void LogRetrying(ILogger logger, double delayMs);
+
+    [LoggerMessage(4, LogLevel.Debug, "The data plane of Gateway {Gateway} changed; bringing its status up to date")]
+    private static partial void LogOwnedObjectChanged(ILogger logger, string gateway);
 
     [LoggerMessage(3, LogLevel.Warning, "Leadership was lost during a pass; its remaining writes were cancelled")]
     private static partial void LogLostLeadership(ILogger logger);

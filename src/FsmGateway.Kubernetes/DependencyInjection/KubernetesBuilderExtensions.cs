@@ -101,7 +101,10 @@ public static class KubernetesBuilderExtensions
             var provisioner = options.DataPlaneImage is { } image
                 ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName), loggers.CreateLogger<GatewayProvisioner>())
                 : null;
-            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
+            var owned = provisioner is null
+                ? null
+                : new OwnedObjectsWatch(client, sp.GetRequiredService<IOptions<KubernetesOptions>>().Value, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<OwnedObjectsWatch>());
+            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, owned, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
         });
         services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());
         services.AddHostedService(sp => sp.GetRequiredService<KubernetesControllerSink>());
