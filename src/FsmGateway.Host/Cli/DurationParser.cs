@@ -32,6 +32,6 @@ internal static class DurationParser
         var text = parse.GetValue(option)!;
         return TryParse(text, out var value)
             ? value
-            : throw new ArgumentException($"{option.Name}: '{text}' is not a duration (e.g. 30s, 500ms, 2m)");
+            : throw new ArgumentException($"{option.Name}: '{LogText.Escape(text)}' is not a duration (e.g. 30s, 500ms, 2m)");
     }
 }

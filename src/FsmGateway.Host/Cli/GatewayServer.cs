@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace FsmGateway.Host.Cli;
 
@@ -15,7 +16,7 @@ namespace FsmGateway.Host.Cli;
 /// Runs a gateway process in any mode: logging, the admin endpoints, the gateway with the mode's config sources and
 /// options, until SIGTERM or Ctrl-C (then drain). Returns the process exit code.
 /// </summary>
-internal static class GatewayServer
+internal static partial class GatewayServer
 {
     public static async Task<int> RunAsync(
         string command,
@@ -27,7 +28,7 @@ internal static class GatewayServer
     {
         if (!IPAddress.TryParse(settings.AdminAddress, out var adminAddress))
         {
-            error.WriteLine($"{command}: --admin-address '{settings.AdminAddress}' is not an IP address");
+            error.WriteLine($"{command}: --admin-address '{LogText.Escape(settings.AdminAddress)}' is not an IP address");
             return ExitCodes.BadInput;
         }
 
@@ -42,6 +43,10 @@ internal static class GatewayServer
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
+
+        // The generic host logs a failed start or a crashed background service with the whole stack trace at Error.
+        // Both are reported here instead (type and message, the option or port named); the trace is for --log-level Debug.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", settings.LogLevel <= LogLevel.Debug ? settings.LogLevel : LogLevel.None);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(adminAddress, settings.AdminPort));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(5));
         var gateway = builder.Services.AddFsmGateway(o =>
@@ -67,11 +72,25 @@ internal static class GatewayServer
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {e.Message} (choose another with --admin-port)");
+            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port)");
             return ExitCodes.PortUnavailable;
         }
+        catch (OptionsValidationException e)
+        {
+            foreach (var failure in e.Failures)
+            {
+                error.WriteLine($"{command}: invalid option: {LogText.Escape(failure)}");
+            }
 
-        app.Logger.LogInformation("Admin endpoints on {Urls}", string.Join(", ", app.Urls));
+            return ExitCodes.BadInput;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            error.WriteLine($"{command}: cannot start: {e.GetType().Name}: {LogText.Escape(e.Message)}");
+            return ExitCodes.Crashed;
+        }
+
+        LogAdminEndpoints(app.Logger, string.Join(", ", app.Urls));
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         if (app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is not null)
         {
@@ -90,4 +109,7 @@ internal static class GatewayServer
 
         return ExitCodes.Ok;
     }
+
+    [LoggerMessage(1, LogLevel.Information, "Admin endpoints on {Urls}")]
+    private static partial void LogAdminEndpoints(ILogger logger, string urls);
 }

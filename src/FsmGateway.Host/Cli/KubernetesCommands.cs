@@ -110,7 +110,7 @@ internal static class KubernetesCommands
             var parts = name.Split('/');
             if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
             {
-                error.WriteLine($"gateway: --gateway '{name}' is not NAMESPACE/NAME");
+                error.WriteLine($"gateway: --gateway '{LogText.Escape(name)}' is not NAMESPACE/NAME");
                 return Task.FromResult(ExitCodes.BadInput);
             }
 

@@ -44,7 +44,7 @@ internal static class RunCommand
             {
                 if (!File.Exists(path) && !Directory.Exists(path))
                 {
-                    error.WriteLine($"run: config path '{path}' does not exist");
+                    error.WriteLine($"run: config path '{LogText.Escape(path)}' does not exist");
                     return Task.FromResult(ExitCodes.BadInput);
                 }
             }

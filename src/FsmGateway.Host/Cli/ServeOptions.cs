@@ -15,6 +15,25 @@ internal sealed class ServeOptions
     private readonly Option<string> _connectTimeout = new("--connect-timeout") { Description = "Upstream connect timeout per attempt.", DefaultValueFactory = _ => "5s" };
     private readonly Option<LogLevel> _logLevel = new("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
 
+    public ServeOptions()
+    {
+        // Checked while parsing, so a bad value is an error naming the option (exit 1), never an exception later.
+        _adminPort.Validators.Add(static result =>
+        {
+            if (result.GetValueOrDefault<int>() is var port and (< 0 or > 65535))
+            {
+                result.AddError($"--admin-port: {port} is not a port (1-65535, or 0 for a free one)");
+            }
+        });
+        _controllerName.Validators.Add(static result =>
+        {
+            if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
+            {
+                result.AddError("--controller-name: must not be empty");
+            }
+        });
+    }
+
     public void AddTo(Command command)
     {
         foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _logLevel])

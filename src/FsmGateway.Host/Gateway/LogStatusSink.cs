@@ -42,7 +42,8 @@ internal sealed partial class LogStatusSink(ILogger<LogStatusSink> logger) : ISt
         {
             if (!_previous.TryGetValue(key, out var before) || before != text)
             {
-                LogStatus(logger, key.ToString(), text);
+                // Names, listener names and messages come from input: escaped, so they cannot forge a log line.
+                LogStatus(logger, LogText.Escape(key.ToString()), LogText.Escape(text, LogText.MaxMessageLength));
             }
         }
 

@@ -27,7 +27,8 @@ public static class KubernetesBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        services.AddOptions<KubernetesOptions>();
+        services.AddOptions<KubernetesOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KubernetesOptions>, KubernetesOptionsValidator>());
         if (configure is not null)
         {
             services.Configure(configure);
@@ -71,7 +72,8 @@ public static class KubernetesBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
         builder.AddKubernetes();
-        services.AddOptions<KubernetesControllerOptions>();
+        services.AddOptions<KubernetesControllerOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KubernetesControllerOptions>, KubernetesControllerOptionsValidator>());
         if (configure is not null)
         {
             services.Configure(configure);

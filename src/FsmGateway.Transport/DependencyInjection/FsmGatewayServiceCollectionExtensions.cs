@@ -4,6 +4,7 @@ using FsmGateway.Transport.LoadBalancing;
 using FsmGateway.Transport.Proxy;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace FsmGateway.Transport;
 
@@ -22,7 +23,8 @@ public static class FsmGatewayServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddFsmGatewayTransport();
-        services.AddOptions<FsmGatewayOptions>();
+        services.AddOptions<FsmGatewayOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<FsmGatewayOptions>, FsmGatewayOptionsValidator>());
         if (configure is not null)
         {
             services.Configure(configure);

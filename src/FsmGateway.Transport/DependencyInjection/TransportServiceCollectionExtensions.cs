@@ -4,6 +4,7 @@ using FsmGateway.Transport.Proxy;
 using FsmGateway.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace FsmGateway.Transport;
 
@@ -20,7 +21,8 @@ public static class TransportServiceCollectionExtensions
     public static IServiceCollection AddFsmGatewayTransport(this IServiceCollection services, Action<ProxyOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<ProxyOptions>();
+        services.AddOptions<ProxyOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>());
         if (configure is not null)
         {
             services.Configure(configure);

@@ -32,9 +32,16 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Information, "Routing table applied: {Count} listener(s); port {Port} now routes to {Route}")]
     public static partial void RouteUpdated(ILogger logger, int count, int port, string route);
 
-    [LoggerMessage(10, LogLevel.Error, "Accepting on port {Port} failed; retrying")]
-    public static partial void AcceptFailed(ILogger logger, Exception exception, int port);
+    // At Information and above an exception is its type and message; the trace goes to a Debug companion.
+    [LoggerMessage(10, LogLevel.Error, "Accepting on port {Port} failed ({ExceptionType}: {ExceptionMessage}); retrying")]
+    public static partial void AcceptFailed(ILogger logger, int port, string exceptionType, string exceptionMessage);
 
-    [LoggerMessage(9, LogLevel.Error, "Unexpected error on a connection from {Client} on port {Port}")]
-    public static partial void ConnectionError(ILogger logger, Exception exception, EndPoint? client, int port);
+    [LoggerMessage(11, LogLevel.Debug, "Accepting on port {Port} failed")]
+    public static partial void AcceptFailedTrace(ILogger logger, Exception exception, int port);
+
+    [LoggerMessage(9, LogLevel.Error, "Unexpected error on a connection from {Client} on port {Port} ({ExceptionType}: {ExceptionMessage})")]
+    public static partial void ConnectionError(ILogger logger, EndPoint? client, int port, string exceptionType, string exceptionMessage);
+
+    [LoggerMessage(12, LogLevel.Debug, "Unexpected error on a connection from {Client} on port {Port}")]
+    public static partial void ConnectionErrorTrace(ILogger logger, Exception exception, EndPoint? client, int port);
 }

@@ -46,6 +46,7 @@ public sealed class GatewayProxy : IAsyncDisposable
     /// <param name="logger">Where to log.</param>
     /// <param name="meterFactory">Creates the <c>FsmGateway.Transport</c> meter; a private meter when null.</param>
     /// <exception cref="ArgumentException">No registered policy has the configured name.</exception>
+    /// <exception cref="OptionsValidationException">An option is out of range (a buffer of 0 bytes, a timeout of 0).</exception>
     public GatewayProxy(
         IListenerFactory listenerFactory,
         IUpstreamConnector connector,
@@ -63,6 +64,13 @@ public sealed class GatewayProxy : IAsyncDisposable
         _listenerFactory = listenerFactory;
         _connector = connector;
         _options = options.Value;
+
+        // Through DI the options were validated already; built by hand (CreateDefault, Options.Create), they are here.
+        if (ProxyOptionsValidator.Instance.Validate(Options.DefaultName, _options) is { Failed: true } invalid)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(ProxyOptions), invalid.Failures);
+        }
+
         _time = timeProvider;
         _logger = logger ?? NullLogger<GatewayProxy>.Instance;
         _metrics = new ProxyMetrics(meterFactory);
@@ -156,7 +164,7 @@ public sealed class GatewayProxy : IAsyncDisposable
                     if (!existing.Model.Route.Equals(route))
                     {
                         existing.Model = NewModel(route);
-                        Log.RouteUpdated(_logger, desired.Count, route.Port, existing.Model.Describe);
+                        Log.RouteUpdated(_logger, desired.Count, route.Port, LogText.Escape(existing.Model.Describe));
                     }
 
                     outcomes.TryAdd(route.Port, BindOutcome.Bound);
@@ -261,7 +269,7 @@ public sealed class GatewayProxy : IAsyncDisposable
             }
 
             var reason = e is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } ? "address already in use" : e.Message;
-            Log.BindFailed(_logger, route.Port, route.ListenerName, route.Gateway.ToString(), reason);
+            Log.BindFailed(_logger, route.Port, LogText.Escape(route.ListenerName), LogText.Escape(route.Gateway.ToString()), reason);
             return BindOutcome.Failed(reason);
         }
 
@@ -273,7 +281,7 @@ public sealed class GatewayProxy : IAsyncDisposable
 
         foreach (var socket in sockets)
         {
-            Log.Listening(_logger, socket.EndPoint, route.ListenerName, route.Gateway.ToString());
+            Log.Listening(_logger, socket.EndPoint, LogText.Escape(route.ListenerName), LogText.Escape(route.Gateway.ToString()));
             listener.AcceptLoops.Add(AcceptLoopAsync(listener, socket));
         }
 
@@ -331,7 +339,8 @@ public sealed class GatewayProxy : IAsyncDisposable
             {
                 // Accept failures that are not "unbound" (e.g. too many open files) must not end the listener:
                 // log, back off briefly, go on.
-                Log.AcceptFailed(_logger, e, listener.Port);
+                Log.AcceptFailed(_logger, listener.Port, e.GetType().Name, e.Message);
+                Log.AcceptFailedTrace(_logger, e, listener.Port);
                 await Task.Delay(TimeSpan.FromMilliseconds(50), _time).ConfigureAwait(false);
                 continue;
             }
@@ -377,7 +386,8 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
         catch (Exception e)
         {
-            Log.ConnectionError(_logger, e, client.RemoteEndPoint, port);
+            Log.ConnectionError(_logger, client.RemoteEndPoint, port, e.GetType().Name, e.Message);
+            Log.ConnectionErrorTrace(_logger, e, client.RemoteEndPoint, port);
             connection.Abort();
         }
         finally

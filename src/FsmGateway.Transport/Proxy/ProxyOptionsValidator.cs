@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Options;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>
+/// Checks <see cref="ProxyOptions"/> at start-up (and whenever a proxy is built), naming each bad option. A zero buffer
+/// would close every connection without relaying a byte; a zero timeout would fail every connect.
+/// </summary>
+internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
+{
+    /// <summary>The largest relay buffer per direction: more is a typo (and each open connection may hold two).</summary>
+    public const int MaxBufferSize = 16 * 1024 * 1024;
+
+    public static ProxyOptionsValidator Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (options.ConnectTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"ProxyOptions.ConnectTimeout must be positive (is {options.ConnectTimeout})");
+        }
+
+        if (options.ConnectAttempts < 1)
+        {
+            failures.Add($"ProxyOptions.ConnectAttempts must be at least 1 (is {options.ConnectAttempts})");
+        }
+
+        if (options.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
+        {
+            failures.Add($"ProxyOptions.IdleTimeout must be positive, or null for never (is {idle})");
+        }
+
+        if (options.MaxConnectionDuration is { } duration && duration <= TimeSpan.Zero)
+        {
+            failures.Add($"ProxyOptions.MaxConnectionDuration must be positive, or null for no limit (is {duration})");
+        }
+
+        if (options.DrainTimeout < TimeSpan.Zero)
+        {
+            failures.Add($"ProxyOptions.DrainTimeout must not be negative (is {options.DrainTimeout})");
+        }
+
+        if (options.BufferSize is < 1 or > MaxBufferSize)
+        {
+            failures.Add($"ProxyOptions.BufferSize must be between 1 and {MaxBufferSize} bytes (is {options.BufferSize})");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.LoadBalancingPolicy))
+        {
+            failures.Add("ProxyOptions.LoadBalancingPolicy must name a policy");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
