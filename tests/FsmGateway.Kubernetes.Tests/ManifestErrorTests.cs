@@ -80,6 +80,38 @@ public sealed class ManifestErrorTests
         Assert.DoesNotContain('\u001b', error.ToString());
     }
 
+    [Theory]
+    [InlineData("sectionName: tcp", "sectionName: \"tcp\\nerror: forged\"", "spec.parentRefs[0].sectionName", "RFC 1123 subdomain")]
+    [InlineData("namespace: infra", "namespace: Infra", "spec.parentRefs[0].namespace", "RFC 1123 label")]
+    [InlineData("{ name: a, port: 80 }", "{ name: a, namespace: a_b, port: 80 }", "spec.rules[0].backendRefs[0].namespace", "RFC 1123 label")]
+    public void A_reference_the_Gateway_API_schema_would_reject_is_a_manifest_error(string find, string replace, string field, string rule)
+    {
+        const string route = """
+            apiVersion: gateway.networking.k8s.io/v1alpha2
+            kind: TCPRoute
+            metadata: { name: r }
+            spec:
+              parentRefs: [ { name: gw, namespace: infra, sectionName: tcp } ]
+              rules: [ { backendRefs: [ { name: a, port: 80 } ] } ]
+            """;
+
+        var error = Assert.Single(ManifestReader.ReadText(route.Replace(find, replace, StringComparison.Ordinal), "r.yaml").Errors);
+
+        Assert.Equal(field, error.Field);
+        Assert.Contains(rule, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error.ToString());
+    }
+
+    [Fact]
+    public void A_listener_name_the_Gateway_API_schema_would_reject_is_a_manifest_error()
+    {
+        const string gateway = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: { gatewayClassName: fsm, listeners: [ { name: TCP_1, port: 80, protocol: TCP } ] }\n";
+
+        var error = Assert.Single(ManifestReader.ReadText(gateway, "gw.yaml").Errors);
+
+        Assert.Equal(("spec.listeners[0].name", 4), (error.Field, error.Line));
+    }
+
     [Fact]
     public void A_namespace_the_API_server_would_reject_is_a_manifest_error()
     {

@@ -35,6 +35,16 @@ internal readonly struct FieldReader(JsonObject node, string path)
         throw new MappingException(Field(name), $"expected a string, got {Describe(value)}");
     }
 
+    /// <summary>An optional string that must follow a Kubernetes name rule (as the Gateway API schema's patterns require).</summary>
+    public string? OptionalName(string name, ObjectNames.Rule rule) =>
+        OptionalString(name) is { } value && ObjectNames.Problem(rule, value) is { } problem
+            ? throw new MappingException(Field(name), problem)
+            : OptionalString(name);
+
+    /// <summary>A required string that must follow a Kubernetes name rule.</summary>
+    public string RequiredName(string name, ObjectNames.Rule rule) =>
+        ObjectNames.Problem(rule, RequiredString(name)) is { } problem ? throw new MappingException(Field(name), problem) : RequiredString(name);
+
     public int RequiredInt(string name, int min, int max) =>
         OptionalInt(name, min, max) ?? throw new MappingException(Field(name), "is required");
 

@@ -76,7 +76,7 @@ public static class ResourceMapper
             ResourceKind.TcpRoute => TcpRoute(metadata, spec, root, apiVersion),
             ResourceKind.ReferenceGrant => new ReferenceGrant(
                 metadata,
-                spec.Objects("from", static f => new ReferenceGrantFrom(f.OptionalString("group") ?? string.Empty, f.RequiredString("kind"), f.RequiredString("namespace"))),
+                spec.Objects("from", static f => new ReferenceGrantFrom(f.OptionalString("group") ?? string.Empty, f.RequiredString("kind"), f.RequiredName("namespace", ObjectNames.Rule.Label))),
                 spec.Objects("to", static t => new ReferenceGrantTo(t.OptionalString("group") ?? string.Empty, t.RequiredString("kind"), t.OptionalString("name")))),
             ResourceKind.Service => new Service(
                 metadata,
@@ -154,7 +154,7 @@ public static class ResourceMapper
     {
         var allowed = listener.OptionalObject("allowedRoutes");
         var namespaces = allowed?.OptionalObject("namespaces");
-        return new Listener(listener.RequiredString("name"), listener.RequiredInt("port", 1, 65535), listener.RequiredString("protocol"))
+        return new Listener(listener.RequiredName("name", ObjectNames.Rule.Subdomain), listener.RequiredInt("port", 1, 65535), listener.RequiredString("protocol"))
         {
             Hostname = listener.OptionalString("hostname"),
             HasTls = listener.Has("tls"),
@@ -181,7 +181,7 @@ public static class ResourceMapper
         var rules = spec.Objects("rules", static r => new TcpRouteRule(r.Objects("backendRefs", static b => new BackendReference(
             b.OptionalString("group"),
             b.OptionalString("kind"),
-            b.OptionalString("namespace"),
+            b.OptionalName("namespace", ObjectNames.Rule.Label),
             b.RequiredString("name"),
             b.OptionalInt("port", 1, 65535),
             b.OptionalInt("weight", 0, 1_000_000))))
@@ -207,9 +207,9 @@ public static class ResourceMapper
     private static ParentReference ParentRef(FieldReader p) => new(
         p.OptionalString("group"),
         p.OptionalString("kind"),
-        p.OptionalString("namespace"),
+        p.OptionalName("namespace", ObjectNames.Rule.Label),
         p.RequiredString("name"),
-        p.OptionalString("sectionName"),
+        p.OptionalName("sectionName", ObjectNames.Rule.Subdomain),
         p.OptionalInt("port", 1, 65535));
 
     private static EndpointSlice EndpointSlice(ObjectMeta metadata, FieldReader root) => new(
