@@ -25,7 +25,9 @@ public sealed class KubernetesModesTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "e2e-token" });
+        // Responses framed as kube-apiserver frames them (chunked above 2 KiB, the final chunk late): the data plane runs
+        // with inline socket completions, and its API client must never read them synchronously (ADR 0005).
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "e2e-token", ChunkedAbove = 2048 });
         _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
         _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
         _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
