@@ -18,8 +18,9 @@ internal static class LogText
 
     /// <summary>
     /// Returns <paramref name="text"/> with control characters (newlines, tabs, escape sequences, bidirectional
-    /// overrides, lone surrogates) written as <c>\n</c>, <c>\t</c> or <c>\u001b</c>, and cut to <see cref="MaxLength"/>
-    /// characters with a trailing "…".
+    /// overrides, lone surrogates) written as <c>\n</c>, <c>\t</c> or <c>\u001b</c>, and a backslash as <c>\\</c> (so
+    /// an escape in the output always means an escaped character), cut between characters to at most
+    /// <see cref="MaxLength"/> characters with a trailing "…".
     /// </summary>
     public static string Escape(string? text) => Escape(text, MaxLength);
 
@@ -40,35 +41,41 @@ internal static class LogText
         }
 
         var builder = new StringBuilder(Math.Min(text.Length, maxLength) + 16);
-        for (var i = 0; i < text.Length && builder.Length < maxLength; i++)
+        var i = 0;
+        for (; i < text.Length; i++)
         {
             var c = text[i];
-            switch (c)
+            var pair = char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]);
+            var piece = c switch
             {
-                case '\n': builder.Append("\\n"); break;
-                case '\r': builder.Append("\\r"); break;
-                case '\t': builder.Append("\\t"); break;
-                default:
-                    if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-                    {
-                        builder.Append(c).Append(text[++i]);
-                    }
-                    else if (IsUnsafe(c))
-                    {
-                        builder.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    }
-                    else
-                    {
-                        builder.Append(c);
-                    }
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                '\\' => "\\\\",
+                _ when pair => text.Substring(i, 2),
+                _ when IsUnsafe(c) => "\\u" + ((int)c).ToString("x4", CultureInfo.InvariantCulture),
+                _ => null,
+            };
 
-                    break;
+            // Cut between characters, never inside an escape or a surrogate pair.
+            if (builder.Length + (piece?.Length ?? 1) > maxLength)
+            {
+                break;
+            }
+
+            if (piece is null)
+            {
+                builder.Append(c);
+            }
+            else
+            {
+                builder.Append(piece);
+                i += pair ? 1 : 0;
             }
         }
 
-        if (builder.Length >= maxLength)
+        if (i < text.Length)
         {
-            builder.Length = maxLength;
             builder.Append('…');
         }
 
@@ -91,7 +98,7 @@ internal static class LogText
                 continue;
             }
 
-            if (IsUnsafe(c) || c is '\n' or '\r' or '\t')
+            if (IsUnsafe(c) || c is '\n' or '\r' or '\t' or '\\')
             {
                 return true;
             }
