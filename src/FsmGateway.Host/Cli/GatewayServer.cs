@@ -5,6 +5,7 @@ using FsmGateway.Transport;
 using FsmGateway.Transport.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -32,6 +33,20 @@ internal static partial class GatewayServer
             return ExitCodes.BadInput;
         }
 
+        var metricsAddressText = settings.MetricsAddress ?? settings.AdminAddress;
+        IPAddress? metricsAddress = null;
+        if (settings.MetricsPort is not null && !IPAddress.TryParse(metricsAddressText, out metricsAddress))
+        {
+            error.WriteLine($"{command}: --metrics-address '{LogText.Escape(metricsAddressText)}' is not an IP address");
+            return ExitCodes.BadInput;
+        }
+
+        if (settings.MetricsPort is { } samePort && samePort != 0 && samePort == settings.AdminPort && metricsAddress!.Equals(adminAddress))
+        {
+            error.WriteLine($"{command}: --metrics-port {samePort} is the admin port; choose another (/metrics is on the admin port anyway)");
+            return ExitCodes.BadInput;
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
@@ -47,7 +62,19 @@ internal static partial class GatewayServer
         // The generic host logs a failed start or a crashed background service with the whole stack trace at Error.
         // Both are reported here instead (type and message, the option or port named); the trace is for --log-level Debug.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", settings.LogLevel <= LogLevel.Debug ? settings.LogLevel : LogLevel.None);
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(adminAddress, settings.AdminPort));
+        ListenOptions? adminListen = null, metricsListen = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(adminAddress, settings.AdminPort, listen => adminListen = listen);
+            if (settings.MetricsPort is { } metricsPort)
+            {
+                kestrel.Listen(metricsAddress!, metricsPort, listen =>
+                {
+                    metricsListen = listen;
+                    MetricsEndpoint.MetricsOnly(listen);
+                });
+            }
+        });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(5));
         var gateway = builder.Services.AddFsmGateway(o =>
             {
@@ -63,8 +90,10 @@ internal static partial class GatewayServer
             .AddStatusSink<LogStatusSink>();
         configureSources(gateway);
         AdminEndpoints.AddHealthChecks(builder.Services);
+        MetricsEndpoint.AddMetrics(builder.Services);
 
         await using var app = builder.Build();
+        MetricsEndpoint.Map(app);
         AdminEndpoints.Map(app);
         try
         {
@@ -72,7 +101,7 @@ internal static partial class GatewayServer
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port)");
+            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)})");
             return ExitCodes.PortUnavailable;
         }
         catch (OptionsValidationException e)
@@ -90,7 +119,12 @@ internal static partial class GatewayServer
             return ExitCodes.Crashed;
         }
 
-        LogAdminEndpoints(app.Logger, string.Join(", ", app.Urls));
+        // Kestrel writes the bound port (for port 0) back into the listen options.
+        LogAdminEndpoints(app.Logger, $"http://{adminListen!.IPEndPoint}");
+        if (metricsListen is not null)
+        {
+            LogMetricsEndpoint(app.Logger, $"http://{metricsListen.IPEndPoint}{MetricsEndpoint.Path}");
+        }
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         if (app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is not null)
         {
@@ -112,4 +146,7 @@ internal static partial class GatewayServer
 
     [LoggerMessage(1, LogLevel.Information, "Admin endpoints on {Urls}")]
     private static partial void LogAdminEndpoints(ILogger logger, string urls);
+
+    [LoggerMessage(2, LogLevel.Information, "Metrics on {Url}")]
+    private static partial void LogMetricsEndpoint(ILogger logger, string url);
 }

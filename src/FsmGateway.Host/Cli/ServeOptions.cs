@@ -13,6 +13,8 @@ internal sealed class ServeOptions
     private readonly Option<string> _drainTimeout = new("--drain-timeout") { Description = "How long open connections may finish on shutdown or listener removal (e.g. 30s, 500ms).", DefaultValueFactory = _ => "30s" };
     private readonly Option<string> _idleTimeout = new("--idle-timeout") { Description = "Close connections idle this long (e.g. 1h); 0 for never.", DefaultValueFactory = _ => "1h" };
     private readonly Option<string> _connectTimeout = new("--connect-timeout") { Description = "Upstream connect timeout per attempt.", DefaultValueFactory = _ => "5s" };
+    private readonly Option<string?> _metricsAddress = new("--metrics-address") { Description = "Address of a separate port that serves /metrics only (needs --metrics-port); the admin address by default." };
+    private readonly Option<int?> _metricsPort = new("--metrics-port") { Description = "Serve /metrics also on this port, and nothing else there (so it can be open to the cluster while /status stays local); 0 picks a free one. Off by default: /metrics is on the admin port." };
     private readonly Option<LogLevel> _logLevel = new("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
 
     public ServeOptions()
@@ -36,7 +38,7 @@ internal sealed class ServeOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _logLevel])
+        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _logLevel])
         {
             command.Options.Add(option);
         }
@@ -45,6 +47,18 @@ internal sealed class ServeOptions
     /// <summary>Reads the values; throws <see cref="ArgumentException"/> naming the option when one is malformed.</summary>
     public ServeSettings Read(ParseResult parse)
     {
+        var metricsPort = parse.GetValue(_metricsPort);
+        if (metricsPort is < 0 or > 65535)
+        {
+            throw new ArgumentException($"{_metricsPort.Name}: '{metricsPort}' is not a port (0 to 65535)");
+        }
+
+        var metricsAddress = parse.GetValue(_metricsAddress);
+        if (metricsAddress is not null && metricsPort is null)
+        {
+            throw new ArgumentException($"{_metricsAddress.Name}: '{metricsAddress}' needs {_metricsPort.Name} too");
+        }
+
         return new ServeSettings(
             parse.GetValue(_controllerName)!,
             parse.GetValue(_adminAddress)!,
@@ -52,7 +66,11 @@ internal sealed class ServeOptions
             DurationParser.Read(parse, _drainTimeout),
             DurationParser.Read(parse, _idleTimeout),
             DurationParser.Read(parse, _connectTimeout),
-            parse.GetValue(_logLevel));
+            parse.GetValue(_logLevel))
+        {
+            MetricsAddress = metricsAddress,
+            MetricsPort = metricsPort,
+        };
     }
 }
 
@@ -64,4 +82,11 @@ internal sealed record ServeSettings(
     TimeSpan DrainTimeout,
     TimeSpan IdleTimeout,
     TimeSpan ConnectTimeout,
-    LogLevel LogLevel);
+    LogLevel LogLevel)
+{
+    /// <summary>The address of the separate metrics port; the admin address when null.</summary>
+    public string? MetricsAddress { get; init; }
+
+    /// <summary>The separate metrics port; none when null (then <c>/metrics</c> is on the admin port only).</summary>
+    public int? MetricsPort { get; init; }
+}

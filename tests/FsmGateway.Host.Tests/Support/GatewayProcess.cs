@@ -101,6 +101,13 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         AdminUri = new Uri(AdminUrl().Match(admin).Value);
     }
 
+    /// <summary>Waits until the separate metrics port serves (<c>--metrics-port</c>) and returns its <c>/metrics</c> URL.</summary>
+    public async Task<Uri> WaitForMetricsAsync()
+    {
+        var line = await WaitForLineAsync("Metrics on ");
+        return new Uri(AdminUrl().Match(line).Value);
+    }
+
     /// <summary>How many lines printed so far match <paramref name="pattern"/>.</summary>
     public int CountLines(string pattern)
     {

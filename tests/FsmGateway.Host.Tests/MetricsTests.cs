@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Net;
+using FsmGateway.Host.Tests.Support;
+
+namespace FsmGateway.Host.Tests;
+
+/// <summary>
+/// <c>/metrics</c>: the real <c>fsm-gateway</c> process, real traffic through it, then a real HTTP GET of the
+/// Prometheus exposition, whose counters must hold exactly that traffic.
+/// </summary>
+public sealed class MetricsTests : IDisposable
+{
+    private readonly DirectoryInfo _config = Directory.CreateTempSubdirectory("fsm-metrics-");
+
+    public void Dispose() => _config.Delete(recursive: true);
+
+    [Fact]
+    public async Task Metrics_AfterKnownTraffic_CountsExactlyThatTraffic_InPrometheusFormat()
+    {
+        await using var traffic = new KnownTraffic();
+        File.WriteAllText(Path.Combine(_config.FullName, "gateway.yaml"), traffic.Manifests);
+        await using var gateway = GatewayProcess.Start("run", "--config", _config.FullName, "--admin-port", "0");
+        await gateway.WaitUntilReadyAsync();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var metrics = new Uri(gateway.AdminUri!, "/metrics");
+
+        try
+        {
+            await traffic.EchoAsync(connections: 5, bytes: 1000);
+            await KnownTraffic.RefusedAsync(traffic.DeadPort, 3);
+            await KnownTraffic.RefusedAsync(traffic.EmptyPort, 2);
+        }
+        catch (Exception e)
+        {
+            throw new InvalidOperationException($"traffic failed: {e.Message}\n{gateway.Output}", e);
+        }
+
+        var exposition = await WhenIdleAsync(http, metrics);
+
+        using (var response = await http.GetAsync(metrics))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        }
+
+        var echo = ("port", traffic.EchoPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var dead = ("port", traffic.DeadPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var empty = ("port", traffic.EmptyPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(5, exposition.Sum("fsmgateway_connections_accepted_total", echo));
+        Assert.Equal(3, exposition.Sum("fsmgateway_connections_accepted_total", dead));
+        Assert.Equal(2, exposition.Sum("fsmgateway_connections_accepted_total", empty));
+        Assert.Equal(0, exposition.Sum("fsmgateway_connections_rejected_total", echo));
+        Assert.Equal(3, exposition.Sum("fsmgateway_connections_rejected_total", dead, ("reason", "connect_failed")));
+        Assert.Equal(2, exposition.Sum("fsmgateway_connections_rejected_total", empty, ("reason", "no_backend")));
+        Assert.Equal(3, exposition.Sum("fsmgateway_upstream_connect_failures_total", dead));
+        Assert.Equal(5000, exposition.Sum("fsmgateway_bytes_total", echo, ("direction", "upstream")));
+        Assert.Equal(5000, exposition.Sum("fsmgateway_bytes_total", echo, ("direction", "downstream")));
+
+        // The process: the runtime's instruments and the Prometheus convention's start time, which is this process's.
+        Assert.True(exposition.Has("dotnet_gc_collections_total"), "no .NET runtime metrics");
+        Assert.True(exposition.Has("process_cpu_time_seconds_total"), "no process metrics");
+        using var process = Process.GetProcessById(gateway.Id);
+        var started = new DateTimeOffset(process.StartTime.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0;
+        Assert.InRange(exposition.Sum("process_start_time_seconds"), started - 1, started + 1);
+
+        // Bounded labels: no client address or port anywhere.
+        foreach (var name in exposition.Names)
+        {
+            foreach (var labels in exposition.LabelsOf(name))
+            {
+                Assert.DoesNotContain(labels, l => l.Value.Contains("127.0.0.1", StringComparison.Ordinal));
+            }
+        }
+
+        await PromtoolAsync(exposition.Text);
+    }
+
+    [Fact]
+    public async Task MetricsPort_ServesMetricsOnly_WhileTheAdminPortKeepsStatus()
+    {
+        await using var traffic = new KnownTraffic();
+        File.WriteAllText(Path.Combine(_config.FullName, "gateway.yaml"), traffic.Manifests);
+        await using var gateway = GatewayProcess.Start("run", "--config", _config.FullName, "--admin-port", "0", "--metrics-port", "0");
+        var metrics = await gateway.WaitForMetricsAsync();
+        await gateway.WaitUntilReadyAsync();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        await traffic.EchoAsync(connections: 1, bytes: 10);
+
+        Assert.NotEqual(gateway.AdminUri!.Port, metrics.Port);
+        var exposition = await WhenIdleAsync(http, metrics);
+        Assert.Equal(1, exposition.Sum("fsmgateway_connections_accepted_total"));
+        foreach (var path in new[] { "/status", "/readyz", "/healthz" })
+        {
+            using var elsewhere = await http.GetAsync(new Uri(metrics, path));
+            Assert.Equal(HttpStatusCode.NotFound, elsewhere.StatusCode);
+            using var admin = await http.GetAsync(new Uri(gateway.AdminUri, path));
+            Assert.Equal(HttpStatusCode.OK, admin.StatusCode);
+        }
+    }
+
+    [Theory]
+    [InlineData("--metrics-port", "70000", "--metrics-port: '70000' is not a port")]
+    [InlineData("--metrics-port", "-1", "--metrics-port: '-1' is not a port")]
+    [InlineData("--metrics-address", "10.0.0.1", "--metrics-address: '10.0.0.1' needs --metrics-port too")]
+    public async Task MetricsOptions_Invalid_ExitWithAnErrorNamingTheOption(string option, string value, string error)
+    {
+        await using var gateway = GatewayProcess.Start("run", "--admin-port", "0", option, value);
+        Assert.Equal(1, await gateway.WaitForExitAsync());
+        Assert.Contains(error, gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MetricsAddress_NotAnAddress_ExitsWithAnErrorNamingTheOption()
+    {
+        await using var gateway = GatewayProcess.Start("run", "--admin-port", "0", "--metrics-port", "0", "--metrics-address", "everywhere");
+        Assert.Equal(1, await gateway.WaitForExitAsync());
+        Assert.Contains("--metrics-address 'everywhere' is not an IP address", gateway.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Scrapes until no connection is open any more (the gateway finishes closing after the client has seen the end).</summary>
+    internal static async Task<Exposition> WhenIdleAsync(HttpClient http, Uri metrics)
+    {
+        Exposition? last = null;
+        await Net.EventuallyAsync(
+            async () =>
+            {
+                last = await Exposition.ScrapeAsync(http, metrics);
+                return last.Has("fsmgateway_connections_active") && last.Sum("fsmgateway_connections_active") == 0;
+            },
+            "every connection closed, in /metrics");
+        return last!;
+    }
+
+    /// <summary>Runs <c>promtool check metrics</c> on <paramref name="text"/> when promtool is installed (it comes with Prometheus).</summary>
+    internal static async Task PromtoolAsync(string text)
+    {
+        if (ExternalTools.Find("promtool") is not { } promtool)
+        {
+            return;
+        }
+
+        var info = new ProcessStartInfo(promtool, ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync(text);
+        process.StandardInput.Close();
+        await process.WaitForExitAsync();
+        var report = (await stdout) + (await stderr);
+        Assert.True(process.ExitCode == 0 && report.Trim().Length == 0, $"promtool check metrics: exit {process.ExitCode}\n{report}");
+    }
+}

@@ -1,0 +1,76 @@
+using System.Globalization;
+using FsmGateway.Host.Tests.Support;
+
+namespace FsmGateway.Host.Tests;
+
+/// <summary>
+/// A real Prometheus scrapes the real gateway's metrics port every second while known traffic runs; its HTTP API must
+/// then answer exactly that traffic.
+/// </summary>
+public sealed class PrometheusScrapeTests : IDisposable
+{
+    private readonly DirectoryInfo _config = Directory.CreateTempSubdirectory("fsm-prom-");
+
+    public void Dispose() => _config.Delete(recursive: true);
+
+    [PrometheusFact]
+    public async Task Prometheus_ScrapingEverySecond_FindsExactlyTheTrafficDriven()
+    {
+        const int Echoed = 7, Bytes = 1234, Dead = 4, Empty = 3;
+        await using var traffic = new KnownTraffic();
+        File.WriteAllText(Path.Combine(_config.FullName, "gateway.yaml"), traffic.Manifests);
+        await using var gateway = GatewayProcess.Start("run", "--config", _config.FullName, "--admin-port", "0", "--metrics-port", "0");
+        var metrics = await gateway.WaitForMetricsAsync();
+        await gateway.WaitUntilReadyAsync();
+        await using var prometheus = PrometheusServer.Start(ExternalTools.Find("prometheus")!, metrics);
+        await Net.EventuallyAsync(async () => await Try(() => prometheus.ValueAsync("up{job=\"fsm-gateway\"}")) == 1, "Prometheus scrapes the gateway", TimeSpan.FromSeconds(60));
+
+        // The traffic runs while Prometheus scrapes.
+        await traffic.EchoAsync(Echoed, Bytes);
+        await KnownTraffic.RefusedAsync(traffic.DeadPort, Dead);
+        await KnownTraffic.RefusedAsync(traffic.EmptyPort, Empty);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var exposition = await MetricsTests.WhenIdleAsync(http, metrics);
+
+        string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
+        var expected = new Dictionary<string, double>
+        {
+            [$"sum(fsmgateway_connections_accepted_total{{port=\"{Port(traffic.EchoPort)}\"}})"] = Echoed,
+            [$"sum(fsmgateway_connections_accepted_total{{port=\"{Port(traffic.DeadPort)}\"}})"] = Dead,
+            [$"sum(fsmgateway_connections_accepted_total{{port=\"{Port(traffic.EmptyPort)}\"}})"] = Empty,
+            ["sum(fsmgateway_connections_rejected_total{reason=\"connect_failed\"})"] = Dead,
+            ["sum(fsmgateway_connections_rejected_total{reason=\"no_backend\"})"] = Empty,
+            ["sum(fsmgateway_upstream_connect_failures_total)"] = Dead,
+            ["sum(fsmgateway_bytes_total{direction=\"upstream\"})"] = Echoed * Bytes,
+            ["sum(fsmgateway_bytes_total{direction=\"downstream\"})"] = Echoed * Bytes,
+            ["sum(fsmgateway_connections_active)"] = 0,
+        };
+
+        // Once a scrape after the traffic has landed, every series holds exactly the traffic.
+        await Net.EventuallyAsync(
+            async () => await Try(() => prometheus.ValueAsync($"sum(fsmgateway_bytes_total{{direction=\"downstream\"}})")) == Echoed * Bytes
+                && await Try(() => prometheus.ValueAsync("sum(fsmgateway_connections_active)")) == 0,
+            "Prometheus has scraped the traffic",
+            TimeSpan.FromSeconds(60));
+        foreach (var (query, value) in expected)
+        {
+            Assert.True(await prometheus.ValueAsync(query) == value, $"{query}: Prometheus has {await prometheus.ValueAsync(query)}, the traffic was {value}");
+        }
+
+        Assert.NotNull(await prometheus.ValueAsync("process_start_time_seconds{job=\"fsm-gateway\"}"));
+        Assert.NotEmpty(await prometheus.QueryAsync("dotnet_gc_collections_total"));
+        await MetricsTests.PromtoolAsync(exposition.Text);
+    }
+
+    private static async Task<double?> Try(Func<Task<double?>> query)
+    {
+        try
+        {
+            return await query();
+        }
+        catch (HttpRequestException)
+        {
+            return null; // Prometheus is not listening yet.
+        }
+    }
+}
