@@ -371,7 +371,8 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
                 ["selector"] = new JsonObject { ["matchLabels"] = labels.DeepClone() },
                 ["template"] = new JsonObject
                 {
-                    ["metadata"] = new JsonObject { ["labels"] = labels.DeepClone() },
+                    // The de-facto annotations Prometheus's kubernetes_sd pod relabelling (and many charts) look for.
+                    ["metadata"] = new JsonObject { ["labels"] = labels.DeepClone(), ["annotations"] = ScrapeAnnotations(admin) },
                     ["spec"] = new JsonObject
                     {
                         ["serviceAccountName"] = ServiceAccountName,
@@ -412,6 +413,14 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
             },
         };
     }
+
+    /// <summary>The <c>prometheus.io/*</c> annotations of a pod whose metrics are at <c>/metrics</c> on <paramref name="port"/>.</summary>
+    internal static JsonObject ScrapeAnnotations(int port) => new()
+    {
+        ["prometheus.io/scrape"] = "true",
+        ["prometheus.io/port"] = port.ToString(CultureInfo.InvariantCulture),
+        ["prometheus.io/path"] = "/metrics",
+    };
 
     private JsonObject Service(JsonObject gateway, string ns, string name, List<int> ports) => new()
     {

@@ -70,6 +70,12 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.Equal("example.com/fsm-gateway:test", container["image"]!.GetValue<string>());
         var args = container["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
         Assert.Equal(["gateway", "--gateway", $"{Namespace}/{GatewayName}"], args.Take(3));
+
+        // Prometheus finds the data plane's metrics through the usual pod annotations: /metrics on the admin port.
+        var annotations = deployment["spec"]!["template"]!["metadata"]!["annotations"]!;
+        Assert.Equal("true", annotations["prometheus.io/scrape"]!.GetValue<string>());
+        Assert.Equal("/metrics", annotations["prometheus.io/path"]!.GetValue<string>());
+        Assert.Equal(container["ports"]![0]!["containerPort"]!.GetValue<int>().ToString(System.Globalization.CultureInfo.InvariantCulture), annotations["prometheus.io/port"]!.GetValue<string>());
         Assert.Single(_server.List("v1", "Service", Namespace), s => s["metadata"]?["labels"]?["app"]?.GetValue<string>() == "fsm-gateway");
 
         // Until its data plane runs and has an address, the Gateway is accepted but not programmed.
@@ -111,6 +117,12 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         await using var dataPlane = GatewayProcess.Start([.. args, "--kubeconfig", _kubeconfig]);
         await dataPlane.WaitUntilReadyAsync();
         Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            var text = await http.GetStringAsync(new Uri(dataPlane.AdminUri!, annotations["prometheus.io/path"]!.GetValue<string>()));
+            Assert.Contains("fsmgateway_connections_accepted_total{", text, StringComparison.Ordinal);
+        }
+
         Assert.Equal("A", await BannerServer.ReadBannerAsync(_bar));
 
         // A scaled backend: the new endpoint gets connections too.
