@@ -3,7 +3,9 @@ using System.Reactive;
 using System.Reactive.Concurrency;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using System.Threading.Channels;
 using FsmGateway.Configuration;
+using FsmGateway.Reactive;
 using FsmGateway.Resources;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -12,21 +14,28 @@ namespace FsmGateway.Kubernetes.Manifests;
 
 /// <summary>
 /// Manifest files as a config source: files, or folders of <c>.yaml</c>/<c>.yml</c>/<c>.json</c> manifests, watched
-/// for changes (edits, new and removed files, and the atomic renames editors and <c>kubectl</c>-style tools do).
-/// After each change settles it re-reads and sends the whole set as one <see cref="ConfigEvent.SourceReset"/>.
-/// A file that no longer parses is reported (file, document, field) and the objects it held before stay in force
-/// until it parses again.
+/// for changes (edits, new and removed files, and the atomic renames editors, <c>kubectl</c>-style tools and
+/// Kubernetes ConfigMap volumes do). After each change settles (or at the latest after
+/// <see cref="ManifestFileSourceOptions.MaxDelay"/>) it re-reads and sends the whole set as one
+/// <see cref="ConfigEvent.SourceReset"/>. A file that no longer parses, or cannot be read (not a regular file, a
+/// symbolic link loop, over the size cap, unreadable, a read that hangs), is reported once (file, document, field)
+/// and the objects it held before stay in force until it reads and parses again. No file can block the reloads or
+/// shutdown.
 /// </summary>
 public sealed partial class ManifestFileSource : IConfigSource, IDisposable
 {
     private readonly IReadOnlyList<string> _paths;
     private readonly string _defaultNamespace;
+    private readonly ManifestFileSourceOptions _options;
+    private readonly IScheduler _timers;
+    private readonly Func<string, long, ManifestFile.Outcome> _readFile;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Subject<Unit> _changeSubject = new();
     private readonly ISubject<Unit> _changes;
     private readonly List<FileSystemWatcher> _watchers = [];
-    private readonly Dictionary<string, ImmutableArray<Resource>> _lastGood = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private bool _disposed;
 
     /// <summary>Creates the source; nothing is read or watched until <see cref="Events"/> is subscribed.</summary>
     /// <param name="paths">Files or folders (folders are read one level deep).</param>
@@ -35,38 +44,48 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
     /// <param name="logger">Where manifest errors and reloads are logged.</param>
     /// <param name="settle">How long file events must pause before a reload; default 200 ms.</param>
     public ManifestFileSource(IReadOnlyList<string> paths, string defaultNamespace = "default", IScheduler? scheduler = null, ILogger<ManifestFileSource>? logger = null, TimeSpan? settle = null)
+        : this(paths, WithSettle(settle), defaultNamespace, scheduler, logger)
+    {
+    }
+
+    /// <summary>Creates the source; nothing is read or watched until <see cref="Events"/> is subscribed.</summary>
+    /// <param name="paths">Files or folders (folders are read one level deep).</param>
+    /// <param name="options">How files are watched and read.</param>
+    /// <param name="defaultNamespace">The namespace for objects that name none, as <c>kubectl apply -n</c>.</param>
+    /// <param name="scheduler">Where the settle delay runs; the default scheduler when null.</param>
+    /// <param name="logger">Where manifest errors and reloads are logged.</param>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public ManifestFileSource(IReadOnlyList<string> paths, ManifestFileSourceOptions options, string defaultNamespace = "default", IScheduler? scheduler = null, ILogger<ManifestFileSource>? logger = null)
+        : this(paths, options, defaultNamespace, scheduler, logger, ManifestFile.Read, TimeProvider.System)
+    {
+    }
+
+    /// <summary>The full constructor; tests replace how a file is read and the clock of the read timeout.</summary>
+    internal ManifestFileSource(
+        IReadOnlyList<string> paths,
+        ManifestFileSourceOptions options,
+        string defaultNamespace,
+        IScheduler? scheduler,
+        ILogger<ManifestFileSource>? logger,
+        Func<string, long, ManifestFile.Outcome> readFile,
+        TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(paths);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(defaultNamespace);
+        ManifestFileSourceOptionsValidator.ThrowIfInvalid(options);
         _paths = [.. paths.Select(Path.GetFullPath)];
         _defaultNamespace = defaultNamespace;
+        _options = options;
+        _timers = scheduler ?? DefaultScheduler.Instance;
+        _readFile = readFile;
+        _time = time;
         _logger = logger ?? NullLogger<ManifestFileSource>.Instance;
         Name = "manifests";
 
         // File watcher events arrive on several threads at once; Rx subjects need one at a time.
         _changes = Subject.Synchronize(_changeSubject);
-        var delay = settle ?? TimeSpan.FromMilliseconds(200);
-        var timers = scheduler ?? DefaultScheduler.Instance;
-        Events = Observable.Defer(() =>
-            {
-                // Without file notifications (e.g. the inotify limit is reached), fall back to polling.
-                var changes = StartWatching()
-                    ? _changes.AsObservable()
-                    : _changes.Merge(Observable.Interval(PollInterval, timers).Select(static _ => Unit.Default));
-                lock (_gate)
-                {
-                    _lastSent = default;
-                }
-
-                // Changes are subscribed before the first read, so an edit made during it is not lost.
-                return changes
-                    .Throttle(delay, timers)
-                    .Merge(Observable.Return(Unit.Default))
-                    .Select(_ => Reload())
-                    .Where(static e => e is not null)
-                    .Select(static e => e!);
-            })
-            .Replay(1)
-            .RefCount();
+        Events = Observable.Create<ConfigEvent>(RunAsync).Replay(1).RefCount();
     }
 
     /// <inheritdoc />
@@ -75,7 +94,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
     /// <inheritdoc />
     public IObservable<ConfigEvent> Events { get; }
 
-    /// <summary>The errors of the last reload, each naming file, document and field; empty when every file parsed.</summary>
+    /// <summary>The errors of the last reload, each naming file, document and field; empty when every file was read.</summary>
     public ImmutableArray<ManifestError> Errors { get; private set; } = [];
 
     /// <summary>How often files are re-read when file notifications are not available.</summary>
@@ -104,95 +123,270 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         _changes.OnCompleted();
     }
 
-    private bool _disposed;
-
-    private ImmutableArray<Resource> _lastSent;
-
-    private ConfigEvent? Reload()
+    private static ManifestFileSourceOptions WithSettle(TimeSpan? settle)
     {
+        var options = new ManifestFileSourceOptions();
+        if (settle is { } given)
+        {
+            options.Settle = given;
+            options.MaxDelay = given > options.MaxDelay ? given : options.MaxDelay;
+        }
+
+        return options;
+    }
+
+    /// <summary>
+    /// One subscription: a reload at once, then one after each settled burst of changes. A burst during a reload
+    /// leaves one more reload to do, never a queue. Nothing here holds a lock across a read, so disposing never waits.
+    /// </summary>
+    private async Task RunAsync(IObserver<ConfigEvent> observer, CancellationToken cancel)
+    {
+        var wake = Channel.CreateBounded<Unit>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+        // Without file notifications (e.g. the inotify limit is reached), fall back to polling.
+        var changes = StartWatching()
+            ? _changes.AsObservable()
+            : _changes.Merge(Observable.Interval(PollInterval, _timers).Select(static _ => Unit.Default));
+
+        // Changes are subscribed before the first read, so an edit made during it is not lost.
+        using var subscription = changes
+            .DebounceWithMaxDelay(_options.Settle, _options.MaxDelay, _timers)
+            .Subscribe(_ => wake.Writer.TryWrite(Unit.Default), static _ => { });
+        var state = new ReloadState();
+        while (!cancel.IsCancellationRequested)
+        {
+            ConfigEvent? next;
+            try
+            {
+                next = await ReloadAsync(state, cancel).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // Whatever went wrong, the source lives on: the next change is read afresh.
+                LogReloadFailed(_logger, e.GetType().Name, LogText.Escape(e.Message));
+                LogReloadFailedDetail(_logger, e);
+                next = null;
+            }
+
+            if (next is not null)
+            {
+                observer.OnNext(next);
+            }
+
+            await wake.Reader.ReadAsync(cancel).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<ConfigEvent?> ReloadAsync(ReloadState state, CancellationToken cancel)
+    {
+        List<(string File, bool Named)> files;
         try
         {
-            return ReloadCore();
+            files = ManifestFiles();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A folder vanished or became unreadable mid-read: keep everything as it is until the next change.
-            LogWatchError(_logger, e.Message);
+            // A folder vanished or became unreadable mid-listing: keep everything as it is until the next change.
+            LogWatchError(_logger, LogText.Escape(e.Message));
             return null;
         }
-    }
 
-    private ConfigEvent? ReloadCore()
-    {
-        lock (_gate)
+        // Every file is read at once, each on its own; a file that hangs holds back only itself, and only once.
+        var reads = files.Select(f => (f.File, f.Named, Read: ReadAsync(state, f.File, cancel))).ToList();
+        var errors = ImmutableArray.CreateBuilder<ManifestError>();
+        var current = new Dictionary<string, FileState>(StringComparer.Ordinal);
+        foreach (var (file, named, read) in reads)
         {
-            var errors = ImmutableArray.CreateBuilder<ManifestError>();
-            var current = new Dictionary<string, ImmutableArray<Resource>>(StringComparer.Ordinal);
-            foreach (var file in ManifestFiles())
+            var outcome = await read.ConfigureAwait(false);
+            state.Files.TryGetValue(file, out var fileState);
+            fileState ??= new FileState();
+            if (outcome.Missing && !named)
             {
-                var set = ManifestReader.ReadFile(file, _defaultNamespace);
+                // Removed between listing and reading: its objects go, as they do when the listing no longer has it.
+                continue;
+            }
+
+            current[file] = fileState;
+            ImmutableArray<ManifestError> fileErrors;
+            ImmutableArray<string> notes = [];
+            if (outcome.Text is { } text)
+            {
+                if (fileState.Text != text || fileState.Set is null)
+                {
+                    fileState.Text = text;
+                    fileState.Set = Parse(text, file);
+                }
+
+                var set = fileState.Set;
+                notes = set.Notes;
+                fileErrors = set.Errors;
                 if (set.Succeeded)
                 {
-                    current[file] = set.Resources;
-                    continue;
-                }
-
-                errors.AddRange(set.Errors);
-                foreach (var error in set.Errors)
-                {
-                    LogManifestError(_logger, error.ToString());
-                }
-
-                if (_lastGood.TryGetValue(file, out var previous))
-                {
-                    LogKeptPrevious(_logger, file, previous.Length);
-                    current[file] = previous;
-                }
-            }
-
-            _lastGood.Clear();
-            foreach (var (file, resources) in current)
-            {
-                _lastGood[file] = resources;
-            }
-
-            Errors = errors.ToImmutable();
-            ImmutableArray<Resource> all = [.. current.OrderBy(static f => f.Key, StringComparer.Ordinal).SelectMany(static f => f.Value)];
-            if (!_lastSent.IsDefault && all.SequenceEqual(_lastSent))
-            {
-                return null;
-            }
-
-            _lastSent = all;
-            LogLoaded(_logger, all.Length, current.Count);
-            return new ConfigEvent.SourceReset(Name, all);
-        }
-    }
-
-    private IEnumerable<string> ManifestFiles()
-    {
-        foreach (var path in _paths)
-        {
-            if (Directory.Exists(path))
-            {
-                foreach (var file in ManifestReader.ManifestFilesIn(path))
-                {
-                    yield return file;
+                    fileState.Good = set.Resources;
                 }
             }
             else
             {
-                // A named file that is missing (mid "rm then cp") is a read error, so its previous objects stay.
-                yield return path;
+                // A read problem says nothing about the file's content: what it held before stays.
+                fileState.Text = null;
+                fileState.Set = null;
+                var problem = outcome.Problem ?? "cannot read: no such file or folder";
+                fileErrors = [new ManifestError(file, null, null, null, problem)];
+            }
+
+            errors.AddRange(fileErrors);
+            Report(file, fileState, fileErrors, notes);
+        }
+
+        state.Files.Clear();
+        foreach (var (file, fileState) in current)
+        {
+            state.Files[file] = fileState;
+        }
+
+        Errors = errors.ToImmutable();
+        var good = current.Where(static f => !f.Value.Good.IsDefault).OrderBy(static f => f.Key, StringComparer.Ordinal).ToList();
+        ImmutableArray<Resource> all = [.. good.SelectMany(static f => f.Value.Good)];
+        if (!state.LastSent.IsDefault && all.SequenceEqual(state.LastSent))
+        {
+            return null;
+        }
+
+        state.LastSent = all;
+        LogLoaded(_logger, all.Length, good.Count);
+        return new ConfigEvent.SourceReset(Name, all);
+    }
+
+    /// <summary>Reads one file off the reload's thread, giving up (for this round) after the read timeout.</summary>
+    private async Task<ManifestFile.Outcome> ReadAsync(ReloadState state, string file, CancellationToken cancel)
+    {
+        lock (state.Stuck)
+        {
+            if (state.Stuck.TryGetValue(file, out var stuck))
+            {
+                if (!stuck.IsCompleted)
+                {
+                    // Not read again while the last read hangs: one stuck thread per file at most.
+                    return ManifestFile.Outcome.Failed($"a read that did not finish within {_options.ReadTimeout.TotalSeconds:0.###} s still has not (a hung file system?); skipped");
+                }
+
+                state.Stuck.Remove(file);
             }
         }
+
+        // The timeout counts from when the read starts, not from when it was queued: a busy thread pool is no hung file.
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var read = Task.Run(
+            () =>
+            {
+                started.SetResult();
+                return _readFile(file, _options.MaxFileSize);
+            },
+            CancellationToken.None);
+        await started.Task.WaitAsync(cancel).ConfigureAwait(false);
+        try
+        {
+            return await read.WaitAsync(_options.ReadTimeout, _time, cancel).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            lock (state.Stuck)
+            {
+                state.Stuck[file] = read;
+            }
+
+            return ManifestFile.Outcome.Failed($"reading did not finish within {_options.ReadTimeout.TotalSeconds:0.###} s (a hung file system?); skipped this round");
+        }
+    }
+
+    private ManifestSet Parse(string text, string file)
+    {
+        try
+        {
+            return ManifestReader.ReadText(text, file, _defaultNamespace);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The reader reports bad input as errors; should anything escape it, the file is still only a bad file.
+            return ManifestSet.Failed(new ManifestError(file, null, null, null, $"cannot be read: {e.GetType().Name}: {e.Message}"));
+        }
+    }
+
+    /// <summary>Logs a file's errors and notes when they differ from what was last logged for it: once per change, not per reload.</summary>
+    private void Report(string file, FileState state, ImmutableArray<ManifestError> errors, ImmutableArray<string> notes)
+    {
+        ImmutableArray<string> messages = [.. errors.Select(Describe), .. notes.Select(n => DescribeNote(n, file))];
+        if (messages.SequenceEqual(state.Reported))
+        {
+            return;
+        }
+
+        var wasBroken = state.HadErrors;
+        state.Reported = messages;
+        state.HadErrors = !errors.IsEmpty;
+        foreach (var error in errors)
+        {
+            LogManifestError(_logger, Describe(error));
+        }
+
+        foreach (var note in notes)
+        {
+            LogManifestNote(_logger, DescribeNote(note, file));
+        }
+
+        if (!errors.IsEmpty && !state.Good.IsDefault)
+        {
+            LogKeptPrevious(_logger, LogText.Escape(file), state.Good.Length);
+        }
+        else if (errors.IsEmpty && wasBroken)
+        {
+            LogReadAgain(_logger, LogText.Escape(file));
+        }
+    }
+
+    /// <summary>An error as one log line, every part that came from input escaped (a file name cannot forge a line).</summary>
+    private static string Describe(ManifestError error) =>
+        (error with
+        {
+            Source = LogText.Escape(error.Source),
+            Field = error.Field is null ? null : LogText.Escape(error.Field),
+            Message = LogText.Escape(error.Message),
+        }).ToString();
+
+    private static string DescribeNote(string note, string file) =>
+        note.StartsWith(file, StringComparison.Ordinal)
+            ? LogText.Escape(file) + LogText.Escape(note[file.Length..])
+            : LogText.Escape(note);
+
+    /// <summary>The files to read, in order; <c>Named</c> when the path names the file itself rather than its folder.</summary>
+    private List<(string File, bool Named)> ManifestFiles()
+    {
+        var files = new List<(string, bool)>();
+        foreach (var path in _paths)
+        {
+            if (Directory.Exists(path))
+            {
+                files.AddRange(ManifestReader.ManifestFilesIn(path).Select(static f => (f, false)));
+            }
+            else
+            {
+                // A named file that is missing (mid "rm then cp") is a read error, so its previous objects stay.
+                files.Add((path, true));
+            }
+        }
+
+        return files;
     }
 
     private bool StartWatching()
     {
         lock (_gate)
         {
-            if (_watchers.Count > 0)
+            if (_watchers.Count > 0 || _disposed)
             {
                 return true;
             }
@@ -207,7 +401,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
 
                 var watcher = new FileSystemWatcher(folder)
                 {
-                    NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+                    NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
                     IncludeSubdirectories = false,
                 };
                 watcher.Changed += OnChanged;
@@ -216,7 +410,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
                 watcher.Renamed += OnChanged;
                 watcher.Error += (_, e) =>
                 {
-                    LogWatchError(_logger, e.GetException().Message);
+                    LogWatchError(_logger, LogText.Escape(e.GetException().Message));
                     _changes.OnNext(Unit.Default);
                 };
                 try
@@ -226,7 +420,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     watcher.Dispose();
-                    LogPolling(_logger, folder, e.Message, PollInterval);
+                    LogPolling(_logger, LogText.Escape(folder), LogText.Escape(e.Message), PollInterval);
                     return false;
                 }
 
@@ -239,10 +433,35 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
 
     private void OnChanged(object sender, FileSystemEventArgs e) => _changes.OnNext(Unit.Default);
 
+    /// <summary>What one subscription remembers between reloads.</summary>
+    private sealed class ReloadState
+    {
+        public Dictionary<string, FileState> Files { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Reads that did not finish in time, by file; a file is not read again until its read ends.</summary>
+        public Dictionary<string, Task<ManifestFile.Outcome>> Stuck { get; } = new(StringComparer.Ordinal);
+
+        public ImmutableArray<Resource> LastSent { get; set; }
+    }
+
+    /// <summary>One file: its last text and what it parsed to, the objects it last held when good, what was logged.</summary>
+    private sealed class FileState
+    {
+        public string? Text { get; set; }
+
+        public ManifestSet? Set { get; set; }
+
+        public ImmutableArray<Resource> Good { get; set; }
+
+        public ImmutableArray<string> Reported { get; set; } = [];
+
+        public bool HadErrors { get; set; }
+    }
+
     [LoggerMessage(1, LogLevel.Error, "Manifest error: {Error}")]
     private static partial void LogManifestError(ILogger logger, string error);
 
-    [LoggerMessage(2, LogLevel.Warning, "Keeping the {Count} object(s) {File} held before, until it parses again")]
+    [LoggerMessage(2, LogLevel.Warning, "Keeping the {Count} object(s) {File} held before, until it reads and parses again")]
     private static partial void LogKeptPrevious(ILogger logger, string file, int count);
 
     [LoggerMessage(3, LogLevel.Information, "Loaded {Count} object(s) from {Files} manifest file(s)")]
@@ -253,4 +472,16 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
 
     [LoggerMessage(5, LogLevel.Warning, "Watching manifests failed ({Reason}); re-reading them")]
     private static partial void LogWatchError(ILogger logger, string reason);
+
+    [LoggerMessage(6, LogLevel.Warning, "Manifest note: {Note}")]
+    private static partial void LogManifestNote(ILogger logger, string note);
+
+    [LoggerMessage(7, LogLevel.Information, "{File} reads cleanly again")]
+    private static partial void LogReadAgain(ILogger logger, string file);
+
+    [LoggerMessage(8, LogLevel.Error, "Reloading manifests failed ({Type}: {Reason}); what is applied stays, the next change is read afresh")]
+    private static partial void LogReloadFailed(ILogger logger, string type, string reason);
+
+    [LoggerMessage(9, LogLevel.Debug, "Reloading manifests failed")]
+    private static partial void LogReloadFailedDetail(ILogger logger, Exception exception);
 }
