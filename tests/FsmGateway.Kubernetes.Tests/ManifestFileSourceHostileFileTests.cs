@@ -355,6 +355,23 @@ public sealed class ManifestFileSourceHostileFileTests : IDisposable
     }
 
     [Fact]
+    public void SameObjectInTwoFiles_Differently_TheFirstFileWins_TheSecondIsAnError_AndTheResetStillReduces()
+    {
+        File.WriteAllText(PathOf("a.yaml"), ServiceYaml("x", 80));
+        File.WriteAllText(PathOf("b.yaml"), ServiceYaml("x", 81) + "\n---\n" + ServiceYaml("y"));
+        File.WriteAllText(PathOf("c.yaml"), ServiceYaml("x", 80));
+        using var source = Start();
+
+        var reset = Next();
+        Assert.Equal(["x:80", "y:80"], Names(reset));
+        Assert.Contains($"defined again, differently (in {PathOf("a.yaml")} first)", ErrorFor(source, "b.yaml").Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(source.Errors, e => e.Source == PathOf("c.yaml"));
+
+        // What the pipeline does with it: one snapshot, no exception.
+        Assert.Equal(2, ConfigSnapshot.Empty.Apply(reset).Resources.Count);
+    }
+
+    [Fact]
     public void Options_OutOfRange_AreRejectedNamingTheOption()
     {
         var e = Assert.Throws<ArgumentException>(() => new ManifestFileSource([_folder.FullName], new ManifestFileSourceOptions { MaxFileSize = 0 }));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FsmGateway.Kubernetes;
+using FsmGateway.Kubernetes.Manifests;
 
 namespace FsmGateway.Host.Cli;
 
@@ -18,19 +19,26 @@ internal static class RunCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var ns = new Option<string>("--namespace", "-n") { Description = "The namespace for objects that name none.", DefaultValueFactory = _ => "default" };
+        var maxManifestSize = new Option<string>("--max-manifest-size")
+        {
+            Description = "The largest manifest file read (e.g. 8MiB, 512KiB); a larger file is reported as a manifest error and its previous objects stay.",
+            DefaultValueFactory = _ => "8MiB",
+        };
         var serve = new ServeOptions();
         var command = new Command("run", "Run the gateway on one machine: serve TCP listeners from manifests, hot-reloading them, until SIGTERM or Ctrl-C (then drain).")
         {
-            config, ns,
+            config, ns, maxManifestSize,
         };
         serve.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
         {
             var error = parse.InvocationConfiguration.Error;
             ServeSettings settings;
+            long maxFileSize;
             try
             {
                 settings = serve.Read(parse);
+                maxFileSize = SizeParser.Read(parse, maxManifestSize, 1, ManifestFileSourceOptions.MaxFileSizeLimit);
             }
             catch (ArgumentException e)
             {
@@ -57,7 +65,7 @@ internal static class RunCommand
                 {
                     if (paths.Length > 0)
                     {
-                        gateway.LoadFromManifests(paths, defaultNamespace);
+                        gateway.LoadFromManifests(paths, defaultNamespace, o => o.MaxFileSize = maxFileSize);
                     }
                     else
                     {

@@ -197,21 +197,21 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
 
         // Every file is read at once, each on its own; a file that hangs holds back only itself, and only once.
         var reads = files.Select(f => (f.File, f.Named, Read: ReadAsync(state, f.File, cancel))).ToList();
-        var errors = ImmutableArray.CreateBuilder<ManifestError>();
         var current = new Dictionary<string, FileState>(StringComparer.Ordinal);
+        var found = new List<(string File, FileState State, List<ManifestError> Errors, ImmutableArray<string> Notes)>();
         foreach (var (file, named, read) in reads)
         {
             var outcome = await read.ConfigureAwait(false);
-            state.Files.TryGetValue(file, out var fileState);
-            fileState ??= new FileState();
             if (outcome.Missing && !named)
             {
                 // Removed between listing and reading: its objects go, as they do when the listing no longer has it.
                 continue;
             }
 
+            state.Files.TryGetValue(file, out var fileState);
+            fileState ??= new FileState();
             current[file] = fileState;
-            ImmutableArray<ManifestError> fileErrors;
+            List<ManifestError> fileErrors;
             ImmutableArray<string> notes = [];
             if (outcome.Text is { } text)
             {
@@ -223,7 +223,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
 
                 var set = fileState.Set;
                 notes = set.Notes;
-                fileErrors = set.Errors;
+                fileErrors = [.. set.Errors];
                 if (set.Succeeded)
                 {
                     fileState.Good = set.Resources;
@@ -234,12 +234,16 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
                 // A read problem says nothing about the file's content: what it held before stays.
                 fileState.Text = null;
                 fileState.Set = null;
-                var problem = outcome.Problem ?? "cannot read: no such file or folder";
-                fileErrors = [new ManifestError(file, null, null, null, problem)];
+                fileErrors = [new ManifestError(file, null, null, null, outcome.Problem ?? "cannot read: no such file or folder")];
             }
 
-            errors.AddRange(fileErrors);
-            Report(file, fileState, fileErrors, notes);
+            found.Add((file, fileState, fileErrors, notes));
+        }
+
+        var all = Deduplicate(found);
+        foreach (var (file, fileState, fileErrors, notes) in found)
+        {
+            Report(file, fileState, [.. fileErrors], notes);
         }
 
         state.Files.Clear();
@@ -248,17 +252,48 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
             state.Files[file] = fileState;
         }
 
-        Errors = errors.ToImmutable();
-        var good = current.Where(static f => !f.Value.Good.IsDefault).OrderBy(static f => f.Key, StringComparer.Ordinal).ToList();
-        ImmutableArray<Resource> all = [.. good.SelectMany(static f => f.Value.Good)];
+        Errors = [.. found.SelectMany(static f => f.Errors)];
         if (!state.LastSent.IsDefault && all.SequenceEqual(state.LastSent))
         {
             return null;
         }
 
         state.LastSent = all;
-        LogLoaded(_logger, all.Length, good.Count);
+        LogLoaded(_logger, all.Length, found.Count(static f => !f.State.Good.IsDefault));
         return new ConfigEvent.SourceReset(Name, all);
+    }
+
+    /// <summary>
+    /// Every object the files hold, in file order. An object defined again, differently, in a later file (or later in
+    /// the same file) is an error on that definition, which is ignored: one source never sends two versions of one key.
+    /// </summary>
+    private static ImmutableArray<Resource> Deduplicate(List<(string File, FileState State, List<ManifestError> Errors, ImmutableArray<string> Notes)> files)
+    {
+        var seen = new Dictionary<ResourceKey, (Resource Resource, string File)>();
+        var all = ImmutableArray.CreateBuilder<Resource>();
+        foreach (var (file, fileState, errors, _) in files.OrderBy(static f => f.File, StringComparer.Ordinal))
+        {
+            if (fileState.Good.IsDefault)
+            {
+                continue;
+            }
+
+            foreach (var resource in fileState.Good)
+            {
+                if (!seen.TryGetValue(resource.Key, out var first))
+                {
+                    seen[resource.Key] = (resource, file);
+                    all.Add(resource);
+                }
+                else if (!first.Resource.Equals(resource))
+                {
+                    var where = first.File == file ? "earlier in this file" : $"in {first.File}";
+                    errors.Add(new ManifestError(file, null, null, null, $"{resource.Key} is defined again, differently ({where} first); this definition is ignored"));
+                }
+            }
+        }
+
+        return all.ToImmutable();
     }
 
     /// <summary>Reads one file off the reload's thread, giving up (for this round) after the read timeout.</summary>
