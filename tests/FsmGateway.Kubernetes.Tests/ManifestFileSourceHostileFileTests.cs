@@ -364,11 +364,28 @@ public sealed class ManifestFileSourceHostileFileTests : IDisposable
 
         var reset = Next();
         Assert.Equal(["x:80", "y:80"], Names(reset));
-        Assert.Contains($"defined again, differently (in {PathOf("a.yaml")} first)", ErrorFor(source, "b.yaml").Message, StringComparison.Ordinal);
+        Assert.Contains($"defined again, differently (the definition in {PathOf("a.yaml")} is in force)", ErrorFor(source, "b.yaml").Message, StringComparison.Ordinal);
         Assert.DoesNotContain(source.Errors, e => e.Source == PathOf("c.yaml"));
 
         // What the pipeline does with it: one snapshot, no exception.
         Assert.Equal(2, ConfigSnapshot.Empty.Apply(reset).Resources.Count);
+    }
+
+    [Fact]
+    public void FileDroppedLater_DefiningAServingObjectDifferently_DoesNotTakeItOver()
+    {
+        File.WriteAllText(PathOf("b.yaml"), ServiceYaml("x", 80));
+        using var source = Start();
+        Assert.Equal(["x:80"], Names(Next()));
+
+        // Sorted first, but the definition in force stays until its own file changes it.
+        File.WriteAllText(PathOf("a.yaml"), ServiceYaml("x", 81));
+        File.WriteAllText(PathOf("c.yaml"), ServiceYaml("c"));
+        Assert.Equal(["x:80", "c:80"], Names(NextWith("x:80", "c:80")));
+        Assert.Contains("defined again, differently", ErrorFor(source, "a.yaml").Message, StringComparison.Ordinal);
+
+        File.WriteAllText(PathOf("b.yaml"), ServiceYaml("x", 82));
+        NextWith("x:82", "c:80");
     }
 
     [Fact]

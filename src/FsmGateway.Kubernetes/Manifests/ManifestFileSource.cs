@@ -240,7 +240,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
             found.Add((file, fileState, fileErrors, notes));
         }
 
-        var all = Deduplicate(found);
+        var all = Deduplicate(found, state);
         foreach (var (file, fileState, fileErrors, notes) in found)
         {
             Report(file, fileState, [.. fileErrors], notes);
@@ -264,33 +264,54 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
     }
 
     /// <summary>
-    /// Every object the files hold, in file order. An object defined again, differently, in a later file (or later in
-    /// the same file) is an error on that definition, which is ignored: one source never sends two versions of one key.
+    /// Every object the files hold, in file order. An object defined differently in two places keeps the definition
+    /// that was in force (so a file dropped next to a serving one cannot take its objects over), else the first in
+    /// file order; every other definition is an error on its file and is ignored: one reset never holds two versions
+    /// of one key.
     /// </summary>
-    private static ImmutableArray<Resource> Deduplicate(List<(string File, FileState State, List<ManifestError> Errors, ImmutableArray<string> Notes)> files)
+    private static ImmutableArray<Resource> Deduplicate(List<(string File, FileState State, List<ManifestError> Errors, ImmutableArray<string> Notes)> files, ReloadState state)
     {
-        var seen = new Dictionary<ResourceKey, (Resource Resource, string File)>();
-        var all = ImmutableArray.CreateBuilder<Resource>();
-        foreach (var (file, fileState, errors, _) in files.OrderBy(static f => f.File, StringComparer.Ordinal))
+        var ordered = files.Where(static f => !f.State.Good.IsDefault).OrderBy(static f => f.File, StringComparer.Ordinal).ToList();
+        var chosen = new Dictionary<ResourceKey, (Resource Resource, string File)>();
+        foreach (var (file, fileState, _, _) in ordered)
         {
-            if (fileState.Good.IsDefault)
-            {
-                continue;
-            }
-
             foreach (var resource in fileState.Good)
             {
-                if (!seen.TryGetValue(resource.Key, out var first))
+                var inForce = state.Owners.TryGetValue(resource.Key, out var owner) && owner == file;
+                if (!chosen.ContainsKey(resource.Key) || inForce)
                 {
-                    seen[resource.Key] = (resource, file);
-                    all.Add(resource);
-                }
-                else if (!first.Resource.Equals(resource))
-                {
-                    var where = first.File == file ? "earlier in this file" : $"in {first.File}";
-                    errors.Add(new ManifestError(file, null, null, null, $"{resource.Key} is defined again, differently ({where} first); this definition is ignored"));
+                    chosen[resource.Key] = (resource, file);
                 }
             }
+        }
+
+        var all = ImmutableArray.CreateBuilder<Resource>();
+        var sent = new HashSet<ResourceKey>();
+        foreach (var (file, fileState, errors, _) in ordered)
+        {
+            foreach (var resource in fileState.Good)
+            {
+                var winner = chosen[resource.Key];
+                if (ReferenceEquals(winner.Resource, resource) || winner.Resource.Equals(resource))
+                {
+                    // The same definition twice is sent once.
+                    if (sent.Add(resource.Key))
+                    {
+                        all.Add(resource);
+                    }
+                }
+                else
+                {
+                    var where = winner.File == file ? "elsewhere in this file" : $"in {winner.File}";
+                    errors.Add(new ManifestError(file, null, null, null, $"{resource.Key} is defined again, differently (the definition {where} is in force); this definition is ignored"));
+                }
+            }
+        }
+
+        state.Owners.Clear();
+        foreach (var (key, (_, file)) in chosen)
+        {
+            state.Owners[key] = file;
         }
 
         return all.ToImmutable();
@@ -477,6 +498,9 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         public Dictionary<string, Task<ManifestFile.Outcome>> Stuck { get; } = new(StringComparer.Ordinal);
 
         public ImmutableArray<Resource> LastSent { get; set; }
+
+        /// <summary>Which file each object sent last came from.</summary>
+        public Dictionary<ResourceKey, string> Owners { get; } = [];
     }
 
     /// <summary>One file: its last text and what it parsed to, the objects it last held when good, what was logged.</summary>

@@ -31,9 +31,13 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
     public static GatewayProcess Start(params string[] args) => Start(new Dictionary<string, string?>(), args);
 
     /// <summary>Starts the process with <paramref name="environment"/> added to (or, with a null value, removed from) the test's environment.</summary>
-    public static GatewayProcess Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    public static GatewayProcess Start(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        StartWrapped([], environment, args);
+
+    /// <summary>Starts the gateway through <paramref name="wrapper"/> (e.g. <c>setpriv</c>), which must exec it.</summary>
+    public static GatewayProcess StartWrapped(string[] wrapper, IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(wrapper.Length > 0 ? wrapper[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -49,6 +53,16 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
             {
                 info.Environment[name] = value;
             }
+        }
+
+        if (wrapper.Length > 0)
+        {
+            foreach (var arg in wrapper[1..])
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            info.ArgumentList.Add("dotnet");
         }
 
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fsm-gateway.dll"));
