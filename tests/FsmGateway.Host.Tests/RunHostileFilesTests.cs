@@ -183,22 +183,25 @@ public sealed class RunHostileFilesTests : IDisposable
     }
 
     [Fact]
-    public async Task Run_KindItDoesNotRead_IsReportedInTheLog_OncePerChange()
+    public async Task Run_SkippedKindAndUnknownField_AreReportedInTheLog_OncePerChange()
     {
         await using var backend = new EchoServer();
         var port = Net.FreePort();
         Write("gateway.yaml", Manifests.Gateway(("tcp", port)));
-        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port).Replace("    - name: gw\n", "    - name: gw\n      sectionNmae: tcp\n", StringComparison.Ordinal));
         Write("extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\n");
         await using var gateway = StartGateway();
         await gateway.WaitUntilReadyAsync();
-        await gateway.WaitForLineAsync("Manifest note: .*extra.yaml.*ConfigMap");
+        await gateway.WaitForLineAsync(@"Manifest note: .*extra\.yaml: document 1 \(line \d+\): skipped v1 ConfigMap settings");
+        await gateway.WaitForLineAsync(@"Manifest note: .*route\.yaml: document 1 \(line \d+\): spec\.parentRefs\[0\]\.sectionNmae: unknown field");
 
-        // Other edits re-read the folder, but the unchanged note is not repeated.
-        Write("route.yaml", Manifests.RouteAndBackend(backend.Port) + "\n# touched\n");
+        // Other edits re-read the folder, but the unchanged notes are not repeated.
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port)) + "\n# touched\n");
         Write("marker.yaml", "spec: [broken\n");
         await gateway.WaitForLineAsync(@"Manifest error: .*marker\.yaml");
         Assert.Single(gateway.Output.Split('\n'), line => line.Contains("Manifest note:", StringComparison.Ordinal) && line.Contains("ConfigMap", StringComparison.Ordinal));
+        Assert.Single(gateway.Output.Split('\n'), line => line.Contains("Manifest note:", StringComparison.Ordinal) && line.Contains("sectionNmae", StringComparison.Ordinal));
+        Assert.Equal("still", await Net.EchoOnceAsync(port, "still"));
     }
 
     [Fact]

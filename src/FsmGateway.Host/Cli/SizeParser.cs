@@ -46,6 +46,6 @@ internal static class SizeParser
 
         return value >= min && value <= max
             ? value
-            : throw new ArgumentException($"{option.Name}: '{text}' is out of range (at least {min} byte(s), at most {max / (1L << 30)}GiB)");
+            : throw new ArgumentException($"{option.Name}: '{text}' is out of range (at least {min} byte(s), at most {max} bytes)");
     }
 }

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace FsmGateway.Kubernetes.Manifests;
@@ -18,22 +17,22 @@ namespace FsmGateway.Kubernetes.Manifests;
 /// </remarks>
 internal static partial class ManifestFile
 {
-    /// <summary>What reading one file gave: its text, or a problem, or that it is gone.</summary>
-    /// <param name="Text">The file's text, when it was read.</param>
+    /// <summary>What reading one file gave: its bytes, or a problem, or that it is gone.</summary>
+    /// <param name="Bytes">The file's content, when it was read.</param>
     /// <param name="Problem">Why it was not read, when it was not (and is not simply gone).</param>
-    internal readonly record struct Outcome(string? Text, string? Problem)
+    internal readonly record struct Outcome(byte[]? Bytes, string? Problem)
     {
         /// <summary>Whether the file no longer exists (removed between listing and reading).</summary>
-        public bool Missing => Text is null && Problem is null;
+        public bool Missing => Bytes is null && Problem is null;
 
         public static Outcome Gone => default;
 
-        public static Outcome Read(string text) => new(text, null);
+        public static Outcome Read(byte[] bytes) => new(bytes, null);
 
         public static Outcome Failed(string problem) => new(null, problem);
     }
 
-    /// <summary>Reads <paramref name="path"/> as text (UTF-8 unless a byte-order mark says otherwise).</summary>
+    /// <summary>Reads <paramref name="path"/>'s bytes.</summary>
     /// <param name="path">The file; a symbolic link is followed to a regular file only.</param>
     /// <param name="maxBytes">The most bytes read; a larger file is a problem naming the cap.</param>
     /// <returns>The text, a problem, or <see cref="Outcome.Missing"/>.</returns>
@@ -163,7 +162,7 @@ internal static partial class ManifestFile
         }
         catch (IOException e)
         {
-            return Outcome.Failed(e.Message);
+            return Outcome.Failed(LogText.Escape(e.Message));
         }
     }
 
@@ -192,15 +191,11 @@ internal static partial class ManifestFile
                 content.Write(buffer, 0, read);
             }
 
-            content.Position = 0;
-
-            // As File.ReadAllText: UTF-8 unless a byte-order mark names another encoding.
-            using var reader = new StreamReader(content, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-            return Outcome.Read(reader.ReadToEnd());
+            return Outcome.Read(content.ToArray());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            return Outcome.Failed($"cannot read: {e.Message}");
+            return Outcome.Failed($"cannot read: {LogText.Escape(e.Message)}");
         }
     }
 

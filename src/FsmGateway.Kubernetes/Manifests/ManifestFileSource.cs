@@ -213,12 +213,12 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
             current[file] = fileState;
             List<ManifestError> fileErrors;
             ImmutableArray<string> notes = [];
-            if (outcome.Text is { } text)
+            if (outcome.Bytes is { } bytes)
             {
-                if (fileState.Text != text || fileState.Set is null)
+                if (fileState.Bytes is null || fileState.Set is null || !bytes.AsSpan().SequenceEqual(fileState.Bytes))
                 {
-                    fileState.Text = text;
-                    fileState.Set = Parse(text, file);
+                    fileState.Bytes = bytes;
+                    fileState.Set = Parse(bytes, file);
                 }
 
                 var set = fileState.Set;
@@ -232,7 +232,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
             else
             {
                 // A read problem says nothing about the file's content: what it held before stays.
-                fileState.Text = null;
+                fileState.Bytes = null;
                 fileState.Set = null;
                 fileErrors = [new ManifestError(file, null, null, null, outcome.Problem ?? "cannot read: no such file or folder")];
             }
@@ -302,8 +302,8 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
                 }
                 else
                 {
-                    var where = winner.File == file ? "elsewhere in this file" : $"in {winner.File}";
-                    errors.Add(new ManifestError(file, null, null, null, $"{resource.Key} is defined again, differently (the definition {where} is in force); this definition is ignored"));
+                    var where = winner.File == file ? "elsewhere in this file" : $"in {LogText.Escape(winner.File)}";
+                    errors.Add(new ManifestError(file, null, null, null, $"{LogText.Escape(resource.Key.ToString())} is defined again, differently (the definition {where} is in force); this definition is ignored"));
                 }
             }
         }
@@ -359,23 +359,23 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         }
     }
 
-    private ManifestSet Parse(string text, string file)
+    private ManifestSet Parse(byte[] bytes, string file)
     {
         try
         {
-            return ManifestReader.ReadText(text, file, _defaultNamespace);
+            return ManifestReader.ReadBytes(bytes, file, _defaultNamespace);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The reader reports bad input as errors; should anything escape it, the file is still only a bad file.
-            return ManifestSet.Failed(new ManifestError(file, null, null, null, $"cannot be read: {e.GetType().Name}: {e.Message}"));
+            return ManifestSet.Failed(new ManifestError(file, null, null, null, $"cannot be read: {e.GetType().Name}: {LogText.Escape(e.Message)}"));
         }
     }
 
     /// <summary>Logs a file's errors and notes when they differ from what was last logged for it: once per change, not per reload.</summary>
     private void Report(string file, FileState state, ImmutableArray<ManifestError> errors, ImmutableArray<string> notes)
     {
-        ImmutableArray<string> messages = [.. errors.Select(Describe), .. notes.Select(n => DescribeNote(n, file))];
+        ImmutableArray<string> messages = [.. errors.Select(Describe), .. notes];
         if (messages.SequenceEqual(state.Reported))
         {
             return;
@@ -391,7 +391,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
 
         foreach (var note in notes)
         {
-            LogManifestNote(_logger, DescribeNote(note, file));
+            LogManifestNote(_logger, note);
         }
 
         if (!errors.IsEmpty && !state.Good.IsDefault)
@@ -404,19 +404,12 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         }
     }
 
-    /// <summary>An error as one log line, every part that came from input escaped (a file name cannot forge a line).</summary>
-    private static string Describe(ManifestError error) =>
-        (error with
-        {
-            Source = LogText.Escape(error.Source),
-            Field = error.Field is null ? null : LogText.Escape(error.Field),
-            Message = LogText.Escape(error.Message),
-        }).ToString();
-
-    private static string DescribeNote(string note, string file) =>
-        note.StartsWith(file, StringComparison.Ordinal)
-            ? LogText.Escape(file) + LogText.Escape(note[file.Length..])
-            : LogText.Escape(note);
+    /// <summary>
+    /// An error as one log line. <see cref="ManifestError.ToString"/> escapes the file name and field, and every
+    /// message quotes input only escaped (this class escapes the file names in its own), so no file name or YAML
+    /// snippet can forge a log line.
+    /// </summary>
+    private static string Describe(ManifestError error) => error.ToString();
 
     /// <summary>The files to read, in order; <c>Named</c> when the path names the file itself rather than its folder.</summary>
     private List<(string File, bool Named)> ManifestFiles()
@@ -503,10 +496,10 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         public Dictionary<ResourceKey, string> Owners { get; } = [];
     }
 
-    /// <summary>One file: its last text and what it parsed to, the objects it last held when good, what was logged.</summary>
+    /// <summary>One file: its last content and what it parsed to, the objects it last held when good, what was logged.</summary>
     private sealed class FileState
     {
-        public string? Text { get; set; }
+        public byte[]? Bytes { get; set; }
 
         public ManifestSet? Set { get; set; }
 

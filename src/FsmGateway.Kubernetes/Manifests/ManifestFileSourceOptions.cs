@@ -8,8 +8,8 @@ public sealed class ManifestFileSourceOptions
     /// <summary>The default <see cref="MaxFileSize"/>: 8 MiB.</summary>
     public const long DefaultMaxFileSize = 8 * 1024 * 1024;
 
-    /// <summary>The largest <see cref="MaxFileSize"/> accepted: 1 GiB.</summary>
-    public const long MaxFileSizeLimit = 1024L * 1024 * 1024;
+    /// <summary>The largest <see cref="MaxFileSize"/> accepted: the reader's own bound, <see cref="ManifestReader.MaxFileBytes"/> (16 MiB).</summary>
+    public const long MaxFileSizeLimit = ManifestReader.MaxFileBytes;
 
     /// <summary>How long file events must pause before the files are read again. Default 200 ms.</summary>
     public TimeSpan Settle { get; set; } = TimeSpan.FromMilliseconds(200);
@@ -56,7 +56,7 @@ internal sealed class ManifestFileSourceOptionsValidator : IValidateOptions<Mani
 
         if (options.MaxFileSize is < 1 or > ManifestFileSourceOptions.MaxFileSizeLimit)
         {
-            yield return $"{nameof(ManifestFileSourceOptions.MaxFileSize)} must be between 1 byte and 1 GiB (is {options.MaxFileSize}).";
+            yield return $"{nameof(ManifestFileSourceOptions.MaxFileSize)} must be between 1 byte and {ManifestFileSourceOptions.MaxFileSizeLimit} bytes (16 MiB) (is {options.MaxFileSize}).";
         }
 
         if (options.ReadTimeout <= TimeSpan.Zero || options.ReadTimeout > TimeSpan.FromMinutes(10))

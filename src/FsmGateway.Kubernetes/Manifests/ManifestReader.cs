@@ -68,10 +68,14 @@ public static partial class ManifestReader
             return ManifestSet.Failed(new ManifestError(path, null, null, null, $"larger than {MaxFileBytes / (1024 * 1024)} MiB; not read"));
         }
 
-        return Decode(bytes) is { } text
+        return ReadBytes(bytes, path, defaultNamespace);
+    }
+
+    /// <summary>Reads a file's bytes (UTF-8; a leading byte-order mark dropped), as <see cref="ReadFile"/> does once it has them.</summary>
+    internal static ManifestSet ReadBytes(byte[] bytes, string path, string defaultNamespace) =>
+        Decode(bytes) is { } text
             ? ReadText(text, path, defaultNamespace)
             : ManifestSet.Failed(NotUtf8(bytes, path));
-    }
 
     /// <summary>The bytes as UTF-8 (a leading byte-order mark dropped), or <see langword="null"/> when they are not UTF-8.</summary>
     private static string? Decode(byte[] bytes)
