@@ -60,6 +60,27 @@ public sealed class ManifestBoundsTests
     }
 
     [Fact]
+    public void Many_alias_documents_in_one_file_stop_at_the_files_alias_budget()
+    {
+        // Each document copies about 123,000 nodes through aliases, under the per-document budget; a thousand of them
+        // would cost about 10^8 node copies. The file's budget stops the second document, and every later one at its
+        // first alias, so the read costs what the text does.
+        var document = new StringBuilder(ServiceHead).Append("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for (var i = 1; i <= 4; i++)
+        {
+            document.Append($"l{i}: &l{i} [").AppendJoin(", ", Enumerable.Repeat($"*l{i - 1}", 10)).Append("]\n");
+        }
+
+        var text = string.Join("---\n", Enumerable.Repeat(document.ToString(), 1_000));
+
+        var errors = ManifestReader.ReadText(text, "laughs.yaml").Errors;
+
+        Assert.Equal(999, errors.Length);
+        Assert.All(errors, e => Assert.Contains($"the file's aliases repeat more than {YamlToJson.MaxAliasNodesPerFile} nodes", e.Message, StringComparison.Ordinal));
+        Assert.Equal(2, errors[0].Document);
+    }
+
+    [Fact]
     public void Aliases_within_the_budget_are_expanded_as_kubectl_does()
     {
         const string text = """

@@ -61,7 +61,7 @@ internal static class CompileCommand
         {
             // The reader and the compiler report bad input as data; this is a fault of ours. Say so in one line, no stack.
             stderr.WriteLine($"error: compile failed ({e.GetType().Name}: {LogText.Escape(e.Message)}); this is a bug, please report it with the manifests");
-            return ExitCodes.BadInput;
+            return ExitCodes.Crashed; // not 1: that means "your manifests", and this is not about them
         }
     }
 

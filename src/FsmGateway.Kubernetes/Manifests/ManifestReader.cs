@@ -147,6 +147,7 @@ public static partial class ManifestReader
         var errors = ImmutableArray.CreateBuilder<ManifestError>();
         var locations = ImmutableArray.CreateBuilder<ManifestLocation>();
         var documentNumber = 0;
+        var aliases = new YamlToJson.AliasBudget();
         foreach (var (documentText, firstLine) in SplitDocuments(text))
         {
             documentNumber++;
@@ -154,7 +155,7 @@ public static partial class ManifestReader
             var lines = new Dictionary<JsonNode, int>(ReferenceEqualityComparer.Instance);
             try
             {
-                root = ParseDocument(documentText, lines);
+                root = YamlToJson.Parse(documentText, lines, aliases);
             }
             catch (ManifestSyntaxException e)
             {
@@ -235,8 +236,6 @@ public static partial class ManifestReader
 
         yield return (document, string.Empty);
     }
-
-    private static JsonNode? ParseDocument(string text, Dictionary<JsonNode, int> lines) => YamlToJson.Parse(text, lines);
 
     /// <summary>The line of the deepest node on <paramref name="field"/>'s path (<c>spec.listeners[1].port</c>) that exists.</summary>
     private static int LineOf(JsonObject root, string field, Dictionary<JsonNode, int> lines)

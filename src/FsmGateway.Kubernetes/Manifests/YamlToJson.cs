@@ -25,14 +25,30 @@ internal static partial class YamlToJson
     public const int MaxNodes = 200_000;
 
     /// <summary>
+    /// The most nodes aliases may copy in one file, over all its documents: without it, a file of many small "billion
+    /// laughs" documents, each stopped at <see cref="MaxNodes"/>, would still cost minutes of CPU per read.
+    /// </summary>
+    public const int MaxAliasNodesPerFile = MaxNodes;
+
+    /// <summary>What aliases may still copy in one file; one instance is shared by every document of the file.</summary>
+    internal sealed class AliasBudget
+    {
+        /// <summary>Nodes aliases may still copy.</summary>
+        public int Remaining { get; set; } = MaxAliasNodesPerFile;
+    }
+
+    /// <summary>
     /// Parses the first document of <paramref name="text"/>, recording in <paramref name="lines"/> the 1-based line each
     /// JSON node came from. Returns <see langword="null"/> for an empty document.
     /// </summary>
     /// <exception cref="ManifestSyntaxException">The text is not YAML, or exceeds a bound; the exception names line and field.</exception>
-    public static JsonNode? Parse(string text, Dictionary<JsonNode, int> lines)
+    public static JsonNode? Parse(string text, Dictionary<JsonNode, int> lines) => Parse(text, lines, new AliasBudget());
+
+    /// <summary>As <see cref="Parse(string, Dictionary{JsonNode, int})"/>, with what aliases may copy shared with the other documents of the file.</summary>
+    public static JsonNode? Parse(string text, Dictionary<JsonNode, int> lines, AliasBudget aliases)
     {
         var parser = new Parser(new StringReader(text));
-        var builder = new Builder(lines);
+        var builder = new Builder(lines, aliases);
         var last = Mark.Empty;
         try
         {
@@ -129,7 +145,7 @@ internal static partial class YamlToJson
 
     private sealed record Anchored(JsonNode? Node, int Size, int Height);
 
-    private sealed class Builder(Dictionary<JsonNode, int> lines)
+    private sealed class Builder(Dictionary<JsonNode, int> lines, AliasBudget aliases)
     {
         private readonly Stack<Frame> _stack = new();
         private readonly Dictionary<string, Anchored> _anchors = new(StringComparer.Ordinal);
@@ -254,6 +270,11 @@ internal static partial class YamlToJson
             }
 
             Count(anchored.Size, alias.Start);
+            aliases.Remaining -= anchored.Size;
+            if (aliases.Remaining < 0)
+            {
+                throw new ManifestSyntaxException(Line(alias.Start), Field, $"the file's aliases repeat more than {MaxAliasNodesPerFile} nodes in all");
+            }
 
             // A node has one parent, so an alias gets a copy; its depth is bounded above, so the copy's recursion is too.
             Place(anchored.Node?.DeepClone(), alias.Start, anchored.Size, anchored.Height);

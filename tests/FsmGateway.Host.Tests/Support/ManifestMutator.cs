@@ -88,6 +88,7 @@ internal sealed partial class ManifestMutator
         yield return ("alias as a key", () => U(head + "x: &k a\n*k : 1\n"));
         yield return ("anchor on every node", () => U(head.Replace("metadata: {", "metadata: &m0 {", StringComparison.Ordinal) + "spec: &s { ports: &p [ &q { port: &r 80 } ] }\nother: *s\n"));
         yield return ("billion laughs (9 levels)", () => U(BillionLaughs(head, 9)));
+        yield return ("2,000 alias-heavy documents in one file", () => U(string.Join("---\n", Enumerable.Repeat(BillionLaughs(head, 4), 2_000))));
         yield return ("billion laughs in a mapping", () => U(head + "a: &a {a: x, b: x, c: x, d: x, e: x, f: x, g: x, h: x}\n" + string.Concat(Enumerable.Range(1, 8).Select(i => $"l{i}: &a{i} {{a: *a{(i == 1 ? "" : i - 1)}, b: *a{(i == 1 ? "" : i - 1)}, c: *a{(i == 1 ? "" : i - 1)}, d: *a{(i == 1 ? "" : i - 1)}, e: *a{(i == 1 ? "" : i - 1)}}}\n"))));
         yield return ("deep flow sequences", () => U(head + "spec: " + new string('[', 200_000) + new string(']', 200_000) + "\n"));
         yield return ("deep flow mappings", () => U(head + "spec: " + string.Concat(Enumerable.Repeat("{a: ", 100_000)) + "x" + new string('}', 100_000) + "\n"));
