@@ -36,7 +36,6 @@ public sealed class ConfigPipelineHealthTests
             gateway.AddConfigSource(source);
         }
 
-        AdminEndpoints.AddHealthChecks(builder.Services);
         var app = builder.Build();
         AdminEndpoints.Map(app);
         await app.StartAsync();

@@ -6,28 +6,22 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FsmGateway.Host.Admin;
 
 /// <summary>
-/// The admin endpoints: liveness (<c>/healthz</c>), readiness (<c>/readyz</c>), both health checks tagged by probe,
-/// and the current compilation for humans (<c>/status</c>).
+/// The admin endpoints: liveness (<c>/healthz</c>) and readiness (<c>/readyz</c>), each running the health checks of
+/// its tag (<see cref="GatewayHealthChecks"/>; the Kubernetes controller adds one), and the current compilation for
+/// humans (<c>/status</c>).
 /// </summary>
 internal static class AdminEndpoints
 {
-    /// <summary>Registers the health checks behind the probes (the controller adds its own readiness check, same tag).</summary>
-    public static void AddHealthChecks(IServiceCollection services) =>
-        services.AddHealthChecks()
-            .AddCheck<ConfigPipelineHealthCheck>("config-pipeline", tags: [HealthTags.Live])
-            .AddCheck<ServingHealthCheck>("serving", tags: [HealthTags.Ready]);
-
     public static void Map(IEndpointRouteBuilder app)
     {
         // A failed probe answers 503 with the reason, for the operator who curls it and for the kubelet's event.
-        app.MapHealthChecks("/healthz", Probe(HealthTags.Live, "ok\n"));
-        app.MapHealthChecks("/readyz", Probe(HealthTags.Ready, "ready\n"));
+        app.MapHealthChecks("/healthz", Probe(GatewayHealthChecks.LiveTag, "ok\n"));
+        app.MapHealthChecks("/readyz", Probe(GatewayHealthChecks.ReadyTag, "ready\n"));
 
         // The whole routing table (every namespace's routes and backends) is for whoever is on the machine or pod
         // (kubectl port-forward arrives from loopback), not for every client that can reach the probe port.

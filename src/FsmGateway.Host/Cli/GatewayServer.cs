@@ -89,7 +89,6 @@ internal static partial class GatewayServer
             })
             .AddStatusSink<LogStatusSink>();
         configureSources(gateway);
-        AdminEndpoints.AddHealthChecks(builder.Services);
         MetricsEndpoint.AddMetrics(builder.Services);
 
         await using var app = builder.Build();

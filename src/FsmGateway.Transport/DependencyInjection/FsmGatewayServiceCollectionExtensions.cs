@@ -32,6 +32,16 @@ public static class FsmGatewayServiceCollectionExtensions
 
         services.TryAddSingleton<GatewayRuntimeState>();
         services.AddHostedService<GatewayHostedService>();
+
+        // Liveness and readiness for the host's probes (ASP.NET Core: MapHealthChecks with a tag predicate).
+        if (!services.Any(static d => d.ServiceType == typeof(GatewayHealthChecksAdded)))
+        {
+            services.AddSingleton<GatewayHealthChecksAdded>();
+            services.AddHealthChecks()
+                .AddCheck<ConfigPipelineHealthCheck>(GatewayHealthChecks.ConfigPipeline, tags: [GatewayHealthChecks.LiveTag])
+                .AddCheck<ServingHealthCheck>(GatewayHealthChecks.Serving, tags: [GatewayHealthChecks.ReadyTag]);
+        }
+
         return new FsmGatewayBuilder(services);
     }
 
@@ -84,6 +94,9 @@ public static class FsmGatewayServiceCollectionExtensions
         builder.Services.Replace(ServiceDescriptor.Singleton<IUpstreamConnector, TConnector>());
         return builder;
     }
+
+    /// <summary>Marks that the health checks are registered (a second AddFsmGateway must not register them twice).</summary>
+    private sealed class GatewayHealthChecksAdded;
 
     private sealed class FsmGatewayBuilder(IServiceCollection services) : IFsmGatewayBuilder
     {

@@ -1,14 +1,27 @@
-using FsmGateway.Kubernetes;
-using FsmGateway.Transport.Hosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace FsmGateway.Host.Admin;
+namespace FsmGateway.Transport.Hosting;
 
-/// <summary>The tags that sort health checks into the liveness (<c>/healthz</c>) and readiness (<c>/readyz</c>) probes.</summary>
-internal static class HealthTags
+/// <summary>
+/// The gateway's health checks, which <c>AddFsmGateway</c> registers: map them by tag, e.g.
+/// <c>app.MapHealthChecks("/healthz", new() { Predicate = c =&gt; c.Tags.Contains(GatewayHealthChecks.LiveTag) })</c>.
+/// </summary>
+public static class GatewayHealthChecks
 {
-    public const string Live = "live";
-    public const string Ready = KubernetesBuilderExtensions.ReadinessTag;
+    /// <summary>The tag of liveness checks (<c>config-pipeline</c>): unhealthy once no further config can be applied, so restart the process.</summary>
+    public const string LiveTag = "live";
+
+    /// <summary>
+    /// The tag of readiness checks (<c>serving</c>, and the Kubernetes controller's <c>kubernetes-api</c>): unhealthy,
+    /// with the reason, until the first config is served and whenever nothing is (no listener bound).
+    /// </summary>
+    public const string ReadyTag = "ready";
+
+    /// <summary>The name of the liveness check.</summary>
+    public const string ConfigPipeline = "config-pipeline";
+
+    /// <summary>The name of the readiness check of <see cref="GatewayRuntimeState"/>.</summary>
+    public const string Serving = "serving";
 }
 
 /// <summary>
