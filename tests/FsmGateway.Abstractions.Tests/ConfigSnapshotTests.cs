@@ -86,6 +86,18 @@ public sealed class ConfigSnapshotTests
     }
 
     [Fact]
+    public void Apply_ResetListingAKeyTwice_KeepsTheFirstDefinition_AndLaterResetsStillApply()
+    {
+        var snapshot = ConfigSnapshot.Empty.Apply(new ConfigEvent.SourceReset("files", [Svc("web", 80), Svc("web", 81)]));
+
+        Assert.Equal(80, Assert.Single(snapshot.OfType<Service>()).Ports[0].Port);
+
+        var edited = snapshot.Apply(new ConfigEvent.SourceReset("files", [Svc("web", 80), Svc("web", 81), Svc("new")]));
+
+        Assert.Equal(["new", "web"], edited.Resources.Values.Select(r => r.Metadata.Name));
+    }
+
+    [Fact]
     public void HasSynced_WaitsForEverySource()
     {
         var snapshot = ConfigSnapshot.Empty.Apply(new ConfigEvent.SourceSynced("a"));

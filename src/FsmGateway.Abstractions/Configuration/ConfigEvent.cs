@@ -26,7 +26,8 @@ public abstract record ConfigEvent(string Source)
 
     /// <summary>
     /// The source's whole contents are now exactly <paramref name="Resources"/> (a re-list, a reloaded folder).
-    /// Objects it held before and does not list are deleted. A reset also counts as a sync.
+    /// Objects it held before and does not list are deleted. A reset also counts as a sync. Where
+    /// <paramref name="Resources"/> lists one key more than once, the first definition is kept.
     /// </summary>
     /// <param name="Source">The reporting source.</param>
     /// <param name="Resources">Everything the source holds now.</param>

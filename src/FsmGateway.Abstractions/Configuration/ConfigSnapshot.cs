@@ -59,6 +59,10 @@ public sealed class ConfigSnapshot
     /// <summary>The reducer: this snapshot with <paramref name="change"/> applied. Returns this instance when nothing changed.</summary>
     /// <param name="change">The event.</param>
     /// <returns>The next snapshot.</returns>
+    /// <remarks>
+    /// A <see cref="ConfigEvent.SourceReset"/> that lists one key more than once keeps the first definition and ignores
+    /// the later ones (the rule ManifestSet.Combine applies across files), so a duplicate never makes a reset fail.
+    /// </remarks>
     public ConfigSnapshot Apply(ConfigEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
@@ -82,7 +86,7 @@ public sealed class ConfigSnapshot
                     : new ConfigSnapshot(Revision + 1, _bySource.SetItem(change.Source, held), SyncedSources.Add(change.Source));
 
             case ConfigEvent.SourceReset reset:
-                var replacement = ImmutableDictionary.CreateRange(reset.Resources.Select(r => KeyValuePair.Create(r.Key, r)));
+                var replacement = FirstOfEachKey(reset.Resources);
                 if (SyncedSources.Contains(change.Source) && SameContents(held, replacement))
                 {
                     return this;
@@ -93,6 +97,19 @@ public sealed class ConfigSnapshot
             default:
                 throw new ArgumentException($"Unknown config event type {change.GetType().Name}.", nameof(change));
         }
+    }
+
+    // A reset listing one key twice keeps the first definition (ManifestSet.Combine's rule), so no source can
+    // make every later reset throw and freeze the config by holding a duplicate.
+    private static ImmutableDictionary<ResourceKey, Resource> FirstOfEachKey(ImmutableArray<Resource> resources)
+    {
+        var builder = ImmutableDictionary.CreateBuilder<ResourceKey, Resource>();
+        foreach (var resource in resources)
+        {
+            builder.TryAdd(resource.Key, resource);
+        }
+
+        return builder.ToImmutable();
     }
 
     private static bool SameContents(ImmutableDictionary<ResourceKey, Resource> a, ImmutableDictionary<ResourceKey, Resource> b) =>
