@@ -136,6 +136,13 @@ public sealed class FakeApiServer : IAsyncDisposable
     /// </summary>
     public Func<ApiRequest, FakeApiException?>? FailRequest { get; set; }
 
+    /// <summary>
+    /// Fault injection for watches: called when a watch starts; a returned exception is sent as the watch's ERROR
+    /// event (a 200 response whose only event is ERROR, then the end of the stream), as kube-apiserver reports an
+    /// error that arises after the watch began. Null lets the watch through.
+    /// </summary>
+    public Func<ApiRequest, FakeApiException?>? FailWatch { get; set; }
+
     /// <summary>Raised (on the request's thread) for every logged request.</summary>
     public event Action<ApiRequest>? RequestHandled;
 
@@ -674,7 +681,22 @@ public sealed class FakeApiServer : IAsyncDisposable
         var query = ctx.Request.Query;
         var bookmarks = query["allowWatchBookmarks"] == "true";
         TimeSpan? timeout = int.TryParse(query["timeoutSeconds"], NumberStyles.None, CultureInfo.InvariantCulture, out var s) && s > 0 ? TimeSpan.FromSeconds(s) : null;
-        var watcher = _store.Watch(t, ns, labels, fields, query["resourceVersion"], ctx, sendInitialEvents: query["sendInitialEvents"] == "true");
+        Watcher watcher;
+        if (FailWatch?.Invoke(new ApiRequest(info.Verb, t.Group, t.Version, info.Resource, info.Subresource, ns, info.Name, 200)
+            {
+                UserAgent = ctx.Request.Headers.UserAgent.ToString(),
+                Path = ctx.Request.Path + ctx.Request.QueryString,
+                Method = ctx.Request.Method,
+            }) is { } failure)
+        {
+            watcher = new Watcher(t, ns, labels, fields, ctx);
+            watcher.Fail(FakeApiException.Status(failure.Code, failure.Reason, failure.Message));
+        }
+        else
+        {
+            watcher = _store.Watch(t, ns, labels, fields, query["resourceVersion"], ctx, sendInitialEvents: query["sendInitialEvents"] == "true");
+        }
+
         try
         {
             ctx.Response.StatusCode = 200;

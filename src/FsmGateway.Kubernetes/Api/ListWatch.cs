@@ -45,7 +45,7 @@ internal readonly record struct ObjectName(string Namespace, string Name);
 /// One resource, kept in step with the cluster, as an informer does: discovery finds the version served; a paged list
 /// reports the current objects and then "synced"; a watch from the list's resourceVersion (with bookmarks) reports the
 /// changes. A watch that ends is reopened from the last resourceVersion seen; one that falls silent is taken for dead
-/// and reopened; a 410 (the resourceVersion is too old) or any error event re-lists, and objects that vanished
+/// and reopened; a 410 (the resourceVersion is too old) re-lists at once, any other error event re-lists after a back-off, and objects that vanished
 /// meanwhile are reported deleted. Failures back off exponentially (cut short when the API server answers again,
 /// <see cref="ApiServerReachability.DelayAsync"/>); the first failure of an outage is logged at Warning, retries at Debug. A resource the cluster does not serve at start is
 /// logged, counts as synced with no objects, and is looked for again periodically; one that stops being served keeps
@@ -63,6 +63,9 @@ internal sealed partial class ListWatch<T>(
 {
     private readonly Dictionary<ObjectName, T> _known = [];
     private readonly Backoff _backoff = new(options.MinRetryDelay, options.MaxRetryDelay);
+
+    // Error events in a row (reset by an object event or a watch that ends cleanly): a 410 re-lists at once, any other re-lists after this back-off.
+    private readonly Backoff _errorEvents = new(options.MinRetryDelay, options.MaxRetryDelay);
     private bool _synced;
     private string? _missingLogged;
 
@@ -180,6 +183,11 @@ internal sealed partial class ListWatch<T>(
                 {
                     inactivity.CancelAfter(options.WatchInactivityTimeout);
                     Succeeded();
+                    if (type != WatchEventType.Bookmark)
+                    {
+                        _errorEvents.Reset();
+                    }
+
                     var json = ToJsonObject(item);
                     var name = json is null ? null : NameOf(json);
                     switch (type)
@@ -230,11 +238,26 @@ internal sealed partial class ListWatch<T>(
 
             if (watchError is not null)
             {
-                // An error event, or a line that could not be read: an event may be lost, so re-list.
-                ListWatchLog.WatchError(logger, resource.ToString(), resourceVersion, ErrorText.Of(watchError));
+                // An error event, or a line that could not be read: an event may be lost, so re-list, but after a
+                // back-off of its own (the list's success does not reset it), so that a server that keeps sending
+                // error events does not get list and watch in a tight loop.
+                var delay = _errorEvents.Next();
+                if (_errorEvents.Failures == 1)
+                {
+                    ListWatchLog.WatchError(logger, resource.ToString(), resourceVersion, ErrorText.Of(watchError), delay.TotalMilliseconds);
+                }
+                else
+                {
+                    ListWatchLog.WatchErrorAgain(logger, resource.ToString(), _errorEvents.Failures, ErrorText.Of(watchError), delay.TotalMilliseconds);
+                }
+
                 ListWatchLog.FailureDetail(logger, watchError, resource.ToString());
+                await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
                 return;
             }
+
+            // The watch ran its course without an error event.
+            _errorEvents.Reset();
         }
     }
 
@@ -356,8 +379,11 @@ internal static partial class ListWatchLog
     [LoggerMessage(9, LogLevel.Warning, "Kubernetes {Resource}: the watch failed: {Error}; reopening it from resourceVersion {ResourceVersion} in {DelayMs:F0} ms, with back-off (retries are logged at Debug until it answers)")]
     public static partial void WatchFailed(ILogger logger, string resource, string resourceVersion, string error, double delayMs);
 
-    [LoggerMessage(10, LogLevel.Warning, "Kubernetes {Resource}: the watch reported an error at resourceVersion {ResourceVersion}: {Error}; re-listing so that nothing is missed")]
-    public static partial void WatchError(ILogger logger, string resource, string resourceVersion, string error);
+    [LoggerMessage(10, LogLevel.Warning, "Kubernetes {Resource}: the watch reported an error at resourceVersion {ResourceVersion}: {Error}; re-listing in {DelayMs:F0} ms so that nothing is missed, with back-off while error events go on (logged at Debug)")]
+    public static partial void WatchError(ILogger logger, string resource, string resourceVersion, string error, double delayMs);
+
+    [LoggerMessage(14, LogLevel.Debug, "Kubernetes {Resource}: error event {Count} in a row: {Error}; re-listing in {DelayMs:F0} ms")]
+    public static partial void WatchErrorAgain(ILogger logger, string resource, int count, string error, double delayMs);
 
     [LoggerMessage(11, LogLevel.Debug, "Kubernetes {Resource}: attempt {Attempt} failed: {Error}; retrying in {DelayMs:F0} ms")]
     public static partial void RetryingAgain(ILogger logger, string resource, int attempt, string error, double delayMs);

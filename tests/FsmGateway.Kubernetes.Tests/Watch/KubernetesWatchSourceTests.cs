@@ -176,6 +176,30 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Error_events_other_than_410_relist_with_back_off_not_in_a_tight_loop()
+    {
+        _server.InstallGatewayApiCrds();
+        _server.ApplyYaml(Routes);
+        _server.FailWatch = r => r.Resource == "tcproutes" ? new FakeApiException(500, "InternalError", "etcd is unhappy") : null;
+        using var recorder = new EventRecorder(Source(ApiKind.TcpRoute, o => { o.MinRetryDelay = TimeSpan.FromMilliseconds(100); o.MaxRetryDelay = TimeSpan.FromSeconds(1); }));
+        await recorder.WaitForAsync(Synced, what: "synced");
+        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes") >= 2, "a second watch after the first error event");
+
+        // Back-off 100, 200, 400, 800, 1000 ms (±20 %): at most about 6 re-lists in 3 s; a tight loop makes hundreds.
+        // (A slow machine only makes fewer.)
+        var before = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var relists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") - before;
+        Assert.True(relists <= 10, $"{relists} re-lists in 3 s");
+
+        // The error events stop: the watch stays open and events flow again.
+        _server.FailWatch = null;
+        var at = recorder.Events.Count;
+        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
+        await recorder.WaitForAsync(Deleted("a"), at, "a deleted");
+    }
+
+    [Fact]
     public async Task A_silent_watch_is_taken_for_dead_and_reopened()
     {
         _server.InstallGatewayApiCrds();
