@@ -22,14 +22,21 @@ internal sealed partial class KubernetesWatchSource(
     KubernetesOptions options,
     TimeProvider time,
     ILogger logger,
-    ApiServerReachability? reachability = null) : IConfigSource
+    ApiServerReachability? reachability = null,
+    Func<JsonObject, Resource?>? map = null) : IConfigSource
 {
+    private readonly Func<JsonObject, Resource?> _map = map ?? (json => ResourceMapper.Map(json, defaultNamespace: string.Empty).Resource);
+    private int _unreadable;
+
     private readonly ResourceKind _kind = kind.Kind;
     private readonly ILogger _logger = logger;
     private readonly ApiServerReachability _reachability = reachability ?? new ApiServerReachability(time);
     private readonly WatchedResource _resource = new(kind.Group, kind.Plural, kind.ApiKindName, kind.Versions);
 
     public string Name { get; } = $"kubernetes/{kind.Plural}";
+
+    /// <summary>Objects that could not be read (each time one was seen), since start.</summary>
+    public int Unreadable => Volatile.Read(ref _unreadable);
 
     public IObservable<ConfigEvent> Events => Observable.Create<ConfigEvent>((observer, cancellationToken) =>
         new ListWatch<Resource>(client, _resource, new Handler(this, observer), options, _reachability, time, _logger)
@@ -42,13 +49,24 @@ internal sealed partial class KubernetesWatchSource(
         {
             try
             {
-                return ResourceMapper.Map(json, defaultNamespace: string.Empty).Resource;
+                return source._map(json);
             }
             catch (ResourceMappingException e)
             {
                 // The API server validated the object against its schema; what we cannot read is reported and the
                 // last readable version (if any) stays in force.
+                Interlocked.Increment(ref source._unreadable);
                 LogUnreadable(source._logger, e.Message);
+                return null;
+            }
+#pragma warning disable CA1031 // One odd object must not stop the whole kind: any fault of the mapper skips that object only.
+            catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
+            {
+                // A fault of ours, not of the object: escaping to ListWatch would fail every re-list on this object.
+                Interlocked.Increment(ref source._unreadable);
+                LogUnreadable(source._logger, $"{DescribeObject(json)} could not be mapped ({ErrorText.Of(e)})");
+                LogUnreadableDetail(source._logger, e);
                 return null;
             }
         }
@@ -60,6 +78,16 @@ internal sealed partial class KubernetesWatchSource(
 
         public void Synced() => observer.OnNext(new ConfigEvent.SourceSynced(source.Name));
     }
+
+    private static string DescribeObject(JsonObject json)
+    {
+        var metadata = json["metadata"] as JsonObject;
+        string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
+        return $"{LogText.Escape(Text(json["kind"]) ?? "object")} {LogText.Escape(Text(metadata?["namespace"]) ?? string.Empty)}/{LogText.Escape(Text(metadata?["name"]) ?? "?")}";
+    }
+
+    [LoggerMessage(9, LogLevel.Debug, "Kubernetes object cannot be read: the failure in full")]
+    private static partial void LogUnreadableDetail(ILogger logger, Exception exception);
 
     [LoggerMessage(8, LogLevel.Error, "Kubernetes object cannot be read, so its last readable version (if any) stays in force: {Problem}")]
     private static partial void LogUnreadable(ILogger logger, string problem);

@@ -200,6 +200,28 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_object_the_mapper_throws_on_is_skipped_and_the_rest_of_its_kind_still_applies()
+    {
+        _server.InstallGatewayApiCrds();
+        _server.ApplyYaml(Routes);
+        var options = new KubernetesOptions { MinRetryDelay = TimeSpan.FromMilliseconds(200), MaxRetryDelay = TimeSpan.FromSeconds(1), PageSize = 1 };
+        var source = new KubernetesWatchSource(_client, ApiKind.TcpRoute, options, TimeProvider.System, NullLogger.Instance, map: json =>
+            json["metadata"]?["name"]?.GetValue<string>() == "a"
+                ? throw new InvalidOperationException("a fault of the mapper")
+                : Mapping.ResourceMapper.Map(json, defaultNamespace: string.Empty).Resource);
+        using var recorder = new EventRecorder(source);
+
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+        Assert.Contains(recorder.Events.Take(at), e => Upserted("b")(e));
+        Assert.DoesNotContain(recorder.Events, e => Upserted("a")(e));
+        Assert.True(source.Unreadable >= 1);
+
+        // The kind is not frozen: later changes still arrive.
+        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "b");
+        await recorder.WaitForAsync(Deleted("b"), at, "b deleted");
+    }
+
+    [Fact]
     public async Task A_silent_watch_is_taken_for_dead_and_reopened()
     {
         _server.InstallGatewayApiCrds();
