@@ -195,7 +195,7 @@ internal sealed partial class KubernetesControllerSink(
     [LoggerMessage(2, LogLevel.Information, "Some statuses or data planes are not written yet; retrying in {DelayMs:F0} ms")]
     private static partial void LogRetrying(ILogger logger, double delayMs);
 
-    [LoggerMessage(4, LogLevel.Debug, "The data plane of Gateway {Gateway} changed; bringing its status up to date")]
+    [LoggerMessage(5, LogLevel.Debug, "The data plane of Gateway {Gateway} changed; bringing its status up to date")]
     private static partial void LogOwnedObjectChanged(ILogger logger, string gateway);
 
     [LoggerMessage(3, LogLevel.Warning, "Leadership was lost during a pass; its remaining writes were cancelled")]
