@@ -118,12 +118,20 @@ internal static partial class GatewayServer
             return ExitCodes.Crashed;
         }
 
+        // Which background loops had already ended when the host began to stop: a loop that ended before any stop was
+        // asked for, by an exception or by a cancellation that was not shutdown's, is what stopped the host.
+        var backgroundServices = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
+        BackgroundService? endedFirst = null;
+        using var stopping = app.Lifetime.ApplicationStopping.Register(() =>
+            endedFirst = backgroundServices.FirstOrDefault(static s => s.ExecuteTask is { IsFaulted: true } or { IsCanceled: true }));
+
         // Kestrel writes the bound port (for port 0) back into the listen options.
         LogAdminEndpoints(app.Logger, $"http://{adminListen!.IPEndPoint}");
         if (metricsListen is not null)
         {
             LogMetricsEndpoint(app.Logger, $"http://{metricsListen.IPEndPoint}{MetricsEndpoint.Path}");
         }
+
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         if (app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is not null)
         {
@@ -133,10 +141,14 @@ internal static partial class GatewayServer
         // A background loop that ended with an exception stopped the host (BackgroundServiceExceptionBehavior.StopHost):
         // a failure, never a clean stop, so a supervisor restarts the process. Every loop of ours catches and retries;
         // this is for what none of them foresaw.
-        var crashed = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().FirstOrDefault(static s => s.ExecuteTask is { IsFaulted: true });
+        // A loop cancelled before any stop was asked for did not end by shutdown either: also a crash.
+        var crashed = backgroundServices.FirstOrDefault(static s => s.ExecuteTask is { IsFaulted: true }) ?? endedFirst;
         if (crashed is not null)
         {
-            error.WriteLine($"{command}: {crashed.GetType().Name} failed, which stopped the process: {crashed.ExecuteTask!.Exception!.GetBaseException().GetType().Name}: {LogText.Escape(crashed.ExecuteTask.Exception.GetBaseException().Message)}");
+            var why = crashed.ExecuteTask!.Exception?.GetBaseException() is { } failure
+                ? $"{failure.GetType().Name}: {LogText.Escape(failure.Message)}"
+                : "it was cancelled, though no shutdown was requested";
+            error.WriteLine($"{command}: {crashed.GetType().Name} failed, which stopped the process: {why}");
             return ExitCodes.Crashed;
         }
 
