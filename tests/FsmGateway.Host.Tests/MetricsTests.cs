@@ -52,9 +52,30 @@ public sealed class MetricsTests : IDisposable
         Assert.Equal(0, exposition.Sum("fsmgateway_connections_rejected_total", echo));
         Assert.Equal(3, exposition.Sum("fsmgateway_connections_rejected_total", dead, ("reason", "connect_failed")));
         Assert.Equal(2, exposition.Sum("fsmgateway_connections_rejected_total", empty, ("reason", "no_backend")));
-        Assert.Equal(3, exposition.Sum("fsmgateway_upstream_connect_failures_total", dead));
         Assert.Equal(5000, exposition.Sum("fsmgateway_bytes_total", echo, ("direction", "upstream")));
         Assert.Equal(5000, exposition.Sum("fsmgateway_bytes_total", echo, ("direction", "downstream")));
+
+        // Per listener: the Gateway and the listener's name; per route and backend: connections, bytes, connect
+        // failures by reason, and histograms whose buckets add up to their count.
+        (string, string)[] echoListener = [("gateway_namespace", "apps"), ("gateway_name", "gw"), ("listener", "echo"), echo];
+        Assert.Equal(5, exposition.Sum("fsmgateway_connections_accepted_total", echoListener));
+        Assert.Equal(2, exposition.Sum("fsmgateway_connections_rejected_total", ("listener", "empty"), ("reason", "no_backend")));
+        (string, string)[] echoBackend = [("route_namespace", "apps"), ("route_name", "echo"), ("backend_namespace", "apps"), ("backend_name", "echo"), ("backend_port", "9000")];
+        Assert.Equal(5, exposition.Sum("fsmgateway_backend_connections_total", echoBackend));
+        Assert.Equal(5000, exposition.Sum("fsmgateway_backend_bytes_total", [.. echoBackend, ("direction", "upstream")]));
+        Assert.Equal(5000, exposition.Sum("fsmgateway_backend_bytes_total", [.. echoBackend, ("direction", "downstream")]));
+        Assert.Equal(3, exposition.Sum("fsmgateway_upstream_connect_failures_total", ("route_name", "dead"), ("backend_name", "dead"), ("reason", "refused")));
+        Assert.Equal(3, exposition.Sum("fsmgateway_upstream_connect_failures_total"));
+        Assert.Equal(0, exposition.Sum("fsmgateway_backend_connections_total", ("backend_name", "dead")));
+        foreach (var histogram in new[] { "fsmgateway_upstream_connect_duration_seconds", "fsmgateway_connection_duration_seconds" })
+        {
+            Assert.Equal(5, exposition.Sum(histogram + "_count", echoBackend));
+            Assert.Equal(5, exposition.Sum(histogram + "_bucket", [.. echoBackend, ("le", "+Inf")]));
+            var buckets = exposition.LabelsOf(histogram + "_bucket").Select(l => l["le"]).Distinct().ToList();
+            var cumulative = buckets.Select(le => exposition.Sum(histogram + "_bucket", [.. echoBackend, ("le", le)])).ToList();
+            Assert.True(cumulative.SequenceEqual(cumulative.Order()), $"{histogram}: buckets not cumulative: {string.Join(", ", cumulative)}");
+            Assert.InRange(exposition.Sum(histogram + "_sum", echoBackend), 0, 60);
+        }
 
         // The process: the runtime's instruments and the Prometheus convention's start time, which is this process's.
         Assert.True(exposition.Has("dotnet_gc_collections_total"), "no .NET runtime metrics");

@@ -44,6 +44,14 @@ public sealed class PrometheusScrapeTests : IDisposable
             ["sum(fsmgateway_bytes_total{direction=\"upstream\"})"] = Echoed * Bytes,
             ["sum(fsmgateway_bytes_total{direction=\"downstream\"})"] = Echoed * Bytes,
             ["sum(fsmgateway_connections_active)"] = 0,
+            ["sum(fsmgateway_connections_accepted_total{gateway_namespace=\"apps\",gateway_name=\"gw\",listener=\"echo\"})"] = Echoed,
+            ["sum(fsmgateway_upstream_connect_failures_total{route_name=\"dead\",backend_name=\"dead\",reason=\"refused\"})"] = Dead,
+            ["sum(fsmgateway_backend_connections_total{route_name=\"echo\",backend_name=\"echo\"})"] = Echoed,
+            ["sum(fsmgateway_backend_bytes_total{backend_name=\"echo\",direction=\"downstream\"})"] = Echoed * Bytes,
+            ["sum(fsmgateway_upstream_connect_duration_seconds_count{backend_name=\"echo\"})"] = Echoed,
+            ["sum(fsmgateway_upstream_connect_duration_seconds_bucket{backend_name=\"echo\",le=\"+Inf\"})"] = Echoed,
+            ["sum(fsmgateway_connection_duration_seconds_count{backend_name=\"echo\"})"] = Echoed,
+            ["sum(fsmgateway_connection_duration_seconds_bucket{backend_name=\"echo\",le=\"+Inf\"})"] = Echoed,
         };
 
         // Once a scrape after the traffic has landed, every series holds exactly the traffic.
@@ -56,6 +64,15 @@ public sealed class PrometheusScrapeTests : IDisposable
         {
             Assert.True(await prometheus.ValueAsync(query) == value, $"{query}: Prometheus has {await prometheus.ValueAsync(query)}, the traffic was {value}");
         }
+
+        // The buckets Prometheus holds add up: cumulative, ending at the count.
+        var buckets = (await prometheus.QueryAsync("sum by (le) (fsmgateway_upstream_connect_duration_seconds_bucket{backend_name=\"echo\"})"))
+            .Select(static b => (Le: b.Labels["le"] == "+Inf" ? double.PositiveInfinity : double.Parse(b.Labels["le"], CultureInfo.InvariantCulture), b.Value))
+            .OrderBy(static b => b.Le)
+            .ToList();
+        Assert.True(buckets.Count > 2, "no connect-duration buckets in Prometheus");
+        Assert.True(buckets.Select(static b => b.Value).SequenceEqual(buckets.Select(static b => b.Value).Order()), "buckets not cumulative");
+        Assert.Equal(Echoed, buckets[^1].Value);
 
         Assert.NotNull(await prometheus.ValueAsync("process_start_time_seconds{job=\"fsm-gateway\"}"));
         Assert.NotEmpty(await prometheus.QueryAsync("dotnet_gc_collections_total"));

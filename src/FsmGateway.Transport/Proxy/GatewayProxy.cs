@@ -361,7 +361,8 @@ public sealed class GatewayProxy : IAsyncDisposable
         var port = connection.Listener.Port;
         var client = connection.Client;
         Interlocked.Increment(ref _active);
-        _metrics.Accepted(port);
+        var tags = connection.ListenerTags = model.ListenerTags;
+        _metrics.Accepted(tags);
         try
         {
             var backend = model.Picker.Next();
@@ -370,18 +371,21 @@ public sealed class GatewayProxy : IAsyncDisposable
                 var reason = backend is null
                     ? model.Route.Route is null ? "no route is attached to this listener" : "every backend has weight 0"
                     : backend.Problem is { } problem ? $"backend {backend.Namespace}/{backend.Name} is invalid ({problem.Reason})" : $"backend {backend.Namespace}/{backend.Name} has no ready endpoints";
-                Reject(connection, reason, "no_backend");
+                Reject(connection, reason);
+                _metrics.RejectedNoBackend(tags);
                 return;
             }
 
             var upstream = await ConnectAsync(connection, model, backend).ConfigureAwait(false);
             if (upstream is null)
             {
-                Reject(connection, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection", "connect_failed");
+                Reject(connection, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
+                _metrics.RejectedConnectFailed(tags);
                 return;
             }
 
             connection.Upstream = upstream;
+            connection.BackendTags = model.Tags[backend];
             await TcpRelay.RunAsync(client, upstream, connection, _options.BufferSize).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -399,15 +403,19 @@ public sealed class GatewayProxy : IAsyncDisposable
 
             await client.DisposeAsync().ConfigureAwait(false);
             connection.Listener.Remove(connection);
-            _metrics.Closed(port);
+            if (connection.BackendTags is { } relayed)
+            {
+                _metrics.Relayed(relayed, _time.GetElapsedTime(connection.StartedAt));
+            }
+
+            _metrics.Closed(tags);
             Interlocked.Decrement(ref _active);
         }
     }
 
-    private void Reject(ProxiedConnection connection, string reason, string metricReason)
+    private void Reject(ProxiedConnection connection, string reason)
     {
         Log.Rejected(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reason);
-        _metrics.Rejected(connection.Listener.Port, metricReason);
         connection.Abort();
     }
 
@@ -421,15 +429,18 @@ public sealed class GatewayProxy : IAsyncDisposable
             var endpoint = candidates[Math.Clamp(_policy.Pick(context), 0, candidates.Count - 1)];
             using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
+            var started = _time.GetTimestamp();
             try
             {
-                return await _connector.ConnectAsync(ToEndPoint(endpoint), linked.Token).ConfigureAwait(false);
+                var upstream = await _connector.ConnectAsync(ToEndPoint(endpoint), linked.Token).ConfigureAwait(false);
+                _metrics.Connected(model.Tags[backend], _time.GetElapsedTime(started));
+                return upstream;
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
             {
                 var reason = e is OperationCanceledException && timeout.IsCancellationRequested ? $"timed out after {_options.ConnectTimeout}" : e.Message;
                 Log.ConnectFailed(_logger, endpoint.ToString(), $"{backend.Namespace}/{backend.Name}", attempt + 1, reason);
-                _metrics.ConnectFailed(connection.Listener.Port);
+                _metrics.ConnectFailed(model.Tags[backend], e, timedOut: e is OperationCanceledException && timeout.IsCancellationRequested);
                 candidates = [.. candidates.Where(c => c != endpoint)];
             }
         }

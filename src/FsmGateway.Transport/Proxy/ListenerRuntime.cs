@@ -97,11 +97,21 @@ internal sealed class RouteModel
         // Keyed by instance: the picker hands out these very objects, and hashing a backend by value (its endpoint
         // list included) on every connection would put that work on the hot path.
         Counters = new Dictionary<RouteBackend, BackendCounter>(ReferenceEqualityComparer.Instance);
+        Tags = new Dictionary<RouteBackend, BackendTags>(ReferenceEqualityComparer.Instance);
         foreach (var backend in route.Backends)
         {
             Counters[backend] = counterFor(backend);
+            Tags[backend] = new BackendTags(route.Route, backend);
         }
+
+        ListenerTags = new ListenerTags(route);
     }
+
+    /// <summary>The listener's metric tags.</summary>
+    public ListenerTags ListenerTags { get; }
+
+    /// <summary>Each backend's metric tags, keyed by instance as <see cref="Counters"/> is.</summary>
+    public Dictionary<RouteBackend, BackendTags> Tags { get; }
 
     public ListenerRoute Route { get; }
 

@@ -10,6 +10,7 @@ internal sealed class ProxiedConnection : RelayCounters
     private readonly ProxyMetrics _metrics;
     private long _lastActivity;
     private IDuplexConnection? _upstream;
+    private BackendTags? _backendTags;
     private int _aborted;
 
     public ProxiedConnection(IDuplexConnection client, ListenerRuntime listener, TimeProvider time, ProxyMetrics metrics)
@@ -31,6 +32,16 @@ internal sealed class ProxiedConnection : RelayCounters
     /// <summary>When bytes last moved either way, as a <see cref="TimeProvider"/> timestamp.</summary>
     public long LastActivity => Volatile.Read(ref _lastActivity);
 
+    /// <summary>The listener's metric tags, as of the route model the connection was accepted with.</summary>
+    public ListenerTags? ListenerTags { get; set; }
+
+    /// <summary>The metric tags of the backend the connection is relayed to, once connected.</summary>
+    public BackendTags? BackendTags
+    {
+        get => Volatile.Read(ref _backendTags);
+        set => Volatile.Write(ref _backendTags, value);
+    }
+
     public IDuplexConnection? Upstream
     {
         get => Volatile.Read(ref _upstream);
@@ -40,7 +51,10 @@ internal sealed class ProxiedConnection : RelayCounters
     public override void Transferred(bool upload, int bytes)
     {
         Volatile.Write(ref _lastActivity, _time.GetTimestamp());
-        _metrics.Transferred(Listener.Port, upload, bytes);
+        if (ListenerTags is { } tags)
+        {
+            _metrics.Transferred(tags, BackendTags, upload, bytes);
+        }
     }
 
     /// <summary>Ends both sides at once. Safe to call more than once and from any thread.</summary>
