@@ -20,9 +20,11 @@ public sealed class UpstreamConnectTests
         await using var alive = TestBackend.Echo();
         var ports = FreePort.Get(2);
         var (listenerPort, deadPort) = (ports[0], ports[1]);
-        using var failures = new ConnectFailureCounter(listenerPort);
+        // A backend name of its own: connect failures are tagged by backend, and other tests run at the same time.
+        var backendName = $"svc-{listenerPort}";
+        using var failures = new ConnectFailureCounter(backendName);
         await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(listenerPort,
-            Routes.Backend("svc", 1, new BackendEndpoint("127.0.0.1", deadPort), alive.Endpoint))));
+            Routes.Backend(backendName, 1, new BackendEndpoint("127.0.0.1", deadPort), alive.Endpoint))));
 
         using var deadline = Guard.Deadline(30);
         var served = 0;
@@ -127,7 +129,7 @@ public sealed class UpstreamConnectTests
         private readonly MeterListener _listener = new();
         private long _count;
 
-        public ConnectFailureCounter(int port)
+        public ConnectFailureCounter(string backendName)
         {
             _listener.InstrumentPublished = (instrument, listener) =>
             {
@@ -140,7 +142,7 @@ public sealed class UpstreamConnectTests
             {
                 foreach (var tag in tags)
                 {
-                    if (tag is { Key: "port", Value: int p } && p == port)
+                    if (tag is { Key: "backend_name", Value: string name } && name == backendName)
                     {
                         Interlocked.Add(ref _count, value);
                     }
