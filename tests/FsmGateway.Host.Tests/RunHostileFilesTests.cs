@@ -9,7 +9,8 @@ namespace FsmGateway.Host.Tests;
 /// <summary>
 /// <c>fsm-gateway run</c> on a folder that receives hostile files next to a good one: the real program in its own
 /// process, a real listener relaying real bytes to a real backend. Nothing dropped may stop the listener, end the
-/// process or stop a later edit from applying. <c>FSM_RUN_FUZZ_ROUNDS</c> (default 1) repeats the drops for a longer run.
+/// process or stop a later edit from applying. <c>FSM_RUN_FUZZ_ROUNDS</c> (default 1) repeats the file-system drops and
+/// <c>FSM_RUN_FUZZ_MUTANTS</c> (default 100) sets how many mutants, for a longer run.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
 public sealed class RunHostileFilesTests : IDisposable
@@ -164,6 +165,79 @@ public sealed class RunHostileFilesTests : IDisposable
         live.Shutdown(SocketShutdown.Both);
         Assert.Equal(0, await gateway.TerminateAsync());
     }
+
+    /// <summary>
+    /// The manifest fuzz's hostile specials and mutants (<see cref="ManifestMutator"/>, seed 14), dropped in batches.
+    /// Manifests holding a Gateway are left out: their listeners would bind the samples' fixed ports on this machine.
+    /// <c>FSM_RUN_FUZZ_MUTANTS</c> (default 100) sets how many mutants.
+    /// </summary>
+    [Fact]
+    public async Task Run_HostileAndMutatedManifestsDroppedNextToAGoodOne_NeverStopTheListenerOrTheProcess_AndAnEditStillApplies()
+    {
+        var count = int.TryParse(Environment.GetEnvironmentVariable("FSM_RUN_FUZZ_MUTANTS"), CultureInfo.InvariantCulture, out var n) && n >= 0 ? n : 100;
+        await using var backend = new EchoServer();
+        var (port, added) = (Net.FreePort(), Net.FreePort());
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port)));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+        await using var gateway = StartGateway();
+        await gateway.WaitUntilReadyAsync();
+        using var live = await Net.ConnectAsync(port);
+        Assert.Equal("live", await Net.RoundTripAsync(live, "live"));
+
+        var valid = "apiVersion: v1\nkind: Service\nmetadata: { name: svc }\nspec:\n  ports:\n    - port: 8000\n";
+        var drops = ManifestMutator.Specials(valid)
+            .Select(special => (special.Name, Bytes: special.Bytes()))
+            .Concat(MutantsWithoutGateways(count))
+            .Where(d => !ServesAGateway(d.Bytes))
+            .Chunk(5)
+            .ToList();
+        var step = 0;
+        foreach (var batch in drops)
+        {
+            step++;
+            var names = new List<string>();
+            for (var i = 0; i < batch.Length; i++)
+            {
+                names.Add($"fuzz-{step}-{i}.yaml");
+                File.WriteAllBytes(PathOf(names[^1]), batch[i].Bytes);
+            }
+
+            File.WriteAllText(PathOf($"marker-{step}.yaml"), "spec: [broken\n");
+            File.Delete(PathOf($"marker-{step - 1}.yaml"));
+            await gateway.WaitForLineAsync($@"Manifest error: .*marker-{step}\.yaml", TimeSpan.FromSeconds(60));
+
+            var what = string.Join("; ", batch.Select(d => d.Name));
+            Assert.False(gateway.HasExited, $"the gateway exited after {what}:\n{gateway.Output}");
+            Assert.Equal($"new {step}", await Net.EchoOnceAsync(port, $"new {step}"));
+            Assert.Equal($"live {step}", await Net.RoundTripAsync(live, $"live {step}"));
+            foreach (var name in names)
+            {
+                File.Delete(PathOf(name));
+            }
+        }
+
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port), ("added", added)));
+        await Net.EventuallyAsync(async () => !await Net.IsRefusedAsync(added), $"port {added} serves after the edit");
+        Assert.Equal("added", await Net.EchoOnceAsync(added, "added"));
+        Assert.Equal("live end", await Net.RoundTripAsync(live, "live end"));
+        Assert.DoesNotContain("   at ", gateway.Output, StringComparison.Ordinal);
+        live.Shutdown(SocketShutdown.Both);
+        Assert.Equal(0, await gateway.TerminateAsync());
+    }
+
+    private static IEnumerable<(string Name, byte[] Bytes)> MutantsWithoutGateways(int count)
+    {
+        var mutator = new ManifestMutator(14, ManifestMutator.RepositorySeeds());
+        for (var i = 0; i < count; i++)
+        {
+            var mutant = mutator.Next();
+            yield return (mutant.Description, mutant.Bytes);
+        }
+    }
+
+    /// <summary>Whether the bytes could define a Gateway (whose listeners would bind real ports).</summary>
+    private static bool ServesAGateway(byte[] bytes) =>
+        System.Text.RegularExpressions.Regex.IsMatch(Encoding.UTF8.GetString(bytes), @"kind\W*Gateway(?!Class)");
 
     [Fact]
     public async Task Run_FifoInTheFolderAtStart_StillServesTheGoodFile_AndSigtermStops()
