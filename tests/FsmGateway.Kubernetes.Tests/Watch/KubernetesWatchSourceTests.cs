@@ -259,6 +259,12 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         var at = await recorder.WaitForAsync(Synced, what: "synced");
         var lists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
 
+        // "synced" comes before the watch opens. A watch request that passed the server's FailRequest check before it is
+        // set below but registers only after DropWatches would be neither failed nor dropped, and would stay open
+        // (bookmarks keep it alive), so discovery would never be asked again. The server logs a watch once it is
+        // registered, so wait for that before the failure and the drop.
+        await WaitUntilAsync(() => _server.Requests.Any(r => r.Verb == "watch" && r.Resource == "tcproutes" && r.StatusCode == 200), "the watch is open");
+
         // For a while the API server says the group is not there (a restarting or failing-over API server).
         _server.FailRequest = r => r.Path.StartsWith("/apis/gateway.networking.k8s.io", StringComparison.Ordinal)
             ? new FakeApiException(404, "NotFound", "the server could not find the requested resource")
