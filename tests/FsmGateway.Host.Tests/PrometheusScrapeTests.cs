@@ -23,6 +23,7 @@ public sealed class PrometheusScrapeTests : IDisposable
         var metrics = await gateway.WaitForMetricsAsync();
         await gateway.WaitUntilReadyAsync();
         await using var prometheus = PrometheusServer.Start(ExternalTools.Find("prometheus")!, metrics);
+        await prometheus.WaitUntilReadyAsync();
         await Net.EventuallyAsync(async () => await Try(() => prometheus.ValueAsync("up{job=\"fsm-gateway\"}")) == 1, "Prometheus scrapes the gateway", TimeSpan.FromSeconds(60));
 
         // The traffic runs while Prometheus scrapes.

@@ -54,6 +54,26 @@ internal sealed class PrometheusServer : IAsyncDisposable
         return new PrometheusServer(process, data, new Uri($"http://127.0.0.1:{port}/"));
     }
 
+    /// <summary>
+    /// Waits until Prometheus answers queries: it listens before its storage is open and answers 503 until then, so a
+    /// query sent as soon as the port accepts fails on a busy machine.
+    /// </summary>
+    public Task WaitUntilReadyAsync() => Net.EventuallyAsync(
+        async () =>
+        {
+            try
+            {
+                using var response = await _http.GetAsync(new Uri("-/ready", UriKind.Relative));
+                return response.IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return false; // not listening yet
+            }
+        },
+        "Prometheus is ready",
+        TimeSpan.FromSeconds(60));
+
     /// <summary>The instant vector of <paramref name="promql"/>: each series' labels and value.</summary>
     public async Task<IReadOnlyList<(IReadOnlyDictionary<string, string> Labels, double Value)>> QueryAsync(string promql)
     {
