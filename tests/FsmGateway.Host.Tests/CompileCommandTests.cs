@@ -64,6 +64,40 @@ public sealed class CompileCommandTests
     }
 
     [Fact]
+    public async Task Compile_FifoDeviceOrLinkLoop_IsAnErrorNamingTheFile_NeverAReadThatBlocks()
+    {
+        var folder = Directory.CreateTempSubdirectory("fsm-compile-special-");
+        try
+        {
+            var fifo = Path.Combine(folder.FullName, "pipe.yaml");
+            using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+            {
+                await mkfifo.WaitForExitAsync();
+                Assert.Equal(0, mkfifo.ExitCode);
+            }
+
+            var zero = Path.Combine(folder.FullName, "zero.yaml");
+            File.CreateSymbolicLink(zero, "/dev/zero");
+            var loop = Path.Combine(folder.FullName, "loop.yaml");
+            File.CreateSymbolicLink(loop, loop);
+
+            // On the old reader, opening the FIFO blocked for ever (no writer ever comes): run where a hang fails the test.
+            var compile = Task.Run(() => Run("compile", fifo, zero, loop));
+            Assert.Same(compile, await Task.WhenAny(compile, Task.Delay(TimeSpan.FromSeconds(60))));
+            var (exit, _, stderr) = await compile;
+
+            Assert.Equal(1, exit);
+            Assert.Contains($"error: {fifo}: not a regular file (a FIFO)", stderr, StringComparison.Ordinal);
+            Assert.Contains($"error: {zero}: not a regular file (a character device)", stderr, StringComparison.Ordinal);
+            Assert.Contains($"error: {loop}: ", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Compile_OtherControllerName_LeavesTheImplicitClassOurs()
     {
         var (exit, stdout, _) = Run("compile", "-o", "json", "--controller-name", "example.com/mine", SeedPath);

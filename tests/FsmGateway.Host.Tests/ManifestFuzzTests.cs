@@ -154,7 +154,7 @@ public sealed partial class ManifestFuzzTests(ITestOutputHelper output) : IDispo
         }
 
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var located = new Regex($@"^(error|note): {Regex.Escape(file)}: (document \d+ \(line \d+\): |larger than |cannot read: )");
+        var located = new Regex($@"^(error|note): {Regex.Escape(file)}: (document \d+ \(line \d+\): |larger than |cannot read: |the file is |not a regular file|a symbolic link|permission denied)");
         var errors = 0;
         foreach (var line in lines)
         {

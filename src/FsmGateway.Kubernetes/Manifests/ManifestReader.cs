@@ -53,19 +53,13 @@ public static partial class ManifestReader
     public static ManifestSet ReadFile(string path, string defaultNamespace = "default")
     {
         ArgumentNullException.ThrowIfNull(path);
-        byte[] bytes;
-        try
+
+        // The folder source's reader: only regular files (a FIFO, a device or a link loop is an error, never a read
+        // that blocks or never ends), at most MaxFileBytes.
+        var outcome = ManifestFile.Read(path, MaxFileBytes);
+        if (outcome.Bytes is not { } bytes)
         {
-            bytes = ReadBounded(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            var why = e is FileNotFoundException or DirectoryNotFoundException ? "no such file or folder" : LogText.Escape(e.Message);
-            return ManifestSet.Failed(new ManifestError(path, null, null, null, $"cannot read: {why}"));
-        }
-        catch (ManifestTooLargeException)
-        {
-            return ManifestSet.Failed(new ManifestError(path, null, null, null, $"larger than {MaxFileBytes / (1024 * 1024)} MiB; not read"));
+            return ManifestSet.Failed(new ManifestError(path, null, null, null, outcome.Problem ?? "cannot read: no such file or folder"));
         }
 
         return ReadBytes(bytes, path, defaultNamespace);
@@ -105,28 +99,6 @@ public static partial class ManifestReader
 
     /// <summary>The largest manifest file read (a Kubernetes object is at most about 1.5 MiB; a file holds several).</summary>
     public const int MaxFileBytes = 16 * 1024 * 1024;
-
-    /// <summary>Reads at most <see cref="MaxFileBytes"/> bytes, so a huge file (or <c>/dev/zero</c>) costs no more than that.</summary>
-    private static byte[] ReadBounded(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1, FileOptions.SequentialScan);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = stream.Read(chunk, 0, chunk.Length)) > 0)
-        {
-            if (buffer.Length + read > MaxFileBytes)
-            {
-                throw new ManifestTooLargeException();
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
-    }
-
-    private sealed class ManifestTooLargeException : Exception;
 
     /// <summary>Reads manifest text.</summary>
     /// <param name="text">One or more YAML documents separated by <c>---</c> lines.</param>
