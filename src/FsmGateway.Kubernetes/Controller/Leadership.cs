@@ -294,6 +294,7 @@ internal sealed partial class Leadership(
 
     private void Set(bool isLeader)
     {
+        CancellationTokenSource? ended = null;
         lock (_gate)
         {
             if (_isLeader == isLeader)
@@ -308,10 +309,17 @@ internal sealed partial class Leadership(
             }
             else
             {
-                _term?.Cancel();
-                _term?.Dispose();
+                ended = _term;
                 _term = null;
             }
+        }
+
+        // Outside the lock: cancelling runs the term's callbacks (aborting the pass's requests), which must not run
+        // while IsLeading's callers wait on the gate.
+        if (ended is not null)
+        {
+            ended.Cancel();
+            ended.Dispose();
         }
 
         if (isLeader)
@@ -323,7 +331,16 @@ internal sealed partial class Leadership(
             LogNotLeading(logger, _options.Identity);
         }
 
-        Changed?.Invoke(isLeader);
+        try
+        {
+            Changed?.Invoke(isLeader);
+        }
+        catch (Exception e)
+        {
+            // A subscriber's fault is not the election's: the loop goes on, and leadership stays what the Lease says.
+            LogChangedHandlerFailed(logger, ErrorText.Of(e));
+            LogChangedHandlerFailedDetail(logger, e);
+        }
     }
 
     /// <summary>What of a Lease tells whether its holder is alive: any change restarts its lease duration.</summary>
@@ -368,4 +385,10 @@ internal sealed partial class Leadership(
 
     [LoggerMessage(12, LogLevel.Warning, "{Identity} lost Lease: {Holder} holds it now")]
     private static partial void LogTakenOver(ILogger logger, string identity, string holder);
+
+    [LoggerMessage(13, LogLevel.Error, "A subscriber to leadership changes failed ({Error}); the election goes on")]
+    private static partial void LogChangedHandlerFailed(ILogger logger, string error);
+
+    [LoggerMessage(14, LogLevel.Debug, "A subscriber to leadership changes failed")]
+    private static partial void LogChangedHandlerFailedDetail(ILogger logger, Exception exception);
 }

@@ -81,6 +81,34 @@ public sealed class LeadershipTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_subscriber_that_throws_on_a_change_does_not_end_the_election()
+    {
+        var logger = new RecordingLogger();
+        var options = new KubernetesControllerOptions
+        {
+            Identity = "replica-a",
+            LeaseDuration = TimeSpan.FromSeconds(8),
+            RenewDeadline = TimeSpan.FromSeconds(6),
+            RetryPeriod = TimeSpan.FromMilliseconds(200),
+        };
+        using var leadership = new Leadership(_client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(logger));
+        leadership.Changed += static _ => throw new InvalidOperationException("a broken subscriber");
+        await leadership.StartAsync(CancellationToken.None);
+
+        await Eventually(() => leadership.IsLeader, "leads");
+        await Eventually(() => logger.Entries.Any(e => e.Message.Contains("InvalidOperationException: a broken subscriber", StringComparison.Ordinal)), "the subscriber's fault is logged");
+
+        // The loop goes on renewing: the Lease's renew time moves.
+        string? RenewTime() => _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["renewTime"]?.GetValue<string>();
+        var renewed = RenewTime();
+        await Eventually(() => RenewTime() != renewed, "renews after the subscriber threw");
+        Assert.False(leadership.ExecuteTask!.IsCompleted, "the election loop ended");
+        Assert.True(leadership.IsLeader);
+
+        await leadership.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
     public async Task A_candidate_takes_the_Lease_only_once_its_holder_stopped_renewing_for_the_lease_duration()
     {
         var options = new KubernetesControllerOptions
