@@ -144,7 +144,9 @@ internal sealed partial class Leadership(
             var error = timeout.IsCancellationRequested && e is OperationCanceledException
                 ? $"no answer within {limit.TotalSeconds:F1} s"
                 : ErrorText.Of(e);
-            if (timeout.IsCancellationRequested)
+            // A silence is evidence only when the attempt had time to be answered: near the renew deadline an attempt
+            // may get a few milliseconds, and cutting it off says nothing about the API server.
+            if (timeout.IsCancellationRequested && limit >= _options.RetryPeriod)
             {
                 reachability.Failed(error);
             }
