@@ -60,7 +60,7 @@ internal static class CompileCommand
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The reader and the compiler report bad input as data; this is a fault of ours. Say so in one line, no stack.
-            stderr.WriteLine($"error: compile failed ({e.GetType().Name}: {LogText.Escape(e.Message)}); this is a bug, please report it with the manifests");
+            stderr.WriteLine($"error: compile failed ({ErrorText.Of(e)}); this is a bug, please report it with the manifests");
             return ExitCodes.Crashed; // not 1: that means "your manifests", and this is not about them
         }
     }

@@ -114,7 +114,7 @@ internal static partial class GatewayServer
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            error.WriteLine($"{command}: cannot start: {e.GetType().Name}: {LogText.Escape(e.Message)}");
+            error.WriteLine($"{command}: cannot start: {ErrorText.Of(e)}");
             return ExitCodes.Crashed;
         }
 
@@ -146,7 +146,7 @@ internal static partial class GatewayServer
         if (crashed is not null)
         {
             var why = crashed.ExecuteTask!.Exception?.GetBaseException() is { } failure
-                ? $"{failure.GetType().Name}: {LogText.Escape(failure.Message)}"
+                ? ErrorText.Of(failure)
                 : "it was cancelled, though no shutdown was requested";
             error.WriteLine($"{command}: {crashed.GetType().Name} failed, which stopped the process: {why}");
             return ExitCodes.Crashed;

@@ -368,7 +368,7 @@ public sealed partial class ManifestFileSource : IConfigSource, IDisposable
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The reader reports bad input as errors; should anything escape it, the file is still only a bad file.
-            return ManifestSet.Failed(new ManifestError(file, null, null, null, $"cannot be read: {e.GetType().Name}: {LogText.Escape(e.Message)}"));
+            return ManifestSet.Failed(new ManifestError(file, null, null, null, $"cannot be read: {ErrorText.Of(e)}"));
         }
     }
 

@@ -137,7 +137,7 @@ public static partial class ManifestReader
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A fault of ours, not of the input; still a located error, never an escape that ends the reader's caller.
-                errors.Add(new ManifestError(source, documentNumber, firstLine, null, $"could not be read ({e.GetType().Name}: {LogText.Escape(e.Message)})"));
+                errors.Add(new ManifestError(source, documentNumber, firstLine, null, $"could not be read ({ErrorText.Of(e)})"));
                 continue;
             }
 
@@ -180,7 +180,7 @@ public static partial class ManifestReader
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     // As above: a fault of ours, reported where it happened.
-                    errors.Add(new ManifestError(source, documentNumber, firstLine - 1 + lines.GetValueOrDefault(item, 1), field.TrimEnd('.') is { Length: > 0 } f ? f : null, $"could not be mapped ({e.GetType().Name}: {LogText.Escape(e.Message)})"));
+                    errors.Add(new ManifestError(source, documentNumber, firstLine - 1 + lines.GetValueOrDefault(item, 1), field.TrimEnd('.') is { Length: > 0 } f ? f : null, $"could not be mapped ({ErrorText.Of(e)})"));
                 }
             }
         }

@@ -42,7 +42,7 @@ internal sealed partial class GatewayHostedService(
         }
         catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
-            PipelineEnded($"{e.GetType().Name}: {e.Message}", e);
+            PipelineEnded(ErrorText.Of(e), e);
         }
     }
 
@@ -67,7 +67,7 @@ internal sealed partial class GatewayHostedService(
                 snapshot => snapshots.Writer.TryWrite(snapshot),
                 error =>
                 {
-                    PipelineEnded($"{error.GetType().Name}: {error.Message}", error);
+                    PipelineEnded(ErrorText.Of(error), error);
                     snapshots.Writer.TryComplete(error);
                 },
                 () =>
