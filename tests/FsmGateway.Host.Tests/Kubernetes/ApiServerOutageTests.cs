@@ -57,6 +57,7 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
         await controller.WaitUntilReadyAsync();
         await controller.WaitForLineAsync("leads: it writes status");
         var deployment = await EventuallyGetAsync("apps/v1", "Deployment", Namespace, DataPlane, controller);
+        await EventuallyGetAsync("v1", "Service", Namespace, DataPlane, controller); // created after the Deployment
         _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
         _server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
         await Net.EventuallyAsync(() => Task.FromResult(Programmed(GatewayName) == "True"), "the Gateway is Programmed", TimeSpan.FromSeconds(30));
