@@ -140,8 +140,7 @@ public sealed class RunHostileFilesTests : IDisposable
                 await gateway.WaitForLineAsync($@"Manifest error: .*marker-{step}\.yaml");
 
                 Assert.False(gateway.HasExited, $"the gateway exited after {name}:\n{gateway.Output}");
-                Assert.Equal($"new {step}", await Net.EchoOnceAsync(port, $"new {step}"));
-                Assert.Equal($"live {step}", await Net.RoundTripAsync(live, $"live {step}"));
+                await AssertServesAsync(gateway, port, live, step, name);
                 if (reported is not null)
                 {
                     Assert.True(
@@ -208,8 +207,7 @@ public sealed class RunHostileFilesTests : IDisposable
 
             var what = string.Join("; ", batch.Select(d => d.Name));
             Assert.False(gateway.HasExited, $"the gateway exited after {what}:\n{gateway.Output}");
-            Assert.Equal($"new {step}", await Net.EchoOnceAsync(port, $"new {step}"));
-            Assert.Equal($"live {step}", await Net.RoundTripAsync(live, $"live {step}"));
+            await AssertServesAsync(gateway, port, live, step, what);
             foreach (var name in names)
             {
                 File.Delete(PathOf(name));
@@ -223,6 +221,43 @@ public sealed class RunHostileFilesTests : IDisposable
         Assert.DoesNotContain("   at ", gateway.Output, StringComparison.Ordinal);
         live.Shutdown(SocketShutdown.Both);
         Assert.Equal(0, await gateway.TerminateAsync());
+    }
+
+    /// <summary>
+    /// A new connection and the live one both still relay. Should either fail, the message says what else was true at
+    /// that moment (does a second new connection work, does the live one, what the gateway printed), so that a failure
+    /// seen once can be told apart: the gateway stalled, one connection lost, or the test's own backend slow.
+    /// </summary>
+    private static async Task AssertServesAsync(GatewayProcess gateway, int port, Socket live, int step, string after)
+    {
+        var started = DateTime.UtcNow;
+        try
+        {
+            Assert.Equal($"new {step}", await Net.EchoOnceAsync(port, $"new {step}"));
+            Assert.Equal($"live {step}", await Net.RoundTripAsync(live, $"live {step}"));
+        }
+        catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+        {
+            var failedAfter = DateTime.UtcNow - started;
+            var retry = await Describe(() => Net.EchoOnceAsync(port, "retry"));
+            var liveAgain = await Describe(() => Net.RoundTripAsync(live, "again"));
+            Assert.Fail(
+                $"step {step} (after {after}): relaying failed after {failedAfter.TotalSeconds:0.0} s with {e.GetType().Name}: {e.Message}; " +
+                $"then a new connection: {retry}; the live one: {liveAgain}; gateway exited: {gateway.HasExited}; output:\n{gateway.Output}");
+        }
+
+        static async Task<string> Describe(Func<Task<string>> attempt)
+        {
+            var at = DateTime.UtcNow;
+            try
+            {
+                return $"'{await attempt()}' in {(DateTime.UtcNow - at).TotalSeconds:0.0} s";
+            }
+            catch (Exception e)
+            {
+                return $"{e.GetType().Name} ({e.Message}) after {(DateTime.UtcNow - at).TotalSeconds:0.0} s";
+            }
+        }
     }
 
     private static IEnumerable<(string Name, byte[] Bytes)> MutantsWithoutGateways(int count)
