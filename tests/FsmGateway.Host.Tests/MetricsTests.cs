@@ -19,7 +19,7 @@ public sealed class MetricsTests : IDisposable
     {
         await using var traffic = new KnownTraffic();
         File.WriteAllText(Path.Combine(_config.FullName, "gateway.yaml"), traffic.Manifests);
-        await using var gateway = GatewayProcess.Start("run", "--config", _config.FullName, "--admin-port", "0");
+        await using var gateway = GatewayProcess.Start("run", "--config", _config.FullName, "--admin-port", "0", "--idle-timeout", "3s");
         await gateway.WaitUntilReadyAsync();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var metrics = new Uri(gateway.AdminUri!, "/metrics");
@@ -29,6 +29,9 @@ public sealed class MetricsTests : IDisposable
             await traffic.EchoAsync(connections: 5, bytes: 1000);
             await KnownTraffic.RefusedAsync(traffic.DeadPort, 3);
             await KnownTraffic.RefusedAsync(traffic.EmptyPort, 2);
+            await KnownTraffic.RefusedAsync(traffic.NoRoutePort, 4);
+            await traffic.BannerAsync(6);
+            await traffic.IdleAsync(2);
         }
         catch (Exception e)
         {
@@ -46,22 +49,34 @@ public sealed class MetricsTests : IDisposable
         var echo = ("port", traffic.EchoPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var dead = ("port", traffic.DeadPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var empty = ("port", traffic.EmptyPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal(5, exposition.Sum("fsmgateway_connections_accepted_total", echo));
+        var noRoute = ("port", traffic.NoRoutePort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var banner = ("port", traffic.BannerPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(5 + 2, exposition.Sum("fsmgateway_connections_accepted_total", echo));
         Assert.Equal(3, exposition.Sum("fsmgateway_connections_accepted_total", dead));
         Assert.Equal(2, exposition.Sum("fsmgateway_connections_accepted_total", empty));
-        Assert.Equal(0, exposition.Sum("fsmgateway_connections_rejected_total", echo));
-        Assert.Equal(3, exposition.Sum("fsmgateway_connections_rejected_total", dead, ("reason", "connect_failed")));
-        Assert.Equal(2, exposition.Sum("fsmgateway_connections_rejected_total", empty, ("reason", "no_backend")));
+        Assert.Equal(4, exposition.Sum("fsmgateway_connections_accepted_total", noRoute));
+        Assert.Equal(6, exposition.Sum("fsmgateway_connections_accepted_total", banner));
+
+        // Every accepted connection is closed once, by its reason.
+        Assert.Equal(5, exposition.Sum("fsmgateway_connections_closed_total", echo, ("reason", "client_closed")));
+        Assert.Equal(2, exposition.Sum("fsmgateway_connections_closed_total", echo, ("reason", "idle_timeout")));
+        Assert.Equal(7, exposition.Sum("fsmgateway_connections_closed_total", echo));
+        Assert.Equal(3, exposition.Sum("fsmgateway_connections_closed_total", dead, ("reason", "refused_upstream_connect_failed")));
+        Assert.Equal(2, exposition.Sum("fsmgateway_connections_closed_total", empty, ("reason", "refused_no_healthy_endpoint")));
+        Assert.Equal(4, exposition.Sum("fsmgateway_connections_closed_total", noRoute, ("reason", "refused_no_route")));
+        Assert.Equal(6, exposition.Sum("fsmgateway_connections_closed_total", banner, ("reason", "backend_closed")));
+        Assert.Equal(exposition.Sum("fsmgateway_connections_accepted_total"), exposition.Sum("fsmgateway_connections_closed_total"));
+        Assert.False(exposition.Has("fsmgateway_connections_rejected_total"), "the rejected counter is replaced by the refused_* reasons of fsmgateway_connections_closed_total");
         Assert.Equal(5000, exposition.Sum("fsmgateway_bytes_total", echo, ("direction", "upstream")));
         Assert.Equal(5000, exposition.Sum("fsmgateway_bytes_total", echo, ("direction", "downstream")));
 
         // Per listener: the Gateway and the listener's name; per route and backend: connections, bytes, connect
         // failures by reason, and histograms whose buckets add up to their count.
         (string, string)[] echoListener = [("gateway_namespace", "apps"), ("gateway_name", "gw"), ("listener", "echo"), echo];
-        Assert.Equal(5, exposition.Sum("fsmgateway_connections_accepted_total", echoListener));
-        Assert.Equal(2, exposition.Sum("fsmgateway_connections_rejected_total", ("listener", "empty"), ("reason", "no_backend")));
+        Assert.Equal(7, exposition.Sum("fsmgateway_connections_accepted_total", echoListener));
+        Assert.Equal(2, exposition.Sum("fsmgateway_connections_closed_total", ("gateway_namespace", "apps"), ("gateway_name", "gw"), ("listener", "empty"), ("reason", "refused_no_healthy_endpoint")));
         (string, string)[] echoBackend = [("route_namespace", "apps"), ("route_name", "echo"), ("backend_namespace", "apps"), ("backend_name", "echo"), ("backend_port", "9000")];
-        Assert.Equal(5, exposition.Sum("fsmgateway_backend_connections_total", echoBackend));
+        Assert.Equal(5 + 2, exposition.Sum("fsmgateway_backend_connections_total", echoBackend));
         Assert.Equal(5000, exposition.Sum("fsmgateway_backend_bytes_total", [.. echoBackend, ("direction", "upstream")]));
         Assert.Equal(5000, exposition.Sum("fsmgateway_backend_bytes_total", [.. echoBackend, ("direction", "downstream")]));
         Assert.Equal(3, exposition.Sum("fsmgateway_upstream_connect_failures_total", ("route_name", "dead"), ("backend_name", "dead"), ("reason", "refused")));
@@ -69,8 +84,8 @@ public sealed class MetricsTests : IDisposable
         Assert.Equal(0, exposition.Sum("fsmgateway_backend_connections_total", ("backend_name", "dead")));
         foreach (var histogram in new[] { "fsmgateway_upstream_connect_duration_seconds", "fsmgateway_connection_duration_seconds" })
         {
-            Assert.Equal(5, exposition.Sum(histogram + "_count", echoBackend));
-            Assert.Equal(5, exposition.Sum(histogram + "_bucket", [.. echoBackend, ("le", "+Inf")]));
+            Assert.Equal(5 + 2, exposition.Sum(histogram + "_count", echoBackend));
+            Assert.Equal(5 + 2, exposition.Sum(histogram + "_bucket", [.. echoBackend, ("le", "+Inf")]));
             var buckets = exposition.LabelsOf(histogram + "_bucket").Select(l => l["le"]).Distinct().ToList();
             var cumulative = buckets.Select(le => exposition.Sum(histogram + "_bucket", [.. echoBackend, ("le", le)])).ToList();
             Assert.True(cumulative.SequenceEqual(cumulative.Order()), $"{histogram}: buckets not cumulative: {string.Join(", ", cumulative)}");

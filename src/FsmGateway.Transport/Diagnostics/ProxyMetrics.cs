@@ -22,7 +22,7 @@ internal sealed class ProxyMetrics : IDisposable
 
     private readonly Meter _meter;
     private readonly Counter<long> _accepted;
-    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _closed;
     private readonly Counter<long> _connectFailures;
     private readonly UpDownCounter<long> _active;
     private readonly Counter<long> _bytes;
@@ -35,7 +35,7 @@ internal sealed class ProxyMetrics : IDisposable
     {
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _accepted = _meter.CreateCounter<long>("fsmgateway.connections.accepted", "{connection}", "Client connections accepted.");
-        _rejected = _meter.CreateCounter<long>("fsmgateway.connections.rejected", "{connection}", "Client connections closed at once: no route, a backend that cannot serve, or every upstream connect failed.");
+        _closed = _meter.CreateCounter<long>("fsmgateway.connections.closed", "{connection}", "Client connections closed, by reason (client_closed, backend_closed, client_reset, backend_reset, idle_timeout, max_duration, drain, refused_*, error).");
         _connectFailures = _meter.CreateCounter<long>("fsmgateway.upstream.connect_failures", "{attempt}", "Upstream connect attempts that failed, by reason (refused, timed_out, reset, other).");
         _active = _meter.CreateUpDownCounter<long>("fsmgateway.connections.active", "{connection}", "Client connections open now.");
         _bytes = _meter.CreateCounter<long>("fsmgateway.bytes", "By", "Bytes relayed, tagged by direction (upstream: client to backend).");
@@ -53,11 +53,11 @@ internal sealed class ProxyMetrics : IDisposable
         _active.Add(1, in tags.Listener);
     }
 
-    public void Closed(ListenerTags tags) => _active.Add(-1, in tags.Listener);
-
-    public void RejectedNoBackend(ListenerTags tags) => _rejected.Add(1, in tags.NoBackend);
-
-    public void RejectedConnectFailed(ListenerTags tags) => _rejected.Add(1, in tags.ConnectFailed);
+    public void Closed(ListenerTags tags, TerminationReason reason)
+    {
+        _active.Add(-1, in tags.Listener);
+        _closed.Add(1, in tags.Closed[(int)reason]);
+    }
 
     public void ConnectFailed(BackendTags tags, Exception error, bool timedOut)
     {
@@ -106,14 +106,19 @@ internal sealed class ListenerTags
 {
 #pragma warning disable SA1401, CA1051 // Fields, so that the instruments take them by reference (TagList is a large struct).
     public TagList Listener;
-    public TagList NoBackend;
-    public TagList ConnectFailed;
     public TagList Upstream;
     public TagList Downstream;
 #pragma warning restore SA1401, CA1051
 
+    /// <summary>The listener's tags with <c>reason</c>, indexed by <see cref="TerminationReason"/>.</summary>
+    public TagList[] Closed { get; }
+
+    /// <summary>The listener these tags describe.</summary>
+    public ListenerRoute Route { get; }
+
     public ListenerTags(ListenerRoute route)
     {
+        Route = route;
         Listener = new TagList
         {
             { "gateway_namespace", route.Gateway.Namespace },
@@ -121,8 +126,12 @@ internal sealed class ListenerTags
             { "listener", route.ListenerName },
             { "port", route.Port.ToString(CultureInfo.InvariantCulture) },
         };
-        NoBackend = With(Listener, "reason", "no_backend");
-        ConnectFailed = With(Listener, "reason", "connect_failed");
+        Closed = new TagList[Enum.GetValues<TerminationReason>().Length];
+        foreach (var reason in Enum.GetValues<TerminationReason>())
+        {
+            Closed[(int)reason] = With(Listener, "reason", reason.Text());
+        }
+
         Upstream = With(Listener, "direction", "upstream");
         Downstream = With(Listener, "direction", "downstream");
     }

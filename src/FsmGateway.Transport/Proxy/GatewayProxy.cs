@@ -317,7 +317,7 @@ public sealed class GatewayProxy : IAsyncDisposable
             Log.DrainDeadline(_logger, listener.Port, listener.ConnectionCount);
             foreach (var connection in listener.Connections)
             {
-                connection.Abort();
+                connection.Abort(TerminationReason.Drain);
             }
 
             await listener.WhenDrained().ConfigureAwait(false);
@@ -368,31 +368,41 @@ public sealed class GatewayProxy : IAsyncDisposable
             var backend = model.Picker.Next();
             if (backend is null || !backend.CanServe)
             {
-                var reason = backend is null
-                    ? model.Route.Route is null ? "no route is attached to this listener" : "every backend has weight 0"
-                    : backend.Problem is { } problem ? $"backend {backend.Namespace}/{backend.Name} is invalid ({problem.Reason})" : $"backend {backend.Namespace}/{backend.Name} has no ready endpoints";
-                Reject(connection, reason);
-                _metrics.RejectedNoBackend(tags);
+                if (backend is null)
+                {
+                    Reject(connection, TerminationReason.RefusedNoRoute, model.Route.Route is null ? "no route is attached to this listener" : "every backend has weight 0");
+                }
+                else
+                {
+                    connection.Backend = backend;
+                    Reject(
+                        connection,
+                        TerminationReason.RefusedNoHealthyEndpoint,
+                        backend.Problem is { } problem ? $"backend {backend.Namespace}/{backend.Name} is invalid ({problem.Reason})" : $"backend {backend.Namespace}/{backend.Name} has no ready endpoints");
+                }
+
                 return;
             }
 
+            connection.Backend = backend;
+            var connecting = _time.GetTimestamp();
             var upstream = await ConnectAsync(connection, model, backend).ConfigureAwait(false);
             if (upstream is null)
             {
-                Reject(connection, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
-                _metrics.RejectedConnectFailed(tags);
+                Reject(connection, TerminationReason.RefusedUpstreamConnectFailed, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
                 return;
             }
 
+            connection.ConnectTime = _time.GetElapsedTime(connecting);
             connection.Upstream = upstream;
             connection.BackendTags = model.Tags[backend];
-            await TcpRelay.RunAsync(client, upstream, connection, _options.BufferSize).ConfigureAwait(false);
+            connection.TryEnd(await TcpRelay.RunAsync(client, upstream, connection, _options.BufferSize).ConfigureAwait(false));
         }
         catch (Exception e)
         {
             Log.ConnectionError(_logger, client.RemoteEndPoint, port, e.GetType().Name, e.Message);
             Log.ConnectionErrorTrace(_logger, e, client.RemoteEndPoint, port);
-            connection.Abort();
+            connection.Abort(TerminationReason.Error);
         }
         finally
         {
@@ -408,15 +418,16 @@ public sealed class GatewayProxy : IAsyncDisposable
                 _metrics.Relayed(relayed, _time.GetElapsedTime(connection.StartedAt));
             }
 
-            _metrics.Closed(tags);
+            connection.TryEnd(TerminationReason.Error); // every path above sets a reason; this is for one none foresaw
+            _metrics.Closed(tags, connection.Reason);
             Interlocked.Decrement(ref _active);
         }
     }
 
-    private void Reject(ProxiedConnection connection, string reason)
+    private void Reject(ProxiedConnection connection, TerminationReason reason, string text)
     {
-        Log.Rejected(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reason);
-        connection.Abort();
+        Log.Rejected(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, text);
+        connection.Abort(reason);
     }
 
     private async Task<IDuplexConnection?> ConnectAsync(ProxiedConnection connection, RouteModel model, RouteBackend backend)
@@ -463,20 +474,20 @@ public sealed class GatewayProxy : IAsyncDisposable
 
         foreach (var connection in listeners.SelectMany(static l => l.Connections))
         {
-            string? reason = null;
+            (TerminationReason Reason, string Text)? limit = null;
             if (_options.IdleTimeout is { } idle && _time.GetElapsedTime(connection.LastActivity, now) > idle)
             {
-                reason = $"idle for more than {idle}";
+                limit = (TerminationReason.IdleTimeout, $"idle for more than {idle}");
             }
             else if (_options.MaxConnectionDuration is { } max && _time.GetElapsedTime(connection.StartedAt, now) > max)
             {
-                reason = $"open for more than {max}";
+                limit = (TerminationReason.MaxDuration, $"open for more than {max}");
             }
 
-            if (reason is not null)
+            if (limit is { } reached)
             {
-                Log.LimitReached(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reason);
-                connection.Abort();
+                Log.LimitReached(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reached.Text);
+                connection.Abort(reached.Reason);
             }
         }
     }

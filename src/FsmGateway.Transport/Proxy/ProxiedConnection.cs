@@ -1,9 +1,13 @@
+using FsmGateway.Routing;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.Relay;
 
 namespace FsmGateway.Transport.Proxy;
 
-/// <summary>One client connection and its upstream, with what the idle and duration limits need to know.</summary>
+/// <summary>
+/// One client connection and its upstream, with what the idle and duration limits, the metrics and the access log need
+/// to know: when it started, bytes each way, the backend and endpoint, and why it ended.
+/// </summary>
 internal sealed class ProxiedConnection : RelayCounters
 {
     private readonly TimeProvider _time;
@@ -12,6 +16,11 @@ internal sealed class ProxiedConnection : RelayCounters
     private IDuplexConnection? _upstream;
     private BackendTags? _backendTags;
     private int _aborted;
+    private int _reason;
+
+    // Each written by one relay direction only, read once the relay has ended.
+    private long _bytesUp;
+    private long _bytesDown;
 
     public ProxiedConnection(IDuplexConnection client, ListenerRuntime listener, TimeProvider time, ProxyMetrics metrics)
     {
@@ -28,6 +37,9 @@ internal sealed class ProxiedConnection : RelayCounters
 
     /// <summary>When the connection was accepted, as a <see cref="TimeProvider"/> timestamp.</summary>
     public long StartedAt { get; }
+
+    /// <summary>When the connection was accepted, wall-clock time (for the access log); set when it is handled.</summary>
+    public DateTimeOffset StartedAtUtc { get; set; }
 
     /// <summary>When bytes last moved either way, as a <see cref="TimeProvider"/> timestamp.</summary>
     public long LastActivity => Volatile.Read(ref _lastActivity);
@@ -48,13 +60,49 @@ internal sealed class ProxiedConnection : RelayCounters
         set => Volatile.Write(ref _upstream, value);
     }
 
+    /// <summary>The backend chosen for the connection, if one was.</summary>
+    public RouteBackend? Backend { get; set; }
+
+    /// <summary>How long opening the upstream connection took, every attempt included; null when none was opened.</summary>
+    public TimeSpan? ConnectTime { get; set; }
+
+    /// <summary>Bytes relayed from the client to the backend.</summary>
+    public long BytesUp => Volatile.Read(ref _bytesUp);
+
+    /// <summary>Bytes relayed from the backend to the client.</summary>
+    public long BytesDown => Volatile.Read(ref _bytesDown);
+
+    /// <summary>Why the connection ended; <see cref="TerminationReason.None"/> while it has not.</summary>
+    public TerminationReason Reason => (TerminationReason)Volatile.Read(ref _reason);
+
     public override void Transferred(bool upload, int bytes)
     {
         Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+        if (upload)
+        {
+            _bytesUp += bytes;
+        }
+        else
+        {
+            _bytesDown += bytes;
+        }
+
         if (ListenerTags is { } tags)
         {
             _metrics.Transferred(tags, BackendTags, upload, bytes);
         }
+    }
+
+    /// <summary>Records why the connection ends, unless a reason was recorded already (the first one wins).</summary>
+    /// <returns>Whether this reason was recorded.</returns>
+    public bool TryEnd(TerminationReason reason) =>
+        Interlocked.CompareExchange(ref _reason, (int)reason, (int)TerminationReason.None) == (int)TerminationReason.None;
+
+    /// <summary>Records <paramref name="reason"/> (unless one was recorded first), then ends both sides at once.</summary>
+    public void Abort(TerminationReason reason)
+    {
+        TryEnd(reason);
+        Abort();
     }
 
     /// <summary>Ends both sides at once. Safe to call more than once and from any thread.</summary>

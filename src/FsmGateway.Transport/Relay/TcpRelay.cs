@@ -1,5 +1,6 @@
 using System.Buffers;
 using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.Proxy;
 
 namespace FsmGateway.Transport.Relay;
 
@@ -11,7 +12,13 @@ namespace FsmGateway.Transport.Relay;
 /// </summary>
 internal static class TcpRelay
 {
-    public static async Task RunAsync(IDuplexConnection client, IDuplexConnection upstream, RelayCounters counters, int bufferSize)
+    /// <summary>Relays until both directions have ended.</summary>
+    /// <returns>
+    /// How the relay ended: a failure on either side (<see cref="TerminationReason.ClientReset"/>,
+    /// <see cref="TerminationReason.BackendReset"/>) wins over a clean end; with none, the side whose end of stream came
+    /// first (<see cref="TerminationReason.ClientClosed"/>, <see cref="TerminationReason.BackendClosed"/>).
+    /// </returns>
+    public static async Task<TerminationReason> RunAsync(IDuplexConnection client, IDuplexConnection upstream, RelayCounters counters, int bufferSize)
     {
         var upload = PumpAsync(client, upstream, counters, upload: true, bufferSize);
         var download = PumpAsync(upstream, client, counters, upload: false, bufferSize);
@@ -20,15 +27,18 @@ internal static class TcpRelay
         // after the other direction ended cleanly (a reset after a half-close) aborts both too: a graceful close would
         // make a cut-off stream look complete.
         var first = await Task.WhenAny(upload, download).ConfigureAwait(false);
-        var firstOk = await first.ConfigureAwait(false);
-        if (!firstOk)
+        var firstEnd = await first.ConfigureAwait(false);
+        var second = first == upload ? download : upload;
+        if (firstEnd != PumpEnd.EndOfStream)
         {
             client.Abort();
             upstream.Abort();
+            await second.ConfigureAwait(false); // fails now, because of the abort: not a second reason
+            return Reason(firstEnd, upload: first == upload);
         }
 
-        var second = first == upload ? download : upload;
-        if (!await second.ConfigureAwait(false) && firstOk)
+        var secondEnd = await second.ConfigureAwait(false);
+        if (secondEnd != PumpEnd.EndOfStream)
         {
             if (second == upload)
             {
@@ -41,12 +51,25 @@ internal static class TcpRelay
                 client.Abort();
                 upstream.Abort();
             }
+
+            return Reason(secondEnd, upload: second == upload);
         }
+
+        return Reason(PumpEnd.EndOfStream, upload: first == upload);
     }
 
-    /// <summary>Copies until end of stream (returns true) or an error (returns false). Never throws.</summary>
-    private static async Task<bool> PumpAsync(IDuplexConnection from, IDuplexConnection to, RelayCounters counters, bool upload, int bufferSize)
+    /// <summary>Which side a pump's end is about: the upload pump receives from the client and sends to the backend.</summary>
+    private static TerminationReason Reason(PumpEnd end, bool upload) => end switch
     {
+        PumpEnd.EndOfStream => upload ? TerminationReason.ClientClosed : TerminationReason.BackendClosed,
+        PumpEnd.ReceiveFailed => upload ? TerminationReason.ClientReset : TerminationReason.BackendReset,
+        _ => upload ? TerminationReason.BackendReset : TerminationReason.ClientReset,
+    };
+
+    /// <summary>Copies until end of stream or an error, and says which. Never throws.</summary>
+    private static async Task<PumpEnd> PumpAsync(IDuplexConnection from, IDuplexConnection to, RelayCounters counters, bool upload, int bufferSize)
+    {
+        var sending = false;
         try
         {
             while (true)
@@ -63,12 +86,15 @@ internal static class TcpRelay
                         received = await from.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
                         if (received == 0)
                         {
+                            sending = true;
                             to.CompleteSend();
-                            return true;
+                            return PumpEnd.EndOfStream;
                         }
 
                         counters.Transferred(upload, received);
+                        sending = true;
                         await to.SendAsync(buffer.AsMemory(0, received), CancellationToken.None).ConfigureAwait(false);
+                        sending = false;
                     }
                     while (received == buffer.Length); // a full buffer means more is likely waiting: keep the buffer while busy
                 }
@@ -80,8 +106,15 @@ internal static class TcpRelay
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or IOException or OperationCanceledException)
         {
-            return false;
+            return sending ? PumpEnd.SendFailed : PumpEnd.ReceiveFailed;
         }
+    }
+
+    private enum PumpEnd
+    {
+        EndOfStream,
+        ReceiveFailed,
+        SendFailed,
     }
 }
 

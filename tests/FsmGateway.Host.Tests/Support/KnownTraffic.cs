@@ -3,19 +3,28 @@ using System.Net.Sockets;
 namespace FsmGateway.Host.Tests.Support;
 
 /// <summary>
-/// A gateway config with three listeners on 127.0.0.1 and a known amount of traffic through them: <c>echo</c> relays
-/// to an echo server, <c>dead</c> routes to an endpoint where nothing listens (every connect refused), <c>empty</c>
-/// routes to a Service without endpoints.
+/// A gateway config with five listeners on 127.0.0.1 and a known amount of traffic through them: <c>echo</c> relays
+/// to an echo server, <c>banner</c> to a backend that sends its name and closes first, <c>dead</c> routes to an
+/// endpoint where nothing listens (every connect refused), <c>empty</c> routes to a Service without endpoints,
+/// <c>noroute</c> has no route attached.
 /// </summary>
 internal sealed class KnownTraffic : IAsyncDisposable
 {
     private readonly EchoServer _echo = new();
+    private readonly BannerServer _banner = new("banner");
 
     public int EchoPort { get; } = Net.FreePort();
 
     public int DeadPort { get; } = Net.FreePort();
 
     public int EmptyPort { get; } = Net.FreePort();
+
+    public int BannerPort { get; } = Net.FreePort();
+
+    public int NoRoutePort { get; } = Net.FreePort();
+
+    /// <summary>The <c>echo</c> backend's own port (what the access log names as the endpoint).</summary>
+    public int EchoBackendPort => _echo.Port;
 
     /// <summary>A port nothing listens on: the <c>dead</c> backend's endpoint.</summary>
     public int ClosedPort { get; } = Net.FreePort();
@@ -41,6 +50,14 @@ internal sealed class KnownTraffic : IAsyncDisposable
             - name: empty
               port: {EmptyPort}
               protocol: TCP
+            - name: banner
+              port: {BannerPort}
+              protocol: TCP
+            - name: noroute
+              port: {NoRoutePort}
+              protocol: TCP
+        ---
+        {Route("banner", _banner.Port)}
         ---
         {Route("echo", _echo.Port)}
         ---
@@ -79,13 +96,51 @@ internal sealed class KnownTraffic : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => _echo.DisposeAsync();
+    /// <summary>Opens <paramref name="connections"/> connections to <c>banner</c>, each read until the backend has closed it, then closed.</summary>
+    public async Task BannerAsync(int connections)
+    {
+        for (var i = 0; i < connections; i++)
+        {
+            Assert.Equal(_banner.Name, await BannerServer.ReadBannerAsync(BannerPort));
+        }
+    }
 
-    private static async Task<int> ReadToEndAsync(Socket socket)
+    /// <summary>
+    /// Opens <paramref name="connections"/> connections to <c>echo</c> at once and sends nothing until the gateway
+    /// closes each one (its idle timeout must be short).
+    /// </summary>
+    public async Task IdleAsync(int connections)
+    {
+        var sockets = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < connections; i++)
+            {
+                sockets.Add(await Net.ConnectAsync(EchoPort));
+            }
+
+            foreach (var socket in sockets)
+            {
+                Assert.Equal(0, await ReadToEndAsync(socket, TimeSpan.FromSeconds(60)));
+            }
+        }
+        finally
+        {
+            sockets.ForEach(static s => s.Dispose());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _echo.DisposeAsync();
+        await _banner.DisposeAsync();
+    }
+
+    private static async Task<int> ReadToEndAsync(Socket socket, TimeSpan? within = null)
     {
         var buffer = new byte[4096];
         var total = 0;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var timeout = new CancellationTokenSource(within ?? TimeSpan.FromSeconds(30));
         try
         {
             int read;
