@@ -58,13 +58,15 @@ public sealed class MetricsTests : IDisposable
         Assert.Equal(6, exposition.Sum("fsmgateway_connections_accepted_total", banner));
 
         // Every accepted connection is closed once, by its reason.
-        Assert.Equal(5, exposition.Sum("fsmgateway_connections_closed_total", echo, ("reason", "client_closed")));
-        Assert.Equal(2, exposition.Sum("fsmgateway_connections_closed_total", echo, ("reason", "idle_timeout")));
-        Assert.Equal(7, exposition.Sum("fsmgateway_connections_closed_total", echo));
-        Assert.Equal(3, exposition.Sum("fsmgateway_connections_closed_total", dead, ("reason", "refused_upstream_connect_failed")));
-        Assert.Equal(2, exposition.Sum("fsmgateway_connections_closed_total", empty, ("reason", "refused_no_healthy_endpoint")));
-        Assert.Equal(4, exposition.Sum("fsmgateway_connections_closed_total", noRoute, ("reason", "refused_no_route")));
-        Assert.Equal(6, exposition.Sum("fsmgateway_connections_closed_total", banner, ("reason", "backend_closed")));
+        var closedSeries = string.Join('\n', exposition.Text.Split('\n').Where(static l => l.StartsWith("fsmgateway_connections_closed_total", StringComparison.Ordinal)));
+        void Closed(int expected, (string, string) port, string reason) =>
+            Assert.True(exposition.Sum("fsmgateway_connections_closed_total", port, ("reason", reason)) == expected, $"expected {expected} closed on {port.Item2} with {reason}:\n{closedSeries}");
+        Closed(5, echo, "client_closed");
+        Closed(2, echo, "idle_timeout");
+        Closed(3, dead, "refused_upstream_connect_failed");
+        Closed(2, empty, "refused_no_healthy_endpoint");
+        Closed(4, noRoute, "refused_no_route");
+        Closed(6, banner, "backend_closed");
         Assert.Equal(exposition.Sum("fsmgateway_connections_accepted_total"), exposition.Sum("fsmgateway_connections_closed_total"));
         Assert.False(exposition.Has("fsmgateway_connections_rejected_total"), "the rejected counter is replaced by the refused_* reasons of fsmgateway_connections_closed_total");
         Assert.Equal(5000, exposition.Sum("fsmgateway_bytes_total", echo, ("direction", "upstream")));

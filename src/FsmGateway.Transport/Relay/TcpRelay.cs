@@ -33,12 +33,10 @@ internal static class TcpRelay
         {
             client.Abort();
             upstream.Abort();
-            await second.ConfigureAwait(false); // fails now, because of the abort: not a second reason
-            return Reason(firstEnd, upload: first == upload);
         }
 
-        var secondEnd = await second.ConfigureAwait(false);
-        if (secondEnd != PumpEnd.EndOfStream)
+        var secondEnd = await second.ConfigureAwait(false); // after an abort, it fails too: not a second reason
+        if (firstEnd == PumpEnd.EndOfStream && secondEnd != PumpEnd.EndOfStream)
         {
             if (second == upload)
             {
@@ -51,11 +49,19 @@ internal static class TcpRelay
                 client.Abort();
                 upstream.Abort();
             }
-
-            return Reason(secondEnd, upload: second == upload);
         }
 
-        return Reason(PumpEnd.EndOfStream, upload: first == upload);
+        // Which direction ended first is what the pumps recorded as they saw it, not the order of the tasks: both may
+        // have completed before WhenAny looked, and it then picks the first argument.
+        var (uploadEnd, downloadEnd) = first == upload ? (firstEnd, secondEnd) : (secondEnd, firstEnd);
+        var uploadFirst = counters.UploadEndedFirst;
+        return (uploadEnd, downloadEnd) switch
+        {
+            (PumpEnd.EndOfStream, PumpEnd.EndOfStream) => Reason(PumpEnd.EndOfStream, upload: uploadFirst),
+            (not PumpEnd.EndOfStream, not PumpEnd.EndOfStream) => uploadFirst ? Reason(uploadEnd, upload: true) : Reason(downloadEnd, upload: false),
+            (not PumpEnd.EndOfStream, _) => Reason(uploadEnd, upload: true),
+            _ => Reason(downloadEnd, upload: false),
+        };
     }
 
     /// <summary>Which side a pump's end is about: the upload pump receives from the client and sends to the backend.</summary>
@@ -86,6 +92,7 @@ internal static class TcpRelay
                         received = await from.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
                         if (received == 0)
                         {
+                            counters.RecordEnd(upload); // before the FIN is passed on, which may end the other direction
                             sending = true;
                             to.CompleteSend();
                             return PumpEnd.EndOfStream;
@@ -106,6 +113,7 @@ internal static class TcpRelay
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or IOException or OperationCanceledException)
         {
+            counters.RecordEnd(upload);
             return sending ? PumpEnd.SendFailed : PumpEnd.ReceiveFailed;
         }
     }
@@ -118,8 +126,16 @@ internal static class TcpRelay
     }
 }
 
-/// <summary>Where the relay reports bytes and activity: the proxy's per-connection state.</summary>
+/// <summary>Where the relay reports bytes and activity, and which direction ended first: the proxy's per-connection state.</summary>
 internal abstract class RelayCounters
 {
+    private int _firstEnded;
+
+    /// <summary>Whether the client-to-backend direction ended (end of stream or failure) before the other.</summary>
+    public bool UploadEndedFirst => Volatile.Read(ref _firstEnded) == 1;
+
     public abstract void Transferred(bool upload, int bytes);
+
+    /// <summary>Records that a direction has ended; the first call wins.</summary>
+    public void RecordEnd(bool upload) => Interlocked.CompareExchange(ref _firstEnded, upload ? 1 : 2, 0);
 }
