@@ -140,11 +140,35 @@ public sealed class MetricsTests : IDisposable
     [InlineData("--metrics-port", "70000", "--metrics-port: '70000' is not a port")]
     [InlineData("--metrics-port", "-1", "--metrics-port: '-1' is not a port")]
     [InlineData("--metrics-address", "10.0.0.1", "--metrics-address: '10.0.0.1' needs --metrics-port too")]
+    [InlineData("--no-metrics", "--metrics-port=0", "--no-metrics: cannot be combined with --metrics-port")]
     public async Task MetricsOptions_Invalid_ExitWithAnErrorNamingTheOption(string option, string value, string error)
     {
         await using var gateway = GatewayProcess.Start("run", "--admin-port", "0", option, value);
         Assert.Equal(1, await gateway.WaitForExitAsync());
         Assert.Contains(error, gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NoMetrics_ServesNoMetrics_AndStillRelays()
+    {
+        await using var traffic = new KnownTraffic();
+        File.WriteAllText(Path.Combine(_config.FullName, "gateway.yaml"), traffic.Manifests);
+        await using var gateway = GatewayProcess.Start("run", "--config", _config.FullName, "--admin-port", "0", "--no-metrics");
+        await gateway.WaitUntilReadyAsync();
+        await traffic.EchoAsync(connections: 2, bytes: 10);
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using (var metrics = await http.GetAsync(new Uri(gateway.AdminUri!, "/metrics")))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, metrics.StatusCode);
+        }
+
+        using (var ready = await http.GetAsync(new Uri(gateway.AdminUri!, "/readyz")))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+
+        Assert.Equal(0, await gateway.TerminateAsync());
     }
 
     [Fact]

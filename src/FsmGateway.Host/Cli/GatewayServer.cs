@@ -89,10 +89,17 @@ internal static partial class GatewayServer
             })
             .AddStatusSink<LogStatusSink>();
         configureSources(gateway);
-        MetricsEndpoint.AddMetrics(builder.Services);
+        if (settings.Metrics)
+        {
+            MetricsEndpoint.AddMetrics(builder.Services);
+        }
 
         await using var app = builder.Build();
-        MetricsEndpoint.Map(app);
+        if (settings.Metrics)
+        {
+            MetricsEndpoint.Map(app);
+        }
+
         AdminEndpoints.Map(app);
         try
         {

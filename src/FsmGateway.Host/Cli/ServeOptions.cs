@@ -15,6 +15,7 @@ internal sealed class ServeOptions
     private readonly Option<string> _connectTimeout = new("--connect-timeout") { Description = "Upstream connect timeout per attempt.", DefaultValueFactory = _ => "5s" };
     private readonly Option<string?> _metricsAddress = new("--metrics-address") { Description = "Address of a separate port that serves /metrics only (needs --metrics-port); the admin address by default." };
     private readonly Option<int?> _metricsPort = new("--metrics-port") { Description = "Serve /metrics also on this port, and nothing else there (so it can be open to the cluster while /status stays local); 0 picks a free one. Off by default: /metrics is on the admin port." };
+    private readonly Option<bool> _noMetrics = new("--no-metrics") { Description = "Serve no /metrics and record no measurements (every instrument off): for when nothing scrapes, or to measure what metrics cost." };
     private readonly Option<LogLevel> _logLevel = new("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
 
     public ServeOptions()
@@ -38,7 +39,7 @@ internal sealed class ServeOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _logLevel])
+        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _noMetrics, _logLevel])
         {
             command.Options.Add(option);
         }
@@ -59,6 +60,12 @@ internal sealed class ServeOptions
             throw new ArgumentException($"{_metricsAddress.Name}: '{metricsAddress}' needs {_metricsPort.Name} too");
         }
 
+        var noMetrics = parse.GetValue(_noMetrics);
+        if (noMetrics && (metricsPort is not null || metricsAddress is not null))
+        {
+            throw new ArgumentException($"{_noMetrics.Name}: cannot be combined with {(metricsPort is not null ? _metricsPort.Name : _metricsAddress.Name)}");
+        }
+
         return new ServeSettings(
             parse.GetValue(_controllerName)!,
             parse.GetValue(_adminAddress)!,
@@ -70,6 +77,7 @@ internal sealed class ServeOptions
         {
             MetricsAddress = metricsAddress,
             MetricsPort = metricsPort,
+            Metrics = !noMetrics,
         };
     }
 }
@@ -89,4 +97,7 @@ internal sealed record ServeSettings(
 
     /// <summary>The separate metrics port; none when null (then <c>/metrics</c> is on the admin port only).</summary>
     public int? MetricsPort { get; init; }
+
+    /// <summary>Whether <c>/metrics</c> is served and the instruments record (<c>--no-metrics</c> turns both off).</summary>
+    public bool Metrics { get; init; } = true;
 }
