@@ -23,7 +23,8 @@ internal sealed partial class KubernetesWatchSource(
     TimeProvider time,
     ILogger logger,
     ApiServerReachability? reachability = null,
-    Func<JsonObject, Resource?>? map = null) : IConfigSource
+    Func<JsonObject, Resource?>? map = null,
+    KubernetesMetrics? metrics = null) : IConfigSource
 {
     private readonly Func<JsonObject, Resource?> _map = map ?? (json => ResourceMapper.Map(json, defaultNamespace: string.Empty).Resource);
     private int _unreadable;
@@ -39,7 +40,7 @@ internal sealed partial class KubernetesWatchSource(
     public int Unreadable => Volatile.Read(ref _unreadable);
 
     public IObservable<ConfigEvent> Events => Observable.Create<ConfigEvent>((observer, cancellationToken) =>
-        new ListWatch<Resource>(client, _resource, new Handler(this, observer), options, _reachability, time, _logger)
+        new ListWatch<Resource>(client, _resource, new Handler(this, observer), options, _reachability, time, _logger, metrics)
             .RunAsync(cancellationToken));
 
     /// <summary>Maps each object to the model and reports it as config events.</summary>

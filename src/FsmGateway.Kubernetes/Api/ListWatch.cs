@@ -58,7 +58,8 @@ internal sealed partial class ListWatch<T>(
     KubernetesOptions options,
     ApiServerReachability reachability,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    KubernetesMetrics? metrics = null)
     where T : class
 {
     private readonly Dictionary<ObjectName, T> _known = [];
@@ -68,6 +69,9 @@ internal sealed partial class ListWatch<T>(
     private readonly Backoff _errorEvents = new(options.MinRetryDelay, options.MaxRetryDelay);
     private bool _synced;
     private string? _missingLogged;
+
+    /// <summary>Why the next list, if it is not the first, is made: the reason <see cref="KubernetesMetrics.Relisted"/> counts.</summary>
+    private string _relistReason = KubernetesMetrics.RelistFailed;
 
     /// <summary>Lists and watches until <paramref name="cancellationToken"/> is cancelled. Run once per instance.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -88,6 +92,7 @@ internal sealed partial class ListWatch<T>(
                 {
                     ListWatchLog.KindAppeared(logger, resource.ToString(), version);
                     _missingLogged = null;
+                    _relistReason = KubernetesMetrics.RelistAppeared;
                 }
 
                 var resourceVersion = await ListAsync(version, cancellationToken).ConfigureAwait(false);
@@ -99,6 +104,7 @@ internal sealed partial class ListWatch<T>(
             }
             catch (Exception e)
             {
+                _relistReason = KubernetesMetrics.RelistFailed;
                 var delay = Failed(e, resourceVersion: null);
                 await reachability.DelayAsync(delay, cancellationToken).ConfigureAwait(false);
             }
@@ -160,7 +166,10 @@ internal sealed partial class ListWatch<T>(
         else
         {
             ListWatchLog.Relisted(logger, resource.ToString(), listed.Count, resourceVersion);
+            metrics?.Relisted(resource.ApiKindName, _relistReason);
         }
+
+        _relistReason = KubernetesMetrics.RelistFailed;
 
         return resourceVersion;
     }
@@ -169,8 +178,15 @@ internal sealed partial class ListWatch<T>(
     private async Task WatchUntilExpiredAsync(string version, string resourceVersion, CancellationToken cancellationToken)
     {
         var timeoutSeconds = (int)Math.Max(1, options.WatchTimeout.TotalSeconds);
+        string? reopening = null;
         while (true)
         {
+            if (reopening is not null)
+            {
+                metrics?.WatchRestarted(resource.ApiKindName, reopening);
+            }
+
+            reopening = KubernetesMetrics.WatchEnded;
             Exception? watchError = null;
             using var inactivity = new CancellationTokenSource(options.WatchInactivityTimeout, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, inactivity.Token);
@@ -210,11 +226,13 @@ internal sealed partial class ListWatch<T>(
             catch (OperationCanceledException) when (inactivity.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 ListWatchLog.WatchSilent(logger, resource.ToString(), options.WatchInactivityTimeout.TotalSeconds, resourceVersion);
+                reopening = KubernetesMetrics.WatchSilent;
                 continue;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Gone)
             {
                 ListWatchLog.Expired(logger, resource.ToString(), resourceVersion);
+                _relistReason = KubernetesMetrics.RelistExpired;
                 return;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
@@ -227,12 +245,14 @@ internal sealed partial class ListWatch<T>(
                 // A dropped connection or a failing server: reopen the watch from where it was, after a back-off.
                 var delay = Failed(e, resourceVersion);
                 await reachability.DelayAsync(delay, cancellationToken).ConfigureAwait(false);
+                reopening = KubernetesMetrics.WatchFailed;
                 continue;
             }
 
             if (watchError is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
             {
                 ListWatchLog.Expired(logger, resource.ToString(), resourceVersion);
+                _relistReason = KubernetesMetrics.RelistExpired;
                 return;
             }
 
@@ -253,6 +273,7 @@ internal sealed partial class ListWatch<T>(
 
                 ListWatchLog.FailureDetail(logger, watchError, resource.ToString());
                 await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+                _relistReason = KubernetesMetrics.RelistErrorEvent;
                 return;
             }
 

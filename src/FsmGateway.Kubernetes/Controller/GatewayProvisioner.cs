@@ -25,7 +25,7 @@ internal sealed record ProvisionedGateway(EquatableArray<GatewayAddress> Address
 /// of the same name that we did not create are left alone. A Gateway that is ours but not accepted keeps its data
 /// plane (and its load-balancer address); one that is gone or no longer ours loses it.
 /// </summary>
-internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObjects api, ProvisioningOptions options, ILogger logger)
+internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObjects api, ProvisioningOptions options, ILogger logger, KubernetesMetrics? metrics = null)
 {
     /// <summary>The label every provisioned object carries, with the value <see cref="ManagedByValue"/>.</summary>
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
@@ -183,6 +183,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
                 var name = Meta(item, "name");
                 if (!ours.Contains(key) && await api.DeleteAsync(resource, ns, name, cancellationToken).ConfigureAwait(false))
                 {
+                    metrics?.Provisioned(resource.Kind, KubernetesMetrics.Deleted);
                     LogRemoved(logger, resource.Kind, $"{ns}/{name}", gateway);
                 }
             }
@@ -195,6 +196,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
             var ns = binding["subjects"]?[0]?["namespace"]?.GetValue<string>();
             if (IsOurs(binding) && ns is not null && !namespaces.Contains(ns) && await api.DeleteAsync(ApiResource.ClusterRoleBinding, null, name, cancellationToken).ConfigureAwait(false))
             {
+                metrics?.Provisioned(ApiResource.ClusterRoleBinding.Kind, KubernetesMetrics.Deleted);
                 LogRemoved(logger, ApiResource.ClusterRoleBinding.Kind, name, $"namespace {ns}");
             }
         }
@@ -214,6 +216,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
             try
             {
                 var created = await api.CreateAsync(resource, ns, desired, cancellationToken).ConfigureAwait(false);
+                metrics?.Provisioned(resource.Kind, KubernetesMetrics.Created);
                 LogCreated(logger, resource.Kind, described);
                 return created;
             }
@@ -241,6 +244,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
         }
 
         var patched = await api.MergePatchAsync(resource, ns, name, patch, cancellationToken).ConfigureAwait(false);
+        metrics?.Provisioned(resource.Kind, KubernetesMetrics.Updated);
         LogUpdated(logger, resource.Kind, described);
         return patched;
     }

@@ -13,7 +13,7 @@ namespace FsmGateway.Kubernetes.Controller;
 /// condition's status and reason stay the same; route <c>status.parents</c> entries of other controllers left as they
 /// are; a 409 (the object changed since it was read) read again and retried.
 /// </summary>
-internal sealed partial class KubernetesStatusWriter(ServedVersions versions, ApiObjects api, string controllerName, TimeProvider time, ILogger logger)
+internal sealed partial class KubernetesStatusWriter(ServedVersions versions, ApiObjects api, string controllerName, TimeProvider time, ILogger logger, KubernetesMetrics? metrics = null)
 {
     private const int MaxAttempts = 5;
 
@@ -119,14 +119,24 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             try
             {
                 await api.ReplaceStatusAsync(resource, ns, key.Name, current, cancellationToken).ConfigureAwait(false);
-                _written[key] = desired;
-                LogWritten(logger, key.ToString(), Summary(merged));
-                return;
             }
-            catch (Exception e) when (ApiObjects.IsConflict(e) && attempt < MaxAttempts)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                var conflict = ApiObjects.IsConflict(e);
+                metrics?.StatusWritten(kind.ApiKindName, conflict ? KubernetesMetrics.WriteConflict : KubernetesMetrics.WriteError);
+                if (!conflict || attempt >= MaxAttempts)
+                {
+                    throw;
+                }
+
                 LogConflict(logger, key.ToString(), attempt);
+                continue;
             }
+
+            metrics?.StatusWritten(kind.ApiKindName, KubernetesMetrics.WriteOk);
+            _written[key] = desired;
+            LogWritten(logger, key.ToString(), Summary(merged));
+            return;
         }
     }
 

@@ -13,7 +13,7 @@ namespace FsmGateway.Kubernetes.Controller;
 /// object appears or goes away, <c>changed</c> is called with the Gateway it serves, so that the Gateway's status (and
 /// its data plane, if someone deleted part of it) is brought up to date at once rather than at the next resync.
 /// </summary>
-internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions options, ApiServerReachability reachability, TimeProvider time, ILogger logger)
+internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions options, ApiServerReachability reachability, TimeProvider time, ILogger logger, KubernetesMetrics? metrics = null)
 {
     private const string Selector = $"{GatewayProvisioner.ManagedByLabel}={GatewayProvisioner.ManagedByValue}";
 
@@ -23,8 +23,8 @@ internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions op
 
     /// <summary>Watches both kinds until <paramref name="cancellationToken"/> is cancelled; <paramref name="changed"/> gets the Gateway (<c>namespace/name</c>) whose data plane changed.</summary>
     public Task RunAsync(Action<string> changed, CancellationToken cancellationToken) => Task.WhenAll(
-        new ListWatch<DataPlaneState>(client, Deployments, new Handler(changed, Deployment), options, reachability, time, logger).RunAsync(cancellationToken),
-        new ListWatch<DataPlaneState>(client, Services, new Handler(changed, Service), options, reachability, time, logger).RunAsync(cancellationToken));
+        new ListWatch<DataPlaneState>(client, Deployments, new Handler(changed, Deployment), options, reachability, time, logger, metrics).RunAsync(cancellationToken),
+        new ListWatch<DataPlaneState>(client, Services, new Handler(changed, Service), options, reachability, time, logger, metrics).RunAsync(cancellationToken));
 
     private static DataPlaneState Deployment(JsonObject deployment) =>
         new(GatewayOf(deployment), Available: deployment["status"]?["availableReplicas"]?.GetValue<int>() is > 0, Addresses: string.Empty);

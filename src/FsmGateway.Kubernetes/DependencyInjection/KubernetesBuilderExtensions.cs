@@ -43,6 +43,7 @@ public static class KubernetesBuilderExtensions
         services.AddSingleton<KubernetesSourcesAdded>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new ApiServerReachability(sp.GetRequiredService<TimeProvider>(), sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new KubernetesMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton<KubernetesConnection>();
         foreach (var kind in ApiKind.Watched)
         {
@@ -52,7 +53,8 @@ public static class KubernetesBuilderExtensions
                 sp.GetRequiredService<IOptions<KubernetesOptions>>().Value,
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetService<ILoggerFactory>()?.CreateLogger<KubernetesWatchSource>() ?? NullLogger<KubernetesWatchSource>.Instance,
-                sp.GetRequiredService<ApiServerReachability>()));
+                sp.GetRequiredService<ApiServerReachability>(),
+                metrics: sp.GetRequiredService<KubernetesMetrics>()));
         }
 
         return builder;
@@ -99,13 +101,14 @@ public static class KubernetesBuilderExtensions
             var api = new ApiObjects(client);
             var versions = new ServedVersions(client);
             var loggers = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
-            var writer = new KubernetesStatusWriter(versions, api, options.ControllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>());
+            var metrics = sp.GetRequiredService<KubernetesMetrics>();
+            var writer = new KubernetesStatusWriter(versions, api, options.ControllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
             var provisioner = options.DataPlaneImage is { } image
-                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName), loggers.CreateLogger<GatewayProvisioner>())
+                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName), loggers.CreateLogger<GatewayProvisioner>(), metrics)
                 : null;
             var owned = provisioner is null
                 ? null
-                : new OwnedObjectsWatch(client, sp.GetRequiredService<IOptions<KubernetesOptions>>().Value, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<OwnedObjectsWatch>());
+                : new OwnedObjectsWatch(client, sp.GetRequiredService<IOptions<KubernetesOptions>>().Value, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<OwnedObjectsWatch>(), metrics);
             return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, owned, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
         });
         services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());

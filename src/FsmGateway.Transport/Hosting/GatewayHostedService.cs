@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Reactive.Concurrency;
 using System.Threading.Channels;
 using FsmGateway.Configuration;
@@ -23,9 +24,14 @@ internal sealed partial class GatewayHostedService(
     IOptions<FsmGatewayOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    ILogger<GatewayHostedService> logger) : BackgroundService
+    ILogger<GatewayHostedService> logger,
+    IMeterFactory? meterFactory = null) : BackgroundService
 {
     private readonly FsmGatewayOptions _options = options.Value;
+    private readonly ConfigMetrics _metrics = new(meterFactory);
+
+    /// <summary>The revision last applied, so that re-applying it (to retry binds) does not count as a new revision.</summary>
+    private long? _appliedRevision;
     /// <summary>Stands for "nothing applied yet", so the first apply always logs whether it serves.</summary>
     private const string NotYetApplied = "\0";
 
@@ -123,6 +129,7 @@ internal sealed partial class GatewayHostedService(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Whatever went wrong with this config, what is serving keeps serving; the next change is tried afresh.
+                _metrics.ApplyFailed();
                 LogApplyFailed(logger, current.Revision, e.GetType().Name, e.Message);
                 LogApplyFailedTrace(logger, e);
             }
@@ -144,17 +151,26 @@ internal sealed partial class GatewayHostedService(
     {
         ListenerBindings bindings;
         CompilationResult result;
+        // The compiler is pure; its time is measured here, once per revision (both passes when serving).
+        var compiling = time.GetTimestamp();
         if (_options.ServeTraffic)
         {
             result = RouteCompiler.Compile(snapshot, compilerOptions, ListenerBindings.Pending);
+            var compileTime = time.GetElapsedTime(compiling);
             bindings = await proxy.ApplyAsync(Served(result.Table), stoppingToken).ConfigureAwait(false);
+            compiling = time.GetTimestamp();
             result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+            _metrics.Compiled(compileTime + time.GetElapsedTime(compiling));
         }
         else
         {
             bindings = ListenerBindings.AssumeAllBound;
             result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+            _metrics.Compiled(time.GetElapsedTime(compiling));
         }
+
+        _metrics.Applied(snapshot, result, newRevision: _appliedRevision != snapshot.Revision, time.GetUtcNow());
+        _appliedRevision = snapshot.Revision;
 
         // Ready means serving: a gateway with no listener bound is not ready (else a load balancer would send
         // connections to a process that refuses them), and says why; a good config later makes it ready.

@@ -1,0 +1,167 @@
+using System.Text.Json.Nodes;
+using FsmGateway.Host.Tests.Support;
+using FsmGateway.Testing.Kubernetes;
+
+namespace FsmGateway.Host.Tests.Kubernetes;
+
+/// <summary>
+/// The controller's metrics (meters <c>FsmGateway.Kubernetes</c> and <c>FsmGateway.Config</c>) from the real
+/// <c>controller</c> process against the fake API server: the leader gauge, provisioning actions, status writes and
+/// a 409 conflict, watch restarts after the watches are cut, and relists after the history is compacted (410) —
+/// each compared with what the API server really received.
+/// </summary>
+public sealed class ControllerMetricsTests : IAsyncLifetime
+{
+    private const string GatewayApi = "gateway.networking.k8s.io/v1";
+    private const string Namespace = "apps";
+    private static readonly TimeSpan Promptly = TimeSpan.FromSeconds(60);
+
+    /// <summary>The kinds the controller lists and watches: the seven config kinds, plus the provisioned Deployments and Services.</summary>
+    private static readonly (string Kind, int Watches)[] Watched =
+        [("GatewayClass", 1), ("Gateway", 1), ("TCPRoute", 1), ("ReferenceGrant", 1), ("Service", 2), ("EndpointSlice", 1), ("Namespace", 1), ("Deployment", 1)];
+
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-controller-metrics-");
+    private FakeApiServer _server = null!;
+    private string _kubeconfig = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { Token = "metrics-token" });
+        _server.InstallGatewayApiCrds();
+        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
+        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
+        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
+        _server.ApplyYaml($$"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: { name: gw, namespace: {{Namespace}} }
+            spec:
+              gatewayClassName: fsm
+              listeners: [{ name: tcp, port: 7000, protocol: TCP }]
+            ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: TCPRoute
+            metadata: { name: orphan, namespace: {{Namespace}} }
+            spec:
+              parentRefs: [{ name: gw }]
+              rules: [{ backendRefs: [{ name: missing, port: 9000 }] }]
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _dir.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task Controller_counts_leadership_provisioning_status_writes_conflicts_watch_restarts_and_relists()
+    {
+        // The first status write of the route meets a 409 (someone else changed it meanwhile): read again, written.
+        var conflicted = 0;
+        _server.FailRequest = r => r is { Verb: "update", Resource: "tcproutes", Subresource: "status" } && Interlocked.Exchange(ref conflicted, 1) == 0
+            ? new FakeApiException(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again")
+            : null;
+        await using var controller = GatewayProcess.Start(
+            "controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+        await controller.WaitUntilReadyAsync();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var metrics = new Uri(controller.AdminUri!, "/metrics");
+        await Net.EventuallyAsync(() => Task.FromResult(ProgrammedReason() == "Pending" && RouteWritten()), $"provisioned, statuses written; output:\n{controller.Output}", Promptly);
+        var exposition = await SteadyAsync(http, metrics);
+
+        Assert.Equal(1, exposition.Sum("fsmgateway_controller_leader"));
+        foreach (var kind in new[] { "ServiceAccount", "ClusterRoleBinding", "Deployment", "Service" })
+        {
+            Assert.Equal(1, exposition.Sum("fsmgateway_controller_provisioning_actions_total", ("kind", kind), ("action", "created")));
+        }
+
+        Assert.Equal(4, exposition.Sum("fsmgateway_controller_provisioning_actions_total"));
+
+        // Every status PUT the API server received, by kind and outcome, and nothing else.
+        foreach (var (kind, resource) in new[] { ("GatewayClass", "gatewayclasses"), ("Gateway", "gateways"), ("TCPRoute", "tcproutes") })
+        {
+            var puts = _server.Requests.Where(r => r is { Verb: "update", Subresource: "status" } && r.Resource == resource).ToList();
+            Assert.Equal(puts.Count(r => r.StatusCode == 200), exposition.Sum("fsmgateway_controller_status_writes_total", ("kind", kind), ("outcome", "ok")));
+            Assert.Equal(puts.Count(r => r.StatusCode == 409), exposition.Sum("fsmgateway_controller_status_writes_total", ("kind", kind), ("outcome", "conflict")));
+            Assert.True(puts.Count(r => r.StatusCode == 200) >= 1, $"{kind}: no status written");
+        }
+
+        Assert.Equal(1, exposition.Sum("fsmgateway_controller_status_writes_total", ("kind", "TCPRoute"), ("outcome", "conflict")));
+        Assert.Equal(0, exposition.Sum("fsmgateway_controller_status_writes_total", ("outcome", "error")));
+
+        // The config side, in controller mode too.
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects", ("kind", "Gateway")));
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects", ("kind", "TCPRoute")));
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects", ("kind", "GatewayClass")));
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects_invalid", ("kind", "TCPRoute"), ("reason", "BackendNotFound")));
+        Assert.True(exposition.Sum("fsmgateway_config_revisions_applied_total") >= 1);
+        Assert.Equal(0, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
+        Assert.Equal(0, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
+
+        // Every watch is cut: each is reopened from its last resourceVersion, with no list.
+        var lists = Lists();
+        _server.DropWatches();
+        await Net.EventuallyAsync(
+            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_restarts_total") >= 9,
+            $"every watch reopened; output:\n{controller.Output}",
+            Promptly);
+        foreach (var (kind, watches) in Watched)
+        {
+            Assert.Equal(watches, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("kind", kind)));
+        }
+
+        Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("reason", "failed")));
+        Assert.Equal(0, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
+        Assert.Equal(lists, Lists());
+
+        // The history is compacted: every watch gets 410 Gone and its kind is listed again.
+        _server.Compact();
+        await Net.EventuallyAsync(
+            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_relists_total") >= 9,
+            $"every kind re-listed; output:\n{controller.Output}",
+            Promptly);
+        foreach (var (kind, watches) in Watched)
+        {
+            Assert.Equal(watches, exposition.Sum("fsmgateway_kubernetes_watch_relists_total", ("kind", kind), ("reason", "expired")));
+        }
+
+        Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
+        Assert.Equal(lists + 9, Lists());
+        Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
+        Assert.Equal(1, exposition.Sum("fsmgateway_controller_leader"));
+
+        await MetricsTests.PromtoolAsync(exposition.Text);
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    /// <summary>Scrapes until two scrapes 3 s apart agree on the controller's counters (nothing is still being written).</summary>
+    private static async Task<Exposition> SteadyAsync(HttpClient http, Uri metrics)
+    {
+        Exposition? last = null;
+        await Net.EventuallyAsync(
+            async () =>
+            {
+                var before = await Exposition.ScrapeAsync(http, metrics);
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                last = await Exposition.ScrapeAsync(http, metrics);
+                return Counters(before) == Counters(last);
+            },
+            "the controller's counters steady",
+            Promptly);
+        return last!;
+
+        static string Counters(Exposition e) => string.Join(
+            ",",
+            new[] { "fsmgateway_controller_status_writes_total", "fsmgateway_controller_provisioning_actions_total", "fsmgateway_config_revisions_applied_total" }.Select(n => e.Sum(n)));
+    }
+
+    /// <summary>The list requests the controller made (not watches).</summary>
+    private int Lists() => _server.Requests.Count(r => r.Verb == "list" && r.UserAgent?.Contains("(controller)", StringComparison.Ordinal) == true);
+
+    private bool RouteWritten() => _server.Get(GatewayApi, "TCPRoute", Namespace, "orphan")?["status"]?["parents"] is JsonArray { Count: > 0 };
+
+    private string? ProgrammedReason() =>
+        _server.Get(GatewayApi, "Gateway", Namespace, "gw")?["status"]?["conditions"]?.AsArray()
+            .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Programmed")?["reason"]?.GetValue<string>();
+}
