@@ -17,6 +17,7 @@ internal sealed class ServeOptions
     private readonly Option<int?> _metricsPort = new("--metrics-port") { Description = "Serve /metrics also on this port, and nothing else there (so it can be open to the cluster while /status stays local); 0 picks a free one. Off by default: /metrics is on the admin port." };
     private readonly Option<bool> _noMetrics = new("--no-metrics") { Description = "Serve no /metrics and record no measurements (every instrument off): for when nothing scrapes, or to measure what metrics cost." };
     private readonly Option<LogLevel> _logLevel = new("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
+    private readonly Option<string> _logFormat = new("--log-format") { Description = "Log lines as text (one line each) or as JSON objects (one a line, with EventId, LogLevel, Category, Message, State and a UTC Timestamp).", HelpName = "json|text", DefaultValueFactory = _ => "text" };
 
     public ServeOptions()
     {
@@ -26,6 +27,13 @@ internal sealed class ServeOptions
             if (result.GetValueOrDefault<int>() is var port and (< 0 or > 65535))
             {
                 result.AddError($"--admin-port: {port} is not a port (1-65535, or 0 for a free one)");
+            }
+        });
+        _logFormat.Validators.Add(static result =>
+        {
+            if (result.GetValueOrDefault<string>() is var format && format is not ("json" or "text"))
+            {
+                result.AddError($"--log-format: '{LogText.Escape(format ?? string.Empty)}' is not a log format (json or text)");
             }
         });
         _controllerName.Validators.Add(static result =>
@@ -39,7 +47,7 @@ internal sealed class ServeOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _noMetrics, _logLevel])
+        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _noMetrics, _logLevel, _logFormat])
         {
             command.Options.Add(option);
         }
@@ -78,6 +86,7 @@ internal sealed class ServeOptions
             MetricsAddress = metricsAddress,
             MetricsPort = metricsPort,
             Metrics = !noMetrics,
+            LogFormat = parse.GetValue(_logFormat) == "json" ? LogFormat.Json : LogFormat.Text,
         };
     }
 }
@@ -100,4 +109,17 @@ internal sealed record ServeSettings(
 
     /// <summary>Whether <c>/metrics</c> is served and the instruments record (<c>--no-metrics</c> turns both off).</summary>
     public bool Metrics { get; init; } = true;
+
+    /// <summary>How log lines are written.</summary>
+    public LogFormat LogFormat { get; init; }
+}
+
+/// <summary>The console log's format (<c>--log-format</c>).</summary>
+internal enum LogFormat
+{
+    /// <summary>One line of text per entry: time, level, category and event id, message.</summary>
+    Text,
+
+    /// <summary>One JSON object per line (Microsoft.Extensions.Logging's JSON console formatter).</summary>
+    Json,
 }
