@@ -1,3 +1,4 @@
+using FsmGateway.Transport.AccessLog;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.Hosting;
 using FsmGateway.Transport.LoadBalancing;
@@ -53,6 +54,22 @@ public static class FsmGatewayServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.Configure(configure);
+        return builder;
+    }
+
+    /// <summary>
+    /// Turns on the access log (one line per connection, off the data path) and adjusts it: set
+    /// <see cref="AccessLogOptions.Destination"/> to <c>stdout</c>, <c>stderr</c> or a file path. Checked at start-up
+    /// with the proxy options (<c>ProxyOptions.AccessLog</c>).
+    /// </summary>
+    /// <param name="builder">The gateway builder.</param>
+    /// <param name="configure">Sets the destination, format and queue.</param>
+    /// <returns>The same builder.</returns>
+    public static IFsmGatewayBuilder AddAccessLog(this IFsmGatewayBuilder builder, Action<AccessLogOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.Configure<ProxyOptions>(o => configure(o.AccessLog));
         return builder;
     }
 

@@ -30,6 +30,8 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _backendBytes;
     private readonly Histogram<double> _connectDuration;
     private readonly Histogram<double> _connectionDuration;
+    private readonly Counter<long> _accessLogWritten;
+    private readonly Counter<long> _accessLogDropped;
 
     public ProxyMetrics(IMeterFactory? meterFactory)
     {
@@ -45,7 +47,13 @@ internal sealed class ProxyMetrics : IDisposable
             "fsmgateway.upstream.connect.duration", "s", "Time to open a successful upstream connection.", tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = ConnectBuckets });
         _connectionDuration = _meter.CreateHistogram(
             "fsmgateway.connection.duration", "s", "Lifetime of relayed connections, from accept to close.", tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        _accessLogWritten = _meter.CreateCounter<long>("fsmgateway.access_log.written", "{line}", "Access-log lines written to the sink.");
+        _accessLogDropped = _meter.CreateCounter<long>("fsmgateway.access_log.dropped", "{line}", "Access-log lines dropped: the queue was full (the sink is slower than the traffic), or the sink could not be opened or written.");
     }
+
+    public void AccessLogWritten(int lines) => _accessLogWritten.Add(lines);
+
+    public void AccessLogDropped(int lines) => _accessLogDropped.Add(lines);
 
     public void Accepted(ListenerTags tags)
     {

@@ -4,6 +4,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using FsmGateway.Routing;
+using FsmGateway.Transport.AccessLog;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.LoadBalancing;
 using FsmGateway.Transport.Relay;
@@ -27,6 +28,7 @@ public sealed class GatewayProxy : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ProxyMetrics _metrics;
+    private readonly AccessLogWriter? _accessLog;
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly Dictionary<BindKey, ListenerRuntime> _listeners = [];
     private readonly ConcurrentDictionary<(string, string, int?), BackendCounter> _counters = new();
@@ -74,6 +76,7 @@ public sealed class GatewayProxy : IAsyncDisposable
         _time = timeProvider;
         _logger = logger ?? NullLogger<GatewayProxy>.Instance;
         _metrics = new ProxyMetrics(meterFactory);
+        _accessLog = _options.AccessLog.Destination is null ? null : new AccessLogWriter(_options.AccessLog, _time, _logger, _metrics);
         var byName = policies.ToDictionary(static p => p.Name, StringComparer.OrdinalIgnoreCase);
         _policy = byName.GetValueOrDefault(_options.LoadBalancingPolicy)
             ?? throw new ArgumentException(
@@ -238,6 +241,11 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
 
         await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        if (_accessLog is not null)
+        {
+            await _accessLog.DisposeAsync().ConfigureAwait(false); // after the drain: its lines are written first
+        }
+
         if (_sweeper is not null)
         {
             await _sweeper.DisposeAsync().ConfigureAwait(false);
@@ -363,6 +371,15 @@ public sealed class GatewayProxy : IAsyncDisposable
         Interlocked.Increment(ref _active);
         var tags = connection.ListenerTags = model.ListenerTags;
         _metrics.Accepted(tags);
+        if (_accessLog is not null)
+        {
+            connection.StartedAtUtc = _time.GetUtcNow();
+            if (_accessLog.LogsStart)
+            {
+                _accessLog.Write(new AccessLogEntry(AccessLogEvent.Start, connection.StartedAtUtc, TimeSpan.Zero, client.RemoteEndPoint, model.Route, null, null, null, 0, 0, TerminationReason.None));
+            }
+        }
+
         try
         {
             var backend = model.Picker.Next();
@@ -420,6 +437,18 @@ public sealed class GatewayProxy : IAsyncDisposable
 
             connection.TryEnd(TerminationReason.Error); // every path above sets a reason; this is for one none foresaw
             _metrics.Closed(tags, connection.Reason);
+            _accessLog?.Write(new AccessLogEntry(
+                AccessLogEvent.End,
+                connection.StartedAtUtc,
+                _time.GetElapsedTime(connection.StartedAt),
+                client.RemoteEndPoint,
+                model.Route,
+                connection.Backend,
+                connection.Upstream?.RemoteEndPoint,
+                connection.ConnectTime,
+                connection.BytesUp,
+                connection.BytesDown,
+                connection.Reason));
             Interlocked.Decrement(ref _active);
         }
     }

@@ -1,3 +1,4 @@
+using FsmGateway.Transport.AccessLog;
 using FsmGateway.Transport.LoadBalancing;
 
 namespace FsmGateway.Transport.Proxy;
@@ -28,4 +29,7 @@ public sealed class ProxyOptions
 
     /// <summary>The load-balancing policy that picks an endpoint inside a backend. Default <see cref="LoadBalancingPolicies.RoundRobin"/>.</summary>
     public string LoadBalancingPolicy { get; set; } = LoadBalancingPolicies.RoundRobin;
+
+    /// <summary>The access log: one line per connection. Off by default (no <see cref="AccessLogOptions.Destination"/>).</summary>
+    public AccessLogOptions AccessLog { get; } = new();
 }

@@ -52,6 +52,7 @@ internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
             failures.Add("ProxyOptions.LoadBalancingPolicy must name a policy");
         }
 
+        AccessLog.AccessLogOptionsValidator.Validate(options.AccessLog, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
