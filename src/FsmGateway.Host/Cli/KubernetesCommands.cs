@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FsmGateway.Kubernetes;
 using FsmGateway.Resources;
+using FsmGateway.Transport;
 
 namespace FsmGateway.Host.Cli;
 
@@ -97,12 +98,14 @@ internal static class KubernetesCommands
         var connection = new ConnectionOptions();
         var gatewayName = new Option<string>("--gateway", "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
         var serve = new ServeOptions();
+        var accessLog = new AccessLogCli();
         var command = new Command("gateway", "Run the data plane of one Gateway: bind its listeners and route them, reading config from the API server.")
         {
             gatewayName,
         };
         connection.AddTo(command);
         serve.AddTo(command);
+        accessLog.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
         {
             var error = parse.InvocationConfiguration.Error;
@@ -119,6 +122,17 @@ internal static class KubernetesCommands
                 return Task.FromResult(ExitCodes.BadInput);
             }
 
+            Action<Transport.AccessLog.AccessLogOptions>? configureAccessLog;
+            try
+            {
+                configureAccessLog = accessLog.Read(parse);
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine($"gateway: {e.Message}");
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+
             return GatewayServer.RunAsync(
                 "gateway",
                 settings,
@@ -127,11 +141,19 @@ internal static class KubernetesCommands
                     o.ServedGateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]);
                     o.GatewaysHaveOwnAddresses = true;
                 },
-                gateway => gateway.AddKubernetes(o =>
+                gateway =>
                 {
-                    configureClient(o);
-                    o.UserAgent = UserAgent("gateway");
-                }),
+                    if (configureAccessLog is not null)
+                    {
+                        gateway.AddAccessLog(configureAccessLog);
+                    }
+
+                    gateway.AddKubernetes(o =>
+                    {
+                        configureClient(o);
+                        o.UserAgent = UserAgent("gateway");
+                    });
+                },
                 error,
                 cancellationToken);
         });

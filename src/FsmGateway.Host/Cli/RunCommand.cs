@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FsmGateway.Kubernetes;
 using FsmGateway.Kubernetes.Manifests;
+using FsmGateway.Transport;
 
 namespace FsmGateway.Host.Cli;
 
@@ -25,19 +26,23 @@ internal static class RunCommand
             DefaultValueFactory = _ => "8MiB",
         };
         var serve = new ServeOptions();
+        var accessLog = new AccessLogCli();
         var command = new Command("run", "Run the gateway on one machine: serve TCP listeners from manifests, hot-reloading them, until SIGTERM or Ctrl-C (then drain).")
         {
             config, ns, maxManifestSize,
         };
         serve.AddTo(command);
+        accessLog.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
         {
             var error = parse.InvocationConfiguration.Error;
             ServeSettings settings;
             long maxFileSize;
+            Action<Transport.AccessLog.AccessLogOptions>? configureAccessLog;
             try
             {
                 settings = serve.Read(parse);
+                configureAccessLog = accessLog.Read(parse);
                 maxFileSize = SizeParser.Read(parse, maxManifestSize, 1, ManifestFileSourceOptions.MaxFileSizeLimit);
             }
             catch (ArgumentException e)
@@ -63,6 +68,11 @@ internal static class RunCommand
                 o => o.StopWhenNothingBinds = true,
                 gateway =>
                 {
+                    if (configureAccessLog is not null)
+                    {
+                        gateway.AddAccessLog(configureAccessLog);
+                    }
+
                     if (paths.Length > 0)
                     {
                         gateway.LoadFromManifests(paths, defaultNamespace, o => o.MaxFileSize = maxFileSize);
