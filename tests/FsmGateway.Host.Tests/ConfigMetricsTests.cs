@@ -1,5 +1,13 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Net;
+using FsmGateway.Configuration;
 using FsmGateway.Host.Tests.Support;
+using FsmGateway.Transport;
+using FsmGateway.Transport.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace FsmGateway.Host.Tests;
 
@@ -57,6 +65,53 @@ public sealed class ConfigMetricsTests : IDisposable
 
         await MetricsTests.PromtoolAsync(exposition.Text);
         Assert.Equal(0, await gateway.TerminateAsync());
+    }
+
+    /// <summary>
+    /// An apply that fails with an error no one foresaw (here the listener factory throws what it never should) is
+    /// counted as an apply failure, not as a revision applied; each new revision is tried afresh. In process: nothing
+    /// outside can make the real process fail so.
+    /// </summary>
+    [Fact]
+    public async Task An_apply_that_fails_counts_as_an_apply_failure_and_not_as_a_revision_applied()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddFsmGateway()
+            .UseListenerFactory<BrokenListenerFactory>()
+            .LoadFromMemory(Config(Net.FreePort()));
+        using var host = builder.Build();
+        var factory = host.Services.GetRequiredService<IMeterFactory>();
+        long failures = 0, applied = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Scope == factory && instrument.Name is "fsmgateway.config.apply.failures" or "fsmgateway.config.revisions.applied")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+            Interlocked.Add(ref instrument.Name == "fsmgateway.config.apply.failures" ? ref failures : ref applied, value));
+        listener.Start();
+        await host.StartAsync();
+
+        await Net.EventuallyAsync(() => Task.FromResult(Interlocked.Read(ref failures) == 1), "the first revision's apply failed, counted");
+        host.Services.GetRequiredService<InMemoryConfigSource>().Update(Config(Net.FreePort()));
+        await Net.EventuallyAsync(() => Task.FromResult(Interlocked.Read(ref failures) == 2), "the next revision tried afresh, and counted");
+        await host.StopAsync();
+        Assert.Equal(2, Interlocked.Read(ref failures));
+        Assert.Equal(0, Interlocked.Read(ref applied));
+
+        static IReadOnlyList<Resources.Resource> Config(int port) => new ResourceSetBuilder("apps")
+            .Gateway("gw", g => g.Address("127.0.0.1").Listener("tcp", port))
+            .Build();
+    }
+
+    private sealed class BrokenListenerFactory : IListenerFactory
+    {
+        public ValueTask<IConnectionListener> BindAsync(EndPoint endPoint, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("a bug in the listener factory");
     }
 
     private static void AssertObjects(Exposition exposition, int gateways, int routes, int services, int slices)

@@ -7,7 +7,8 @@ namespace FsmGateway.Host.Tests.Kubernetes;
 /// <summary>
 /// The controller's metrics (meters <c>FsmGateway.Kubernetes</c> and <c>FsmGateway.Config</c>) from the real
 /// <c>controller</c> process against the fake API server: the leader gauge, provisioning actions, status writes and
-/// a 409 conflict, watch restarts after the watches are cut, and relists after the history is compacted (410) —
+/// a 409 conflict, watch restarts after the watches are cut, relists after the history is compacted (410) and after an
+/// error event —
 /// each compared with what the API server really received.
 /// </summary>
 public sealed class ControllerMetricsTests : IAsyncLifetime
@@ -129,10 +130,70 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
         Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
         Assert.Equal(lists + 9, Lists());
         Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
+
+        // The watches are cut again, and the Gateways' reopened watch reports an error (500): Gateways are listed again.
+        var errorSent = 0;
+        _server.FailWatch = r => r.Resource == "gateways" && Interlocked.Exchange(ref errorSent, 1) == 0
+            ? new FakeApiException(500, "InternalError", "etcdserver: request timed out")
+            : null;
+        _server.DropWatches();
+        await Net.EventuallyAsync(
+            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_relists_total", ("reason", "error_event")) >= 1
+                && exposition.Sum("fsmgateway_kubernetes_watch_restarts_total") >= 18,
+            $"the Gateways re-listed after the error event; output:\n{controller.Output}",
+            Promptly);
+        Assert.Equal(1, exposition.Sum("fsmgateway_kubernetes_watch_relists_total", ("kind", "Gateway"), ("reason", "error_event")));
+        Assert.Equal(10, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
+        Assert.Equal(18, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("reason", "failed")));
+        Assert.Equal(18, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
         Assert.Equal(1, exposition.Sum("fsmgateway_controller_leader"));
 
         await MetricsTests.PromtoolAsync(exposition.Text);
         Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    [Fact]
+    public async Task Gateway_mode_counts_its_config_and_relists_and_has_no_controller_metrics()
+    {
+        var port = Net.FreePort();
+        _server.ApplyYaml($$"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: { name: edge, namespace: {{Namespace}} }
+            spec:
+              gatewayClassName: fsm
+              listeners: [{ name: tcp, port: {{port}}, protocol: TCP }]
+            """);
+        await using var gateway = GatewayProcess.Start("gateway", "--gateway", $"{Namespace}/edge", "--kubeconfig", _kubeconfig, "--admin-port", "0");
+        await gateway.WaitUntilReadyAsync();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var metrics = new Uri(gateway.AdminUri!, "/metrics");
+
+        var exposition = await Exposition.ScrapeAsync(http, metrics);
+        Assert.True(exposition.Sum("fsmgateway_config_revisions_applied_total") >= 1);
+        Assert.True(exposition.Sum("fsmgateway_config_compile_duration_seconds_count") >= 1);
+        Assert.Equal(2, exposition.Sum("fsmgateway_config_objects", ("kind", "Gateway")));
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects", ("kind", "TCPRoute")));
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects", ("kind", "GatewayClass")));
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects", ("kind", "Namespace")));
+        Assert.Equal(1, exposition.Sum("fsmgateway_config_objects_invalid", ("kind", "TCPRoute"), ("reason", "BackendNotFound")));
+        Assert.DoesNotContain(exposition.Names, n => n.StartsWith("fsmgateway_controller_", StringComparison.Ordinal));
+
+        // The data plane watches the seven config kinds (no Deployments, no provisioned Services).
+        _server.Compact();
+        await Net.EventuallyAsync(
+            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_relists_total") >= 7,
+            $"every kind re-listed; output:\n{gateway.Output}",
+            Promptly);
+        foreach (var kind in new[] { "GatewayClass", "Gateway", "TCPRoute", "ReferenceGrant", "Service", "EndpointSlice", "Namespace" })
+        {
+            Assert.Equal(1, exposition.Sum("fsmgateway_kubernetes_watch_relists_total", ("kind", kind), ("reason", "expired")));
+        }
+
+        Assert.Equal(7, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
+        Assert.Equal(0, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
+        await MetricsTests.PromtoolAsync(exposition.Text);
+        Assert.Equal(0, await gateway.TerminateAsync());
     }
 
     /// <summary>Scrapes until two scrapes 3 s apart agree on the controller's counters (nothing is still being written).</summary>
