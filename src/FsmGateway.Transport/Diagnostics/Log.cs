@@ -44,4 +44,14 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Debug, "Unexpected error on a connection from {Client} on port {Port}")]
     public static partial void ConnectionErrorTrace(ILogger logger, Exception exception, EndPoint? client, int port);
+
+    // Passive health. Bounded: an endpoint is ejected at most once per ejection time, and panic changes with ejections.
+    [LoggerMessage(40, LogLevel.Warning, "Endpoint {Endpoint} of backend {Backend} ejected for {Duration} after {Failures} consecutive failed connect(s) (last: {Reason}); new connections skip it until then")]
+    public static partial void EndpointEjected(ILogger logger, string endpoint, string backend, TimeSpan duration, int failures, string reason);
+
+    [LoggerMessage(41, LogLevel.Warning, "Every endpoint of backend {Backend} is ejected: panic mode, new connections try all {Count} of them")]
+    public static partial void PanicEntered(ILogger logger, string backend, int count);
+
+    [LoggerMessage(42, LogLevel.Information, "Backend {Backend} has an endpoint in service again: panic mode over")]
+    public static partial void PanicLeft(ILogger logger, string backend);
 }

@@ -32,6 +32,8 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Histogram<double> _connectionDuration;
     private readonly Counter<long> _accessLogWritten;
     private readonly Counter<long> _accessLogDropped;
+    private readonly Counter<long> _ejections;
+    private readonly Counter<long> _panicConnections;
 
     public ProxyMetrics(IMeterFactory? meterFactory)
     {
@@ -49,11 +51,40 @@ internal sealed class ProxyMetrics : IDisposable
             "fsmgateway.connection.duration", "s", "Lifetime of relayed connections, from accept to close.", tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _accessLogWritten = _meter.CreateCounter<long>("fsmgateway.access_log.written", "{line}", "Access-log lines written to the sink.");
         _accessLogDropped = _meter.CreateCounter<long>("fsmgateway.access_log.dropped", "{line}", "Access-log lines dropped: the queue was full (the sink is slower than the traffic), or the sink could not be opened or written.");
+        _ejections = _meter.CreateCounter<long>("fsmgateway.backend.ejections", "{ejection}", "Endpoints of the backend ejected by passive health (consecutive failed connects).");
+        _panicConnections = _meter.CreateCounter<long>("fsmgateway.backend.panic_connections", "{connection}", "Connections sent to the backend while every endpoint was ejected (panic mode: all are tried).");
     }
 
     public void AccessLogWritten(int lines) => _accessLogWritten.Add(lines);
 
     public void AccessLogDropped(int lines) => _accessLogDropped.Add(lines);
+
+    /// <summary>
+    /// Adds the per-endpoint instruments (behind <see cref="ProxyOptions.EndpointMetrics"/>): observed from the endpoint
+    /// states at each collection, one series per endpoint being served, labelled by backend and <c>endpoint</c>.
+    /// </summary>
+    public void ObserveEndpoints(EndpointRegistry registry)
+    {
+        _meter.CreateObservableUpDownCounter(
+            "fsmgateway.endpoint.connections.active", () => Observe(registry, static s => s.ActiveConnections), "{connection}", "Connections open (or opening) to the endpoint now, across listeners.");
+        _meter.CreateObservableGauge(
+            "fsmgateway.endpoint.healthy", () => Observe(registry, static s => s.IsEjected() ? 0 : 1), unit: null, "1 while new connections may pick the endpoint, 0 while passive health has it ejected.");
+        _meter.CreateObservableCounter(
+            "fsmgateway.endpoint.ejections", () => Observe(registry, static s => s.Ejections), "{ejection}", "Times passive health ejected the endpoint since it was first listed.");
+    }
+
+    private static IEnumerable<Measurement<T>> Observe<T>(EndpointRegistry registry, Func<EndpointState, T> value)
+        where T : struct
+    {
+        foreach (var state in registry.Endpoints)
+        {
+            yield return new Measurement<T>(value(state), state.MetricTags);
+        }
+    }
+
+    public void Ejected(BackendTags tags) => _ejections.Add(1, in tags.Backend);
+
+    public void Panic(BackendTags tags) => _panicConnections.Add(1, in tags.Backend);
 
     public void Accepted(ListenerTags tags)
     {

@@ -18,17 +18,17 @@ public interface ILoadBalancingPolicy
     int Pick(EndpointPickContext context);
 }
 
-/// <summary>What a load-balancing policy knows when it picks.</summary>
+/// <summary>What a load-balancing policy knows when it picks. One context serves every attempt of one connection.</summary>
 public sealed class EndpointPickContext
 {
     private readonly BackendCounter _counter;
+    private long _sequence = -1;
 
-    internal EndpointPickContext(EndPoint? client, RouteBackend backend, IReadOnlyList<BackendEndpoint> candidates, int attempt, BackendCounter counter)
+    internal EndpointPickContext(EndPoint? client, RouteBackend backend, IReadOnlyList<BackendEndpoint> candidates, BackendCounter counter)
     {
         Client = client;
         Backend = backend;
         Candidates = candidates;
-        Attempt = attempt;
         _counter = counter;
     }
 
@@ -38,15 +38,38 @@ public sealed class EndpointPickContext
     /// <summary>The backend being connected to.</summary>
     public RouteBackend Backend { get; }
 
-    /// <summary>The endpoints to choose from: the backend's ready endpoints, less those that already failed for this connection.</summary>
-    public IReadOnlyList<BackendEndpoint> Candidates { get; }
+    /// <summary>
+    /// The endpoints to choose from: the backend's ready endpoints that passive health has not ejected (all of them
+    /// when every one is ejected), less those that already failed for this connection.
+    /// </summary>
+    public IReadOnlyList<BackendEndpoint> Candidates { get; private set; }
 
     /// <summary>0 for the first connect attempt, 1 for the first retry, and so on.</summary>
-    public int Attempt { get; }
+    public int Attempt { get; private set; }
 
-    /// <summary>A counter shared by every connection to this backend, incremented on each call; it survives config reloads.</summary>
-    /// <returns>The next value, starting at 0.</returns>
-    public long NextSequence() => _counter.Next();
+    /// <summary>
+    /// A counter shared by every connection to this backend that survives config reloads. Each connection draws one
+    /// value, at its first call; later calls (a retry after a failed connect) return that value plus
+    /// <see cref="Attempt"/>. So a failover never advances the shared counter: the next connection does not start on
+    /// the endpoint that just failed because this one retried.
+    /// </summary>
+    /// <returns>This connection's value, starting at 0 for the first connection, plus the attempt number.</returns>
+    public long NextSequence()
+    {
+        if (_sequence < 0)
+        {
+            _sequence = _counter.Next();
+        }
+
+        return _sequence + Attempt;
+    }
+
+    /// <summary>Moves to the next attempt, with the candidates left after a failed connect.</summary>
+    internal void Retry(IReadOnlyList<BackendEndpoint> candidates)
+    {
+        Candidates = candidates;
+        Attempt++;
+    }
 }
 
 /// <summary>A thread-safe counter kept per backend across routing-table updates.</summary>
@@ -54,5 +77,5 @@ internal sealed class BackendCounter
 {
     private long _value = -1;
 
-    public long Next() => Interlocked.Increment(ref _value);
+    public long Next() => Interlocked.Increment(ref _value) & long.MaxValue;
 }

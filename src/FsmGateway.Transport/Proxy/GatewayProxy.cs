@@ -31,7 +31,8 @@ public sealed class GatewayProxy : IAsyncDisposable
     private readonly AccessLogWriter? _accessLog;
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly Dictionary<BindKey, ListenerRuntime> _listeners = [];
-    private readonly ConcurrentDictionary<(string, string, int?), BackendCounter> _counters = new();
+    private readonly EndpointRegistry _endpoints;
+    private readonly PassiveHealthSettings _passiveHealth;
     private readonly ConcurrentDictionary<Task, byte> _background = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly ITimer? _sweeper;
@@ -77,6 +78,13 @@ public sealed class GatewayProxy : IAsyncDisposable
         _logger = logger ?? NullLogger<GatewayProxy>.Instance;
         _metrics = new ProxyMetrics(meterFactory);
         _accessLog = _options.AccessLog.Destination is null ? null : new AccessLogWriter(_options.AccessLog, _time, _logger, _metrics);
+        _endpoints = new EndpointRegistry(_time);
+        _passiveHealth = PassiveHealthSettings.From(_options);
+        if (_options.EndpointMetrics)
+        {
+            _metrics.ObserveEndpoints(_endpoints);
+        }
+
         var byName = policies.ToDictionary(static p => p.Name, StringComparer.OrdinalIgnoreCase);
         _policy = byName.GetValueOrDefault(_options.LoadBalancingPolicy)
             ?? throw new ArgumentException(
@@ -182,6 +190,12 @@ public sealed class GatewayProxy : IAsyncDisposable
                 }
             }
 
+            // Endpoint states live on while a serving listener routes to them; the rest are forgotten.
+            lock (_listeners)
+            {
+                _endpoints.Retain([.. _listeners.Values.Select(static l => l.Model)]);
+            }
+
             return new ListenerBindings(outcomes.ToImmutable(), AssumeBound: false);
         }
         finally
@@ -257,7 +271,7 @@ public sealed class GatewayProxy : IAsyncDisposable
     }
 
     private RouteModel NewModel(ListenerRoute route) =>
-        new(route, backend => _counters.GetOrAdd((backend.Namespace, backend.Name, backend.Port), static _ => new BackendCounter()));
+        new(route, (backend, tags) => _endpoints.Runtime(backend, tags, _passiveHealth));
 
     private async Task<BindOutcome> BindAsync(BindKey key, ListenerRoute route, CancellationToken cancellationToken)
     {
@@ -428,6 +442,8 @@ public sealed class GatewayProxy : IAsyncDisposable
                 await upstream.DisposeAsync().ConfigureAwait(false);
             }
 
+            connection.Endpoint?.Release();
+
             await client.DisposeAsync().ConfigureAwait(false);
             connection.Listener.Remove(connection);
             if (connection.BackendTags is { } relayed)
@@ -459,33 +475,104 @@ public sealed class GatewayProxy : IAsyncDisposable
         connection.Abort(reason);
     }
 
+    /// <summary>
+    /// Connects to an endpoint of <paramref name="backend"/>, failing over to others up to
+    /// <see cref="ProxyOptions.ConnectAttempts"/>. Picks among the endpoints passive health has not ejected (all of
+    /// them in panic mode); a failed connect counts against its endpoint and may eject it. Allocation-free on the
+    /// happy path beyond the pick context and the timeout sources.
+    /// </summary>
     private async Task<IDuplexConnection?> ConnectAsync(ProxiedConnection connection, RouteModel model, RouteBackend backend)
     {
-        IReadOnlyList<BackendEndpoint> candidates = backend.Endpoints.Items;
-        var attempts = Math.Min(Math.Max(1, _options.ConnectAttempts), candidates.Count);
-        for (var attempt = 0; attempt < attempts && candidates.Count > 0; attempt++)
+        var runtime = model.Backends[backend];
+        var available = runtime.Available(out var panicChanged);
+        if (panicChanged)
         {
-            var context = new EndpointPickContext(connection.Client.RemoteEndPoint, backend, candidates, attempt, model.Counters[backend]);
-            var endpoint = candidates[Math.Clamp(_policy.Pick(context), 0, candidates.Count - 1)];
+            LogPanic(runtime, available);
+        }
+
+        if (available.Panic)
+        {
+            _metrics.Panic(runtime.Tags);
+        }
+
+        IReadOnlyList<BackendEndpoint> candidates = available.Endpoints;
+        var states = available.States;
+        var attempts = Math.Min(Math.Max(1, _options.ConnectAttempts), candidates.Count);
+        var context = new EndpointPickContext(connection.Client.RemoteEndPoint, backend, candidates, runtime.Health.Counter);
+        for (var attempt = 0; attempt < attempts; attempt++)
+        {
+            var index = Math.Clamp(_policy.Pick(context), 0, candidates.Count - 1);
+            var endpoint = candidates[index];
+            var state = states[index];
+            state.Acquire();
             using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
             var started = _time.GetTimestamp();
             try
             {
                 var upstream = await _connector.ConnectAsync(ToEndPoint(endpoint), linked.Token).ConfigureAwait(false);
-                _metrics.Connected(model.Tags[backend], _time.GetElapsedTime(started));
+                state.Succeeded();
+                connection.Endpoint = state;
+                _metrics.Connected(runtime.Tags, _time.GetElapsedTime(started));
                 return upstream;
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
             {
-                var reason = e is OperationCanceledException && timeout.IsCancellationRequested ? $"timed out after {_options.ConnectTimeout}" : e.Message;
-                Log.ConnectFailed(_logger, endpoint.ToString(), $"{backend.Namespace}/{backend.Name}", attempt + 1, reason);
-                _metrics.ConnectFailed(model.Tags[backend], e, timedOut: e is OperationCanceledException && timeout.IsCancellationRequested);
-                candidates = [.. candidates.Where(c => c != endpoint)];
+                state.Release();
+                var timedOut = e is OperationCanceledException && timeout.IsCancellationRequested;
+                if (e is OperationCanceledException && !timedOut)
+                {
+                    // The proxy is stopping: says nothing about the endpoint, and there is nothing to retry for.
+                    return null;
+                }
+
+                var reason = timedOut ? $"timed out after {_options.ConnectTimeout}" : e.Message;
+                Log.ConnectFailed(_logger, state.Address, $"{backend.Namespace}/{backend.Name}", attempt + 1, reason);
+                _metrics.ConnectFailed(runtime.Tags, e, timedOut);
+                if (state.Failed(runtime.PassiveHealth) is { } ejectedFor)
+                {
+                    Log.EndpointEjected(_logger, state.Address, runtime.Health.Key.ToString(), ejectedFor, runtime.PassiveHealth.ConsecutiveFailures, reason);
+                    _metrics.Ejected(runtime.Tags);
+                }
+
+                if (attempt + 1 < attempts)
+                {
+                    // The failed endpoint leaves this connection's candidates; the shared round-robin counter does not move.
+                    (candidates, states) = Without(candidates, states, index);
+                    context.Retry(candidates);
+                }
             }
         }
 
         return null;
+    }
+
+    private static (BackendEndpoint[] Endpoints, EndpointState[] States) Without(IReadOnlyList<BackendEndpoint> endpoints, EndpointState[] states, int index)
+    {
+        var leftEndpoints = new BackendEndpoint[endpoints.Count - 1];
+        var leftStates = new EndpointState[states.Length - 1];
+        for (int i = 0, j = 0; i < states.Length; i++)
+        {
+            if (i != index)
+            {
+                leftEndpoints[j] = endpoints[i];
+                leftStates[j++] = states[i];
+            }
+        }
+
+        return (leftEndpoints, leftStates);
+    }
+
+    private void LogPanic(BackendRuntime runtime, AvailableEndpoints available)
+    {
+        if (available.Panic)
+        {
+            Log.PanicEntered(_logger, runtime.Health.Key.ToString(), available.Endpoints.Length);
+        }
+        else
+        {
+            Log.PanicLeft(_logger, runtime.Health.Key.ToString());
+        }
     }
 
     private static EndPoint ToEndPoint(BackendEndpoint endpoint) =>

@@ -87,21 +87,25 @@ internal readonly record struct BindKey(int Port, EquatableArray<string> Address
     }
 }
 
-/// <summary>The immutable routing state of one listener: its route's backends, the weighted picker and per-backend counters.</summary>
+/// <summary>
+/// The immutable routing state of one listener: its route's backends, the weighted picker, and each backend's runtime
+/// (the endpoint states and round-robin counter it shares with other listeners, kept across routing-table updates).
+/// </summary>
 internal sealed class RouteModel
 {
-    public RouteModel(ListenerRoute route, Func<RouteBackend, BackendCounter> counterFor)
+    public RouteModel(ListenerRoute route, Func<RouteBackend, BackendTags, BackendRuntime> runtimeFor)
     {
         Route = route;
         Picker = new WeightedBackendPicker(route.Backends);
         // Keyed by instance: the picker hands out these very objects, and hashing a backend by value (its endpoint
         // list included) on every connection would put that work on the hot path.
-        Counters = new Dictionary<RouteBackend, BackendCounter>(ReferenceEqualityComparer.Instance);
+        Backends = new Dictionary<RouteBackend, BackendRuntime>(ReferenceEqualityComparer.Instance);
         Tags = new Dictionary<RouteBackend, BackendTags>(ReferenceEqualityComparer.Instance);
         foreach (var backend in route.Backends)
         {
-            Counters[backend] = counterFor(backend);
-            Tags[backend] = new BackendTags(route.Route, backend);
+            var tags = new BackendTags(route.Route, backend);
+            Tags[backend] = tags;
+            Backends[backend] = runtimeFor(backend, tags);
         }
 
         ListenerTags = new ListenerTags(route);
@@ -110,14 +114,15 @@ internal sealed class RouteModel
     /// <summary>The listener's metric tags.</summary>
     public ListenerTags ListenerTags { get; }
 
-    /// <summary>Each backend's metric tags, keyed by instance as <see cref="Counters"/> is.</summary>
+    /// <summary>Each backend's metric tags, keyed by instance as <see cref="Backends"/> is.</summary>
     public Dictionary<RouteBackend, BackendTags> Tags { get; }
 
     public ListenerRoute Route { get; }
 
     public WeightedBackendPicker Picker { get; }
 
-    public Dictionary<RouteBackend, BackendCounter> Counters { get; }
+    /// <summary>Each backend's runtime: endpoint states, available endpoints, round-robin counter.</summary>
+    public Dictionary<RouteBackend, BackendRuntime> Backends { get; }
 
     public string Describe => Route.Route is { } route ? $"{route.Namespace}/{route.Name}" : "(no route)";
 }

@@ -15,6 +15,7 @@ internal sealed class ProxiedConnection : RelayCounters
     private long _lastActivity;
     private IDuplexConnection? _upstream;
     private BackendTags? _backendTags;
+    private EndpointState? _endpoint;
     private int _aborted;
     private int _reason;
 
@@ -52,6 +53,13 @@ internal sealed class ProxiedConnection : RelayCounters
     {
         get => Volatile.Read(ref _backendTags);
         set => Volatile.Write(ref _backendTags, value);
+    }
+
+    /// <summary>The endpoint the upstream connection is open to; its connection count holds this connection until it closes.</summary>
+    public EndpointState? Endpoint
+    {
+        get => Volatile.Read(ref _endpoint);
+        set => Volatile.Write(ref _endpoint, value);
     }
 
     public IDuplexConnection? Upstream

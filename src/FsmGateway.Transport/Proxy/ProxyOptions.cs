@@ -32,4 +32,29 @@ public sealed class ProxyOptions
 
     /// <summary>The access log: one line per connection. Off by default (no <see cref="AccessLogOptions.Destination"/>).</summary>
     public AccessLogOptions AccessLog { get; } = new();
+
+    /// <summary>
+    /// Passive health, on with nothing configured: an endpoint whose upstream connects fail (refused, timed out, reset)
+    /// this many times in a row is ejected, and new connections skip it until the ejection ends; a successful connect
+    /// resets the count. Default 1 (nginx's <c>max_fails</c>): at L4 one failed connect is already strong evidence (a
+    /// refusal is the host's answer; a timeout spans several SYN retransmits), and each one costs a client a retry,
+    /// or a whole <see cref="ConnectTimeout"/> for a blackholed endpoint. 0 turns passive health off.
+    /// </summary>
+    public int PassiveHealthConsecutiveFailures { get; set; } = 1;
+
+    /// <summary>
+    /// How long an endpoint's first ejection lasts; the n-th ejection without a successful connect in between lasts n
+    /// times this, up to <see cref="PassiveHealthMaxEjectionTime"/>. Default 5 s (FSM HealthCheckPolicy's
+    /// <c>failTimeout</c>).
+    /// </summary>
+    public TimeSpan PassiveHealthEjectionTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest an ejection lasts, however often the endpoint failed. Default 5 min (Envoy's <c>max_ejection_time</c>).</summary>
+    public TimeSpan PassiveHealthMaxEjectionTime { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Export per-endpoint metrics (open connections, health, ejections; labelled by backend Service and endpoint
+    /// address and port). Off by default: one series per endpoint can be many.
+    /// </summary>
+    public bool EndpointMetrics { get; set; }
 }

@@ -47,6 +47,21 @@ internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
             failures.Add($"ProxyOptions.BufferSize must be between 1 and {MaxBufferSize} bytes (is {options.BufferSize})");
         }
 
+        if (options.PassiveHealthConsecutiveFailures < 0)
+        {
+            failures.Add($"ProxyOptions.PassiveHealthConsecutiveFailures must be 0 (passive health off) or more (is {options.PassiveHealthConsecutiveFailures})");
+        }
+
+        if (options.PassiveHealthEjectionTime <= TimeSpan.Zero)
+        {
+            failures.Add($"ProxyOptions.PassiveHealthEjectionTime must be positive (is {options.PassiveHealthEjectionTime})");
+        }
+
+        if (options.PassiveHealthMaxEjectionTime < options.PassiveHealthEjectionTime)
+        {
+            failures.Add($"ProxyOptions.PassiveHealthMaxEjectionTime must be at least PassiveHealthEjectionTime ({options.PassiveHealthEjectionTime}) (is {options.PassiveHealthMaxEjectionTime})");
+        }
+
         if (string.IsNullOrWhiteSpace(options.LoadBalancingPolicy))
         {
             failures.Add("ProxyOptions.LoadBalancingPolicy must name a policy");

@@ -21,10 +21,10 @@ internal sealed class TestBackend : IAsyncDisposable
     private int _accepted;
     private long _bytesReceived;
 
-    private TestBackend(Func<TestBackend, Socket, CancellationToken, Task> handler)
+    private TestBackend(Func<TestBackend, Socket, CancellationToken, Task> handler, int port = 0)
     {
         _handler = handler;
-        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener = new TcpListener(IPAddress.Loopback, port);
         _listener.Start(4096);
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _acceptLoop = AcceptLoopAsync();
@@ -56,6 +56,11 @@ internal sealed class TestBackend : IAsyncDisposable
     /// </summary>
     /// <returns>The backend.</returns>
     public static TestBackend Echo() => new(EchoAsync);
+
+    /// <summary>An echo backend (see <see cref="Echo()"/>) on a given port: an endpoint that was refusing comes up.</summary>
+    /// <param name="port">The port.</param>
+    /// <returns>The backend.</returns>
+    public static TestBackend Echo(int port) => new(EchoAsync, port);
 
     /// <summary>Replies with <paramref name="tag"/> and closes at once: which backend got a connection.</summary>
     /// <param name="tag">The reply.</param>

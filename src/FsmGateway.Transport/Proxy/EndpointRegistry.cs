@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using FsmGateway.Routing;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>
+/// Every endpoint's runtime state, keyed by backend Service port and endpoint address and port, kept across
+/// routing-table updates. <see cref="Retain"/> runs after each apply and forgets what no serving route lists any more,
+/// so an endpoint removed and re-added starts afresh, and the registry is bounded by the endpoints being served.
+/// </summary>
+internal sealed class EndpointRegistry(TimeProvider time)
+{
+    private readonly ConcurrentDictionary<BackendKey, BackendHealth> _backends = new();
+    private readonly ConcurrentDictionary<EndpointKey, EndpointState> _endpoints = new();
+
+    /// <summary>The endpoint states now kept (a moment's snapshot; safe to enumerate from any thread).</summary>
+    public IEnumerable<EndpointState> Endpoints => _endpoints.Values;
+
+    /// <summary>The state of <paramref name="endpoint"/> of <paramref name="key"/>, if kept.</summary>
+    public EndpointState? Find(BackendKey key, BackendEndpoint endpoint) => _endpoints.GetValueOrDefault(new EndpointKey(key, endpoint));
+
+    /// <summary>The runtime of one backend of a new route model: kept endpoint states where they exist, new ones otherwise.</summary>
+    public BackendRuntime Runtime(RouteBackend backend, BackendTags tags, PassiveHealthSettings settings)
+    {
+        var health = _backends.GetOrAdd(BackendKey.Of(backend), static key => new BackendHealth(key));
+        var endpoints = backend.Endpoints.Items;
+        var states = new EndpointState[endpoints.Length];
+        for (var i = 0; i < states.Length; i++)
+        {
+            states[i] = _endpoints.GetOrAdd(
+                new EndpointKey(health.Key, endpoints[i]),
+                static (key, state) => new EndpointState(key, state.health, state.time),
+                (health, time));
+        }
+
+        return new BackendRuntime(backend, health, [.. endpoints], states, tags, settings, time);
+    }
+
+    /// <summary>Forgets every backend and endpoint that none of <paramref name="models"/> routes to.</summary>
+    public void Retain(IEnumerable<RouteModel> models)
+    {
+        var backends = new HashSet<BackendKey>();
+        var endpoints = new HashSet<EndpointKey>();
+        foreach (var model in models)
+        {
+            foreach (var runtime in model.Backends.Values)
+            {
+                backends.Add(runtime.Health.Key);
+                foreach (var state in runtime.States)
+                {
+                    endpoints.Add(state.Key);
+                }
+            }
+        }
+
+        foreach (var key in _endpoints.Keys)
+        {
+            if (!endpoints.Contains(key))
+            {
+                _endpoints.TryRemove(key, out _);
+            }
+        }
+
+        foreach (var key in _backends.Keys)
+        {
+            if (!backends.Contains(key))
+            {
+                _backends.TryRemove(key, out _);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// One backend of one route model: its endpoints' shared states and the set of endpoints a new connection may pick
+/// from. That set is cached and recomputed only when one of the backend's endpoints is ejected or an ejection ends,
+/// so the connection path reads it without a lock and without allocating.
+/// </summary>
+internal sealed class BackendRuntime
+{
+    private readonly TimeProvider _time;
+    private volatile AvailableEndpoints _available;
+
+    public BackendRuntime(RouteBackend backend, BackendHealth health, BackendEndpoint[] endpoints, EndpointState[] states, BackendTags tags, PassiveHealthSettings settings, TimeProvider time)
+    {
+        Backend = backend;
+        Health = health;
+        States = states;
+        Tags = tags;
+        PassiveHealth = settings;
+        _time = time;
+        _available = new AvailableEndpoints(endpoints, states, version: -1, nextChange: long.MinValue, panic: false);
+        _available = Refresh(out _);
+    }
+
+    public RouteBackend Backend { get; }
+
+    public BackendHealth Health { get; }
+
+    /// <summary>Every listed endpoint's state, in the order of the backend's endpoints.</summary>
+    public EndpointState[] States { get; }
+
+    public BackendTags Tags { get; }
+
+    public PassiveHealthSettings PassiveHealth { get; }
+
+    /// <summary>The endpoints a new connection may pick from now.</summary>
+    /// <param name="panicChanged">Whether this call found the backend entering or leaving panic mode.</param>
+    /// <returns>The set.</returns>
+    public AvailableEndpoints Available(out bool panicChanged)
+    {
+        var current = _available;
+        if (current.Version == Health.Version && (current.NextChange == long.MaxValue || _time.GetTimestamp() < current.NextChange))
+        {
+            panicChanged = false;
+            return current;
+        }
+
+        return Refresh(out panicChanged);
+    }
+
+    private AvailableEndpoints Refresh(out bool panicChanged)
+    {
+        // The version is read before the states: an ejection after this read moves it again, and the next pick refreshes.
+        var version = Health.Version;
+        var now = _time.GetTimestamp();
+        var previous = _available;
+        var all = previous.All;
+        var healthy = 0;
+        var nextChange = long.MaxValue;
+        foreach (var state in States)
+        {
+            if (state.IsEjected(now))
+            {
+                nextChange = Math.Min(nextChange, state.EjectedUntil);
+            }
+            else
+            {
+                healthy++;
+            }
+        }
+
+        AvailableEndpoints next;
+        if (healthy == all.Length)
+        {
+            next = new AvailableEndpoints(all, States, version, nextChange, panic: false) { All = all };
+        }
+        else if (healthy == 0)
+        {
+            // Panic mode, as Envoy's: with every endpoint ejected, ejection says nothing about which is better, and
+            // refusing every client would turn a flapping backend into an outage. Each of them is tried again.
+            next = new AvailableEndpoints(all, States, version, nextChange, panic: true) { All = all };
+        }
+        else
+        {
+            var endpoints = new BackendEndpoint[healthy];
+            var states = new EndpointState[healthy];
+            var j = 0;
+            for (var i = 0; i < States.Length; i++)
+            {
+                if (!States[i].IsEjected(now))
+                {
+                    endpoints[j] = all[i];
+                    states[j++] = States[i];
+                }
+            }
+
+            next = new AvailableEndpoints(endpoints, states, version, nextChange, panic: false) { All = all };
+        }
+
+        panicChanged = next.Panic != previous.Panic && previous.Version != -1;
+        _available = next;
+        return next;
+    }
+}
+
+/// <summary>An immutable set of endpoints to pick from, with each one's state at the same index.</summary>
+internal sealed class AvailableEndpoints(BackendEndpoint[] endpoints, EndpointState[] states, int version, long nextChange, bool panic)
+{
+    /// <summary>The endpoints to pick from.</summary>
+    public BackendEndpoint[] Endpoints { get; } = endpoints;
+
+    /// <summary>Each endpoint's state, at the same index.</summary>
+    public EndpointState[] States { get; } = states;
+
+    /// <summary>Every listed endpoint of the backend, ejected or not.</summary>
+    public BackendEndpoint[] All { get; init; } = endpoints;
+
+    /// <summary>The backend's <see cref="BackendHealth.Version"/> this set was computed at.</summary>
+    public int Version { get; } = version;
+
+    /// <summary>When the first ejection ends (a <see cref="TimeProvider"/> timestamp): the set is stale from then; <see cref="long.MaxValue"/> when none is ejected.</summary>
+    public long NextChange { get; } = nextChange;
+
+    /// <summary>Every endpoint is ejected, so every endpoint is offered (panic mode).</summary>
+    public bool Panic { get; } = panic;
+}

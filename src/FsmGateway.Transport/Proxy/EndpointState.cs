@@ -1,0 +1,179 @@
+using System.Globalization;
+using FsmGateway.Routing;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>Which backend Service port an endpoint state belongs to: the backendRef's Service and port.</summary>
+internal readonly record struct BackendKey(string Namespace, string Name, int? Port)
+{
+    public static BackendKey Of(RouteBackend backend) => new(backend.Namespace, backend.Name, backend.Port);
+
+    public override string ToString() => Port is { } port ? $"{Namespace}/{Name}:{port}" : $"{Namespace}/{Name}";
+}
+
+/// <summary>The identity of an endpoint's runtime state: its backend and its address and port.</summary>
+internal readonly record struct EndpointKey(BackendKey Backend, BackendEndpoint Endpoint);
+
+/// <summary>How passive health treats one backend's endpoints (from <see cref="ProxyOptions"/> today; a policy may override it per backend).</summary>
+/// <param name="ConsecutiveFailures">Consecutive failed connects that eject an endpoint; 0 never ejects.</param>
+/// <param name="BaseEjectionTime">The first ejection's length; the n-th in a row lasts n times this.</param>
+/// <param name="MaxEjectionTime">The longest an ejection lasts.</param>
+internal sealed record PassiveHealthSettings(int ConsecutiveFailures, TimeSpan BaseEjectionTime, TimeSpan MaxEjectionTime)
+{
+    public static PassiveHealthSettings From(ProxyOptions options) =>
+        new(options.PassiveHealthConsecutiveFailures, options.PassiveHealthEjectionTime, options.PassiveHealthMaxEjectionTime);
+}
+
+/// <summary>
+/// What the proxy knows about one backend Service port, shared by every listener that routes to it and kept across
+/// routing-table updates while any route still names it: the round-robin counter, and a version that moves whenever
+/// one of its endpoints is ejected, so that each listener's cached set of available endpoints knows to refresh.
+/// </summary>
+internal sealed class BackendHealth(BackendKey key)
+{
+    private int _version;
+
+    public BackendKey Key { get; } = key;
+
+    public LoadBalancing.BackendCounter Counter { get; } = new();
+
+    public int Version => Volatile.Read(ref _version);
+
+    public void Changed() => Interlocked.Increment(ref _version);
+}
+
+/// <summary>
+/// The runtime state of one endpoint of one backend: open connections, consecutive connect failures, the ejection
+/// deadline and counts. Its identity (<see cref="EndpointKey"/>) survives routing-table updates for as long as the
+/// endpoint stays listed; an endpoint that leaves and comes back starts afresh. Every field is updated with
+/// <see cref="Interlocked"/> or volatile access: the connection path takes no lock, and a successful connect to a
+/// healthy endpoint writes nothing but the connection count.
+/// </summary>
+internal sealed class EndpointState
+{
+    /// <summary>The <see cref="_ejectedUntil"/> of an endpoint never ejected.</summary>
+    private const long NotEjected = long.MinValue;
+
+    private readonly TimeProvider _time;
+    private int _active;
+    private int _consecutiveFailures;
+    private int _ejectionsInARow;
+    private long _ejectedUntil = NotEjected;
+    private long _ejections;
+    private long _failures;
+
+    public EndpointState(EndpointKey key, BackendHealth backend, TimeProvider time)
+    {
+        Key = key;
+        Backend = backend;
+        _time = time;
+        Address = $"{key.Endpoint.Address}:{key.Endpoint.Port.ToString(CultureInfo.InvariantCulture)}";
+        MetricTags =
+        [
+            new("backend_namespace", key.Backend.Namespace),
+            new("backend_name", key.Backend.Name),
+            new("backend_port", key.Backend.Port?.ToString(CultureInfo.InvariantCulture) ?? string.Empty),
+            new("endpoint", Address),
+        ];
+    }
+
+    public EndpointKey Key { get; }
+
+    public BackendHealth Backend { get; }
+
+    /// <summary>The endpoint as <c>address:port</c>, as logs and metrics show it.</summary>
+    public string Address { get; }
+
+    /// <summary>The per-endpoint metric labels: the backend Service and port, and <c>endpoint</c> = address:port.</summary>
+    public KeyValuePair<string, object?>[] MetricTags { get; }
+
+    /// <summary>Connections open (or opening) to this endpoint now, across every listener.</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>Connect failures since the last success (reset to 0 by an ejection, too).</summary>
+    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
+
+    /// <summary>How many times the endpoint was ejected since it was first listed.</summary>
+    public long Ejections => Interlocked.Read(ref _ejections);
+
+    /// <summary>Connect attempts to the endpoint that failed since it was first listed.</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>When the current (or last) ejection ends, as a <see cref="TimeProvider"/> timestamp; <see cref="long.MinValue"/> if never ejected.</summary>
+    public long EjectedUntil => Volatile.Read(ref _ejectedUntil);
+
+    /// <summary>Whether the endpoint is ejected at <paramref name="now"/> (a <see cref="TimeProvider"/> timestamp).</summary>
+    public bool IsEjected(long now) => Volatile.Read(ref _ejectedUntil) > now;
+
+    /// <summary>Whether the endpoint is ejected now.</summary>
+    public bool IsEjected() => IsEjected(_time.GetTimestamp());
+
+    /// <summary>A connect to the endpoint is starting: it counts as an open connection until <see cref="Release"/>.</summary>
+    public void Acquire() => Interlocked.Increment(ref _active);
+
+    /// <summary>A connection counted by <see cref="Acquire"/> has closed (or its connect failed).</summary>
+    public void Release() => Interlocked.Decrement(ref _active);
+
+    /// <summary>
+    /// A connect succeeded: the failure count and the ejection multiplier start again from nothing, and an endpoint
+    /// that was ejected (and tried in panic mode) is back in service at once.
+    /// </summary>
+    public void Succeeded()
+    {
+        // Read first, so that the common case (a healthy endpoint never ejected) writes no shared cache line.
+        if (Volatile.Read(ref _ejectedUntil) != NotEjected)
+        {
+            var wasEjected = IsEjected();
+            Volatile.Write(ref _ejectedUntil, NotEjected);
+            if (wasEjected)
+            {
+                Backend.Changed();
+            }
+        }
+
+        if (Volatile.Read(ref _consecutiveFailures) != 0)
+        {
+            Interlocked.Exchange(ref _consecutiveFailures, 0);
+        }
+
+        if (Volatile.Read(ref _ejectionsInARow) != 0)
+        {
+            Interlocked.Exchange(ref _ejectionsInARow, 0);
+        }
+    }
+
+    /// <summary>
+    /// A connect failed (refused, timed out, reset). After <see cref="PassiveHealthSettings.ConsecutiveFailures"/> in a
+    /// row the endpoint is ejected, for the base ejection time times the number of ejections since its last success,
+    /// capped at the maximum. A failure while ejected (a connect that started before the ejection) changes nothing.
+    /// </summary>
+    /// <returns>How long the endpoint is now ejected for, or null when this failure did not eject it.</returns>
+    public TimeSpan? Failed(PassiveHealthSettings settings)
+    {
+        Interlocked.Increment(ref _failures);
+        var now = _time.GetTimestamp();
+        if (IsEjected(now))
+        {
+            return null;
+        }
+
+        var failures = Interlocked.Increment(ref _consecutiveFailures);
+
+        // Exactly one of concurrent failures sees the threshold, so an endpoint is ejected once per run of failures.
+        if (settings.ConsecutiveFailures <= 0 || failures != settings.ConsecutiveFailures)
+        {
+            return null;
+        }
+
+        var inARow = Interlocked.Increment(ref _ejectionsInARow);
+        var length = TimeSpan.FromTicks(Math.Min(settings.BaseEjectionTime.Ticks * (long)inARow, settings.MaxEjectionTime.Ticks));
+        var until = now + (long)(length.TotalSeconds * _time.TimestampFrequency);
+        Volatile.Write(ref _ejectedUntil, until);
+        Interlocked.Increment(ref _ejections);
+
+        // After the ejection the endpoint gets a fresh run: the same number of failures ejects it again, for longer.
+        Interlocked.Exchange(ref _consecutiveFailures, 0);
+        Backend.Changed();
+        return length;
+    }
+}
