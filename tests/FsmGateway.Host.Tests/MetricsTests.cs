@@ -110,6 +110,57 @@ public sealed class MetricsTests : IDisposable
             }
         }
 
+        // Per-endpoint series are behind --endpoint-metrics; the per-backend ejection counter is always there.
+        Assert.DoesNotContain(exposition.Names, static n => n.StartsWith("fsmgateway_endpoint_", StringComparison.Ordinal));
+        Assert.InRange(exposition.Sum("fsmgateway_backend_ejections_total", ("backend_name", "dead")), 1, 3);
+
+        await PromtoolAsync(exposition.Text);
+    }
+
+    [Fact]
+    public async Task EndpointMetrics_WithTheFlag_EachEndpointsConnectionsHealthAndEjections()
+    {
+        await using var traffic = new KnownTraffic();
+        File.WriteAllText(Path.Combine(_config.FullName, "gateway.yaml"), traffic.Manifests);
+        await using var gateway = GatewayProcess.Start("run", "--config", _config.FullName, "--admin-port", "0", "--endpoint-metrics");
+        await gateway.WaitUntilReadyAsync();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var metrics = new Uri(gateway.AdminUri!, "/metrics");
+
+        // Two connections echoed and closed, one refused (the dead endpoint's connect fails once: one ejection), two held open.
+        await traffic.EchoAsync(connections: 2, bytes: 10);
+        await KnownTraffic.RefusedAsync(traffic.DeadPort, 1);
+        using var first = await Net.ConnectAsync(traffic.EchoPort);
+        Assert.Equal("one", await Net.RoundTripAsync(first, "one"));
+        using var second = await Net.ConnectAsync(traffic.EchoPort);
+        Assert.Equal("two", await Net.RoundTripAsync(second, "two"));
+
+        Exposition? exposition = null;
+        await Net.EventuallyAsync(
+            async () =>
+            {
+                exposition = await Exposition.ScrapeAsync(http, metrics);
+                return exposition.Sum("fsmgateway_connections_active") == 2;
+            },
+            "exactly the two held connections open, in /metrics");
+
+        (string, string)[] echo = [("backend_namespace", "apps"), ("backend_name", "echo"), ("backend_port", "9000"), ("endpoint", $"127.0.0.1:{traffic.EchoServerPort}")];
+        (string, string)[] dead = [("backend_namespace", "apps"), ("backend_name", "dead"), ("backend_port", "9000"), ("endpoint", $"127.0.0.1:{traffic.ClosedPort}")];
+        Assert.Equal(2, exposition!.Sum("fsmgateway_endpoint_connections_active", echo));
+        Assert.Equal(0, exposition.Sum("fsmgateway_endpoint_connections_active", dead));
+        Assert.Equal(1, exposition.Sum("fsmgateway_endpoint_healthy", echo));
+        Assert.Equal(0, exposition.Sum("fsmgateway_endpoint_ejections_total", echo));
+        Assert.Equal(1, exposition.Sum("fsmgateway_endpoint_ejections_total", dead));
+        Assert.Equal(1, exposition.Sum("fsmgateway_backend_ejections_total", ("backend_name", "dead")));
+
+        // One series per endpoint of each instrument, labelled by backend and endpoint only: bounded by the endpoint set.
+        foreach (var name in new[] { "fsmgateway_endpoint_connections_active", "fsmgateway_endpoint_healthy", "fsmgateway_endpoint_ejections_total" })
+        {
+            var endpoints = exposition.LabelsOf(name).Select(static l => l["endpoint"]).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(new[] { $"127.0.0.1:{traffic.ClosedPort}", $"127.0.0.1:{traffic.EchoServerPort}" }.Order(StringComparer.Ordinal), endpoints);
+            Assert.All(exposition.LabelsOf(name), static l => Assert.Equal(["backend_name", "backend_namespace", "backend_port", "endpoint"], l.Keys.Where(static k => !k.StartsWith("otel_", StringComparison.Ordinal)).Order(StringComparer.Ordinal)));
+        }
+
         await PromtoolAsync(exposition.Text);
     }
 
@@ -141,6 +192,7 @@ public sealed class MetricsTests : IDisposable
     [InlineData("--metrics-port", "-1", "--metrics-port: '-1' is not a port")]
     [InlineData("--metrics-address", "10.0.0.1", "--metrics-address: '10.0.0.1' needs --metrics-port too")]
     [InlineData("--no-metrics", "--metrics-port=0", "--no-metrics: cannot be combined with --metrics-port")]
+    [InlineData("--no-metrics", "--endpoint-metrics", "--no-metrics: cannot be combined with --endpoint-metrics")]
     public async Task MetricsOptions_Invalid_ExitWithAnErrorNamingTheOption(string option, string value, string error)
     {
         await using var gateway = GatewayProcess.Start("run", "--admin-port", "0", option, value);

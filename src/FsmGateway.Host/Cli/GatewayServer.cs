@@ -102,6 +102,7 @@ internal static partial class GatewayServer
                 o.DrainTimeout = settings.DrainTimeout;
                 o.IdleTimeout = settings.IdleTimeout == TimeSpan.Zero ? null : settings.IdleTimeout;
                 o.ConnectTimeout = settings.ConnectTimeout;
+                o.EndpointMetrics = settings.EndpointMetrics;
             })
             .AddStatusSink<LogStatusSink>();
         configureSources(gateway);

@@ -16,6 +16,7 @@ internal sealed class ServeOptions
     private readonly Option<string?> _metricsAddress = new("--metrics-address") { Description = "Address of a separate port that serves /metrics only (needs --metrics-port); the admin address by default." };
     private readonly Option<int?> _metricsPort = new("--metrics-port") { Description = "Serve /metrics also on this port, and nothing else there (so it can be open to the cluster while /status stays local); 0 picks a free one. Off by default: /metrics is on the admin port." };
     private readonly Option<bool> _noMetrics = new("--no-metrics") { Description = "Serve no /metrics and record no measurements (every instrument off): for when nothing scrapes, or to measure what metrics cost." };
+    private readonly Option<bool> _endpointMetrics = new("--endpoint-metrics") { Description = "Also export per-endpoint metrics on /metrics (open connections, passive health, ejections; one series per backend endpoint). Off by default." };
     private readonly Option<LogLevel> _logLevel = new("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
     private readonly Option<string> _logFormat = new("--log-format") { Description = "Log lines as text (one line each) or as JSON objects (one a line, with EventId, LogLevel, Category, Message, State and a UTC Timestamp).", HelpName = "json|text", DefaultValueFactory = _ => "text" };
 
@@ -47,7 +48,7 @@ internal sealed class ServeOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _noMetrics, _logLevel, _logFormat])
+        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _noMetrics, _endpointMetrics, _logLevel, _logFormat])
         {
             command.Options.Add(option);
         }
@@ -74,6 +75,12 @@ internal sealed class ServeOptions
             throw new ArgumentException($"{_noMetrics.Name}: cannot be combined with {(metricsPort is not null ? _metricsPort.Name : _metricsAddress.Name)}");
         }
 
+        var endpointMetrics = parse.GetValue(_endpointMetrics);
+        if (noMetrics && endpointMetrics)
+        {
+            throw new ArgumentException($"{_noMetrics.Name}: cannot be combined with {_endpointMetrics.Name}");
+        }
+
         return new ServeSettings(
             parse.GetValue(_controllerName)!,
             parse.GetValue(_adminAddress)!,
@@ -87,6 +94,7 @@ internal sealed class ServeOptions
             MetricsPort = metricsPort,
             Metrics = !noMetrics,
             LogFormat = parse.GetValue(_logFormat) == "json" ? LogFormat.Json : LogFormat.Text,
+            EndpointMetrics = endpointMetrics,
         };
     }
 }
@@ -109,6 +117,9 @@ internal sealed record ServeSettings(
 
     /// <summary>Whether <c>/metrics</c> is served and the instruments record (<c>--no-metrics</c> turns both off).</summary>
     public bool Metrics { get; init; } = true;
+
+    /// <summary>Whether <c>/metrics</c> carries the per-endpoint series (<c>--endpoint-metrics</c>).</summary>
+    public bool EndpointMetrics { get; init; }
 
     /// <summary>How log lines are written.</summary>
     public LogFormat LogFormat { get; init; }
