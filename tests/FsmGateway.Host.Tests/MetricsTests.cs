@@ -144,7 +144,7 @@ public sealed class MetricsTests : IDisposable
             },
             "exactly the two held connections open, in /metrics");
 
-        (string, string)[] echo = [("backend_namespace", "apps"), ("backend_name", "echo"), ("backend_port", "9000"), ("endpoint", $"127.0.0.1:{traffic.EchoServerPort}")];
+        (string, string)[] echo = [("backend_namespace", "apps"), ("backend_name", "echo"), ("backend_port", "9000"), ("endpoint", $"127.0.0.1:{traffic.EchoBackendPort}")];
         (string, string)[] dead = [("backend_namespace", "apps"), ("backend_name", "dead"), ("backend_port", "9000"), ("endpoint", $"127.0.0.1:{traffic.ClosedPort}")];
         Assert.Equal(2, exposition!.Sum("fsmgateway_endpoint_connections_active", echo));
         Assert.Equal(0, exposition.Sum("fsmgateway_endpoint_connections_active", dead));
@@ -156,8 +156,9 @@ public sealed class MetricsTests : IDisposable
         // One series per endpoint of each instrument, labelled by backend and endpoint only: bounded by the endpoint set.
         foreach (var name in new[] { "fsmgateway_endpoint_connections_active", "fsmgateway_endpoint_healthy", "fsmgateway_endpoint_ejections_total" })
         {
-            var endpoints = exposition.LabelsOf(name).Select(static l => l["endpoint"]).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(new[] { $"127.0.0.1:{traffic.ClosedPort}", $"127.0.0.1:{traffic.EchoServerPort}" }.Order(StringComparer.Ordinal), endpoints);
+            var endpoints = exposition.LabelsOf(name).Where(static l => l["backend_name"] is "echo" or "dead").Select(static l => l["endpoint"]).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(new[] { $"127.0.0.1:{traffic.ClosedPort}", $"127.0.0.1:{traffic.EchoBackendPort}" }.Order(StringComparer.Ordinal), endpoints);
+            Assert.Equal(exposition.LabelsOf(name).Select(static l => l["backend_name"]).Distinct().Count(), exposition.LabelsOf(name).Count());
             Assert.All(exposition.LabelsOf(name), static l => Assert.Equal(["backend_name", "backend_namespace", "backend_port", "endpoint"], l.Keys.Where(static k => !k.StartsWith("otel_", StringComparison.Ordinal)).Order(StringComparer.Ordinal)));
         }
 

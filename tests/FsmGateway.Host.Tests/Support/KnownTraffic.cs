@@ -15,9 +15,6 @@ internal sealed class KnownTraffic : IAsyncDisposable
 
     public int EchoPort { get; } = Net.FreePort();
 
-    /// <summary>The echo server's port: the <c>echo</c> backend's only endpoint.</summary>
-    public int EchoServerPort => _echo.Port;
-
     public int DeadPort { get; } = Net.FreePort();
 
     public int EmptyPort { get; } = Net.FreePort();
