@@ -253,6 +253,40 @@ public sealed class PassiveHealthTests
         Assert.Equal(1, metrics.Sum("fsmgateway.backend.ejections"));
     }
 
+    [Fact]
+    public void Ejection_LastsLongerEachTimeInARow_UpToTheMaximum_AndASuccessStartsOver()
+    {
+        var backend = new BackendHealth(new BackendKey("test", "svc", 8080));
+        var state = new EndpointState(new EndpointKey(backend.Key, Endpoint(8080)), backend, _time);
+        var settings = new PassiveHealthSettings(ConsecutiveFailures: 2, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(12));
+
+        var lengths = new List<TimeSpan?>();
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Null(state.Failed(settings));
+            lengths.Add(state.Failed(settings));
+            Assert.True(state.IsEjected());
+            Assert.Null(state.Failed(settings)); // a connect that started before the ejection: no effect
+            _time.Advance(lengths[^1]!.Value);
+            Assert.False(state.IsEjected());
+        }
+
+        Assert.Equal([TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12), TimeSpan.FromSeconds(12)], lengths);
+        Assert.Equal(4, state.Ejections);
+        Assert.Equal(12, state.Failures);
+
+        state.Succeeded();
+        Assert.Null(state.Failed(settings));
+        Assert.Equal(TimeSpan.FromSeconds(5), state.Failed(settings));
+
+        // Absurd settings saturate instead of overflowing into the past.
+        var forever = new PassiveHealthSettings(1, TimeSpan.MaxValue / 2, TimeSpan.MaxValue);
+        state.Succeeded();
+        Assert.Equal(TimeSpan.MaxValue / 2, state.Failed(forever));
+        _time.Advance(TimeSpan.FromDays(3650));
+        Assert.True(state.IsEjected());
+    }
+
     [Theory]
     [InlineData(-1, 5, 300, "ProxyOptions.PassiveHealthConsecutiveFailures must be 0 (passive health off) or more (is -1)")]
     [InlineData(1, 0, 300, "ProxyOptions.PassiveHealthEjectionTime must be positive (is 00:00:00)")]

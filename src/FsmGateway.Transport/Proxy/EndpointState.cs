@@ -166,8 +166,12 @@ internal sealed class EndpointState
         }
 
         var inARow = Interlocked.Increment(ref _ejectionsInARow);
-        var length = TimeSpan.FromTicks(Math.Min(settings.BaseEjectionTime.Ticks * (long)inARow, settings.MaxEjectionTime.Ticks));
-        var until = now + (long)(length.TotalSeconds * _time.TimestampFrequency);
+        // Saturating: n × base and the deadline stay below the maximum even for absurd settings (no overflow into the past).
+        var length = inARow > settings.MaxEjectionTime.Ticks / Math.Max(1, settings.BaseEjectionTime.Ticks)
+            ? settings.MaxEjectionTime
+            : TimeSpan.FromTicks(Math.Min(settings.BaseEjectionTime.Ticks * inARow, settings.MaxEjectionTime.Ticks));
+        var ticks = length.TotalSeconds * _time.TimestampFrequency;
+        var until = ticks >= long.MaxValue - (double)now ? long.MaxValue : now + (long)ticks;
         Volatile.Write(ref _ejectedUntil, until);
         Interlocked.Increment(ref _ejections);
 
