@@ -199,6 +199,17 @@ public sealed class FakeApiServer : IAsyncDisposable
         ApplyCrd(Crd(g, "referencegrants", "referencegrant", "ReferenceGrant", namespaced: true, status: false, ["refgrant"], referenceGrantVersion));
     }
 
+    /// <summary>
+    /// Installs the policy CRDs: FSM's healthcheckpolicies and backendlbpolicies (<c>gateway.flomesh.io/v1alpha2</c>)
+    /// and our backendtrafficpolicies (<c>gateway.fsmgateway.io/v1alpha1</c>), each with a status subresource.
+    /// </summary>
+    public void InstallPolicyCrds()
+    {
+        ApplyCrd(Crd("gateway.flomesh.io", "healthcheckpolicies", "healthcheckpolicy", "HealthCheckPolicy", namespaced: true, status: true, ["hckpolicy"], "v1alpha2"));
+        ApplyCrd(Crd("gateway.flomesh.io", "backendlbpolicies", "backendlbpolicy", "BackendLBPolicy", namespaced: true, status: true, ["blbpolicy"], "v1alpha2"));
+        ApplyCrd(Crd("gateway.fsmgateway.io", "backendtrafficpolicies", "backendtrafficpolicy", "BackendTrafficPolicy", namespaced: true, status: true, ["btp"], "v1alpha1"));
+    }
+
     /// <summary>Deletes the CRD <c>{plural}.{group}</c>: its versions leave discovery, its objects are deleted and its watches end.</summary>
     public void RemoveCrd(string group, string plural) => _store.Delete(CrdType, null, plural + "." + group);
 

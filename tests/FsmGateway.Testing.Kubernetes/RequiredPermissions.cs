@@ -24,7 +24,16 @@ public static class RequiredPermissions
         ("", "services"),
         ("", "namespaces"),
         ("discovery.k8s.io", "endpointslices"),
+        (FsmPolicyGroup, "healthcheckpolicies"),
+        (FsmPolicyGroup, "backendlbpolicies"),
+        (OwnPolicyGroup, "backendtrafficpolicies"),
     ];
+
+    /// <summary>FSM's policy group (HealthCheckPolicy, BackendLBPolicy).</summary>
+    public const string FsmPolicyGroup = "gateway.flomesh.io";
+
+    /// <summary>Our policy group (BackendTrafficPolicy).</summary>
+    public const string OwnPolicyGroup = "gateway.fsmgateway.io";
 
     /// <summary>ServiceAccount fsm-system/fsm-gateway-controller (<c>fsm-gateway controller</c>).</summary>
     public static IReadOnlyList<RequiredPermission> Controller { get; } =
@@ -34,6 +43,14 @@ public static class RequiredPermissions
             "KubernetesStatusWriter: read the object before writing its status; GatewayProvisioner: read the Gateway (uid, listeners)"),
         .. Grant(GatewayApiGroup, ["gatewayclasses/status", "gateways/status", "tcproutes/status"], ["update"],
             "KubernetesStatusWriter: replace the status subresource (with the resourceVersion read, so a race is a 409)"),
+        .. Grant(FsmPolicyGroup, ["healthcheckpolicies", "backendlbpolicies"], ["get"],
+            "KubernetesStatusWriter: read the policy before writing its status.ancestors"),
+        .. Grant(FsmPolicyGroup, ["healthcheckpolicies/status", "backendlbpolicies/status"], ["update"],
+            "KubernetesStatusWriter: replace the policy's status subresource (our status.ancestors entries, keeping other controllers')"),
+        .. Grant(OwnPolicyGroup, ["backendtrafficpolicies"], ["get"],
+            "KubernetesStatusWriter: read the policy before writing its status.ancestors"),
+        .. Grant(OwnPolicyGroup, ["backendtrafficpolicies/status"], ["update"],
+            "KubernetesStatusWriter: replace the policy's status subresource"),
         .. Grant("apps", ["deployments"], ["get", "list", "watch", "create", "patch", "delete"],
             "GatewayProvisioner: the per-Gateway Deployment fsm-gateway-<gateway>; list+delete removes those of Gateways no longer accepted; OwnedObjectsWatch: list+watch (by label) to see a replica become available"),
         .. Grant("", ["services"], ["get", "create", "patch", "delete"],

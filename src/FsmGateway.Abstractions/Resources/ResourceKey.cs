@@ -62,6 +62,7 @@ public readonly record struct ResourceKey(ResourceKind Kind, string Namespace, s
     public static string KindName(ResourceKind kind) => kind switch
     {
         ResourceKind.TcpRoute => "TCPRoute",
+        ResourceKind.BackendLbPolicy => "BackendLBPolicy",
         _ => kind.ToString(),
     };
 }

@@ -23,4 +23,13 @@ public enum ResourceKind
 
     /// <summary>Core v1 Namespace (cluster-scoped); its labels feed listener namespace selectors.</summary>
     Namespace,
+
+    /// <summary>FSM's <c>gateway.flomesh.io/v1alpha2</c> HealthCheckPolicy: health checks for Service ports.</summary>
+    HealthCheckPolicy,
+
+    /// <summary>FSM's <c>gateway.flomesh.io/v1alpha2</c> BackendLBPolicy: the load-balancing algorithm for Services.</summary>
+    BackendLbPolicy,
+
+    /// <summary>Our <c>gateway.fsmgateway.io/v1alpha1</c> BackendTrafficPolicy (Envoy Gateway's TCP field names).</summary>
+    BackendTrafficPolicy,
 }

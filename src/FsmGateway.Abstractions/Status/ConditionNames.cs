@@ -14,6 +14,9 @@ public static class ConditionTypes
 
     /// <summary>A listener conflicts with another.</summary>
     public const string Conflicted = "Conflicted";
+
+    /// <summary>A policy is accepted, but another policy sets the same thing for the same backends and takes precedence (Envoy Gateway's condition).</summary>
+    public const string Overridden = "Overridden";
 }
 
 /// <summary>The Gateway API condition reasons FsmGateway writes.</summary>
@@ -78,4 +81,13 @@ public static class ConditionReasons
 
     /// <summary>A cross-namespace backendRef has no ReferenceGrant.</summary>
     public const string RefNotPermitted = "RefNotPermitted";
+
+    /// <summary>A policy's target does not exist (or may not be referred to without a ReferenceGrant).</summary>
+    public const string TargetNotFound = "TargetNotFound";
+
+    /// <summary>An older policy of the same kind targets the same object.</summary>
+    public const string Conflicted = "Conflicted";
+
+    /// <summary>Another policy takes precedence for what this one sets.</summary>
+    public const string Overridden = "Overridden";
 }

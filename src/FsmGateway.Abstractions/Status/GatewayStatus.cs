@@ -29,3 +29,17 @@ public sealed record RouteStatus(EquatableArray<RouteParentStatus> Parents);
 /// <param name="ControllerName">The controller that wrote the entry.</param>
 /// <param name="Conditions">The conditions for this parent.</param>
 public sealed record RouteParentStatus(ParentReference ParentRef, string ControllerName, EquatableArray<Condition> Conditions);
+
+/// <summary>The <c>status</c> of a policy (GEP-713): one entry per Gateway the policy reaches, at most 16.</summary>
+/// <param name="Ancestors">Our entries; other controllers' entries are the status writer's to keep.</param>
+public sealed record PolicyStatus(EquatableArray<PolicyAncestorStatus> Ancestors)
+{
+    /// <summary>The most entries <c>status.ancestors</c> may hold.</summary>
+    public const int MaxAncestors = 16;
+}
+
+/// <summary>One <c>status.ancestors</c> entry of a policy.</summary>
+/// <param name="AncestorRef">The Gateway (with a listener's <c>sectionName</c> when the policy targets one), or the target itself when it was not found.</param>
+/// <param name="ControllerName">The controller that wrote the entry.</param>
+/// <param name="Conditions">The conditions for this ancestor (<c>Accepted</c>, and <c>Overridden</c> when another policy takes precedence).</param>
+public sealed record PolicyAncestorStatus(ParentReference AncestorRef, string ControllerName, EquatableArray<Condition> Conditions);

@@ -58,6 +58,23 @@ public static class StatusJson
         };
     }
 
+    /// <summary>The Kubernetes <c>status</c> object of a policy (GEP-713 <c>ancestors</c>).</summary>
+    /// <param name="status">The status.</param>
+    /// <returns>A new JSON object.</returns>
+    public static JsonObject Policy(PolicyStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        return new JsonObject
+        {
+            ["ancestors"] = new JsonArray([.. status.Ancestors.Select(static a => new JsonObject
+            {
+                ["ancestorRef"] = ParentRefJson(a.AncestorRef),
+                ["controllerName"] = a.ControllerName,
+                ["conditions"] = ConditionsOf(a.Conditions),
+            })]),
+        };
+    }
+
     private static JsonArray ConditionsOf(IEnumerable<Condition> conditions) =>
         new([.. conditions.Select(static c => new JsonObject
         {

@@ -17,4 +17,7 @@ public sealed record StatusSet(
         ImmutableSortedDictionary<ResourceKey, GatewayClassStatus>.Empty,
         ImmutableSortedDictionary<ResourceKey, GatewayStatus>.Empty,
         ImmutableSortedDictionary<ResourceKey, RouteStatus>.Empty);
+
+    /// <summary>Policy statuses (<c>status.ancestors</c>), our entries only.</summary>
+    public ImmutableSortedDictionary<ResourceKey, PolicyStatus> Policies { get; init; } = ImmutableSortedDictionary<ResourceKey, PolicyStatus>.Empty;
 }

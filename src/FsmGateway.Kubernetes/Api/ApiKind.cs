@@ -29,8 +29,18 @@ internal sealed record ApiKind(ResourceKind Kind, string ApiKindName, string Gro
 
     public static ApiKind Namespace { get; } = new(ResourceKind.Namespace, "Namespace", string.Empty, "namespaces", ["v1"], Namespaced: false);
 
+    /// <summary>FSM's HealthCheckPolicy; a cluster without FSM's CRDs serves none, which counts as synced and empty.</summary>
+    public static ApiKind HealthCheckPolicy { get; } = new(ResourceKind.HealthCheckPolicy, "HealthCheckPolicy", PolicyApi.FsmGroup, "healthcheckpolicies", [PolicyApi.FsmVersion], Namespaced: true);
+
+    /// <summary>FSM's BackendLBPolicy; optional like <see cref="HealthCheckPolicy"/>.</summary>
+    public static ApiKind BackendLbPolicy { get; } = new(ResourceKind.BackendLbPolicy, "BackendLBPolicy", PolicyApi.FsmGroup, "backendlbpolicies", [PolicyApi.FsmVersion], Namespaced: true);
+
+    /// <summary>Our BackendTrafficPolicy (<c>deploy/05-crds.yaml</c>); optional like the others.</summary>
+    public static ApiKind BackendTrafficPolicy { get; } = new(ResourceKind.BackendTrafficPolicy, "BackendTrafficPolicy", PolicyApi.Group, "backendtrafficpolicies", [PolicyApi.Version], Namespaced: true);
+
     /// <summary>Every kind the gateway watches.</summary>
-    public static IReadOnlyList<ApiKind> Watched { get; } = [GatewayClass, Gateway, TcpRoute, ReferenceGrant, Service, EndpointSlice, Namespace];
+    public static IReadOnlyList<ApiKind> Watched { get; } =
+        [GatewayClass, Gateway, TcpRoute, ReferenceGrant, Service, EndpointSlice, Namespace, HealthCheckPolicy, BackendLbPolicy, BackendTrafficPolicy];
 
     /// <summary>The kind for a model kind.</summary>
     public static ApiKind For(ResourceKind kind) => Watched.Single(k => k.Kind == kind);

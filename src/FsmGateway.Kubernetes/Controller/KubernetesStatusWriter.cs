@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace FsmGateway.Kubernetes.Controller;
 
 /// <summary>
-/// Writes GatewayClass, Gateway and TCPRoute status through the status subresource, as a read-modify-write:
+/// Writes GatewayClass, Gateway, TCPRoute and policy (GEP-713 <c>status.ancestors</c>) status through the status subresource, as a read-modify-write:
 /// only when the desired status differs from what the object shows; <c>lastTransitionTime</c> kept while a
 /// condition's status and reason stay the same; route <c>status.parents</c> entries of other controllers left as they
 /// are; a 409 (the object changed since it was read) read again and retried.
@@ -35,7 +35,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
     public async Task<bool> WriteAsync(StatusSet statuses, IReadOnlyDictionary<ResourceKey, EquatableArray<GatewayAddress>> addresses, CancellationToken cancellationToken)
     {
         // Objects no longer in the set are forgotten, so one re-created under the same name is written afresh.
-        foreach (var key in _written.Keys.Where(k => !statuses.GatewayClasses.ContainsKey(k) && !statuses.Gateways.ContainsKey(k) && !statuses.Routes.ContainsKey(k)).ToList())
+        foreach (var key in _written.Keys.Where(k => !statuses.GatewayClasses.ContainsKey(k) && !statuses.Gateways.ContainsKey(k) && !statuses.Routes.ContainsKey(k) && !statuses.Policies.ContainsKey(k)).ToList())
         {
             _written.Remove(key);
         }
@@ -58,8 +58,27 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             complete &= await TryWriteAsync(ApiKind.TcpRoute, key, StatusJson.Route(ours), MergeRoute, cancellationToken).ConfigureAwait(false);
         }
 
+        foreach (var (key, status) in statuses.Policies)
+        {
+            if (PolicyKind(key.Kind) is not { } kind)
+            {
+                continue;
+            }
+
+            var ours = new PolicyStatus([.. status.Ancestors.Where(a => a.ControllerName == controllerName)]);
+            complete &= await TryWriteAsync(kind, key, StatusJson.Policy(ours), MergePolicy, cancellationToken).ConfigureAwait(false);
+        }
+
         return complete;
     }
+
+    private static ApiKind? PolicyKind(ResourceKind kind) => kind switch
+    {
+        ResourceKind.HealthCheckPolicy => ApiKind.HealthCheckPolicy,
+        ResourceKind.BackendLbPolicy => ApiKind.BackendLbPolicy,
+        ResourceKind.BackendTrafficPolicy => ApiKind.BackendTrafficPolicy,
+        _ => null,
+    };
 
     private async Task<bool> TryWriteAsync(ApiKind kind, ResourceKey key, JsonObject desired, Func<JsonObject?, JsonObject, JsonObject> merge, CancellationToken cancellationToken)
     {
@@ -109,7 +128,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
 
             var currentStatus = current["status"] as JsonObject;
             var merged = merge(currentStatus, (JsonObject)desired.DeepClone());
-            if (currentStatus is not null && JsonNode.DeepEquals(currentStatus, merged))
+            if (JsonNode.DeepEquals(currentStatus ?? new JsonObject(), merged))
             {
                 _written[key] = desired;
                 return;
@@ -198,6 +217,43 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
         return merged;
     }
 
+    /// <summary>
+    /// GEP-713 <c>status.ancestors</c>: our entries replace our previous ones, other controllers' stay, and the list is
+    /// cut at 16 entries (theirs first: when it is full, nothing is added). A policy that reaches no Gateway of ours
+    /// and never had an entry of ours is left as it is.
+    /// </summary>
+    private JsonObject MergePolicy(JsonObject? current, JsonObject desired)
+    {
+        var merged = (JsonObject?)current?.DeepClone() ?? [];
+        var currentAncestors = (current?["ancestors"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        var ancestors = new JsonArray();
+        foreach (var other in currentAncestors.Where(a => a["controllerName"]?.GetValue<string>() != controllerName))
+        {
+            ancestors.Add(other.DeepClone());
+        }
+
+        foreach (var entry in ((JsonArray)desired["ancestors"]!).OfType<JsonObject>())
+        {
+            if (ancestors.Count >= PolicyStatus.MaxAncestors)
+            {
+                break;
+            }
+
+            var copy = (JsonObject)entry.DeepClone();
+            var before = currentAncestors.FirstOrDefault(a =>
+                a["controllerName"]?.GetValue<string>() == controllerName && JsonNode.DeepEquals(a["ancestorRef"], copy["ancestorRef"]));
+            copy["conditions"] = KeepTransitionTimes(before?["conditions"] as JsonArray, (JsonArray)copy["conditions"]!.DeepClone());
+            ancestors.Add(copy);
+        }
+
+        if (ancestors.Count > 0 || merged.ContainsKey("ancestors"))
+        {
+            merged["ancestors"] = ancestors;
+        }
+
+        return merged;
+    }
+
     /// <summary>Each desired condition gets the current one's <c>lastTransitionTime</c> when its status and reason are unchanged, else now.</summary>
     private JsonArray KeepTransitionTimes(JsonArray? current, JsonArray desired)
     {
@@ -215,8 +271,9 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
         return desired;
     }
 
-    private static string Summary(JsonObject status) => status["parents"] is JsonArray parents
-        ? $"{parents.Count} parent entr{(parents.Count == 1 ? "y" : "ies")}"
+    private static string Summary(JsonObject status) =>
+        status["parents"] is JsonArray parents ? $"{parents.Count} parent entr{(parents.Count == 1 ? "y" : "ies")}"
+        : status["ancestors"] is JsonArray ancestors ? $"{ancestors.Count} ancestor entr{(ancestors.Count == 1 ? "y" : "ies")}"
         : string.Join(" ", (status["conditions"] as JsonArray ?? []).OfType<JsonObject>().Select(c => $"{c["type"]}={c["status"]}"));
 
     [LoggerMessage(1, LogLevel.Information, "Wrote the status of {Object}: {Conditions}")]

@@ -105,6 +105,70 @@ internal readonly struct FieldReader(JsonObject node, string path)
             : throw new MappingException(Field(name), $"'{LogText.Escape(text)}' is not an RFC 3339 timestamp");
     }
 
+    /// <summary>
+    /// An optional Gateway API duration (GEP-2257): one to four of <c>1..5 digits</c> + <c>h</c>|<c>m</c>|<c>s</c>|<c>ms</c>,
+    /// e.g. <c>1h30m</c>, <c>500ms</c>, <c>0s</c>; the pattern FSM's and Envoy Gateway's policy CRDs validate with.
+    /// </summary>
+    public TimeSpan? OptionalDuration(string name)
+    {
+        var text = OptionalString(name);
+        if (text is null)
+        {
+            return null;
+        }
+
+        return GatewayDuration.TryParse(text, out var duration)
+            ? duration
+            : throw new MappingException(Field(name), $"'{LogText.Escape(text)}' is not a duration: one to four of a number (up to 5 digits) and a unit h, m, s or ms, e.g. 1s, 500ms, 1m30s");
+    }
+
+    /// <summary>An optional string that must be one of <paramref name="allowed"/> (the schema's enum).</summary>
+    public string? OptionalOneOf(string name, params string[] allowed)
+    {
+        var text = OptionalString(name);
+        return text is null || allowed.Contains(text, StringComparer.Ordinal)
+            ? text
+            : throw new MappingException(Field(name), $"'{LogText.Escape(text)}' is not one of {string.Join(", ", allowed)}");
+    }
+
+    /// <summary>A required string that must be one of <paramref name="allowed"/>.</summary>
+    public string RequiredOneOf(string name, params string[] allowed) =>
+        OptionalOneOf(name, allowed) ?? throw new MappingException(Field(name), "is required");
+
+    /// <summary>An optional list of integers, each in <paramref name="min"/>..<paramref name="max"/>.</summary>
+    public ImmutableArray<int> Ints(string name, int min, int max)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return [];
+        }
+
+        if (value is not JsonArray array)
+        {
+            throw new MappingException(Field(name), $"expected a list, got {Describe(value)}");
+        }
+
+        var field = Field(name);
+        var items = ImmutableArray.CreateBuilder<int>(array.Count);
+        for (var i = 0; i < array.Count; i++)
+        {
+            if (array[i] is not JsonValue scalar || !TryGetInteger(scalar, out var number))
+            {
+                throw new MappingException($"{field}[{i}]", $"expected an integer, got {Describe(array[i])}");
+            }
+
+            items.Add(number >= min && number <= max ? (int)number : throw new MappingException($"{field}[{i}]", $"{number} is out of range {min}..{max}"));
+        }
+
+        return items.MoveToImmutable();
+    }
+
+    /// <summary>An optional <c>int64</c> in <paramref name="min"/>..<paramref name="max"/>.</summary>
+    public long? OptionalLong(string name, long min, long max) =>
+        OptionalLong(name) is not { } number ? null
+        : number >= min && number <= max ? number
+        : throw new MappingException(Field(name), $"{number} is out of range {min}..{max}");
+
     public T OptionalEnum<T>(string name, T fallback)
         where T : struct, Enum
     {

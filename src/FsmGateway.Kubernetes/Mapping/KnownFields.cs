@@ -83,6 +83,47 @@ internal static class KnownFields
             ("hints", Any),
             ("deprecatedTopology", Any)))));
 
+    private static readonly Schema FsmHealthCheck = Object(
+        ("interval", Any),
+        ("maxFails", Any),
+        ("failTimeout", Any),
+        ("path", Any),
+        ("matches", List(Object(("statusCodes", Any), ("body", Any), ("headers", List(Object("name", "value")))))));
+
+    private static readonly Schema HealthCheckPolicy = Top(Object(
+        ("targetRefs", List(Object("group", "kind", "name", "namespace"))),
+        ("ports", List(Object(("port", Any), ("healthCheck", FsmHealthCheck)))),
+        ("healthCheck", FsmHealthCheck)));
+
+    private static readonly Schema BackendLbPolicy = Top(Object(
+        ("targetRefs", List(Object("group", "kind", "name"))),
+        ("algorithm", Any),
+        ("sessionPersistence", Any)));
+
+    private static readonly Schema Payload = Object("type", "text", "binary");
+
+    private static readonly Schema BackendTrafficPolicy = Top(Object(
+        ("targetRefs", List(Object("group", "kind", "name", "sectionName"))),
+        ("loadBalancer", Object(
+            ("type", Any),
+            ("consistentHash", Object("type", "tableSize", "header", "headers", "cookie", "queryParams")),
+            ("slowStart", Any))),
+        ("healthCheck", Object(
+            ("active", Object(
+                ("type", Any),
+                ("timeout", Any),
+                ("interval", Any),
+                ("unhealthyThreshold", Any),
+                ("healthyThreshold", Any),
+                ("http", Object("path", "expectedStatuses")),
+                ("tcp", Object(("send", Payload), ("receive", Payload))))),
+            ("passive", Object("consecutiveLocalOriginFailures", "interval", "baseEjectionTime", "maxEjectionPercent")),
+            ("panicThreshold", Any))),
+        ("circuitBreaker", Object(("maxConnections", Any), ("perEndpoint", Object("maxConnections")))),
+        ("proxyProtocol", Object("version")),
+        ("tcpKeepalive", Object("probes", "idleTime", "interval")),
+        ("timeout", Object(("tcp", Object("connectTimeout"))))));
+
     /// <summary>The paths (<c>spec.parentRefs[0].sectionNmae</c>) of the fields of <paramref name="json"/> its kind's schema does not have.</summary>
     public static IEnumerable<string> Unknown(JsonObject json, ResourceKind kind)
     {
@@ -95,6 +136,9 @@ internal static class KnownFields
             ResourceKind.Service => Service,
             ResourceKind.Namespace => Namespace,
             ResourceKind.EndpointSlice => EndpointSlice,
+            ResourceKind.HealthCheckPolicy => HealthCheckPolicy,
+            ResourceKind.BackendLbPolicy => BackendLbPolicy,
+            ResourceKind.BackendTrafficPolicy => BackendTrafficPolicy,
             _ => Any,
         };
 

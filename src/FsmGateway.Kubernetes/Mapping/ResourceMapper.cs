@@ -54,11 +54,14 @@ public static class ResourceMapper
             ("", "Service") when version == "v1" => ResourceKind.Service,
             ("", "Namespace") when version == "v1" => ResourceKind.Namespace,
             ("discovery.k8s.io", "EndpointSlice") when version == "v1" => ResourceKind.EndpointSlice,
+            (PolicyApi.FsmGroup, "HealthCheckPolicy") when version == PolicyApi.FsmVersion => ResourceKind.HealthCheckPolicy,
+            (PolicyApi.FsmGroup, "BackendLBPolicy") when version == PolicyApi.FsmVersion => ResourceKind.BackendLbPolicy,
+            (PolicyApi.Group, "BackendTrafficPolicy") when version == PolicyApi.Version => ResourceKind.BackendTrafficPolicy,
             _ => null,
         };
         if (resourceKind is not { } known)
         {
-            var why = group is GatewayGroup or "" or "discovery.k8s.io" && IsReadKind(kind)
+            var why = group is GatewayGroup or "" or "discovery.k8s.io" or PolicyApi.FsmGroup or PolicyApi.Group && IsReadKind(kind)
                 ? $"apiVersion {apiVersion} of {kind} is not one FsmGateway reads"
                 : "not a kind FsmGateway reads";
             return MappedObject.Skip($"skipped {LogText.Escape(apiVersion)} {LogText.Escape(kind)} {LogText.Escape(name)}: {LogText.Escape(why)}");
@@ -86,6 +89,9 @@ public static class ResourceMapper
             },
             ResourceKind.EndpointSlice => EndpointSlice(metadata, root),
             ResourceKind.Namespace => new KubernetesNamespace(metadata),
+            ResourceKind.HealthCheckPolicy => PolicyMapper.HealthCheckPolicy(metadata, spec),
+            ResourceKind.BackendLbPolicy => PolicyMapper.BackendLbPolicy(metadata, spec),
+            ResourceKind.BackendTrafficPolicy => PolicyMapper.BackendTrafficPolicy(metadata, spec),
             _ => throw new InvalidOperationException($"Unmapped kind {known}."),
         };
         return MappedObject.Of(resource);
@@ -100,7 +106,8 @@ public static class ResourceMapper
     }
 
     private static bool IsReadKind(string kind) =>
-        kind is "GatewayClass" or "Gateway" or "TCPRoute" or "ReferenceGrant" or "Service" or "Namespace" or "EndpointSlice";
+        kind is "GatewayClass" or "Gateway" or "TCPRoute" or "ReferenceGrant" or "Service" or "Namespace" or "EndpointSlice"
+            or "HealthCheckPolicy" or "BackendLBPolicy" or "BackendTrafficPolicy";
 
     private static ObjectMeta Metadata(FieldReader root, ResourceKind kind, string defaultNamespace)
     {

@@ -36,9 +36,28 @@ public sealed class DeployManifestTests
     }
 
     [Fact]
+    public void BackendTrafficPolicyCrd_IsServedAtTheVersionTheGatewayWatches_WithAStatusSubresourceForTheStatusWriter()
+    {
+        var crd = Assert.Single(Objects.Select(o => o.Object).OfType<k8s.Models.V1CustomResourceDefinition>());
+        Assert.Equal(PolicyApi.Group, crd.Spec.Group);
+        Assert.Equal("backendtrafficpolicies", crd.Spec.Names.Plural);
+        Assert.Equal("BackendTrafficPolicy", crd.Spec.Names.Kind);
+        Assert.Equal("Namespaced", crd.Spec.Scope);
+        var version = Assert.Single(crd.Spec.Versions);
+        Assert.Equal((PolicyApi.Version, true, true), (version.Name, version.Served, version.Storage));
+        Assert.NotNull(version.Subresources?.Status);
+        var spec = version.Schema.OpenAPIV3Schema.Properties["spec"];
+        // Every top-level field the reader knows is in the schema, so the API server keeps what the compiler reads.
+        Assert.Equal(
+            ["circuitBreaker", "healthCheck", "loadBalancer", "proxyProtocol", "targetRefs", "tcpKeepalive", "timeout"],
+            spec.Properties.Keys.Order(StringComparer.Ordinal));
+        Assert.Contains(RequiredPermissions.Controller, p => p.Group == PolicyApi.Group && p.Resource == "backendtrafficpolicies/status" && p.Verb == "update");
+    }
+
+    [Fact]
     public void EveryObject_HasApiVersionKindAndName_AndNamespacedOnesLiveInFsmSystem()
     {
-        string[] clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding", "GatewayClass"];
+        string[] clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding", "GatewayClass", "CustomResourceDefinition"];
         foreach (var (file, obj) in Objects)
         {
             var o = (IKubernetesObject<V1ObjectMeta>)obj;

@@ -250,6 +250,25 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         await recorder.WaitForAsync(Upserted("a"), at, "a once the CRD exists");
     }
 
+    [Theory]
+    [InlineData("HealthCheckPolicy")]
+    [InlineData("BackendLBPolicy")]
+    [InlineData("BackendTrafficPolicy")]
+    public async Task A_policy_kind_without_its_CRD_counts_as_synced_and_is_picked_up_when_the_CRD_appears(string kind)
+    {
+        var apiKind = ApiKind.Watched.Single(k => k.ApiKindName == kind);
+        using var recorder = new EventRecorder(Source(apiKind));
+        var at = await recorder.WaitForAsync(Synced, what: $"{kind} synced with no CRD");
+        Assert.Empty(recorder.Events.OfType<ConfigEvent.Upserted>());
+
+        _server.InstallPolicyCrds();
+        var target = kind == "BackendTrafficPolicy" ? "{ group: gateway.networking.k8s.io, kind: Gateway, name: x }" : "{ group: '', kind: Service, name: x }";
+        var check = kind == "HealthCheckPolicy" ? "\n  healthCheck: { interval: 1s, maxFails: 3 }" : string.Empty;
+        _server.ApplyYaml($"apiVersion: {apiKind.ApiVersion(apiKind.Versions[0])}\nkind: {kind}\nmetadata: {{ name: p, namespace: apps }}\nspec:\n  targetRefs: [{target}]{check}\n");
+
+        await recorder.WaitForAsync(Upserted("p", r => r.Kind.ToString() == apiKind.Kind.ToString()), at, $"{kind} p once the CRD exists");
+    }
+
     [Fact]
     public async Task A_passing_discovery_failure_deletes_nothing()
     {
