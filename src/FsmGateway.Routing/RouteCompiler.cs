@@ -31,10 +31,16 @@ public static class RouteCompiler
         var gateways = ListenerValidator.Run(context, ourClasses);
         PortConflictResolver.Run(context, gateways);
         var backends = RouteAttacher.Run(context, gateways, routeStatuses);
-        var table = TableBuilder.Run(context, gateways, backends);
+        var policies = PolicyAttacher.Run(context, gateways, backends);
+        var table = TableBuilder.Run(context, gateways, backends, policies);
         GatewayStatusBuilder.Run(context, gateways, gatewayStatuses);
+        var policyStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, PolicyStatus>();
+        policies.WriteStatuses(policyStatuses);
 
-        var statuses = new StatusSet(classStatuses.ToImmutable(), gatewayStatuses.ToImmutable(), routeStatuses.ToImmutable());
+        var statuses = new StatusSet(classStatuses.ToImmutable(), gatewayStatuses.ToImmutable(), routeStatuses.ToImmutable())
+        {
+            Policies = policyStatuses.ToImmutable(),
+        };
         return new CompilationResult(snapshot.Revision, table, statuses, context.SortedDiagnostics())
         {
             RouteApiVersions = context.Routes.Where(r => statuses.Routes.ContainsKey(r.Key)).ToDictionary(static r => r.Key, static r => r.ApiVersion),

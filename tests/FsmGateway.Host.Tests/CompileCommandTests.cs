@@ -52,6 +52,34 @@ public sealed class CompileCommandTests
     }
 
     [Fact]
+    public void Compile_SeedWithTheBackendPoliciesSample_ShowsEachPolicysStatusAndTheMergedBackendPolicy()
+    {
+        var (exit, stdout, stderr) = Run("compile", "-o", "json", "-n", "httpbin", SeedPath, RepoPaths.Of("samples/backend-policies/policies.yaml"));
+
+        Assert.True(exit == 0, stderr);
+        Assert.DoesNotContain("unknown field", stderr, StringComparison.Ordinal);
+        var json = JsonNode.Parse(stdout)!;
+        var policies = json["resources"]!.AsArray().Where(r => ((string?)r!["kind"])!.EndsWith("Policy", StringComparison.Ordinal)).ToList();
+        Assert.Equal(
+            ["gateway.flomesh.io/v1alpha2 HealthCheckPolicy health-check-policy-sample", "gateway.flomesh.io/v1alpha2 BackendLBPolicy lb-policy-sample", "gateway.fsmgateway.io/v1alpha1 BackendTrafficPolicy tcp-route-limits"],
+            policies.Select(p => $"{p!["apiVersion"]} {p["kind"]} {p["metadata"]!["name"]}"));
+        Assert.All(policies, p =>
+        {
+            var ancestor = Assert.Single(p!["status"]!["ancestors"]!.AsArray())!;
+            Assert.Equal("httpbin/simple-fsm-gateway", $"{ancestor["ancestorRef"]!["namespace"]}/{ancestor["ancestorRef"]!["name"]}");
+            Assert.Equal("True", Condition(ancestor, "Accepted"));
+        });
+
+        Assert.All(json["routingTable"]!["listeners"]!.AsArray(), l =>
+        {
+            var policy = Assert.Single(l!["backends"]!.AsArray())!["policy"]!;
+            Assert.Equal("LeastRequest", (string?)policy["loadBalancer"]);
+            Assert.Equal(("Http", "/status/200", "10s"), ((string?)policy["activeHealthCheck"]!["protocol"], (string?)policy["activeHealthCheck"]!["path"], (string?)policy["activeHealthCheck"]!["interval"]));
+            Assert.Equal((10000, 2000, "3s"), ((int)policy["maxConnections"]!, (int)policy["maxConnectionsPerEndpoint"]!, (string?)policy["connectTimeout"]));
+        });
+    }
+
+    [Fact]
     public void Compile_Yaml_IsTheDefaultAndDeterministic()
     {
         var first = Run("compile", "-n", "httpbin", SeedPath);

@@ -25,6 +25,7 @@ internal sealed class CompilationContext
                 case ReferenceGrant grant: ReferenceGrants.Add(grant); break;
                 case Service service: Services[(service.Metadata.Namespace, service.Metadata.Name)] = service; break;
                 case KubernetesNamespace ns: Namespaces[ns.Metadata.Name] = ns; break;
+                case HealthCheckPolicy or BackendLbPolicy or BackendTrafficPolicy: Policies.Add(resource); break;
                 case EndpointSlice slice when slice.ServiceName is not null:
                     var key = (slice.Metadata.Namespace, slice.ServiceName);
                     if (!_slicesByService.TryGetValue(key, out var slices))
@@ -50,6 +51,9 @@ internal sealed class CompilationContext
     public List<TcpRoute> Routes { get; } = [];
 
     public List<ReferenceGrant> ReferenceGrants { get; } = [];
+
+    /// <summary>Every policy (HealthCheckPolicy, BackendLBPolicy, BackendTrafficPolicy), sorted by key.</summary>
+    public List<Resource> Policies { get; } = [];
 
     public Dictionary<(string Namespace, string Name), Service> Services { get; } = [];
 

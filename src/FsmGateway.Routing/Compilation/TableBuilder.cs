@@ -6,7 +6,7 @@ namespace FsmGateway.Routing.Compilation;
 /// <summary>Builds the routing table: one entry per served listener, carrying its oldest attached route's backends.</summary>
 internal static class TableBuilder
 {
-    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends)
+    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, PolicyAttacher policies)
     {
         var entries = new List<ListenerRoute>();
         foreach (var listener in gateways.SelectMany(static g => g.Listeners).Where(static l => l.IsServed))
@@ -23,7 +23,7 @@ internal static class TableBuilder
                     $"{listener.Describe}: {winner.Key} is the oldest attached route and carries the traffic; also attached: {idle}");
             }
 
-            var routeBackends = winner is null ? [] : backends[winner.Key].Backends;
+            var routeBackends = winner is null ? [] : WithPolicies(backends[winner.Key].Backends, listener, winner, policies);
             foreach (var backend in routeBackends.Where(static b => b.Problem is null && b.Endpoints.IsEmpty && b.Weight > 0))
             {
                 context.Note(winner!.Key,
@@ -46,5 +46,17 @@ internal static class TableBuilder
                 .ThenBy(static e => e.Gateway)
                 .ThenBy(static e => e.ListenerName, StringComparer.Ordinal),
         ]);
+    }
+
+    private static ImmutableArray<RouteBackend> WithPolicies(ImmutableArray<RouteBackend> backends, ListenerState listener, TcpRoute route, PolicyAttacher policies)
+    {
+        var builder = ImmutableArray.CreateBuilder<RouteBackend>(backends.Length);
+        foreach (var backend in backends)
+        {
+            var policy = policies.Effective(listener, route, backend);
+            builder.Add(ReferenceEquals(policy, BackendPolicy.Default) ? backend : backend with { Policy = policy });
+        }
+
+        return builder.MoveToImmutable();
     }
 }

@@ -47,6 +47,11 @@ public static class CompilationResultJson
             resources.Add(Resource(result, key, RouteStatusJson(status)));
         }
 
+        foreach (var (key, status) in result.Statuses.Policies)
+        {
+            resources.Add(Resource(result, key, StatusJson.Policy(status)));
+        }
+
         return new JsonObject
         {
             ["resources"] = resources,
@@ -76,7 +81,12 @@ public static class CompilationResultJson
         metadata["name"] = key.Name;
         return new JsonObject
         {
-            ["apiVersion"] = result.RouteApiVersions.GetValueOrDefault(key, GatewayApi.Group + "/v1"),
+            ["apiVersion"] = key.Kind switch
+            {
+                ResourceKind.HealthCheckPolicy or ResourceKind.BackendLbPolicy => $"{PolicyApi.FsmGroup}/{PolicyApi.FsmVersion}",
+                ResourceKind.BackendTrafficPolicy => $"{PolicyApi.Group}/{PolicyApi.Version}",
+                _ => result.RouteApiVersions.GetValueOrDefault(key, GatewayApi.Group + "/v1"),
+            },
             ["kind"] = ResourceKey.KindName(key.Kind),
             ["metadata"] = metadata,
             ["status"] = status,
@@ -112,8 +122,111 @@ public static class CompilationResultJson
             json["problem"] = new JsonObject { ["reason"] = problem.Reason, ["message"] = problem.Message };
         }
 
+        // Only when a policy reaches the backend: without one, every backend has BackendPolicy.Default.
+        if (!backend.Policy.Sources.IsEmpty)
+        {
+            json["policy"] = PolicyJson(backend.Policy);
+        }
+
         return json;
     }
+
+    /// <summary>The effective backend policy, every field shown (defaults included) so the output says what the transport does.</summary>
+    private static JsonObject PolicyJson(BackendPolicy policy)
+    {
+        var json = new JsonObject
+        {
+            ["sources"] = new JsonArray([.. policy.Sources.Select(static s => JsonValue.Create(s.ToString()))]),
+            ["loadBalancer"] = policy.LoadBalancer.ToString(),
+        };
+        if (policy.LoadBalancer == LoadBalancerAlgorithm.ConsistentHashSourceIP)
+        {
+            json["tableSize"] = policy.ConsistentHashTableSize;
+        }
+
+        if (policy.ActiveHealthCheck is { } active)
+        {
+            var check = new JsonObject
+            {
+                ["protocol"] = active.Protocol.ToString(),
+                ["interval"] = Duration(active.Interval),
+                ["timeout"] = Duration(active.Timeout),
+                ["unhealthyThreshold"] = active.UnhealthyThreshold,
+                ["healthyThreshold"] = active.HealthyThreshold,
+            };
+            if (active.HttpPath is { } path)
+            {
+                check["path"] = path;
+            }
+
+            if (!active.HttpMatches.IsEmpty)
+            {
+                check["matches"] = new JsonArray([.. active.HttpMatches.Select(static m =>
+                {
+                    var match = new JsonObject();
+                    if (!m.StatusCodes.IsEmpty)
+                    {
+                        match["statusCodes"] = new JsonArray([.. m.StatusCodes.Select(static c => JsonValue.Create(c))]);
+                    }
+
+                    if (m.Body is { } body)
+                    {
+                        match["body"] = body;
+                    }
+
+                    if (!m.Headers.IsEmpty)
+                    {
+                        match["headers"] = new JsonArray([.. m.Headers.Select(static h => new JsonObject { ["name"] = h.Name, ["value"] = h.Value })]);
+                    }
+
+                    return match;
+                })]);
+            }
+
+            if (!active.TcpSend.IsEmpty)
+            {
+                check["send"] = Convert.ToHexString(active.TcpSend.Items.AsSpan());
+            }
+
+            if (!active.TcpReceive.IsEmpty)
+            {
+                check["receive"] = Convert.ToHexString(active.TcpReceive.Items.AsSpan());
+            }
+
+            json["activeHealthCheck"] = check;
+        }
+
+        json["passiveHealthCheck"] = policy.PassiveHealthCheck is { } passive
+            ? new JsonObject
+            {
+                ["consecutiveFailures"] = passive.ConsecutiveFailures,
+                ["interval"] = Duration(passive.Interval),
+                ["baseEjectionTime"] = Duration(passive.BaseEjectionTime),
+                ["maxEjectionPercent"] = passive.MaxEjectionPercent,
+            }
+            : null;
+        json["panicThresholdPercent"] = policy.PanicThresholdPercent;
+        json["maxConnections"] = policy.MaxConnections;
+        json["maxConnectionsPerEndpoint"] = policy.MaxConnectionsPerEndpoint;
+        json["proxyProtocol"] = policy.ProxyProtocol?.ToString();
+        if (policy.TcpKeepalive is { } keepalive)
+        {
+            json["tcpKeepalive"] = new JsonObject
+            {
+                ["probes"] = keepalive.Probes,
+                ["idleTime"] = keepalive.IdleTime is { } idle ? Duration(idle) : null,
+                ["interval"] = keepalive.Interval is { } interval ? Duration(interval) : null,
+            };
+        }
+
+        json["connectTimeout"] = policy.ConnectTimeout is { } timeout ? Duration(timeout) : null;
+        return json;
+    }
+
+    private static string Duration(TimeSpan time) =>
+        time.Ticks % TimeSpan.TicksPerSecond == 0
+            ? $"{(long)time.TotalSeconds}s"
+            : $"{(long)time.TotalMilliseconds}ms";
 
     private static JsonObject DiagnosticJson(Diagnostic diagnostic) => new()
     {

@@ -47,6 +47,9 @@ public sealed record RouteBackend(string Namespace, string Name, int? Port, int 
 {
     /// <summary>Whether connections sent here can be served: the reference resolved and there is a ready endpoint.</summary>
     public bool CanServe => Problem is null && !Endpoints.IsEmpty;
+
+    /// <summary>What the transport does for this backend: load balancing, health, caps, PROXY protocol, timeouts.</summary>
+    public BackendPolicy Policy { get; init; } = BackendPolicy.Default;
 }
 
 /// <summary>Why a backendRef did not resolve: the route's ResolvedRefs reason and a message naming the field.</summary>

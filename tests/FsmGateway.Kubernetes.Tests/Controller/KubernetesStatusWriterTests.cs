@@ -144,12 +144,94 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         Assert.NotNull(_server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!["status"]?["listeners"]);
     }
 
+    private const string Policies = """
+        apiVersion: gateway.flomesh.io/v1alpha2
+        kind: HealthCheckPolicy
+        metadata: { name: hc }
+        spec:
+          targetRefs: [{ group: "", kind: Service, name: httpbin }]
+          healthCheck: { interval: 1s, maxFails: 3 }
+        ---
+        apiVersion: gateway.fsmgateway.io/v1alpha1
+        kind: BackendTrafficPolicy
+        metadata: { name: missing-rule }
+        spec:
+          targetRefs: [{ group: gateway.networking.k8s.io, kind: TCPRoute, name: tcp-route, sectionName: nope }]
+          proxyProtocol: { version: V2 }
+        ---
+        apiVersion: gateway.flomesh.io/v1alpha2
+        kind: BackendLBPolicy
+        metadata: { name: unrelated }
+        spec:
+          targetRefs: [{ group: "", kind: Service, name: not-used-by-us }]
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: { name: not-used-by-us }
+        spec:
+          ports: [{ port: 80 }]
+        """;
+
+    [Fact]
+    public async Task Writes_policy_ancestors_keeping_other_controllers_entries_and_leaves_policies_that_reach_nothing_of_ours_alone()
+    {
+        _server.InstallPolicyCrds();
+        _server.ApplyYaml(Policies, "httpbin");
+        var theirs = new JsonObject
+        {
+            ["ancestorRef"] = new JsonObject { ["group"] = "gateway.networking.k8s.io", ["kind"] = "Gateway", ["namespace"] = "httpbin", ["name"] = "theirs" },
+            ["controllerName"] = "example.com/other",
+            ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Accepted", ["status"] = "True", ["reason"] = "Accepted", ["message"] = "", ["lastTransitionTime"] = "2020-01-01T00:00:00Z", ["observedGeneration"] = 1 }),
+        };
+        _server.SetStatus("gateway.flomesh.io/v1alpha2", "HealthCheckPolicy", "httpbin", "hc", new JsonObject { ["ancestors"] = new JsonArray(theirs) });
+
+        Assert.True(await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None));
+
+        var ancestors = _server.Get("gateway.flomesh.io/v1alpha2", "HealthCheckPolicy", "httpbin", "hc")!["status"]!["ancestors"]!.AsArray();
+        Assert.Equal(2, ancestors.Count);
+        Assert.Equal("example.com/other", ancestors[0]!["controllerName"]!.GetValue<string>());
+        Assert.Equal("simple-fsm-gateway", ancestors[1]!["ancestorRef"]!["name"]!.GetValue<string>());
+        Assert.Equal(Ours, ancestors[1]!["controllerName"]!.GetValue<string>());
+        Assert.Equal(("True", "2026-11-27T08:00:00Z"), (Condition(ancestors[1]!, "Accepted")["status"]!.GetValue<string>(), Condition(ancestors[1]!, "Accepted")["lastTransitionTime"]!.GetValue<string>()));
+
+        var missing = _server.Get("gateway.fsmgateway.io/v1alpha1", "BackendTrafficPolicy", "httpbin", "missing-rule")!["status"]!["ancestors"]![0]!;
+        Assert.Equal(("TCPRoute", "nope"), (missing["ancestorRef"]!["kind"]!.GetValue<string>(), missing["ancestorRef"]!["sectionName"]!.GetValue<string>()));
+        Assert.Equal("TargetNotFound", Condition(missing, "Accepted")["reason"]!.GetValue<string>());
+
+        // A policy that reaches no Gateway of ours gets no status write at all.
+        Assert.Null(_server.Get("gateway.flomesh.io/v1alpha2", "BackendLBPolicy", "httpbin", "unrelated")!["status"]);
+        Assert.DoesNotContain(_server.Requests, r => r is { Resource: "backendlbpolicies", Verb: "update" });
+        Assert.Contains(_server.Requests, r => r is { Resource: "healthcheckpolicies", Subresource: "status", Verb: "update" });
+    }
+
+    [Fact]
+    public async Task Policy_statuses_are_skipped_quietly_when_the_cluster_does_not_serve_the_policy_crds()
+    {
+        var statuses = Compile() with { };
+        var withPolicy = statuses with
+        {
+            Policies = statuses.Policies.Add(
+                new ResourceKey(ResourceKind.HealthCheckPolicy, "httpbin", "hc"),
+                new PolicyStatus([new PolicyAncestorStatus(new ParentReference(GatewayApi.Group, "Gateway", "httpbin", "simple-fsm-gateway", null, null), Ours, [new Condition("Accepted", ConditionStatus.True, "Accepted", "Accepted", 1)])])),
+        };
+
+        Assert.True(await _writer.WriteAsync(withPolicy, new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None));
+
+        Assert.DoesNotContain(_server.Requests, r => r.Resource == "healthcheckpolicies");
+    }
+
     private StatusSet Compile()
     {
+        var policyKinds = _server.List("apiextensions.k8s.io/v1", "CustomResourceDefinition").Any(c => c["metadata"]!["name"]!.GetValue<string>() == "healthcheckpolicies.gateway.flomesh.io")
+            ? _server.List("gateway.flomesh.io/v1alpha2", "HealthCheckPolicy")
+                .Concat(_server.List("gateway.flomesh.io/v1alpha2", "BackendLBPolicy"))
+                .Concat(_server.List("gateway.fsmgateway.io/v1alpha1", "BackendTrafficPolicy"))
+            : [];
         var resources = _server.List(GatewayV1, "GatewayClass")
             .Concat(_server.List(GatewayV1, "Gateway"))
             .Concat(_server.List("gateway.networking.k8s.io/v1alpha2", "TCPRoute"))
             .Concat(_server.List("v1", "Service"))
+            .Concat(policyKinds)
             .Select(o => ResourceMapper.Map(o, string.Empty).Resource)
             .OfType<Resource>();
         return RouteCompiler.Compile(ConfigSnapshot.From(resources), CompilerOptions.Default, ListenerBindings.AssumeAllBound).Statuses;
