@@ -35,7 +35,8 @@ public sealed class PolicyAttachmentTests
 
         Assert.Same(BackendPolicy.Default, Backend(result).Policy);
         Assert.Empty(result.Statuses.Policies);
-        Assert.NotNull(BackendPolicy.Default.PassiveHealthCheck);
+        Assert.Null(BackendPolicy.Default.PassiveHealthCheck); // the transport's global passive health applies
+        Assert.Null(BackendPolicy.Default.ActiveHealthCheck);
         Assert.Null(BackendPolicy.Default.MaxConnections);
     }
 

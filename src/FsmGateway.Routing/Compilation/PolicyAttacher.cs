@@ -339,12 +339,7 @@ internal sealed class PolicyAttacher
         {
             return policy with
             {
-                PassiveHealthCheck = PassiveHealthCheck.Default with
-                {
-                    ConsecutiveFailures = check.MaxFails,
-                    BaseEjectionTime = check.FailTimeout ?? FsmFailTimeout,
-                    MaxEjectionPercent = 100,
-                },
+                PassiveHealthCheck = new PassiveHealthCheck(check.MaxFails, PassiveHealthCheck.Default.Interval, check.FailTimeout ?? FsmFailTimeout, 100),
             };
         }
 

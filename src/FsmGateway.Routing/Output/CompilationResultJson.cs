@@ -131,7 +131,11 @@ public static class CompilationResultJson
         return json;
     }
 
-    /// <summary>The effective backend policy, every field shown (defaults included) so the output says what the transport does.</summary>
+    /// <summary>
+    /// The effective backend policy, every field shown so the output says what the transport does: <c>null</c> for no
+    /// limit, no PROXY header or keepalive, or the global connect timeout; <c>"global"</c> for the gateway's own passive
+    /// health and panic settings.
+    /// </summary>
     private static JsonObject PolicyJson(BackendPolicy policy)
     {
         var json = new JsonObject
@@ -197,15 +201,15 @@ public static class CompilationResultJson
         }
 
         json["passiveHealthCheck"] = policy.PassiveHealthCheck is { } passive
-            ? new JsonObject
+            ? (JsonNode)new JsonObject
             {
                 ["consecutiveFailures"] = passive.ConsecutiveFailures,
                 ["interval"] = Duration(passive.Interval),
                 ["baseEjectionTime"] = Duration(passive.BaseEjectionTime),
                 ["maxEjectionPercent"] = passive.MaxEjectionPercent,
             }
-            : null;
-        json["panicThresholdPercent"] = policy.PanicThresholdPercent;
+            : JsonValue.Create("global");
+        json["panicThresholdPercent"] = policy.PanicThresholdPercent is { } panic ? JsonValue.Create(panic) : JsonValue.Create("global");
         json["maxConnections"] = policy.MaxConnections;
         json["maxConnectionsPerEndpoint"] = policy.MaxConnectionsPerEndpoint;
         json["proxyProtocol"] = policy.ProxyProtocol?.ToString();

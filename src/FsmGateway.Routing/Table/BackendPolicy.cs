@@ -9,7 +9,7 @@ namespace FsmGateway.Routing;
 /// </summary>
 public sealed record BackendPolicy
 {
-    /// <summary>Round robin, passive health on (5 consecutive failed connects eject for 30s), panic below 50% healthy, no caps, no PROXY header, the global connect timeout.</summary>
+    /// <summary>Round robin, no active probing, the gateway's global passive health and panic mode, no caps, no PROXY header, the global connect timeout.</summary>
     public static BackendPolicy Default { get; } = new();
 
     /// <summary>How an endpoint is picked.</summary>
@@ -21,11 +21,17 @@ public sealed record BackendPolicy
     /// <summary>Active probing, or <see langword="null"/> for none.</summary>
     public ActiveHealthCheck? ActiveHealthCheck { get; init; }
 
-    /// <summary>Passive health (outlier ejection on failed connects), or <see langword="null"/> when turned off.</summary>
-    public PassiveHealthCheck? PassiveHealthCheck { get; init; } = PassiveHealthCheck.Default;
+    /// <summary>
+    /// Passive health (ejection on failed connects) as a policy sets it; <see langword="null"/> for the gateway's global
+    /// passive health (on by default, configured in the transport's options).
+    /// </summary>
+    public PassiveHealthCheck? PassiveHealthCheck { get; init; }
 
-    /// <summary>Below this percentage of healthy endpoints, every endpoint is used (panic mode); 0 turns it off.</summary>
-    public int PanicThresholdPercent { get; init; } = 50;
+    /// <summary>
+    /// Below this percentage of healthy endpoints every endpoint is used (panic mode; 0 turns it off);
+    /// <see langword="null"/> for the gateway's global behaviour (panic when every endpoint is ejected).
+    /// </summary>
+    public int? PanicThresholdPercent { get; init; }
 
     /// <summary>The most connections to the backend at once; <see langword="null"/> for no limit.</summary>
     public long? MaxConnections { get; init; }
@@ -119,7 +125,7 @@ public sealed record HttpProbeMatch(EquatableArray<int> StatusCodes, string? Bod
 /// <param name="MaxEjectionPercent">The most endpoints of a backend ejected at once, in percent (at least one may always be).</param>
 public sealed record PassiveHealthCheck(int ConsecutiveFailures, TimeSpan Interval, TimeSpan BaseEjectionTime, int MaxEjectionPercent)
 {
-    /// <summary>Envoy Gateway's defaults: 5 failures, 3s, 30s, 10%.</summary>
+    /// <summary>Envoy Gateway's defaults, for the fields a policy's <c>healthCheck.passive</c> leaves unset: 5 failures, 3s, 30s, 10%.</summary>
     public static PassiveHealthCheck Default { get; } = new(5, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(30), 10);
 }
 
