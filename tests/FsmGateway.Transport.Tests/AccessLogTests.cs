@@ -2,6 +2,8 @@ using System.Net;
 using FsmGateway.Resources;
 using FsmGateway.Routing;
 using FsmGateway.Transport.AccessLog;
+using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.LoadBalancing;
 using FsmGateway.Transport.Proxy;
 using FsmGateway.Transport.Tests.TestSupport;
 using Microsoft.Extensions.Options;
@@ -64,6 +66,39 @@ public sealed class AccessLogTests
         }
     }
 
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task Endpoints_GoneAfterDispose_TheLineHasThemAndTheConnectionIsReleased()
+    {
+        // An embedder's connection may not answer RemoteEndPoint once disposed: the proxy reads it while connected.
+        var folder = Directory.CreateTempSubdirectory("fsm-accesslog-");
+        try
+        {
+            var path = Path.Combine(folder.FullName, "access.log");
+            await using var backend = TestBackend.Echo();
+            var port = FreePort.Get();
+            var options = new ProxyOptions();
+            options.AccessLog.Destination = path;
+            var transport = new Sockets.SocketTransport();
+            var proxy = new GatewayProxy(transport, new ForgetfulConnector(transport), [new RoundRobinPolicy()], Options.Create(options), TimeProvider.System);
+            await using (proxy)
+            {
+                await proxy.ApplyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))), CancellationToken.None);
+                using (var client = await TestClient.ConnectAsync(port, CancellationToken.None))
+                {
+                    await client.AssertEchoesAsync();
+                }
+
+                Assert.True(await Guard.Eventually(() => proxy.ActiveConnections == 0), "the connection was never released");
+            }
+
+            Assert.Contains($"\"endpoint\":\"127.0.0.1:{backend.Port}\"", Assert.Single(File.ReadAllLines(path)), StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public void Text_ValueWithSpaceQuoteOrEquals_IsQuotedAndEscaped()
     {
@@ -74,5 +109,35 @@ public sealed class AccessLogTests
         Assert.Equal(
             "start_time=1970-01-01T00:00:00.000Z event=end client_address=10.0.0.1 client_port=5 gateway=ns/gw listener=\"odd \\\"name\\\"=x\" port=80 route=- backend=- backend_port=- endpoint=- upstream_connect_ms=- duration_ms=1.5 bytes_upstream=0 bytes_downstream=0 reason=refused_no_route closed_by=gateway\n",
             line);
+    }
+
+    /// <summary>Real upstream connections whose <see cref="IDuplexConnection.RemoteEndPoint"/> throws once disposed.</summary>
+    private sealed class ForgetfulConnector(IUpstreamConnector inner) : IUpstreamConnector
+    {
+        public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken) =>
+            new Forgetful(await inner.ConnectAsync(endPoint, cancellationToken));
+
+        private sealed class Forgetful(IDuplexConnection inner) : IDuplexConnection
+        {
+            private bool _disposed;
+
+            public EndPoint? LocalEndPoint => inner.LocalEndPoint;
+
+            public EndPoint? RemoteEndPoint => _disposed ? throw new ObjectDisposedException(nameof(Forgetful)) : inner.RemoteEndPoint;
+
+            public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) => inner.ReceiveAsync(buffer, cancellationToken);
+
+            public ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.SendAsync(data, cancellationToken);
+
+            public void CompleteSend() => inner.CompleteSend();
+
+            public void Abort() => inner.Abort();
+
+            public ValueTask DisposeAsync()
+            {
+                _disposed = true;
+                return inner.DisposeAsync();
+            }
+        }
     }
 }

@@ -388,9 +388,10 @@ public sealed class GatewayProxy : IAsyncDisposable
         if (_accessLog is not null)
         {
             connection.StartedAtUtc = _time.GetUtcNow();
+            connection.ClientEndPoint = client.RemoteEndPoint;
             if (_accessLog.LogsStart)
             {
-                _accessLog.Write(new AccessLogEntry(AccessLogEvent.Start, connection.StartedAtUtc, TimeSpan.Zero, client.RemoteEndPoint, model.Route, null, null, null, 0, 0, TerminationReason.None));
+                _accessLog.Write(new AccessLogEntry(AccessLogEvent.Start, connection.StartedAtUtc, TimeSpan.Zero, connection.ClientEndPoint, model.Route, null, null, null, 0, 0, TerminationReason.None));
             }
         }
 
@@ -425,6 +426,7 @@ public sealed class GatewayProxy : IAsyncDisposable
             }
 
             connection.ConnectTime = _time.GetElapsedTime(connecting);
+            connection.UpstreamEndPoint = upstream.RemoteEndPoint;
             connection.Upstream = upstream;
             connection.BackendTags = model.Tags[backend];
             connection.TryEnd(await TcpRelay.RunAsync(client, upstream, connection, _options.BufferSize).ConfigureAwait(false));
@@ -457,10 +459,10 @@ public sealed class GatewayProxy : IAsyncDisposable
                 AccessLogEvent.End,
                 connection.StartedAtUtc,
                 _time.GetElapsedTime(connection.StartedAt),
-                client.RemoteEndPoint,
+                connection.ClientEndPoint,
                 model.Route,
                 connection.Backend,
-                connection.Upstream?.RemoteEndPoint,
+                connection.UpstreamEndPoint,
                 connection.ConnectTime,
                 connection.BytesUp,
                 connection.BytesDown,

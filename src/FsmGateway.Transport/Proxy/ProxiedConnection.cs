@@ -68,6 +68,12 @@ internal sealed class ProxiedConnection : RelayCounters
         set => Volatile.Write(ref _upstream, value);
     }
 
+    /// <summary>The client's address, read at accept for the access log (an endpoint of a closed connection may be gone).</summary>
+    public System.Net.EndPoint? ClientEndPoint { get; set; }
+
+    /// <summary>The upstream connection's remote endpoint, read once connected.</summary>
+    public System.Net.EndPoint? UpstreamEndPoint { get; set; }
+
     /// <summary>The backend chosen for the connection, if one was.</summary>
     public RouteBackend? Backend { get; set; }
 
