@@ -85,6 +85,26 @@ public sealed class LogHygieneTests
         Assert.Contains("gw\\n12:00:00.000", line.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task File_mode_logs_each_policy_status_per_ancestor_with_the_reason_and_message_when_it_is_refused()
+    {
+        var logs = new RecordingLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(logs));
+        var sink = new LogStatusSink(factory.CreateLogger<LogStatusSink>());
+        var resources = new ResourceSetBuilder("apps")
+            .Gateway("gw", g => g.Listener("tcp", 8000))
+            .TcpRoute("route", r => r.Parent("gw").Backend("echo", 9000))
+            .Service("echo", 9000, "127.0.0.1:9001")
+            .Add(new Resources.BackendTrafficPolicy(new Resources.ObjectMeta("apps", "slow"), [new Resources.PolicyTargetReference(Resources.GatewayApi.Group, "TCPRoute", "route")]) { ConnectTimeout = TimeSpan.Zero })
+            .Build();
+        var result = Routing.RouteCompiler.Compile(ConfigSnapshot.From(resources), new Routing.CompilerOptions(), Routing.ListenerBindings.AssumeAllBound);
+
+        await sink.PublishAsync(result.Statuses, CancellationToken.None);
+
+        var line = Assert.Single(logs.Entries, e => e.Message.StartsWith("Status of BackendTrafficPolicy apps/slow", StringComparison.Ordinal));
+        Assert.Equal("Status of BackendTrafficPolicy apps/slow: ancestor Gateway apps/gw: Accepted=False/Invalid (spec.timeout.tcp.connectTimeout: must be more than 0s)", line.Message);
+    }
+
     private sealed class FaultingSource : IConfigSource
     {
         public string Name => "faulty";

@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace FsmGateway.Host.Gateway;
 
 /// <summary>
-/// The status sink of file mode: there is no API server to write status to, so each object's conditions are logged,
-/// one line per object, whenever they change.
+/// The status sink of file mode: there is no API server to write status to, so each object's conditions (a policy's
+/// per ancestor) are logged, one line per object, whenever they change.
 /// </summary>
 internal sealed partial class LogStatusSink(ILogger<LogStatusSink> logger) : IStatusSink
 {
@@ -38,6 +38,14 @@ internal sealed partial class LogStatusSink(ILogger<LogStatusSink> logger) : ISt
                 $"parent {p.ParentRef.Namespace}/{p.ParentRef.Name}{(p.ParentRef.SectionName is { } s ? $"/{s}" : string.Empty)}{(p.ParentRef.Port is { } port ? $":{port}" : string.Empty)}: {Summary(p.Conditions)}"));
         }
 
+        foreach (var (key, status) in statuses.Policies)
+        {
+            current[key] = status.Ancestors.IsEmpty
+                ? "reaches no Gateway"
+                : string.Join("; ", status.Ancestors.Select(a =>
+                    $"ancestor {ResourceKeyText(a.AncestorRef)}: {Summary(a.Conditions)}"));
+        }
+
         foreach (var (key, text) in current)
         {
             if (!_previous.TryGetValue(key, out var before) || before != text)
@@ -50,6 +58,9 @@ internal sealed partial class LogStatusSink(ILogger<LogStatusSink> logger) : ISt
         _previous = current;
         return ValueTask.CompletedTask;
     }
+
+    private static string ResourceKeyText(ParentReference reference) =>
+        $"{reference.Kind} {reference.Namespace}/{reference.Name}{(reference.SectionName is { } s ? $"/{s}" : string.Empty)}";
 
     /// <summary>Healthy conditions as <c>Type=Status</c>; unhealthy ones with their reason and message, which say what to fix.</summary>
     private static string Summary(IEnumerable<Condition> conditions) =>

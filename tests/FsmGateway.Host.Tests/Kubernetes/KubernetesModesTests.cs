@@ -38,6 +38,25 @@ public sealed class KubernetesModesTests : IAsyncLifetime
             .Replace("port: 8000", $"port: {_foo}", StringComparison.Ordinal)
             .Replace("port: 8001", $"port: {_bar}", StringComparison.Ordinal);
         _server.ApplyYaml(seed, Namespace);
+
+        // Backend policies (issue 15) that change nothing the data plane does here (round robin, the default connect
+        // timeout), so the routing below stays as it is once the transport honours them.
+        _server.InstallPolicyCrds();
+        _server.ApplyYaml("""
+            apiVersion: gateway.flomesh.io/v1alpha2
+            kind: BackendLBPolicy
+            metadata: { name: lb }
+            spec:
+              targetRefs: [{ group: "", kind: Service, name: httpbin }]
+              algorithm: RoundRobin
+            ---
+            apiVersion: gateway.fsmgateway.io/v1alpha1
+            kind: BackendTrafficPolicy
+            metadata: { name: route-timeout }
+            spec:
+              targetRefs: [{ group: gateway.networking.k8s.io, kind: TCPRoute, name: tcp-route }]
+              timeout: { tcp: { connectTimeout: 10s } }
+            """, Namespace);
     }
 
     public async Task DisposeAsync()
@@ -111,6 +130,18 @@ public sealed class KubernetesModesTests : IAsyncLifetime
             AssertCondition(p, "Accepted", "True", "Accepted");
             AssertCondition(p, "ResolvedRefs", "True", "ResolvedRefs");
         });
+
+        // Each policy reports, in status.ancestors, the Gateway it reaches: written by the controller like every other status.
+        foreach (var (apiVersion, kind, name) in new[] { ("gateway.flomesh.io/v1alpha2", "BackendLBPolicy", "lb"), ("gateway.fsmgateway.io/v1alpha1", "BackendTrafficPolicy", "route-timeout") })
+        {
+            await Net.EventuallyAsync(
+                () => Task.FromResult(_server.Get(apiVersion, kind, Namespace, name)?["status"]?["ancestors"]?[0] is { } ancestor
+                    && ancestor["ancestorRef"]?["name"]?.GetValue<string>() == GatewayName
+                    && ancestor["controllerName"]?.GetValue<string>() == "flomesh.io/gateway-controller"
+                    && Condition(ancestor, "Accepted")?["status"]?.GetValue<string>() == "True"),
+                $"{kind} {name}: status.ancestors names Gateway {GatewayName}, Accepted=True",
+                TimeSpan.FromSeconds(30));
+        }
 
         // The data plane runs what the Deployment runs (here as a local process) and reads its Gateway from the API server.
         args = [.. args.Select((a, i) => i > 0 && args[i - 1] == "--admin-port" ? "0" : i > 0 && args[i - 1] == "--admin-address" ? "127.0.0.1" : a)];
