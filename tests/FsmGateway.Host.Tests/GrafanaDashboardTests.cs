@@ -83,12 +83,23 @@ public sealed partial class GrafanaDashboardTests : IDisposable
         await PromtoolCheckAsync(queries);
     }
 
-    /// <summary>The names a <c>run</c> data plane exports once connections were relayed, refused for each reason and closed.</summary>
+    /// <summary>
+    /// The names a <c>run</c> data plane exports once connections were relayed, refused for each reason and closed, and
+    /// a route was refused (a series appears once it has a value).
+    /// </summary>
     private async Task<IEnumerable<string>> DataPlaneMetricsAsync()
     {
         await using var traffic = new KnownTraffic();
         var config = _dir.CreateSubdirectory("run");
         File.WriteAllText(Path.Combine(config.FullName, "gateway.yaml"), traffic.Manifests);
+        File.WriteAllText(Path.Combine(config.FullName, "invalid.yaml"), """
+            apiVersion: gateway.networking.k8s.io/v1alpha2
+            kind: TCPRoute
+            metadata: { name: nowhere, namespace: apps }
+            spec:
+              parentRefs: [{ name: gw, sectionName: no-such-listener }]
+              rules: [{ backendRefs: [{ name: echo, port: 9000 }] }]
+            """);
         await using var gateway = GatewayProcess.Start("run", "--config", config.FullName, "--admin-port", "0");
         await gateway.WaitUntilReadyAsync();
         await traffic.EchoAsync(connections: 2, bytes: 100);
@@ -100,7 +111,7 @@ public sealed partial class GrafanaDashboardTests : IDisposable
         return exposition.Names;
     }
 
-    /// <summary>The names the controller exports while it leads, provisions and writes status.</summary>
+    /// <summary>The names the controller exports while it leads, provisions and writes status, and after its watches were cut and then expired.</summary>
     private async Task<IEnumerable<string>> ControllerMetricsAsync()
     {
         await using var server = await FakeApiServer.StartAsync(new FakeApiServerOptions { Token = "grafana-token" });
@@ -118,9 +129,14 @@ public sealed partial class GrafanaDashboardTests : IDisposable
             "the controller writes the Gateway's status",
             TimeSpan.FromSeconds(30));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        var exposition = await Exposition.ScrapeAsync(http, new Uri(controller.AdminUri!, "/metrics"));
+        var metrics = new Uri(controller.AdminUri!, "/metrics");
+        server.DropWatches();
+        await Net.EventuallyAsync(async () => (await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_restarts_total") > 0, "a watch is reopened", TimeSpan.FromSeconds(30));
+        server.Compact();
+        Exposition? exposition = null;
+        await Net.EventuallyAsync(async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_relists_total") > 0, "a kind is listed again", TimeSpan.FromSeconds(30));
         Assert.Equal(0, await controller.TerminateAsync());
-        return exposition.Names;
+        return exposition!.Names;
     }
 
     /// <summary>
