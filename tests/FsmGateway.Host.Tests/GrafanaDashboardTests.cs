@@ -74,7 +74,8 @@ public sealed partial class GrafanaDashboardTests : IDisposable
         foreach (var name in new[]
         {
             "fsmgateway_connections_accepted_total", "fsmgateway_connections_active", "fsmgateway_bytes_total", "fsmgateway_connections_closed_total",
-            "fsmgateway_upstream_connect_duration_seconds_bucket", "fsmgateway_upstream_connect_failures_total",
+            "fsmgateway_upstream_connect_duration_seconds_bucket", "fsmgateway_upstream_connect_failures_total", "fsmgateway_backend_ejections_total",
+            "fsmgateway_config_revisions_applied_total", "fsmgateway_config_objects_invalid",
         })
         {
             Assert.Contains(name, used);
@@ -85,7 +86,8 @@ public sealed partial class GrafanaDashboardTests : IDisposable
 
     /// <summary>
     /// The names a <c>run</c> data plane exports once connections were relayed, refused for each reason and closed, and
-    /// a route was refused (a series appears once it has a value).
+    /// a route was refused, and the dead backend's endpoint was ejected and then tried in panic mode (a series appears
+    /// once it has a value; per-endpoint series need <c>--endpoint-metrics</c>).
     /// </summary>
     private async Task<IEnumerable<string>> DataPlaneMetricsAsync()
     {
@@ -100,10 +102,10 @@ public sealed partial class GrafanaDashboardTests : IDisposable
               parentRefs: [{ name: gw, sectionName: no-such-listener }]
               rules: [{ backendRefs: [{ name: echo, port: 9000 }] }]
             """);
-        await using var gateway = GatewayProcess.Start("run", "--config", config.FullName, "--admin-port", "0");
+        await using var gateway = GatewayProcess.Start("run", "--config", config.FullName, "--admin-port", "0", "--endpoint-metrics");
         await gateway.WaitUntilReadyAsync();
         await traffic.EchoAsync(connections: 2, bytes: 100);
-        await KnownTraffic.RefusedAsync(traffic.DeadPort, 1);
+        await KnownTraffic.RefusedAsync(traffic.DeadPort, 2);
         await KnownTraffic.RefusedAsync(traffic.EmptyPort, 1);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var exposition = await MetricsTests.WhenIdleAsync(http, new Uri(gateway.AdminUri!, "/metrics"));
