@@ -157,6 +157,33 @@ public sealed class TerminationReasonTests
         await deadClosed.WaitForAsync("refused_upstream_connect_failed");
     }
 
+    /// <summary>
+    /// A reload that rebuilds the listener's route model (here its backend's weight changes) keeps the listener's
+    /// counters: they are totals per label set, not per route model, so Prometheus never sees a counter reset.
+    /// </summary>
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task Counters_SurviveAReloadThatRebuildsTheRouteModel()
+    {
+        await using var backend = TestBackend.Echo();
+        var port = FreePort.Get();
+        using var closed = new ClosedCounter(port);
+        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
+        await EchoAndCloseAsync(port);
+        await closed.WaitForAsync("client_closed");
+
+        await proxy.ApplyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 2, backend))), CancellationToken.None);
+        await EchoAndCloseAsync(port);
+        await closed.WaitForAsync("client_closed", count: 2);
+    }
+
+    private static async Task EchoAndCloseAsync(int port)
+    {
+        using var client = await TestClient.ConnectAsync(port, CancellationToken.None);
+        await client.AssertEchoesAsync();
+        client.Shutdown(SocketShutdown.Send);
+        Assert.False((await client.ReadToEndAsync()).Reset);
+    }
+
     /// <summary>Counts <c>fsmgateway.connections.closed</c> by reason for one listener port.</summary>
     private sealed class ClosedCounter : IDisposable
     {
@@ -189,20 +216,29 @@ public sealed class TerminationReasonTests
                     }
                 }
 
+                // An observable counter: each collection reports the listener's totals so far.
                 if (tagPort == portText && reason is not null)
                 {
-                    _byReason.AddOrUpdate(reason, (int)value, (_, n) => n + (int)value);
+                    _byReason[reason] = (int)value;
                 }
             });
             _listener.Start();
         }
 
-        /// <summary>Waits until exactly one connection has closed, with <paramref name="reason"/>.</summary>
-        public async Task WaitForAsync(string reason)
+        /// <summary>Waits until exactly <paramref name="count"/> connections have closed, all with <paramref name="reason"/>.</summary>
+        public async Task WaitForAsync(string reason, int count = 1)
         {
-            var counted = await Guard.Eventually(() => !_byReason.IsEmpty);
+            var counted = await Guard.Eventually(() =>
+            {
+                lock (_listener)
+                {
+                    _byReason.Clear();
+                    _listener.RecordObservableInstruments();
+                    return _byReason.Values.Sum() >= count;
+                }
+            });
             Assert.True(counted, $"no connection closed with a reason (expected {reason})");
-            Assert.Equal([$"{reason}=1"], _byReason.Select(static p => $"{p.Key}={p.Value}"));
+            Assert.Equal([$"{reason}={count}"], _byReason.Select(static p => $"{p.Key}={p.Value}"));
         }
 
         public void Dispose() => _listener.Dispose();

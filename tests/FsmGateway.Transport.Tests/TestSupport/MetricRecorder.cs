@@ -6,7 +6,7 @@ namespace FsmGateway.Transport.Tests.TestSupport;
 
 /// <summary>
 /// Listens to the proxy's meter for one backend (by its Service name, unique per test): sums what counters add, and
-/// on demand collects the observable (per-endpoint) instruments, keyed by instrument and <c>endpoint</c> label.
+/// on demand collects the per-endpoint observable instruments, keyed by instrument and <c>endpoint</c> label.
 /// </summary>
 internal sealed class MetricRecorder : IDisposable
 {
@@ -72,9 +72,10 @@ internal sealed class MetricRecorder : IDisposable
         if (instrument.IsObservable)
         {
             // Observable callbacks run on the thread that called RecordObservableInstruments, inside Observe's lock.
-            if (_observing is { } observing)
+            // Only the per-endpoint series: the backend's own counters are observable too (totals, ADR 0007).
+            if (_observing is { } observing && endpoint is not null)
             {
-                observing[(instrument.Name, endpoint ?? string.Empty)] = value;
+                observing[(instrument.Name, endpoint)] = value;
             }
 
             return;
