@@ -29,6 +29,9 @@ public sealed record ListenerRoute(
     ResourceKey? Route,
     EquatableArray<RouteBackend> Backends)
 {
+    /// <summary>What the transport does with client connections on this listener: PROXY protocol, filters, caps, timeouts, keepalive.</summary>
+    public ClientPolicy Client { get; init; } = ClientPolicy.Default;
+
     /// <summary>The sum of every backend's weight.</summary>
     public long TotalWeight => Backends.Sum(static b => (long)b.Weight);
 
