@@ -49,9 +49,9 @@ internal static partial class Log
     [LoggerMessage(40, LogLevel.Warning, "Endpoint {Endpoint} of backend {Backend} ejected for {Duration} after {Failures} consecutive failed connect(s) (last: {Reason}); new connections skip it until then")]
     public static partial void EndpointEjected(ILogger logger, string endpoint, string backend, TimeSpan duration, int failures, string reason);
 
-    [LoggerMessage(41, LogLevel.Warning, "Every endpoint of backend {Backend} is ejected: panic mode, new connections try all {Count} of them")]
-    public static partial void PanicEntered(ILogger logger, string backend, int count);
+    [LoggerMessage(41, LogLevel.Warning, "Backend {Backend} has {Healthy} of {Count} endpoint(s) healthy, below its panic threshold ({Threshold}): panic mode, new connections try all {Count} of them")]
+    public static partial void PanicEntered(ILogger logger, string backend, int healthy, int count, string threshold);
 
-    [LoggerMessage(42, LogLevel.Information, "Backend {Backend} has an endpoint in service again: panic mode over")]
-    public static partial void PanicLeft(ILogger logger, string backend);
+    [LoggerMessage(42, LogLevel.Information, "Backend {Backend} has {Healthy} of {Count} endpoint(s) healthy again: panic mode over")]
+    public static partial void PanicLeft(ILogger logger, string backend, int healthy, int count);
 }

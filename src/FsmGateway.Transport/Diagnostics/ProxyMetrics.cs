@@ -34,6 +34,8 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _accessLogDropped;
     private readonly Counter<long> _ejections;
     private readonly Counter<long> _panicConnections;
+    private readonly Counter<long> _healthTransitions;
+    private readonly Counter<long> _panicTransitions;
 
     public ProxyMetrics(IMeterFactory? meterFactory)
     {
@@ -86,7 +88,10 @@ internal sealed class ProxyMetrics : IDisposable
         _accessLogWritten = _meter.CreateCounter<long>("fsmgateway.access_log.written", "{line}", "Access-log lines written to the sink.");
         _accessLogDropped = _meter.CreateCounter<long>("fsmgateway.access_log.dropped", "{line}", "Access-log lines dropped: the queue was full (the sink is slower than the traffic), or the sink could not be opened or written.");
         _ejections = _meter.CreateCounter<long>("fsmgateway.backend.ejections", "{ejection}", "Endpoints of the backend ejected by passive health (consecutive failed connects).");
-        _panicConnections = _meter.CreateCounter<long>("fsmgateway.backend.panic_connections", "{connection}", "Connections sent to the backend while every endpoint was ejected (panic mode: all are tried).");
+        _panicConnections = _meter.CreateCounter<long>("fsmgateway.backend.panic_connections", "{connection}", "Connections sent to the backend in panic mode (fewer endpoints healthy than its panic threshold, by default none: all are tried).");
+        _panicTransitions = _meter.CreateCounter<long>("fsmgateway.backend.panic_transitions", "{transition}", "Times the backend entered (state=entered) or left (state=left) panic mode.");
+        _healthTransitions = _meter.CreateCounter<long>(
+            "fsmgateway.backend.health_transitions", "{transition}", "Endpoints of the backend marked down (state=down) or up again (state=up) by active health checks.");
     }
 
     public void AccessLogWritten(int lines) => _accessLogWritten.Add(lines);
@@ -102,7 +107,7 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableUpDownCounter(
             "fsmgateway.endpoint.connections.active", () => Observe(registry, static s => s.ActiveConnections), "{connection}", "Connections open (or opening) to the endpoint now, across listeners.");
         _meter.CreateObservableGauge(
-            "fsmgateway.endpoint.healthy", () => Observe(registry, static s => s.IsEjected() ? 0 : 1), unit: null, "1 while new connections may pick the endpoint, 0 while passive health has it ejected.");
+            "fsmgateway.endpoint.healthy", () => Observe(registry, static s => s.IsHealthy() ? 1 : 0), unit: null, "1 while new connections may pick the endpoint, 0 while passive health has it ejected or active health checks have it down (panic mode may still use it).");
         _meter.CreateObservableCounter(
             "fsmgateway.endpoint.ejections", () => Observe(registry, static s => s.Ejections), "{ejection}", "Times passive health ejected the endpoint since it was first listed.");
     }
@@ -119,6 +124,11 @@ internal sealed class ProxyMetrics : IDisposable
     public void Ejected(BackendTags tags) => _ejections.Add(1, in tags.Backend);
 
     public void Panic(BackendTags tags) => _panicConnections.Add(1, in tags.Backend);
+
+    public void PanicChanged(BackendTags tags, bool entered) => _panicTransitions.Add(1, in entered ? ref tags.PanicEntered : ref tags.PanicLeft);
+
+    /// <summary>An active health transition, with the backend Service's tags and <c>state</c> (up or down), built once per probed endpoint.</summary>
+    public void HealthTransition(KeyValuePair<string, object?>[] tags) => _healthTransitions.Add(1, tags);
 
     // The totals are counted whether or not anything listens: a few uncontended Interlocked adds per connection,
     // and any one of the observable instruments may be the one a listener enabled.
@@ -264,6 +274,8 @@ internal sealed class BackendTags
     public TagList Other;
     public TagList Upstream;
     public TagList Downstream;
+    public TagList PanicEntered;
+    public TagList PanicLeft;
 #pragma warning restore SA1401, CA1051
 
     /// <summary>The label values, which key the totals.</summary>
@@ -289,6 +301,8 @@ internal sealed class BackendTags
         Other = ListenerTags.With(Backend, "reason", "other");
         Upstream = ListenerTags.With(Backend, "direction", "upstream");
         Downstream = ListenerTags.With(Backend, "direction", "downstream");
+        PanicEntered = ListenerTags.With(Backend, "state", "entered");
+        PanicLeft = ListenerTags.With(Backend, "state", "left");
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using FsmGateway.Routing;
+using FsmGateway.Transport.Health;
 
 namespace FsmGateway.Transport.Proxy;
 
@@ -7,11 +8,13 @@ namespace FsmGateway.Transport.Proxy;
 /// Every endpoint's runtime state, keyed by backend Service port and endpoint address and port, kept across
 /// routing-table updates. <see cref="Retain"/> runs after each apply and forgets what no serving route lists any more,
 /// so an endpoint removed and re-added starts afresh, and the registry is bounded by the endpoints being served.
+/// It also keeps each endpoint's active health per probe configuration, and tells the prober which to probe.
 /// </summary>
-internal sealed class EndpointRegistry(TimeProvider time)
+internal sealed class EndpointRegistry(TimeProvider time, ActiveHealthProber? prober = null)
 {
     private readonly ConcurrentDictionary<BackendKey, BackendHealth> _backends = new();
     private readonly ConcurrentDictionary<EndpointKey, EndpointState> _endpoints = new();
+    private readonly ConcurrentDictionary<(EndpointKey Endpoint, ActiveHealthCheck Check), ActiveHealthState> _active = new();
 
     /// <summary>The endpoint states now kept (a moment's snapshot; safe to enumerate from any thread).</summary>
     public IEnumerable<EndpointState> Endpoints => _endpoints.Values;
@@ -25,22 +28,34 @@ internal sealed class EndpointRegistry(TimeProvider time)
         var health = _backends.GetOrAdd(BackendKey.Of(backend), static key => new BackendHealth(key));
         var endpoints = backend.Endpoints.Items;
         var states = new EndpointState[endpoints.Length];
+        var check = backend.Policy.ActiveHealthCheck;
+        var active = check is null ? null : new ActiveHealthState[endpoints.Length];
         for (var i = 0; i < states.Length; i++)
         {
-            states[i] = _endpoints.GetOrAdd(
+            var state = states[i] = _endpoints.GetOrAdd(
                 new EndpointKey(health.Key, endpoints[i]),
                 static (key, state) => new EndpointState(key, state.health, state.time),
                 (health, time));
+            if (active is not null)
+            {
+                // Same endpoint, same check: the same state, so its health and probe schedule survive the reload. A
+                // changed check starts from the endpoint's last active verdict (up when it had none), not from scratch.
+                active[i] = _active.GetOrAdd((state.Key, check!), static (key, state) => new ActiveHealthState(state, key.Check, state.Active?.IsUp ?? true), state);
+            }
         }
 
-        return new BackendRuntime(backend, health, [.. endpoints], states, tags, settings, time);
+        return new BackendRuntime(backend, health, [.. endpoints], states, tags, PassiveHealthSettings.For(backend, settings), time, active);
     }
+
+    /// <summary>The active health states now kept.</summary>
+    public IEnumerable<ActiveHealthState> ActiveStates => _active.Values;
 
     /// <summary>Forgets every backend and endpoint that none of <paramref name="models"/> routes to.</summary>
     public void Retain(IEnumerable<RouteModel> models)
     {
         var backends = new HashSet<BackendKey>();
         var endpoints = new HashSet<EndpointKey>();
+        var active = new HashSet<ActiveHealthState>(ReferenceEqualityComparer.Instance);
         foreach (var model in models)
         {
             foreach (var runtime in model.Backends.Values)
@@ -50,7 +65,28 @@ internal sealed class EndpointRegistry(TimeProvider time)
                 {
                     endpoints.Add(state.Key);
                 }
+
+                foreach (var probed in runtime.Active ?? [])
+                {
+                    active.Add(probed);
+                }
             }
+        }
+
+        // Probing follows what is served: a state no route uses stops (its in-flight probe ends first), a new one starts.
+        foreach (var (key, state) in _active)
+        {
+            if (!active.Contains(state))
+            {
+                _active.TryRemove(key, out _);
+                state.Retire();
+            }
+        }
+
+        foreach (var state in active)
+        {
+            state.Endpoint.Active = state;
+            prober?.Add(state);
         }
 
         foreach (var key in _endpoints.Keys)
@@ -81,8 +117,9 @@ internal sealed class BackendRuntime
     private readonly TimeProvider _time;
     private volatile AvailableEndpoints _available;
 
-    public BackendRuntime(RouteBackend backend, BackendHealth health, BackendEndpoint[] endpoints, EndpointState[] states, BackendTags tags, PassiveHealthSettings settings, TimeProvider time)
+    public BackendRuntime(RouteBackend backend, BackendHealth health, BackendEndpoint[] endpoints, EndpointState[] states, BackendTags tags, PassiveHealthSettings settings, TimeProvider time, ActiveHealthState[]? active = null)
     {
+        Active = active;
         Backend = backend;
         Health = health;
         States = states;
@@ -103,6 +140,30 @@ internal sealed class BackendRuntime
     public BackendTags Tags { get; }
 
     public PassiveHealthSettings PassiveHealth { get; }
+
+    /// <summary>Each endpoint's active health under this backend's check, at the index of <see cref="States"/>; null without a check.</summary>
+    public ActiveHealthState[]? Active { get; }
+
+    /// <summary>The backend's panic threshold in percent (null: panic only when no endpoint is healthy).</summary>
+    public int? PanicThresholdPercent => Backend.Policy.PanicThresholdPercent;
+
+    /// <summary>How many endpoints are ejected by passive health at <paramref name="now"/>.</summary>
+    public int EjectedCount(long now)
+    {
+        var count = 0;
+        foreach (var state in States)
+        {
+            if (state.IsEjected(now))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>Whether the endpoint at <paramref name="index"/> of <see cref="States"/> may take new connections (outside panic mode).</summary>
+    private bool IsHealthy(int index, long now) => !States[index].IsEjected(now) && Active?[index] is not { IsUp: false };
 
     /// <summary>The endpoints a new connection may pick from now.</summary>
     /// <param name="panicChanged">Whether this call found the backend entering or leaving panic mode.</param>
@@ -128,28 +189,27 @@ internal sealed class BackendRuntime
         var all = previous.All;
         var healthy = 0;
         var nextChange = long.MaxValue;
-        foreach (var state in States)
+        for (var i = 0; i < States.Length; i++)
         {
-            if (state.IsEjected(now))
+            if (States[i].IsEjected(now))
             {
-                nextChange = Math.Min(nextChange, state.EjectedUntil);
+                nextChange = Math.Min(nextChange, States[i].EjectedUntil);
             }
-            else
+
+            if (IsHealthy(i, now))
             {
                 healthy++;
             }
         }
 
+        // Panic mode, as Envoy's: with fewer endpoints healthy than the threshold (by default: none), health says
+        // little about which is better, and piling every client onto the few (or refusing them all) would turn a
+        // flapping backend into an outage. Every endpoint is offered again. A threshold of 0 turns it off.
+        var panic = all.Length > 0 && (PanicThresholdPercent is { } threshold ? healthy * 100L < threshold * (long)all.Length : healthy == 0);
         AvailableEndpoints next;
-        if (healthy == all.Length)
+        if (healthy == all.Length || panic)
         {
-            next = new AvailableEndpoints(all, States, version, nextChange, panic: false) { All = all };
-        }
-        else if (healthy == 0)
-        {
-            // Panic mode, as Envoy's: with every endpoint ejected, ejection says nothing about which is better, and
-            // refusing every client would turn a flapping backend into an outage. Each of them is tried again.
-            next = new AvailableEndpoints(all, States, version, nextChange, panic: true) { All = all };
+            next = new AvailableEndpoints(all, States, version, nextChange, panic) { All = all, Healthy = healthy };
         }
         else
         {
@@ -158,14 +218,14 @@ internal sealed class BackendRuntime
             var j = 0;
             for (var i = 0; i < States.Length; i++)
             {
-                if (!States[i].IsEjected(now))
+                if (IsHealthy(i, now))
                 {
                     endpoints[j] = all[i];
                     states[j++] = States[i];
                 }
             }
 
-            next = new AvailableEndpoints(endpoints, states, version, nextChange, panic: false) { All = all };
+            next = new AvailableEndpoints(endpoints, states, version, nextChange, panic: false) { All = all, Healthy = healthy };
         }
 
         panicChanged = next.Panic != previous.Panic && previous.Version != -1;
@@ -192,6 +252,9 @@ internal sealed class AvailableEndpoints(BackendEndpoint[] endpoints, EndpointSt
     /// <summary>When the first ejection ends (a <see cref="TimeProvider"/> timestamp): the set is stale from then; <see cref="long.MaxValue"/> when none is ejected.</summary>
     public long NextChange { get; } = nextChange;
 
-    /// <summary>Every endpoint is ejected, so every endpoint is offered (panic mode).</summary>
+    /// <summary>Fewer endpoints are healthy than the panic threshold (by default: none), so every endpoint is offered (panic mode).</summary>
     public bool Panic { get; } = panic;
+
+    /// <summary>How many endpoints were healthy (neither ejected nor down) when the set was computed.</summary>
+    public int Healthy { get; init; }
 }

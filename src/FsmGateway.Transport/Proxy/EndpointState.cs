@@ -14,14 +14,50 @@ internal readonly record struct BackendKey(string Namespace, string Name, int? P
 /// <summary>The identity of an endpoint's runtime state: its backend and its address and port.</summary>
 internal readonly record struct EndpointKey(BackendKey Backend, BackendEndpoint Endpoint);
 
-/// <summary>How passive health treats one backend's endpoints (from <see cref="ProxyOptions"/> today; a policy may override it per backend).</summary>
+/// <summary>
+/// How passive health treats one backend's endpoints: the backend's <see cref="BackendPolicy.PassiveHealthCheck"/>
+/// when a policy sets one, else the global settings of <see cref="ProxyOptions"/>.
+/// </summary>
 /// <param name="ConsecutiveFailures">Consecutive failed connects that eject an endpoint; 0 never ejects.</param>
 /// <param name="BaseEjectionTime">The first ejection's length; the n-th in a row lasts n times this.</param>
 /// <param name="MaxEjectionTime">The longest an ejection lasts.</param>
 internal sealed record PassiveHealthSettings(int ConsecutiveFailures, TimeSpan BaseEjectionTime, TimeSpan MaxEjectionTime)
 {
+    /// <summary>
+    /// Envoy's ejection sweep interval: an ejection ends at a whole number of intervals after it started (its length
+    /// rounded up to a multiple of this). Zero (the global settings) for exactly the ejection time.
+    /// </summary>
+    public TimeSpan Interval { get; init; }
+
+    /// <summary>The most endpoints of the backend ejected at once, in percent; one may always be. 100 (the global settings) for no limit.</summary>
+    public int MaxEjectionPercent { get; init; } = 100;
+
     public static PassiveHealthSettings From(ProxyOptions options) =>
         new(options.PassiveHealthConsecutiveFailures, options.PassiveHealthEjectionTime, options.PassiveHealthMaxEjectionTime);
+
+    /// <summary>The settings for a backend: its policy's passive health check, else <paramref name="global"/>.</summary>
+    public static PassiveHealthSettings For(RouteBackend backend, PassiveHealthSettings global) =>
+        backend.Policy.PassiveHealthCheck is { } policy
+            ? new(policy.ConsecutiveFailures, policy.BaseEjectionTime, global.MaxEjectionTime) { Interval = policy.Interval, MaxEjectionPercent = policy.MaxEjectionPercent }
+            : global;
+
+    /// <summary>The most of <paramref name="endpoints"/> endpoints that may be ejected at once (at least one).</summary>
+    public int MaxEjected(int endpoints) => MaxEjectionPercent >= 100 ? endpoints : Math.Max(1, endpoints * MaxEjectionPercent / 100);
+
+    /// <summary>The n-th ejection's length: n × base, at most the maximum, rounded up to whole intervals.</summary>
+    public TimeSpan EjectionLength(int n)
+    {
+        // Saturating: n × base stays below the maximum even for absurd settings (no overflow into the past).
+        var length = n > MaxEjectionTime.Ticks / Math.Max(1, BaseEjectionTime.Ticks)
+            ? MaxEjectionTime
+            : TimeSpan.FromTicks(Math.Min(BaseEjectionTime.Ticks * n, MaxEjectionTime.Ticks));
+        if (Interval > TimeSpan.Zero && length.Ticks % Interval.Ticks != 0 && length < TimeSpan.MaxValue - Interval)
+        {
+            length = TimeSpan.FromTicks(((length.Ticks / Interval.Ticks) + 1) * Interval.Ticks);
+        }
+
+        return length;
+    }
 }
 
 /// <summary>
@@ -61,6 +97,8 @@ internal sealed class EndpointState
     private long _ejectedUntil = NotEjected;
     private long _ejections;
     private long _failures;
+    private volatile string? _ejectionReason;
+    private volatile Health.ActiveHealthState? _activeHealth;
 
     public EndpointState(EndpointKey key, BackendHealth backend, TimeProvider time)
     {
@@ -101,6 +139,19 @@ internal sealed class EndpointState
 
     /// <summary>When the current (or last) ejection ends, as a <see cref="TimeProvider"/> timestamp; <see cref="long.MinValue"/> if never ejected.</summary>
     public long EjectedUntil => Volatile.Read(ref _ejectedUntil);
+
+    /// <summary>Why the endpoint was last ejected (the last failed connect's error), or null if it never was.</summary>
+    public string? EjectionReason => _ejectionReason;
+
+    /// <summary>The endpoint's active health under the check applied last (null when no active check probes it).</summary>
+    public Health.ActiveHealthState? Active
+    {
+        get => _activeHealth;
+        set => _activeHealth = value;
+    }
+
+    /// <summary>Neither ejected by passive health nor down by its active check (as <c>/status</c> and the healthy gauge show it).</summary>
+    public bool IsHealthy() => !IsEjected() && _activeHealth is not { IsUp: false };
 
     /// <summary>Whether the endpoint is ejected at <paramref name="now"/> (a <see cref="TimeProvider"/> timestamp).</summary>
     public bool IsEjected(long now) => Volatile.Read(ref _ejectedUntil) > now;
@@ -146,9 +197,14 @@ internal sealed class EndpointState
     /// A connect failed (refused, timed out, reset). After <see cref="PassiveHealthSettings.ConsecutiveFailures"/> in a
     /// row the endpoint is ejected, for the base ejection time times the number of ejections since its last success,
     /// capped at the maximum. A failure while ejected (a connect that started before the ejection) changes nothing.
+    /// When <paramref name="backend"/> already has as many endpoints ejected as its maximum ejection percentage
+    /// allows, the endpoint is not ejected and its failures start counting again.
     /// </summary>
+    /// <param name="settings">The backend's passive health settings.</param>
+    /// <param name="reason">The failed connect's error, kept for <c>/status</c> when it ejects the endpoint.</param>
+    /// <param name="backend">The backend whose endpoints the maximum ejection percentage counts, or null for no limit.</param>
     /// <returns>How long the endpoint is now ejected for, or null when this failure did not eject it.</returns>
-    public TimeSpan? Failed(PassiveHealthSettings settings)
+    public TimeSpan? Failed(PassiveHealthSettings settings, string? reason = null, BackendRuntime? backend = null)
     {
         Interlocked.Increment(ref _failures);
         var now = _time.GetTimestamp();
@@ -165,13 +221,32 @@ internal sealed class EndpointState
             return null;
         }
 
+        if (backend is not null && settings.MaxEjectionPercent < 100)
+        {
+            // Rare (a run of failures reaching the threshold), so a lock: two endpoints ejected at once must not both
+            // see room for one more.
+            lock (backend.Health)
+            {
+                if (backend.EjectedCount(now) >= settings.MaxEjected(backend.States.Length))
+                {
+                    Interlocked.Exchange(ref _consecutiveFailures, 0);
+                    return null;
+                }
+
+                return Eject(settings, reason, now);
+            }
+        }
+
+        return Eject(settings, reason, now);
+    }
+
+    private TimeSpan Eject(PassiveHealthSettings settings, string? reason, long now)
+    {
         var inARow = Interlocked.Increment(ref _ejectionsInARow);
-        // Saturating: n × base and the deadline stay below the maximum even for absurd settings (no overflow into the past).
-        var length = inARow > settings.MaxEjectionTime.Ticks / Math.Max(1, settings.BaseEjectionTime.Ticks)
-            ? settings.MaxEjectionTime
-            : TimeSpan.FromTicks(Math.Min(settings.BaseEjectionTime.Ticks * inARow, settings.MaxEjectionTime.Ticks));
+        var length = settings.EjectionLength(inARow);
         var ticks = length.TotalSeconds * _time.TimestampFrequency;
         var until = ticks >= long.MaxValue - (double)now ? long.MaxValue : now + (long)ticks;
+        _ejectionReason = reason;
         Volatile.Write(ref _ejectedUntil, until);
         Interlocked.Increment(ref _ejections);
 

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using FsmGateway.Routing;
 using FsmGateway.Transport.AccessLog;
 using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.Health;
 using FsmGateway.Transport.LoadBalancing;
 using FsmGateway.Transport.Relay;
 using Microsoft.Extensions.Logging;
@@ -32,6 +33,7 @@ public sealed class GatewayProxy : IAsyncDisposable
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly Dictionary<BindKey, ListenerRuntime> _listeners = [];
     private readonly EndpointRegistry _endpoints;
+    private readonly ActiveHealthProber _prober;
     private readonly PassiveHealthSettings _passiveHealth;
     private readonly ConcurrentDictionary<Task, byte> _background = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -78,7 +80,8 @@ public sealed class GatewayProxy : IAsyncDisposable
         _logger = logger ?? NullLogger<GatewayProxy>.Instance;
         _metrics = new ProxyMetrics(meterFactory);
         _accessLog = _options.AccessLog.Destination is null ? null : new AccessLogWriter(_options.AccessLog, _time, _logger, _metrics);
-        _endpoints = new EndpointRegistry(_time);
+        _prober = new ActiveHealthProber(_time, _logger, _metrics);
+        _endpoints = new EndpointRegistry(_time, _prober);
         _passiveHealth = PassiveHealthSettings.From(_options);
         if (_options.EndpointMetrics)
         {
@@ -122,8 +125,53 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>The active health prober (for tests).</summary>
+    internal ActiveHealthProber Prober => _prober;
+
     /// <summary>The client connections open now, across all listeners, including draining ones.</summary>
     public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>
+    /// Every endpoint being served and its health now: active probe results, passive ejections, open connections;
+    /// ordered by backend, address and port. A moment's snapshot, safe to call from any thread.
+    /// </summary>
+    /// <returns>One report per endpoint of every backend a serving route names.</returns>
+    public IReadOnlyList<EndpointHealthReport> GetEndpointHealth()
+    {
+        var now = _time.GetTimestamp();
+        var utc = _time.GetUtcNow();
+        DateTimeOffset At(long timestamp) => utc + _time.GetElapsedTime(now, timestamp);
+        var reports = new List<EndpointHealthReport>();
+        foreach (var state in _endpoints.Endpoints)
+        {
+            var ejected = state.IsEjected(now);
+            var active = state.Active is { IsRetired: false } probed
+                ? new ActiveHealthReport(
+                    probed.Check.Protocol == Routing.HealthProbeProtocol.Http ? "HTTP" : "TCP",
+                    probed.IsUp,
+                    probed.LastProbeAt is 0 ? null : At(probed.LastProbeAt),
+                    probed.LastProbeAt is 0 ? null : probed.LastPassed,
+                    probed.LastError,
+                    probed.ConsecutiveFailures,
+                    probed.ConsecutiveSuccesses)
+                : null;
+            var passive = new PassiveHealthReport(ejected, ejected ? At(state.EjectedUntil) : null, state.EjectionReason, state.ConsecutiveFailures, state.Ejections, state.Failures);
+            var reason = ejected ? $"ejected by passive health until {At(state.EjectedUntil):O} ({state.EjectionReason ?? "failed connects"})"
+                : active is { Up: false } ? $"down: {active.ConsecutiveFailures} failed {active.Protocol} probe(s) in a row (last: {active.LastError})"
+                : active is { LastProbePassed: null } ? "healthy (not probed yet)"
+                : "healthy";
+            var key = state.Key;
+            reports.Add(new EndpointHealthReport(
+                key.Backend.Namespace, key.Backend.Name, key.Backend.Port, key.Endpoint.Address, key.Endpoint.Port, !ejected && active is not { Up: false }, reason, state.ActiveConnections, active, passive));
+        }
+
+        return [.. reports
+            .OrderBy(static r => r.BackendNamespace, StringComparer.Ordinal)
+            .ThenBy(static r => r.BackendName, StringComparer.Ordinal)
+            .ThenBy(static r => r.BackendPort)
+            .ThenBy(static r => r.Address, StringComparer.Ordinal)
+            .ThenBy(static r => r.Port)];
+    }
 
     /// <summary>
     /// Applies <paramref name="table"/> as a diff against what is serving, and reports what was bound. A port that
@@ -255,6 +303,7 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
 
         await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        await _prober.DisposeAsync().ConfigureAwait(false); // probes in flight are cancelled and awaited: no socket or timer left
         if (_accessLog is not null)
         {
             await _accessLog.DisposeAsync().ConfigureAwait(false); // after the drain: its lines are written first
@@ -421,6 +470,11 @@ public sealed class GatewayProxy : IAsyncDisposable
             var upstream = await ConnectAsync(connection, model, backend).ConfigureAwait(false);
             if (upstream is null)
             {
+                if (connection.Reason != TerminationReason.None)
+                {
+                    return; // refused already (no healthy endpoint)
+                }
+
                 Reject(connection, TerminationReason.RefusedUpstreamConnectFailed, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
                 return;
             }
@@ -496,6 +550,12 @@ public sealed class GatewayProxy : IAsyncDisposable
         {
             _metrics.Panic(runtime.Tags);
         }
+        else if (available.Endpoints.Length == 0)
+        {
+            // Only with a panic threshold of 0: no endpoint is healthy and panic mode is off.
+            Reject(connection, TerminationReason.RefusedNoHealthyEndpoint, $"no endpoint of backend {backend.Namespace}/{backend.Name} is healthy (panic mode is off)");
+            return null;
+        }
 
         IReadOnlyList<BackendEndpoint> candidates = available.Endpoints;
         var states = available.States;
@@ -531,7 +591,7 @@ public sealed class GatewayProxy : IAsyncDisposable
                 var reason = timedOut ? $"timed out after {_options.ConnectTimeout}" : e.Message;
                 Log.ConnectFailed(_logger, state.Address, $"{backend.Namespace}/{backend.Name}", attempt + 1, reason);
                 _metrics.ConnectFailed(runtime.Tags, e, timedOut);
-                if (state.Failed(runtime.PassiveHealth) is { } ejectedFor)
+                if (state.Failed(runtime.PassiveHealth, reason, runtime) is { } ejectedFor)
                 {
                     Log.EndpointEjected(_logger, state.Address, runtime.Health.Key.ToString(), ejectedFor, runtime.PassiveHealth.ConsecutiveFailures, reason);
                     _metrics.Ejected(runtime.Tags);
@@ -567,13 +627,15 @@ public sealed class GatewayProxy : IAsyncDisposable
 
     private void LogPanic(BackendRuntime runtime, AvailableEndpoints available)
     {
+        _metrics.PanicChanged(runtime.Tags, available.Panic);
         if (available.Panic)
         {
-            Log.PanicEntered(_logger, runtime.Health.Key.ToString(), available.Endpoints.Length);
+            var threshold = runtime.PanicThresholdPercent is { } percent ? $"{percent}%" : "no endpoint healthy";
+            Log.PanicEntered(_logger, runtime.Health.Key.ToString(), available.Healthy, available.All.Length, threshold);
         }
         else
         {
-            Log.PanicLeft(_logger, runtime.Health.Key.ToString());
+            Log.PanicLeft(_logger, runtime.Health.Key.ToString(), available.Healthy, available.All.Length);
         }
     }
 

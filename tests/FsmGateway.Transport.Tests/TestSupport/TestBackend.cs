@@ -50,6 +50,12 @@ internal sealed class TestBackend : IAsyncDisposable
     /// <returns>The backend.</returns>
     public static TestBackend Start(Func<TestBackend, Socket, CancellationToken, Task> handler) => new(handler);
 
+    /// <summary>Starts a backend running <paramref name="handler"/> for each connection, on a given port.</summary>
+    /// <param name="handler">What to do with a connection.</param>
+    /// <param name="port">The port.</param>
+    /// <returns>The backend.</returns>
+    public static TestBackend Start(Func<TestBackend, Socket, CancellationToken, Task> handler, int port) => new(handler, port);
+
     /// <summary>
     /// Echoes every byte back as it arrives. Honours half-close: when the peer shuts down its send side, the backend
     /// finishes sending what it has, shuts down its own send side and closes.
