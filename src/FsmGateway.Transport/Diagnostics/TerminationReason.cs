@@ -7,7 +7,7 @@ namespace FsmGateway.Transport.Proxy;
 /// </summary>
 /// <remarks>
 /// The refusals of client traffic policies (issue 10: a connection limit, an IP allow/deny list, an invalid PROXY
-/// protocol header) slot in as new members before <see cref="Error"/>; their labels and access-log text follow from
+/// protocol header: <see cref="RefusedProxyProtocol"/>) slot in as new members before <see cref="Error"/>; their labels and access-log text follow from
 /// <see cref="TerminationReasons"/>, and the metric tag sets are built for every member.
 /// </remarks>
 internal enum TerminationReason
@@ -44,6 +44,9 @@ internal enum TerminationReason
 
     /// <summary>Refused: the backend has endpoints, but every upstream connect attempt failed.</summary>
     RefusedUpstreamConnectFailed,
+
+    /// <summary>Refused: the listener accepts the PROXY protocol and the header was malformed, missing, or not complete within the inspection timeout.</summary>
+    RefusedProxyProtocol,
 
     /// <summary>An unexpected exception ended the connection (logged at Error).</summary>
     Error,

@@ -8,6 +8,7 @@ using FsmGateway.Transport.AccessLog;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.Health;
 using FsmGateway.Transport.LoadBalancing;
+using FsmGateway.Transport.ProxyProtocol;
 using FsmGateway.Transport.Relay;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -434,18 +435,40 @@ public sealed class GatewayProxy : IAsyncDisposable
         Interlocked.Increment(ref _active);
         var tags = connection.ListenerTags = model.ListenerTags;
         _metrics.Accepted(tags);
+        connection.ClientEndPoint = client.RemoteEndPoint;
+        connection.GatewayEndPoint = client.LocalEndPoint;
         if (_accessLog is not null)
         {
             connection.StartedAtUtc = _time.GetUtcNow();
-            connection.ClientEndPoint = client.RemoteEndPoint;
-            if (_accessLog.LogsStart)
-            {
-                _accessLog.Write(new AccessLogEntry(AccessLogEvent.Start, connection.StartedAtUtc, TimeSpan.Zero, connection.ClientEndPoint, model.Route, null, null, null, 0, 0, TerminationReason.None));
-            }
         }
 
         try
         {
+            string? refused = null;
+            if (model.Route.Client.ProxyProtocol is { } proxyProtocol)
+            {
+                // From here on the header's source is the client address: access log, endpoint pick, the header sent onwards.
+                var accepted = await ProxyProtocolStage.AcceptAsync(client, proxyProtocol, _time, _stopping.Token).ConfigureAwait(false);
+                refused = accepted.Error;
+                connection.Prefix = accepted.Prefix;
+                if (accepted.Header is { Command: ProxyProtocolCommand.Proxy } header)
+                {
+                    connection.ClientEndPoint = header.Source;
+                    connection.GatewayEndPoint = header.Destination;
+                }
+            }
+
+            if (_accessLog is { LogsStart: true })
+            {
+                _accessLog.Write(new AccessLogEntry(AccessLogEvent.Start, connection.StartedAtUtc, TimeSpan.Zero, connection.ClientEndPoint, model.Route, null, null, null, 0, 0, TerminationReason.None));
+            }
+
+            if (refused is not null)
+            {
+                Reject(connection, TerminationReason.RefusedProxyProtocol, refused);
+                return;
+            }
+
             var backend = model.Picker.Next();
             if (backend is null || !backend.CanServe)
             {
@@ -483,6 +506,11 @@ public sealed class GatewayProxy : IAsyncDisposable
             connection.UpstreamEndPoint = upstream.RemoteEndPoint;
             connection.Upstream = upstream;
             connection.BackendTags = model.Tags[backend];
+            if (!await SendFirstAsync(connection, upstream, backend).ConfigureAwait(false))
+            {
+                return;
+            }
+
             connection.TryEnd(await TcpRelay.RunAsync(client, upstream, connection, _options.BufferSize).ConfigureAwait(false));
         }
         catch (Exception e)
@@ -525,9 +553,39 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends what goes upstream before the relay: the backend policy's PROXY protocol header, then the bytes received
+    /// while looking for a client header that was optional and absent. False when the upstream failed meanwhile.
+    /// </summary>
+    private static async ValueTask<bool> SendFirstAsync(ProxiedConnection connection, IDuplexConnection upstream, RouteBackend backend)
+    {
+        var prefix = connection.Prefix;
+        if (backend.Policy.ProxyProtocol is null && prefix.IsEmpty)
+        {
+            return true;
+        }
+
+        try
+        {
+            await ProxyProtocolStage.SendAsync(upstream, backend.Policy.ProxyProtocol, connection.ClientEndPoint, connection.GatewayEndPoint, prefix, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+        {
+            connection.Abort(TerminationReason.BackendReset);
+            return false;
+        }
+
+        if (!prefix.IsEmpty)
+        {
+            connection.Transferred(upload: true, prefix.Length);
+        }
+
+        return true;
+    }
+
     private void Reject(ProxiedConnection connection, TerminationReason reason, string text)
     {
-        Log.Rejected(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, text);
+        Log.Rejected(_logger, connection.ClientEndPoint, connection.Listener.Port, text);
         connection.Abort(reason);
     }
 
@@ -560,7 +618,7 @@ public sealed class GatewayProxy : IAsyncDisposable
         IReadOnlyList<BackendEndpoint> candidates = available.Endpoints;
         var states = available.States;
         var attempts = Math.Min(Math.Max(1, _options.ConnectAttempts), candidates.Count);
-        var context = new EndpointPickContext(connection.Client.RemoteEndPoint, backend, candidates, runtime.Health.Counter);
+        var context = new EndpointPickContext(connection.ClientEndPoint, backend, candidates, runtime.Health.Counter);
         for (var attempt = 0; attempt < attempts; attempt++)
         {
             var index = Math.Clamp(_policy.Pick(context), 0, candidates.Count - 1);
@@ -666,7 +724,7 @@ public sealed class GatewayProxy : IAsyncDisposable
 
             if (limit is { } reached)
             {
-                Log.LimitReached(_logger, connection.Client.RemoteEndPoint, connection.Listener.Port, reached.Text);
+                Log.LimitReached(_logger, connection.ClientEndPoint, connection.Listener.Port, reached.Text);
                 connection.Abort(reached.Reason);
             }
         }

@@ -68,8 +68,18 @@ internal sealed class ProxiedConnection : RelayCounters
         set => Volatile.Write(ref _upstream, value);
     }
 
-    /// <summary>The client's address, read at accept for the access log (an endpoint of a closed connection may be gone).</summary>
+    /// <summary>
+    /// The client's address: the socket's peer, read at accept (an endpoint of a closed connection may be gone), or the
+    /// source of the PROXY protocol header the listener accepted. What the access log, the endpoint pick and the PROXY
+    /// header sent upstream use.
+    /// </summary>
     public System.Net.EndPoint? ClientEndPoint { get; set; }
+
+    /// <summary>The address the client connected to: the socket's local end, or the destination of an accepted PROXY protocol header.</summary>
+    public System.Net.EndPoint? GatewayEndPoint { get; set; }
+
+    /// <summary>Client bytes received before the relay (an optional PROXY protocol header that was absent), sent upstream first.</summary>
+    public ReadOnlyMemory<byte> Prefix { get; set; }
 
     /// <summary>The upstream connection's remote endpoint, read once connected.</summary>
     public System.Net.EndPoint? UpstreamEndPoint { get; set; }

@@ -1,0 +1,190 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using FsmGateway.Routing;
+using FsmGateway.Transport.ProxyProtocol;
+using FsmGateway.Transport.Tests.TestSupport;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FsmGateway.Transport.Tests.ProxyProtocol;
+
+/// <summary>
+/// ClientTrafficPolicy <c>proxyProtocol</c> (issue 10): a listener that accepts the PROXY protocol takes the header's
+/// source as the client address, which a real HAProxy (<c>send-proxy</c>, <c>send-proxy-v2</c>) or nginx stream proxy
+/// (<c>proxy_protocol on</c>) in front delivers, and which the backend then receives in the header the gateway sends.
+/// A missing, malformed or late header closes the connection with the reason <c>refused_proxy_protocol</c>.
+/// </summary>
+public sealed class ProxyProtocolClientTests
+{
+    private static readonly IPAddress ClientAddress = ProxyProtocolUpstreamTests.ClientAddress;
+
+    [ExternalProxyFact("haproxy")]
+    public Task HAProxySendProxy_InFront_BackendReceivesTheClientsAddress() => HAProxyInFrontAsync("send-proxy", ProxyProtocolVersion.V2);
+
+    [ExternalProxyFact("haproxy")]
+    public Task HAProxySendProxyV2_InFront_BackendReceivesTheClientsAddress() => HAProxyInFrontAsync("send-proxy-v2", ProxyProtocolVersion.V1);
+
+    [ExternalProxyFact("nginx")]
+    public async Task NginxStreamProxyProtocolOn_InFront_BackendReceivesTheClientsAddress()
+    {
+        await using var backend = ProxyProtocolBackend.ExpectingHeader();
+        var port = FreePort.Get();
+        await using var proxy = await StartGatewayAsync(port, backend, ProxyProtocolVersion.V2);
+        var nginxPort = FreePort.Get();
+        await using var nginx = await ExternalProxy.StartNginxAsync(
+            $$"""
+            stream {
+              server {
+                listen 127.0.0.1:{{nginxPort}};
+                proxy_pass 127.0.0.1:{{port}};
+                proxy_protocol on;
+                proxy_half_close on;
+              }
+            }
+            """,
+            nginxPort,
+            ExternalProxy.NginxStreamModule);
+
+        await AssertClientAddressReachesBackendAsync(nginxPort, backend);
+    }
+
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task ValidHeader_ClientAddressIsTheHeadersSourceInTheHeaderSentOnwards()
+    {
+        await using var backend = ProxyProtocolBackend.ExpectingHeader();
+        var port = FreePort.Get();
+        await using var proxy = await StartGatewayAsync(port, backend, ProxyProtocolVersion.V1);
+
+        using var client = await TestClient.ConnectAsync(port, CancellationToken.None);
+        using var deadline = Guard.Deadline(15);
+        var header = ProxyProtocolWriter.ToArray(ProxyProtocolVersion.V2, new IPEndPoint(IPAddress.Parse("203.0.113.9"), 40000), new IPEndPoint(IPAddress.Parse("198.51.100.1"), 443));
+        await client.SendAllAsync(header.Concat("ping"u8.ToArray()).ToArray(), deadline.Token);
+        client.Shutdown(SocketShutdown.Send);
+
+        Assert.Equal("source=203.0.113.9:40000\nping", Encoding.ASCII.GetString((await client.ReadToEndAsync()).Data));
+        Assert.True(await Guard.Eventually(() => backend.Connections.Count == 1));
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("198.51.100.1"), 443), backend.Connections[0].Header!.Destination);
+    }
+
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task MalformedHeader_ClosesTheConnectionAsRefusedProxyProtocol_BeforeAnyUpstreamConnect()
+    {
+        await using var backend = ProxyProtocolBackend.Recording();
+        var port = FreePort.Get();
+        using var closed = new ClosedCounter(port);
+        await using var proxy = await StartGatewayAsync(port, backend, null);
+
+        using var client = await TestClient.ConnectAsync(port, CancellationToken.None);
+        using var deadline = Guard.Deadline(15);
+        await client.SendAllAsync("PROXY TCP4 127.0.0.300 127.0.0.1 1 2\r\npayload"u8.ToArray(), deadline.Token);
+
+        Assert.True((await client.ReadToEndAsync()).ClosedWithoutData);
+        await closed.WaitForAsync("refused_proxy_protocol");
+        Assert.Empty(backend.Connections);
+    }
+
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task NoHeader_NotOptional_IsRefused()
+    {
+        await using var backend = ProxyProtocolBackend.Recording();
+        var port = FreePort.Get();
+        using var closed = new ClosedCounter(port);
+        await using var proxy = await StartGatewayAsync(port, backend, null);
+
+        using var client = await TestClient.ConnectAsync(port, CancellationToken.None);
+        using var deadline = Guard.Deadline(15);
+        await client.SendAllAsync("GET / HTTP/1.1\r\n\r\n"u8.ToArray(), deadline.Token);
+
+        Assert.True((await client.ReadToEndAsync()).ClosedWithoutData);
+        await closed.WaitForAsync("refused_proxy_protocol");
+    }
+
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task NoHeader_Optional_RelaysEveryByteWithThePeerAsClient()
+    {
+        await using var backend = ProxyProtocolBackend.ExpectingHeader();
+        var port = FreePort.Get();
+        await using var proxy = await StartGatewayAsync(port, backend, ProxyProtocolVersion.V2, optional: true);
+
+        using var client = await ProxyProtocolBackend.ConnectFromAsync(ClientAddress, port);
+        var clientPort = ((IPEndPoint)client.LocalEndPoint!).Port;
+        using var deadline = Guard.Deadline(15);
+        await client.SendAllAsync("GET / HTTP/1.1\r\n\r\n"u8.ToArray(), deadline.Token);
+        client.Shutdown(SocketShutdown.Send);
+
+        Assert.Equal($"source=127.0.0.7:{clientPort}\nGET / HTTP/1.1\r\n\r\n", Encoding.ASCII.GetString((await client.ReadToEndAsync()).Data));
+    }
+
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task HeaderNotCompleteWithinTheInspectionTimeout_IsRefused()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var backend = ProxyProtocolBackend.Recording();
+        var port = FreePort.Get();
+        using var closed = new ClosedCounter(port);
+        var listener = Routes.Listener(port, Routes.Backend("svc", 1, backend.Endpoint)) with
+        {
+            Client = new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(false) { InspectionTimeout = TimeSpan.FromSeconds(5) } },
+        };
+        await using var proxy = await Routes.StartProxyAsync(Routes.Table(listener), time: time);
+
+        using var client = await TestClient.ConnectAsync(port, CancellationToken.None);
+        using var deadline = Guard.Deadline(15);
+        await client.SendAllAsync("PROXY TCP4 127.0.0.9 "u8.ToArray(), deadline.Token);
+        Assert.True(await Guard.Eventually(() => proxy.ActiveConnections == 1));
+        time.Advance(TimeSpan.FromSeconds(4));
+        await Task.Delay(200);
+        Assert.Empty(closed.Snapshot());
+
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.True((await client.ReadToEndAsync()).ClosedWithoutData);
+        await closed.WaitForAsync("refused_proxy_protocol");
+    }
+
+    internal static Task<Proxy.GatewayProxy> StartGatewayAsync(int port, ProxyProtocolBackend backend, ProxyProtocolVersion? onwards, bool optional = false, Proxy.ProxyOptions? options = null)
+    {
+        var listener = Routes.Listener(port, Routes.Backend("svc", 1, backend.Endpoint) with { Policy = new BackendPolicy { ProxyProtocol = onwards } }) with
+        {
+            Client = new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(optional) },
+        };
+        return Routes.StartProxyAsync(Routes.Table(listener), options);
+    }
+
+    private static async Task HAProxyInFrontAsync(string sendProxy, ProxyProtocolVersion onwards)
+    {
+        await using var backend = ProxyProtocolBackend.ExpectingHeader();
+        var port = FreePort.Get();
+        await using var proxy = await StartGatewayAsync(port, backend, onwards);
+        var haproxyPort = FreePort.Get();
+        await using var haproxy = await ExternalProxy.StartHAProxyAsync(
+            $$"""
+            defaults
+              mode tcp
+              timeout connect 5s
+              timeout client 30s
+              timeout server 30s
+            frontend fe
+              bind 127.0.0.1:{{haproxyPort}}
+              default_backend be
+            backend be
+              server gateway 127.0.0.1:{{port}} {{sendProxy}}
+            """,
+            haproxyPort);
+
+        await AssertClientAddressReachesBackendAsync(haproxyPort, backend);
+    }
+
+    /// <summary>client 127.0.0.7 -> the proxy in front -> gateway (accepts PROXY) -> backend (parses the gateway's header).</summary>
+    private static async Task AssertClientAddressReachesBackendAsync(int frontPort, ProxyProtocolBackend backend)
+    {
+        using var client = await ProxyProtocolBackend.ConnectFromAsync(ClientAddress, frontPort);
+        var clientPort = ((IPEndPoint)client.LocalEndPoint!).Port;
+        using var deadline = Guard.Deadline(15);
+        await client.SendAllAsync("ping"u8.ToArray(), deadline.Token);
+        client.Shutdown(SocketShutdown.Send);
+
+        // The client half-closes, so the backend's answer is complete when the stream ends.
+        Assert.Equal($"source=127.0.0.7:{clientPort}\nping", Encoding.ASCII.GetString((await client.ReadToEndAsync()).Data));
+    }
+}
