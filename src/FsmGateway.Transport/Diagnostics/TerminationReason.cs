@@ -2,7 +2,7 @@ namespace FsmGateway.Transport.Proxy;
 
 /// <summary>
 /// Why a client connection ended: the <c>reason</c> label of <c>fsmgateway.connections.closed</c> and the access log's
-/// <c>reason</c> field, rendered by <see cref="TerminationReasons.Text"/>. The first reason set wins: the idle sweeper,
+/// <c>reason</c> field, rendered by <see cref="TerminationReasons.Text"/>. The first reason set wins: the heartbeat's deadlines,
 /// the drain deadline and a refusal set theirs before they abort, so the resets their abort causes are not reported.
 /// </summary>
 /// <remarks>
@@ -32,6 +32,9 @@ internal enum TerminationReason
 
     /// <summary>Open for longer than <see cref="ProxyOptions.MaxConnectionDuration"/>.</summary>
     MaxDuration,
+
+    /// <summary>One direction had ended, and no bytes moved the other way for <see cref="ProxyOptions.HalfClosedTimeout"/>.</summary>
+    HalfClosedTimeout,
 
     /// <summary>Still open at the drain deadline of a removed listener or of the proxy's shutdown.</summary>
     Drain,

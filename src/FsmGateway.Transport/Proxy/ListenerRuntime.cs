@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using FsmGateway.Resources;
 using FsmGateway.Routing;
@@ -14,7 +13,8 @@ namespace FsmGateway.Transport.Proxy;
 /// </summary>
 internal sealed class ListenerRuntime(BindKey key, IReadOnlyList<IConnectionListener> sockets, RouteModel model)
 {
-    private readonly ConcurrentDictionary<ProxiedConnection, byte> _connections = new();
+    private readonly Lock _lock = new();
+    private int _connections;
     private TaskCompletionSource? _drained;
     private volatile RouteModel _model = model;
 
@@ -32,32 +32,33 @@ internal sealed class ListenerRuntime(BindKey key, IReadOnlyList<IConnectionList
 
     public List<Task> AcceptLoops { get; } = [];
 
-    public int ConnectionCount => _connections.Count;
+    /// <summary>The connections accepted here and not yet released (they are held in the proxy's one <see cref="ConnectionRegistry"/>).</summary>
+    public int ConnectionCount => Volatile.Read(ref _connections);
 
-    public IEnumerable<ProxiedConnection> Connections => _connections.Keys;
+    public void Add() => Interlocked.Increment(ref _connections);
 
-    public void Add(ProxiedConnection connection) => _connections.TryAdd(connection, 0);
-
-    public void Remove(ProxiedConnection connection)
+    public void Remove()
     {
-        _connections.TryRemove(connection, out _);
-        lock (_connections)
+        if (Interlocked.Decrement(ref _connections) == 0)
         {
-            if (_connections.IsEmpty)
+            lock (_lock)
             {
-                _drained?.TrySetResult();
+                if (Volatile.Read(ref _connections) == 0)
+                {
+                    _drained?.TrySetResult();
+                }
             }
         }
     }
 
-    /// <summary>Completes when the last connection has closed.</summary>
+    /// <summary>Completes when the last connection has closed. Called once the listener accepts no more.</summary>
     public Task WhenDrained()
     {
-        // The lock pairs with Remove: either Remove sees the new source, or this sees the set empty.
-        lock (_connections)
+        // The lock pairs with Remove: either Remove sees the new source, or this sees the count at 0.
+        lock (_lock)
         {
             _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_connections.IsEmpty)
+            if (Volatile.Read(ref _connections) == 0)
             {
                 _drained.TrySetResult();
             }
@@ -93,9 +94,10 @@ internal readonly record struct BindKey(int Port, EquatableArray<string> Address
 /// </summary>
 internal sealed class RouteModel
 {
-    public RouteModel(ListenerRoute route, Func<RouteBackend, BackendTags, BackendRuntime> runtimeFor)
+    public RouteModel(ListenerRoute route, ConnectionLimits limits, Func<RouteBackend, BackendTags, BackendRuntime> runtimeFor)
     {
         Route = route;
+        Limits = limits;
         Picker = new WeightedBackendPicker(route.Backends);
         // Keyed by instance: the picker hands out these very objects, and hashing a backend by value (its endpoint
         // list included) on every connection would put that work on the hot path.
@@ -119,10 +121,25 @@ internal sealed class RouteModel
 
     public ListenerRoute Route { get; }
 
+    /// <summary>The deadlines the heartbeat holds this listener's connections to.</summary>
+    public ConnectionLimits Limits { get; }
+
     public WeightedBackendPicker Picker { get; }
 
     /// <summary>Each backend's runtime: endpoint states, available endpoints, round-robin counter.</summary>
     public Dictionary<RouteBackend, BackendRuntime> Backends { get; }
 
     public string Describe => Route.Route is { } route ? $"{route.Namespace}/{route.Name}" : "(no route)";
+}
+
+/// <summary>The deadlines of one listener's connections; <see langword="null"/> for none.</summary>
+/// <param name="IdleTimeout">No bytes either way for this long closes the connection.</param>
+/// <param name="HalfClosedTimeout">One direction ended and no bytes moved the other way for this long closes it.</param>
+/// <param name="MaxConnectionDuration">Open this long closes it, however busy.</param>
+internal sealed record ConnectionLimits(TimeSpan? IdleTimeout, TimeSpan? HalfClosedTimeout, TimeSpan? MaxConnectionDuration)
+{
+    public static ConnectionLimits From(ProxyOptions options) => new(options.IdleTimeout, options.HalfClosedTimeout, options.MaxConnectionDuration);
+
+    /// <summary>The shortest of the deadlines, or <see langword="null"/> when there is none.</summary>
+    public TimeSpan? Shortest => new[] { IdleTimeout, HalfClosedTimeout, MaxConnectionDuration }.Where(static t => t is not null).Min();
 }

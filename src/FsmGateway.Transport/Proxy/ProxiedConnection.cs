@@ -5,14 +5,24 @@ using FsmGateway.Transport.Relay;
 namespace FsmGateway.Transport.Proxy;
 
 /// <summary>
-/// One client connection and its upstream, with what the idle and duration limits, the metrics and the access log need
+/// One client connection and its upstream, with what the heartbeat's deadlines, the metrics and the access log need
 /// to know: when it started, bytes each way, the backend and endpoint, and why it ended.
 /// </summary>
 internal sealed class ProxiedConnection : RelayCounters
 {
+    /// <summary>The <see cref="_connectDeadline"/> of a connection not connecting.</summary>
+    private const long NotConnecting = 0;
+
+    /// <summary>The <see cref="_connectDeadline"/> the heartbeat leaves when a connect attempt overran its timeout.</summary>
+    private const long ConnectTimedOut = -1;
+
     private readonly TimeProvider _time;
     private readonly ProxyMetrics _metrics;
     private long _lastActivity;
+    private long _halfClosedAt;
+    private long _connectDeadline;
+    private CancellationTokenSource? _connectCancel;
+    private TerminationReason _expiring;
     private IDuplexConnection? _upstream;
     private BackendTags? _backendTags;
     private EndpointState? _endpoint;
@@ -23,18 +33,25 @@ internal sealed class ProxiedConnection : RelayCounters
     private long _bytesUp;
     private long _bytesDown;
 
-    public ProxiedConnection(IDuplexConnection client, ListenerRuntime listener, TimeProvider time, ProxyMetrics metrics)
+    public ProxiedConnection(IDuplexConnection client, ListenerRuntime listener, RouteModel model, TimeProvider time, ProxyMetrics metrics)
     {
         Client = client;
         Listener = listener;
+        Model = model;
         _time = time;
         _metrics = metrics;
         StartedAt = _lastActivity = time.GetTimestamp();
     }
 
+    /// <summary>The connection's key in the <see cref="ConnectionRegistry"/>.</summary>
+    public long Id { get; set; }
+
     public IDuplexConnection Client { get; }
 
     public ListenerRuntime Listener { get; }
+
+    /// <summary>The listener's route model as of the accept: the connection keeps it (and its deadlines) to the end.</summary>
+    public RouteModel Model { get; }
 
     /// <summary>When the connection was accepted, as a <see cref="TimeProvider"/> timestamp.</summary>
     public long StartedAt { get; }
@@ -99,6 +116,90 @@ internal sealed class ProxiedConnection : RelayCounters
     /// <summary>Why the connection ended; <see cref="TerminationReason.None"/> while it has not.</summary>
     public TerminationReason Reason => (TerminationReason)Volatile.Read(ref _reason);
 
+    /// <summary>
+    /// The token that ends the upstream connect in progress: cancelled by <see cref="Abort()"/>, and by the heartbeat
+    /// once the deadline set with <see cref="StartConnect"/> passes. One source per connection while connects succeed.
+    /// </summary>
+    public CancellationToken StartConnect(TimeSpan timeout)
+    {
+        var cancel = Volatile.Read(ref _connectCancel);
+        if (cancel is null || cancel.IsCancellationRequested)
+        {
+            // A source cancelled by a timed-out attempt cannot be reset; the next attempt gets a fresh one. It is not
+            // disposed: an Abort on another thread may still be cancelling it (a source with no timer holds nothing).
+            cancel = new CancellationTokenSource();
+            Interlocked.Exchange(ref _connectCancel, cancel); // a full fence: Abort either sees this source, or this sees _aborted
+            if (Volatile.Read(ref _aborted) != 0)
+            {
+                cancel.Cancel();
+            }
+        }
+
+        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
+        var now = _time.GetTimestamp();
+        Volatile.Write(ref _connectDeadline, ticks >= long.MaxValue - (double)now ? long.MaxValue : now + Math.Max(1, (long)ticks));
+        return cancel.Token;
+    }
+
+    /// <summary>The connect attempt started by <see cref="StartConnect"/> has finished.</summary>
+    /// <returns>Whether the heartbeat found it past its deadline (and cancelled it).</returns>
+    public bool EndConnect() => Interlocked.Exchange(ref _connectDeadline, NotConnecting) == ConnectTimedOut;
+
+    /// <summary>
+    /// Whether a deadline has passed at <paramref name="now"/>: the connect attempt's, or the idle, half-closed or
+    /// maximum-duration limit of the connection's listener. Records what <see cref="Expire"/> is to do.
+    /// </summary>
+    /// <returns>What passed, for the log; null when nothing did.</returns>
+    public string? Expired(long now, TimeProvider time)
+    {
+        var connecting = Volatile.Read(ref _connectDeadline);
+        if (connecting > NotConnecting && now >= connecting
+            && Interlocked.CompareExchange(ref _connectDeadline, ConnectTimedOut, connecting) == connecting)
+        {
+            _expiring = TerminationReason.None;
+            return "upstream connect timed out";
+        }
+
+        var limits = Model.Limits;
+        var idleFor = time.GetElapsedTime(LastActivity, now);
+        if (limits.IdleTimeout is { } idle && idleFor > idle)
+        {
+            _expiring = TerminationReason.IdleTimeout;
+            return $"idle for more than {idle}";
+        }
+
+        if (limits.HalfClosedTimeout is { } halfClosed && Volatile.Read(ref _halfClosedAt) is var since and not 0
+            && time.GetElapsedTime(Math.Max(since, LastActivity), now) > halfClosed)
+        {
+            _expiring = TerminationReason.HalfClosedTimeout;
+            return $"half-closed with no bytes moving for more than {halfClosed}";
+        }
+
+        if (limits.MaxConnectionDuration is { } max && time.GetElapsedTime(StartedAt, now) > max)
+        {
+            _expiring = TerminationReason.MaxDuration;
+            return $"open for more than {max}";
+        }
+
+        return null;
+    }
+
+    /// <summary>Acts on what <see cref="Expired"/> found: cancels the connect attempt, or ends the connection.</summary>
+    public void Expire()
+    {
+        if (_expiring == TerminationReason.None)
+        {
+            Volatile.Read(ref _connectCancel)?.Cancel();
+        }
+        else
+        {
+            Abort(_expiring);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Ended() => Volatile.Write(ref _halfClosedAt, _time.GetTimestamp());
+
     public override void Transferred(bool upload, int bytes)
     {
         Volatile.Write(ref _lastActivity, _time.GetTimestamp());
@@ -129,12 +230,13 @@ internal sealed class ProxiedConnection : RelayCounters
         Abort();
     }
 
-    /// <summary>Ends both sides at once. Safe to call more than once and from any thread.</summary>
+    /// <summary>Ends both sides (and a connect in progress) at once. Safe to call more than once and from any thread.</summary>
     public void Abort()
     {
         if (Interlocked.Exchange(ref _aborted, 1) == 0)
         {
             Client.Abort();
+            Volatile.Read(ref _connectCancel)?.Cancel();
             Upstream?.Abort();
         }
     }

@@ -15,6 +15,14 @@ public sealed class ProxyOptions
     /// <summary>A connection with no bytes either way for this long is closed. Default 1 hour; <see langword="null"/> for never.</summary>
     public TimeSpan? IdleTimeout { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// A connection one direction of which has ended (a half-close: the client or the backend sent FIN) is closed once
+    /// no bytes have moved the other way for this long (HAProxy's <c>timeout client-fin</c>/<c>server-fin</c>). A long
+    /// reply after the client's FIN is not cut while it flows. Default 60 s; <see langword="null"/> for never (only the
+    /// idle timeout then applies).
+    /// </summary>
+    public TimeSpan? HalfClosedTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>A connection older than this is closed, however busy. Default <see langword="null"/>: no limit.</summary>
     public TimeSpan? MaxConnectionDuration { get; set; }
 

@@ -32,6 +32,11 @@ internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
             failures.Add($"ProxyOptions.IdleTimeout must be positive, or null for never (is {idle})");
         }
 
+        if (options.HalfClosedTimeout is { } halfClosed && halfClosed <= TimeSpan.Zero)
+        {
+            failures.Add($"ProxyOptions.HalfClosedTimeout must be positive, or null for never (is {halfClosed})");
+        }
+
         if (options.MaxConnectionDuration is { } duration && duration <= TimeSpan.Zero)
         {
             failures.Add($"ProxyOptions.MaxConnectionDuration must be positive, or null for no limit (is {duration})");

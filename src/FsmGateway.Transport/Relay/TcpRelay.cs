@@ -136,6 +136,17 @@ internal abstract class RelayCounters
 
     public abstract void Transferred(bool upload, int bytes);
 
-    /// <summary>Records that a direction has ended; the first call wins.</summary>
-    public void RecordEnd(bool upload) => Interlocked.CompareExchange(ref _firstEnded, upload ? 1 : 2, 0);
+    /// <summary>Records that a direction has ended; the first call wins, and calls <see cref="Ended"/>.</summary>
+    public void RecordEnd(bool upload)
+    {
+        if (Interlocked.CompareExchange(ref _firstEnded, upload ? 1 : 2, 0) == 0)
+        {
+            Ended();
+        }
+    }
+
+    /// <summary>The first direction has ended: the connection is half-closed (or about to be aborted) from now.</summary>
+    protected virtual void Ended()
+    {
+    }
 }

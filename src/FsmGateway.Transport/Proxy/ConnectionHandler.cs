@@ -1,0 +1,332 @@
+using System.Net;
+using System.Net.Sockets;
+using FsmGateway.Routing;
+using FsmGateway.Transport.AccessLog;
+using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.LoadBalancing;
+using FsmGateway.Transport.ProxyProtocol;
+using FsmGateway.Transport.Relay;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Transport.Proxy;
+
+/// <summary>
+/// What happens to one accepted connection: the backend is picked by weight, an endpoint by the load-balancing
+/// policy among those health allows, the upstream connect is retried on other endpoints, and the bytes are relayed
+/// until both directions end. Every connection is held in the <see cref="ConnectionRegistry"/> from accept until its
+/// sockets are released, and leaves one metrics record and (when on) one access-log line.
+/// </summary>
+internal sealed class ConnectionHandler(
+    IUpstreamConnector connector,
+    ILoadBalancingPolicy policy,
+    ProxyOptions options,
+    ConnectionRegistry registry,
+    ProxyMetrics metrics,
+    AccessLogWriter? accessLog,
+    TimeProvider time,
+    ILogger logger)
+{
+    private int _active;
+
+    /// <summary>The client connections held now, across all listeners.</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>Takes over <paramref name="client"/>, accepted on <paramref name="listener"/>, and serves it in the background.</summary>
+    public void Start(IDuplexConnection client, ListenerRuntime listener)
+    {
+        var connection = new ProxiedConnection(client, listener, listener.Model, time, metrics);
+        Interlocked.Increment(ref _active);
+        listener.Add();
+        registry.Add(connection);
+
+        // Never throws: every failure ends in the connection's termination reason. Not awaited: the registry and the
+        // listener's count hold the connection until HandleAsync releases it, and a stop waits for them.
+        _ = HandleAsync(connection);
+    }
+
+    private async Task HandleAsync(ProxiedConnection connection)
+    {
+        var model = connection.Model;
+        var port = connection.Listener.Port;
+        var client = connection.Client;
+        var tags = connection.ListenerTags = model.ListenerTags;
+        metrics.Accepted(tags);
+        connection.ClientEndPoint = client.RemoteEndPoint;
+        connection.GatewayEndPoint = client.LocalEndPoint;
+        if (accessLog is not null)
+        {
+            connection.StartedAtUtc = time.GetUtcNow();
+        }
+
+        try
+        {
+            string? refused = null;
+            if (model.Route.Client.ProxyProtocol is { } proxyProtocol)
+            {
+                // From here on the header's source is the client address: access log, endpoint pick, the header sent
+                // onwards. An abort (drain deadline, stop) fails the read, which refuses the connection.
+                var accepted = await ProxyProtocolStage.AcceptAsync(client, proxyProtocol, time, CancellationToken.None).ConfigureAwait(false);
+                refused = accepted.Error;
+                connection.Prefix = accepted.Prefix;
+                if (accepted.Header is { Command: ProxyProtocolCommand.Proxy } header)
+                {
+                    connection.ClientEndPoint = header.Source;
+                    connection.GatewayEndPoint = header.Destination;
+                }
+            }
+
+            if (accessLog is { LogsStart: true })
+            {
+                accessLog.Write(new AccessLogEntry(AccessLogEvent.Start, connection.StartedAtUtc, TimeSpan.Zero, connection.ClientEndPoint, model.Route, null, null, null, 0, 0, TerminationReason.None));
+            }
+
+            if (refused is not null)
+            {
+                Reject(connection, TerminationReason.RefusedProxyProtocol, refused);
+                return;
+            }
+
+            var backend = model.Picker.Next();
+            if (backend is null || !backend.CanServe)
+            {
+                if (backend is null)
+                {
+                    Reject(connection, TerminationReason.RefusedNoRoute, model.Route.Route is null ? "no route is attached to this listener" : "every backend has weight 0");
+                }
+                else
+                {
+                    connection.Backend = backend;
+                    Reject(
+                        connection,
+                        TerminationReason.RefusedNoHealthyEndpoint,
+                        backend.Problem is { } problem ? $"backend {backend.Namespace}/{backend.Name} is invalid ({problem.Reason})" : $"backend {backend.Namespace}/{backend.Name} has no ready endpoints");
+                }
+
+                return;
+            }
+
+            connection.Backend = backend;
+            var connecting = time.GetTimestamp();
+            var upstream = await ConnectAsync(connection, model, backend).ConfigureAwait(false);
+            if (upstream is null)
+            {
+                if (connection.Reason != TerminationReason.None)
+                {
+                    return; // refused already (no healthy endpoint)
+                }
+
+                Reject(connection, TerminationReason.RefusedUpstreamConnectFailed, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
+                return;
+            }
+
+            connection.ConnectTime = time.GetElapsedTime(connecting);
+            connection.UpstreamEndPoint = upstream.RemoteEndPoint;
+            connection.Upstream = upstream;
+            connection.BackendTags = model.Tags[backend];
+            if (!await SendFirstAsync(connection, upstream, backend).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            connection.TryEnd(await TcpRelay.RunAsync(client, upstream, connection, options.BufferSize).ConfigureAwait(false));
+        }
+        catch (Exception e)
+        {
+            Log.ConnectionError(logger, client.RemoteEndPoint, port, e.GetType().Name, e.Message);
+            Log.ConnectionErrorTrace(logger, e, client.RemoteEndPoint, port);
+            connection.Abort(TerminationReason.Error);
+        }
+        finally
+        {
+            await ReleaseAsync(connection, tags).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Closes both sockets, records the connection, and lets go of it: last, so a drain ends after its log line.</summary>
+    private async Task ReleaseAsync(ProxiedConnection connection, ListenerTags tags)
+    {
+        try
+        {
+            if (connection.Upstream is { } upstream)
+            {
+                await upstream.DisposeAsync().ConfigureAwait(false);
+            }
+
+            connection.Endpoint?.Release();
+            await connection.Client.DisposeAsync().ConfigureAwait(false);
+            if (connection.BackendTags is { } relayed)
+            {
+                metrics.Relayed(relayed, time.GetElapsedTime(connection.StartedAt));
+            }
+
+            connection.TryEnd(TerminationReason.Error); // every path sets a reason; this is for one none foresaw
+            metrics.Closed(tags, connection.Reason);
+            accessLog?.Write(new AccessLogEntry(
+                AccessLogEvent.End,
+                connection.StartedAtUtc,
+                time.GetElapsedTime(connection.StartedAt),
+                connection.ClientEndPoint,
+                connection.Model.Route,
+                connection.Backend,
+                connection.UpstreamEndPoint,
+                connection.ConnectTime,
+                connection.BytesUp,
+                connection.BytesDown,
+                connection.Reason));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
+            registry.Remove(connection);
+            connection.Listener.Remove();
+        }
+    }
+
+    /// <summary>
+    /// Sends what goes upstream before the relay: the backend policy's PROXY protocol header, then the bytes received
+    /// while looking for a client header that was optional and absent. False when the upstream failed meanwhile.
+    /// </summary>
+    private static async ValueTask<bool> SendFirstAsync(ProxiedConnection connection, IDuplexConnection upstream, RouteBackend backend)
+    {
+        var prefix = connection.Prefix;
+        if (backend.Policy.ProxyProtocol is null && prefix.IsEmpty)
+        {
+            return true;
+        }
+
+        try
+        {
+            await ProxyProtocolStage.SendAsync(upstream, backend.Policy.ProxyProtocol, connection.ClientEndPoint, connection.GatewayEndPoint, prefix, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+        {
+            connection.Abort(TerminationReason.BackendReset);
+            return false;
+        }
+
+        if (!prefix.IsEmpty)
+        {
+            connection.Transferred(upload: true, prefix.Length);
+        }
+
+        return true;
+    }
+
+    private void Reject(ProxiedConnection connection, TerminationReason reason, string text)
+    {
+        Log.Rejected(logger, connection.ClientEndPoint, connection.Listener.Port, text);
+        connection.Abort(reason);
+    }
+
+    /// <summary>
+    /// Connects to an endpoint of <paramref name="backend"/>, failing over to others up to
+    /// <see cref="ProxyOptions.ConnectAttempts"/>. Picks among the endpoints passive health has not ejected (all of
+    /// them in panic mode); a failed connect counts against its endpoint and may eject it. Each attempt's deadline is
+    /// the heartbeat's to enforce: no timer per connect. Allocation-free on the happy path beyond the pick context and
+    /// the connection's one cancellation source.
+    /// </summary>
+    private async Task<IDuplexConnection?> ConnectAsync(ProxiedConnection connection, RouteModel model, RouteBackend backend)
+    {
+        var runtime = model.Backends[backend];
+        var available = runtime.Available(out var panicChanged);
+        if (panicChanged)
+        {
+            LogPanic(runtime, available);
+        }
+
+        if (available.Panic)
+        {
+            metrics.Panic(runtime.Tags);
+        }
+        else if (available.Endpoints.Length == 0)
+        {
+            // Only with a panic threshold of 0: no endpoint is healthy and panic mode is off.
+            Reject(connection, TerminationReason.RefusedNoHealthyEndpoint, $"no endpoint of backend {backend.Namespace}/{backend.Name} is healthy (panic mode is off)");
+            return null;
+        }
+
+        IReadOnlyList<BackendEndpoint> candidates = available.Endpoints;
+        var states = available.States;
+        var attempts = Math.Min(Math.Max(1, options.ConnectAttempts), candidates.Count);
+        var context = new EndpointPickContext(connection.ClientEndPoint, backend, candidates, runtime.Health.Counter);
+        for (var attempt = 0; attempt < attempts; attempt++)
+        {
+            var index = Math.Clamp(policy.Pick(context), 0, candidates.Count - 1);
+            var endpoint = candidates[index];
+            var state = states[index];
+            state.Acquire();
+            var started = time.GetTimestamp();
+            try
+            {
+                var upstream = await connector.ConnectAsync(ToEndPoint(endpoint), connection.StartConnect(options.ConnectTimeout)).ConfigureAwait(false);
+                connection.EndConnect();
+                state.Succeeded();
+                connection.Endpoint = state;
+                metrics.Connected(runtime.Tags, time.GetElapsedTime(started));
+                return upstream;
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+            {
+                state.Release();
+                var timedOut = connection.EndConnect();
+                if (e is OperationCanceledException && !timedOut)
+                {
+                    // The connection was aborted (a drain deadline, the proxy stopping): that says nothing about the
+                    // endpoint, and there is nothing to retry for.
+                    return null;
+                }
+
+                var reason = timedOut ? $"timed out after {options.ConnectTimeout}" : e.Message;
+                Log.ConnectFailed(logger, state.Address, $"{backend.Namespace}/{backend.Name}", attempt + 1, reason);
+                metrics.ConnectFailed(runtime.Tags, e, timedOut);
+                if (state.Failed(runtime.PassiveHealth, reason, runtime) is { } ejectedFor)
+                {
+                    Log.EndpointEjected(logger, state.Address, runtime.Health.Key.ToString(), ejectedFor, runtime.PassiveHealth.ConsecutiveFailures, reason);
+                    metrics.Ejected(runtime.Tags);
+                }
+
+                if (attempt + 1 < attempts)
+                {
+                    // The failed endpoint leaves this connection's candidates; the shared round-robin counter does not move.
+                    (candidates, states) = Without(candidates, states, index);
+                    context.Retry(candidates);
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static (BackendEndpoint[] Endpoints, EndpointState[] States) Without(IReadOnlyList<BackendEndpoint> endpoints, EndpointState[] states, int index)
+    {
+        var leftEndpoints = new BackendEndpoint[endpoints.Count - 1];
+        var leftStates = new EndpointState[states.Length - 1];
+        for (int i = 0, j = 0; i < states.Length; i++)
+        {
+            if (i != index)
+            {
+                leftEndpoints[j] = endpoints[i];
+                leftStates[j++] = states[i];
+            }
+        }
+
+        return (leftEndpoints, leftStates);
+    }
+
+    private void LogPanic(BackendRuntime runtime, AvailableEndpoints available)
+    {
+        metrics.PanicChanged(runtime.Tags, available.Panic);
+        if (available.Panic)
+        {
+            var threshold = runtime.PanicThresholdPercent is { } percent ? $"{percent}%" : "no endpoint healthy";
+            Log.PanicEntered(logger, runtime.Health.Key.ToString(), available.Healthy, available.All.Length, threshold);
+        }
+        else
+        {
+            Log.PanicLeft(logger, runtime.Health.Key.ToString(), available.Healthy, available.All.Length);
+        }
+    }
+
+    private static EndPoint ToEndPoint(BackendEndpoint endpoint) =>
+        IPAddress.TryParse(endpoint.Address, out var ip) ? new IPEndPoint(ip, endpoint.Port) : new DnsEndPoint(endpoint.Address, endpoint.Port);
+}
