@@ -38,4 +38,15 @@ public interface IUpstreamConnector
     /// <param name="cancellationToken">Cancels the connect (the proxy's connect timeout cancels through it).</param>
     /// <returns>The connection.</returns>
     ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Connects to <paramref name="endPoint"/> with the backend's socket options (TCP keepalive). The proxy calls
+    /// this one; a connector that does not implement it connects without the options.
+    /// </summary>
+    /// <param name="endPoint">The upstream endpoint.</param>
+    /// <param name="options">The socket options.</param>
+    /// <param name="cancellationToken">Cancels the connect (the backend's connect timeout cancels through it).</param>
+    /// <returns>The connection.</returns>
+    ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, UpstreamConnectOptions options, CancellationToken cancellationToken) =>
+        ConnectAsync(endPoint, cancellationToken);
 }

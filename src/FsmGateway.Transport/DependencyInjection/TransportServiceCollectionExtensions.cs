@@ -33,6 +33,9 @@ public static class TransportServiceCollectionExtensions
         services.TryAddSingleton<IListenerFactory>(static sp => sp.GetRequiredService<SocketTransport>());
         services.TryAddSingleton<IUpstreamConnector>(static sp => sp.GetRequiredService<SocketTransport>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, RoundRobinPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, LeastRequestPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, RandomPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, ConsistentHashSourceIpPolicy>());
         services.TryAddSingleton<GatewayProxy>();
         return services;
     }

@@ -51,6 +51,12 @@ internal enum TerminationReason
     /// <summary>Refused: the listener accepts the PROXY protocol and the header was malformed, missing, or not complete within the inspection timeout.</summary>
     RefusedProxyProtocol,
 
+    /// <summary>
+    /// Refused: a connection cap of the chosen backend was reached (its policy's <c>circuitBreaker.maxConnections</c>,
+    /// or every endpoint at <c>circuitBreaker.perEndpoint.maxConnections</c>); the client connection is closed at once.
+    /// </summary>
+    RefusedBackendLimit,
+
     /// <summary>An unexpected exception ended the connection (logged at Error).</summary>
     Error,
 }

@@ -18,7 +18,6 @@ namespace FsmGateway.Transport.Proxy;
 /// </summary>
 internal sealed class ConnectionHandler(
     IUpstreamConnector connector,
-    ILoadBalancingPolicy policy,
     ProxyOptions options,
     ConnectionRegistry registry,
     ProxyMetrics metrics,
@@ -106,13 +105,21 @@ internal sealed class ConnectionHandler(
             }
 
             connection.Backend = backend;
+            var runtime = model.Backends[backend];
+            if (!runtime.Health.TryAdmit(runtime.Connect.MaxConnections))
+            {
+                Reject(connection, TerminationReason.RefusedBackendLimit, $"backend {backend.Namespace}/{backend.Name} has {runtime.Connect.MaxConnections} connections open, its maximum");
+                return;
+            }
+
+            connection.AdmittedTo = runtime.Health;
             var connecting = time.GetTimestamp();
-            var upstream = await ConnectAsync(connection, model, backend).ConfigureAwait(false);
+            var upstream = await ConnectAsync(connection, runtime).ConfigureAwait(false);
             if (upstream is null)
             {
                 if (connection.Reason != TerminationReason.None)
                 {
-                    return; // refused already (no healthy endpoint)
+                    return; // refused already (no healthy endpoint, every endpoint at its cap)
                 }
 
                 Reject(connection, TerminationReason.RefusedUpstreamConnectFailed, $"no endpoint of backend {backend.Namespace}/{backend.Name} accepted the connection");
@@ -153,6 +160,7 @@ internal sealed class ConnectionHandler(
             }
 
             connection.Endpoint?.Release();
+            connection.AdmittedTo?.Leave();
             await connection.Client.DisposeAsync().ConfigureAwait(false);
             if (connection.BackendTags is { } relayed)
             {
@@ -219,15 +227,16 @@ internal sealed class ConnectionHandler(
     }
 
     /// <summary>
-    /// Connects to an endpoint of <paramref name="backend"/>, failing over to others up to
-    /// <see cref="ProxyOptions.ConnectAttempts"/>. Picks among the endpoints passive health has not ejected (all of
-    /// them in panic mode); a failed connect counts against its endpoint and may eject it. Each attempt's deadline is
-    /// the heartbeat's to enforce: no timer per connect. Allocation-free on the happy path beyond the pick context and
-    /// the connection's one cancellation source.
+    /// Connects to an endpoint of the backend of <paramref name="runtime"/>, failing over to others up to
+    /// <see cref="ProxyOptions.ConnectAttempts"/>. The backend's load-balancing policy picks among the endpoints health
+    /// allows (all of them in panic mode), skipping those at the backend's per-endpoint cap (every one at it refuses
+    /// the connection); a failed connect counts against its endpoint and may eject it. Each attempt's deadline (the
+    /// backend's connect timeout) is the heartbeat's to enforce: no timer per connect. Allocation-free on the happy
+    /// path beyond the connection's one cancellation source.
     /// </summary>
-    private async Task<IDuplexConnection?> ConnectAsync(ProxiedConnection connection, RouteModel model, RouteBackend backend)
+    private async Task<IDuplexConnection?> ConnectAsync(ProxiedConnection connection, BackendRuntime runtime)
     {
-        var runtime = model.Backends[backend];
+        var backend = runtime.Backend;
         var available = runtime.Available(out var panicChanged);
         if (panicChanged)
         {
@@ -245,20 +254,22 @@ internal sealed class ConnectionHandler(
             return null;
         }
 
-        IReadOnlyList<BackendEndpoint> candidates = available.Endpoints;
-        var states = available.States;
-        var attempts = Math.Min(Math.Max(1, options.ConnectAttempts), candidates.Count);
-        var context = new EndpointPickContext(connection.ClientEndPoint, backend, candidates, runtime.Health.Counter);
+        var settings = runtime.Connect;
+        var attempts = Math.Min(Math.Max(1, options.ConnectAttempts), available.Endpoints.Length);
+        var selection = new EndpointSelection(runtime, available, connection.ClientEndPoint);
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var index = Math.Clamp(policy.Pick(context), 0, candidates.Count - 1);
-            var endpoint = candidates[index];
-            var state = states[index];
-            state.Acquire();
+            var index = selection.Pick(out var endpoint, out var state);
+            if (index < 0)
+            {
+                Reject(connection, TerminationReason.RefusedBackendLimit, $"every endpoint of backend {backend.Namespace}/{backend.Name} has {settings.MaxConnectionsPerEndpoint} connections open, the maximum per endpoint");
+                return null;
+            }
+
             var started = time.GetTimestamp();
             try
             {
-                var upstream = await connector.ConnectAsync(ToEndPoint(endpoint), connection.StartConnect(options.ConnectTimeout)).ConfigureAwait(false);
+                var upstream = await connector.ConnectAsync(ToEndPoint(endpoint), settings.ConnectOptions, connection.StartConnect(settings.ConnectTimeout)).ConfigureAwait(false);
                 connection.EndConnect();
                 state.Succeeded();
                 connection.Endpoint = state;
@@ -276,7 +287,7 @@ internal sealed class ConnectionHandler(
                     return null;
                 }
 
-                var reason = timedOut ? $"timed out after {options.ConnectTimeout}" : e.Message;
+                var reason = timedOut ? $"timed out after {settings.ConnectTimeout}" : e.Message;
                 Log.ConnectFailed(logger, state.Address, $"{backend.Namespace}/{backend.Name}", attempt + 1, reason);
                 metrics.ConnectFailed(runtime.Tags, e, timedOut);
                 if (state.Failed(runtime.PassiveHealth, reason, runtime) is { } ejectedFor)
@@ -288,29 +299,12 @@ internal sealed class ConnectionHandler(
                 if (attempt + 1 < attempts)
                 {
                     // The failed endpoint leaves this connection's candidates; the shared round-robin counter does not move.
-                    (candidates, states) = Without(candidates, states, index);
-                    context.Retry(candidates);
+                    selection.Failed(index);
                 }
             }
         }
 
         return null;
-    }
-
-    private static (BackendEndpoint[] Endpoints, EndpointState[] States) Without(IReadOnlyList<BackendEndpoint> endpoints, EndpointState[] states, int index)
-    {
-        var leftEndpoints = new BackendEndpoint[endpoints.Count - 1];
-        var leftStates = new EndpointState[states.Length - 1];
-        for (int i = 0, j = 0; i < states.Length; i++)
-        {
-            if (i != index)
-            {
-                leftEndpoints[j] = endpoints[i];
-                leftStates[j++] = states[i];
-            }
-        }
-
-        return (leftEndpoints, leftStates);
     }
 
     private void LogPanic(BackendRuntime runtime, AvailableEndpoints available)

@@ -23,7 +23,7 @@ internal sealed class EndpointRegistry(TimeProvider time, ActiveHealthProber? pr
     public EndpointState? Find(BackendKey key, BackendEndpoint endpoint) => _endpoints.GetValueOrDefault(new EndpointKey(key, endpoint));
 
     /// <summary>The runtime of one backend of a new route model: kept endpoint states where they exist, new ones otherwise.</summary>
-    public BackendRuntime Runtime(RouteBackend backend, BackendTags tags, PassiveHealthSettings settings)
+    public BackendRuntime Runtime(RouteBackend backend, BackendTags tags, PassiveHealthSettings settings, BackendConnectSettings connect)
     {
         var health = _backends.GetOrAdd(BackendKey.Of(backend), static key => new BackendHealth(key));
         var endpoints = backend.Endpoints.Items;
@@ -44,7 +44,15 @@ internal sealed class EndpointRegistry(TimeProvider time, ActiveHealthProber? pr
             }
         }
 
-        return new BackendRuntime(backend, health, [.. endpoints], states, tags, PassiveHealthSettings.For(backend, settings), time, active);
+        var runtime = new BackendRuntime(backend, health, [.. endpoints], states, tags, PassiveHealthSettings.For(backend, settings), time, active) { Connect = connect };
+        if (connect.Policy is LoadBalancing.ConsistentHashSourceIpPolicy && runtime.Available(out _) is { Endpoints.Length: > 0 } available)
+        {
+            // Built here, on the apply path, rather than by the first connection (on a socket-completion thread):
+            // about a millisecond at 65537 slots, and shared with every later set of the same endpoints.
+            available.Maglev(connect.ConsistentHashTableSize);
+        }
+
+        return runtime;
     }
 
     /// <summary>The active health states now kept.</summary>
@@ -165,6 +173,9 @@ internal sealed class BackendRuntime
     /// <summary>Whether the endpoint at <paramref name="index"/> of <see cref="States"/> may take new connections (outside panic mode).</summary>
     private bool IsHealthy(int index, long now) => !States[index].IsEjected(now) && Active?[index] is not { IsUp: false };
 
+    /// <summary>How connections pick an endpoint and connect: the backend's policy, resolved at apply time.</summary>
+    public required BackendConnectSettings Connect { get; init; }
+
     /// <summary>The endpoints a new connection may pick from now.</summary>
     /// <param name="panicChanged">Whether this call found the backend entering or leaving panic mode.</param>
     /// <returns>The set.</returns>
@@ -237,11 +248,29 @@ internal sealed class BackendRuntime
 /// <summary>An immutable set of endpoints to pick from, with each one's state at the same index.</summary>
 internal sealed class AvailableEndpoints(BackendEndpoint[] endpoints, EndpointState[] states, int version, long nextChange, bool panic)
 {
+    private LoadBalancing.MaglevTable? _maglev;
+
     /// <summary>The endpoints to pick from.</summary>
     public BackendEndpoint[] Endpoints { get; } = endpoints;
 
     /// <summary>Each endpoint's state, at the same index.</summary>
     public EndpointState[] States { get; } = states;
+
+    /// <summary>
+    /// The Maglev table over <see cref="Endpoints"/>, built on first use after the set changed (shared with any other
+    /// set of the same endpoints of the backend), never per connection.
+    /// </summary>
+    public LoadBalancing.MaglevTable Maglev(int size)
+    {
+        var table = Volatile.Read(ref _maglev);
+        if (table is null || table.Size != size)
+        {
+            table = (States.Length > 0 ? States[0].Backend.Maglev(Endpoints, size) : null) ?? LoadBalancing.MaglevTable.Build(Endpoints, size);
+            Volatile.Write(ref _maglev, table);
+        }
+
+        return table;
+    }
 
     /// <summary>Every listed endpoint of the backend, ejected or not.</summary>
     public BackendEndpoint[] All { get; init; } = endpoints;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using FsmGateway.Routing;
+using FsmGateway.Transport.LoadBalancing;
 
 namespace FsmGateway.Transport.Proxy;
 
@@ -68,6 +69,8 @@ internal sealed record PassiveHealthSettings(int ConsecutiveFailures, TimeSpan B
 internal sealed class BackendHealth(BackendKey key)
 {
     private int _version;
+    private int _connections;
+    private MaglevTable? _maglev;
 
     public BackendKey Key { get; } = key;
 
@@ -76,6 +79,58 @@ internal sealed class BackendHealth(BackendKey key)
     public int Version => Volatile.Read(ref _version);
 
     public void Changed() => Interlocked.Increment(ref _version);
+
+    /// <summary>Client connections to the backend now (picking, connecting or relaying), across every listener of this replica.</summary>
+    public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>
+    /// Counts a client connection to the backend, unless <paramref name="limit"/> are open already (the backend's
+    /// circuit breaker; exact under concurrency). Every admitted connection must <see cref="Leave"/>.
+    /// </summary>
+    /// <param name="limit">The cap, or null for none.</param>
+    /// <returns>Whether the connection was admitted.</returns>
+    public bool TryAdmit(long? limit)
+    {
+        if (limit is not { } max)
+        {
+            Interlocked.Increment(ref _connections);
+            return true;
+        }
+
+        var current = Volatile.Read(ref _connections);
+        while (current < max)
+        {
+            var seen = Interlocked.CompareExchange(ref _connections, current + 1, current);
+            if (seen == current)
+            {
+                return true;
+            }
+
+            current = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>A connection admitted by <see cref="TryAdmit"/> has ended.</summary>
+    public void Leave() => Interlocked.Decrement(ref _connections);
+
+    /// <summary>
+    /// The Maglev table over <paramref name="endpoints"/>: the last one built for this backend when it was built over
+    /// the same endpoints and size (so a reload, or another listener, does not build it again), a new one otherwise.
+    /// </summary>
+    public MaglevTable Maglev(BackendEndpoint[] endpoints, int size)
+    {
+        var table = Volatile.Read(ref _maglev);
+        if (table is not null && table.Size == size && (ReferenceEquals(table.Endpoints, endpoints) || table.Endpoints.AsSpan().SequenceEqual(endpoints)))
+        {
+            return table;
+        }
+
+        table = MaglevTable.Build(endpoints, size);
+        Volatile.Write(ref _maglev, table);
+        return table;
+    }
 }
 
 /// <summary>
@@ -161,6 +216,28 @@ internal sealed class EndpointState
 
     /// <summary>A connect to the endpoint is starting: it counts as an open connection until <see cref="Release"/>.</summary>
     public void Acquire() => Interlocked.Increment(ref _active);
+
+    /// <summary>
+    /// Counts a connection as <see cref="Acquire"/> does, unless <paramref name="limit"/> connections are open already
+    /// (a per-endpoint cap: exact under concurrency, a compare-and-swap loop).
+    /// </summary>
+    /// <returns>Whether the connection was counted.</returns>
+    public bool TryAcquire(long limit)
+    {
+        var current = Volatile.Read(ref _active);
+        while (current < limit)
+        {
+            var seen = Interlocked.CompareExchange(ref _active, current + 1, current);
+            if (seen == current)
+            {
+                return true;
+            }
+
+            current = seen;
+        }
+
+        return false;
+    }
 
     /// <summary>A connection counted by <see cref="Acquire"/> has closed (or its connect failed).</summary>
     public void Release() => Interlocked.Decrement(ref _active);

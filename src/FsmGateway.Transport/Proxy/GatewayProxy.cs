@@ -33,6 +33,7 @@ public sealed class GatewayProxy : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly PassiveHealthSettings _passiveHealth;
     private readonly ConnectionLimits _limits;
+    private readonly LoadBalancingPolicyRegistry _policies;
     private readonly ConnectionRegistry _connections;
     private readonly ConnectionHandler _handler;
     private readonly ListenerSet _listeners;
@@ -71,11 +72,14 @@ public sealed class GatewayProxy : IAsyncDisposable
             throw new OptionsValidationException(Options.DefaultName, typeof(ProxyOptions), invalid.Failures);
         }
 
-        var byName = policies.ToDictionary(static p => p.Name, StringComparer.OrdinalIgnoreCase);
-        var policy = byName.GetValueOrDefault(_options.LoadBalancingPolicy)
-            ?? throw new ArgumentException(
-                $"No load-balancing policy named '{_options.LoadBalancingPolicy}' is registered; known: {string.Join(", ", byName.Keys.Order(StringComparer.Ordinal))}",
-                nameof(options));
+        try
+        {
+            _policies = new LoadBalancingPolicyRegistry(policies, _options.LoadBalancingPolicy);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(e.Message, nameof(options), e);
+        }
 
         ILogger log = logger ?? NullLogger<GatewayProxy>.Instance;
         _metrics = new ProxyMetrics(meterFactory);
@@ -91,7 +95,7 @@ public sealed class GatewayProxy : IAsyncDisposable
         }
 
         _connections = new ConnectionRegistry(timeProvider, log, ShortestDeadline());
-        _handler = new ConnectionHandler(connector, policy, _options, _connections, _metrics, _accessLog, timeProvider, log);
+        _handler = new ConnectionHandler(connector, _options, _connections, _metrics, _accessLog, timeProvider, log);
         _listeners = new ListenerSet(listenerFactory, _handler, _connections, NewModel, _options.DrainTimeout, timeProvider, log);
     }
 
@@ -103,7 +107,7 @@ public sealed class GatewayProxy : IAsyncDisposable
     public static GatewayProxy CreateDefault(ProxyOptions? options = null, TimeProvider? timeProvider = null, ILogger<GatewayProxy>? logger = null)
     {
         var transport = new Sockets.SocketTransport();
-        return new GatewayProxy(transport, transport, [new RoundRobinPolicy()], Options.Create(options ?? new ProxyOptions()), timeProvider ?? TimeProvider.System, logger);
+        return new GatewayProxy(transport, transport, [], Options.Create(options ?? new ProxyOptions()), timeProvider ?? TimeProvider.System, logger);
     }
 
     /// <summary>The endpoints bound now, across all listeners.</summary>
@@ -175,6 +179,9 @@ public sealed class GatewayProxy : IAsyncDisposable
 
             // Endpoint states live on while a serving listener routes to them; the rest are forgotten.
             _endpoints.Retain(_listeners.Models);
+
+            // A backend's connect timeout may be shorter than every global deadline: the heartbeat keeps up with it.
+            _connections.Tune(ShortestDeadline(table));
             return new ListenerBindings(outcomes, AssumeBound: false);
         }
         finally
@@ -230,9 +237,24 @@ public sealed class GatewayProxy : IAsyncDisposable
     }
 
     private RouteModel NewModel(ListenerRoute route) =>
-        new(route, _limits, (backend, tags) => _endpoints.Runtime(backend, tags, _passiveHealth));
+        new(route, _limits, (backend, tags) => _endpoints.Runtime(backend, tags, _passiveHealth, BackendConnectSettings.Resolve(backend.Policy, _policies, _options)));
 
     /// <summary>The shortest deadline the heartbeat enforces: it beats at least four times within it.</summary>
-    private TimeSpan ShortestDeadline() =>
-        new[] { _limits.Shortest, _options.ConnectTimeout }.Where(static t => t is not null).Min() ?? ConnectionRegistry.MaxHeartbeat;
+    /// <param name="table">The routing table being served, whose backend policies may set shorter connect timeouts.</param>
+    private TimeSpan ShortestDeadline(RoutingTable? table = null)
+    {
+        var shortest = new[] { _limits.Shortest, _options.ConnectTimeout }.Where(static t => t is not null).Min() ?? ConnectionRegistry.MaxHeartbeat;
+        foreach (var listener in table?.Listeners ?? [])
+        {
+            foreach (var backend in listener.Backends)
+            {
+                if (backend.Policy.ConnectTimeout is { } timeout && timeout > TimeSpan.Zero && timeout < shortest)
+                {
+                    shortest = timeout;
+                }
+            }
+        }
+
+        return shortest;
+    }
 }

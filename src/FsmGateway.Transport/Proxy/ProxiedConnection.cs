@@ -72,6 +72,9 @@ internal sealed class ProxiedConnection : RelayCounters
         set => Volatile.Write(ref _backendTags, value);
     }
 
+    /// <summary>The backend whose connection count (and cap) this connection is counted in, once admitted.</summary>
+    public BackendHealth? AdmittedTo { get; set; }
+
     /// <summary>The endpoint the upstream connection is open to; its connection count holds this connection until it closes.</summary>
     public EndpointState? Endpoint
     {

@@ -13,6 +13,9 @@ internal sealed class SocketConnection(Socket socket) : IDuplexConnection
 
     public EndPoint? RemoteEndPoint { get; } = socket.RemoteEndPoint;
 
+    /// <summary>The socket (for tests that read its options back).</summary>
+    internal Socket Socket => socket;
+
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
 

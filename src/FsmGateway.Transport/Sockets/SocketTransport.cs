@@ -60,7 +60,10 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
         socket.Bind(endPoint);
     }
 
-    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    public ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken) =>
+        ConnectAsync(endPoint, UpstreamConnectOptions.None, cancellationToken);
+
+    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, UpstreamConnectOptions options, CancellationToken cancellationToken)
     {
         var socket = endPoint is DnsEndPoint
             ? new Socket(SocketType.Stream, ProtocolType.Tcp)
@@ -68,6 +71,11 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
         try
         {
             socket.NoDelay = true;
+            if (options.TcpKeepalive is { } keepalive)
+            {
+                SetKeepalive(socket, keepalive);
+            }
+
             await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
             return new SocketConnection(socket);
         }
@@ -76,6 +84,31 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Turns keepalive on (<c>SO_KEEPALIVE</c>) and sets the fields given: <c>TCP_KEEPIDLE</c> and
+    /// <c>TCP_KEEPINTVL</c> in whole seconds (the compiler accepts whole seconds only), <c>TCP_KEEPCNT</c>.
+    /// </summary>
+    internal static void SetKeepalive(Socket socket, Routing.TcpKeepalive keepalive)
+    {
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        if (keepalive.IdleTime is { } idle)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, Seconds(idle));
+        }
+
+        if (keepalive.Interval is { } interval)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Seconds(interval));
+        }
+
+        if (keepalive.Probes is { } probes)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, probes);
+        }
+
+        static int Seconds(TimeSpan time) => (int)Math.Clamp(Math.Ceiling(time.TotalSeconds), 1, 32767);
     }
 
     private sealed class SocketConnectionListener(Socket socket) : IConnectionListener
