@@ -79,3 +79,23 @@ public class EndpointPickBenchmarks
         return index;
     }
 }
+
+/// <summary>
+/// Building a Maglev table (once per change of a ConsistentHash backend's available set, never per connection):
+/// 65537 slots over 3, 100 and 1,000 endpoints.
+/// </summary>
+[MemoryDiagnoser]
+public class MaglevBuildBenchmarks
+{
+    private BackendEndpoint[] _endpoints = [];
+
+    [Params(3, 100, 1000)]
+    public int Endpoints { get; set; }
+
+    [GlobalSetup]
+    public void Setup() =>
+        _endpoints = [.. Enumerable.Range(0, Endpoints).Select(static i => new BackendEndpoint($"10.0.{i / 250}.{(i % 250) + 1}", 8080))];
+
+    [Benchmark]
+    public int Build() => MaglevTable.Build(_endpoints, BackendPolicy.DefaultTableSize).Size;
+}
