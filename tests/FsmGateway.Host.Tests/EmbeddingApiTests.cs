@@ -142,7 +142,7 @@ public sealed class EmbeddingApiTests
 
         var error = await Assert.ThrowsAsync<ArgumentException>(() => host.StartAsync());
 
-        Assert.Contains("No load-balancing policy named 'Nope' is registered; known: RoundRobin", error.Message, StringComparison.Ordinal);
+        Assert.Contains("No load-balancing policy named 'Nope' is registered; known: ConsistentHashSourceIP, LeastRequest, Random, RoundRobin", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
