@@ -52,7 +52,7 @@ public class EndpointPickBenchmarks
         {
             for (var i = 0; i < Math.Max(1, Endpoints / 10); i++)
             {
-                _runtime.States[i].Failed(settings);
+                _runtime.States[i].Failed(settings, "benchmark", _runtime);
             }
         }
 
