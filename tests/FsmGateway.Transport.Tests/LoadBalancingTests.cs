@@ -101,6 +101,26 @@ public sealed class LoadBalancingTests
     }
 
     [Fact(Timeout = Guard.TestTimeout)]
+    public async Task ConsistentHashSourceIP_HashesTheProxyProtocolSourceAddress()
+    {
+        await using var a = TestBackend.Tagging("a");
+        await using var b = TestBackend.Tagging("b");
+        await using var c = TestBackend.Tagging("c");
+        var port = FreePort.Get();
+        var backend = Routes.Backend("svc", 1, a, b, c) with { Policy = new BackendPolicy { LoadBalancer = LoadBalancerAlgorithm.ConsistentHashSourceIP } };
+        var listener = Routes.Listener(port, backend) with { Client = new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(false) } };
+        await using var proxy = await Routes.StartProxyAsync(Routes.Table(listener));
+
+        // Every connection comes from 127.0.0.1; only the header's source differs.
+        var sources = Enumerable.Range(0, 300).Select(static i => $"10.{i / 250}.{i % 250}.7").ToArray();
+        var first = await Task.WhenAll(sources.Select(source => EndpointForAsync(port, source)));
+        var second = await Task.WhenAll(sources.Select(source => EndpointForAsync(port, source)));
+
+        Assert.Equal(first, second);
+        Assert.All(new[] { "a", "b", "c" }, tag => Assert.InRange(first.Count(t => t == tag), 50, 150));
+    }
+
+    [Fact(Timeout = Guard.TestTimeout)]
     public async Task Random_SpreadsConnectionsRoughlyEvenly()
     {
         var servers = new[] { TestBackend.Tagging("a"), TestBackend.Tagging("b"), TestBackend.Tagging("c"), TestBackend.Tagging("d") };
@@ -183,6 +203,15 @@ public sealed class LoadBalancingTests
                 tags[i] = System.Text.Encoding.ASCII.GetString((await socket.ReadToEndAsync(token)).Data);
             });
         return tags;
+    }
+
+    /// <summary>Connects from 127.0.0.1, sends a PROXY v1 header with <paramref name="source"/>, and reads the endpoint's tag.</summary>
+    private static async Task<string> EndpointForAsync(int port, string source)
+    {
+        using var deadline = Guard.Deadline();
+        using var socket = await TestClient.ConnectAsync(port, deadline.Token);
+        await socket.SendAllAsync(System.Text.Encoding.ASCII.GetBytes($"PROXY TCP4 {source} 127.0.0.1 40000 {port}\r\n"), deadline.Token);
+        return System.Text.Encoding.ASCII.GetString((await socket.ReadToEndAsync(deadline.Token)).Data);
     }
 
     /// <summary>Connects to 127.0.0.1:<paramref name="port"/> from <paramref name="source"/>.</summary>
