@@ -33,5 +33,12 @@ if (args is ["--config-change", ..])
     return await ConfigChangeProbe.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50);
 }
 
+if (args is ["--proxy-protocol-rate", ..])
+{
+    // New-connection rate with the PROXY protocol off and on (benchmarks/README.md): [connections per round] [rounds] [concurrency].
+    int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await ProxyProtocolRateProbe.RunAsync(Arg(1, 20_000), Arg(2, 5), Arg(3, 32));
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(CompilerBenchmarks).Assembly).Run(args);
 return 0;

@@ -17,9 +17,11 @@ internal readonly record struct ProxyProtocolReadResult(ProxyProtocolHeader? Hea
 }
 
 /// <summary>
-/// Reads a PROXY protocol header off a client connection without receiving a byte of the payload behind it: each
-/// receive asks for at most the bytes the header can still take (<see cref="ProxyProtocolParser"/>), so the payload
-/// stays in the socket for the relay. A v1 header takes a few receives, a v2 header two or three.
+/// Reads a PROXY protocol header off a client connection without receiving a byte of the payload behind it. A socket
+/// (<see cref="IPeekableConnection"/>) is peeked first: a header that arrived whole is parsed there and exactly its
+/// length received, two system calls. Otherwise, and for a header still arriving, each receive asks for at most the
+/// bytes the header can still take (<see cref="ProxyProtocolParser"/>): a v1 header then takes a few receives, a v2
+/// header two or three. Either way the payload stays in the socket for the relay.
 /// </summary>
 internal static class ProxyProtocolReader
 {
@@ -36,14 +38,40 @@ internal static class ProxyProtocolReader
         {
             var received = 0;
             var wanted = ProxyProtocolHeader.V1MinLength; // no header is shorter: this first receive cannot overshoot
+            if (connection is IPeekableConnection peekable)
+            {
+                // One look at what has arrived: a whole header (the usual case, one segment) is consumed in one receive.
+                var peeked = await peekable.PeekAsync(buffer.AsMemory(0, ProxyProtocolHeader.MaxLength), cancellationToken).ConfigureAwait(false);
+                var result = peeked == 0 ? default : ProxyProtocolParser.Parse(buffer.AsSpan(0, peeked));
+                switch (peeked == 0 ? (ProxyProtocolParseStatus?)null : result.Status)
+                {
+                    case null:
+                        return Ended(0, optional);
+                    case ProxyProtocolParseStatus.Complete:
+                        await ConsumeAsync(connection, buffer, result.Length, cancellationToken).ConfigureAwait(false);
+                        return new ProxyProtocolReadResult(result.Header, ReadOnlyMemory<byte>.Empty, null);
+                    case ProxyProtocolParseStatus.Invalid:
+                        return new ProxyProtocolReadResult(null, ReadOnlyMemory<byte>.Empty, result.Error);
+                    case ProxyProtocolParseStatus.NoHeader:
+                        // Nothing consumed: with an optional header the relay receives these bytes itself.
+                        return optional
+                            ? new ProxyProtocolReadResult(null, ReadOnlyMemory<byte>.Empty, null)
+                            : new ProxyProtocolReadResult(null, ReadOnlyMemory<byte>.Empty, "no PROXY protocol header");
+                    default:
+                        // Part of a header: every byte seen belongs to it. Consume them, then read the rest exactly.
+                        await ConsumeAsync(connection, buffer, peeked, cancellationToken).ConfigureAwait(false);
+                        received = peeked;
+                        wanted = result.Needed;
+                        break;
+                }
+            }
+
             while (true)
             {
                 var count = await connection.ReceiveAsync(buffer.AsMemory(received, wanted), cancellationToken).ConfigureAwait(false);
                 if (count == 0)
                 {
-                    return received == 0 && optional
-                        ? new ProxyProtocolReadResult(null, ReadOnlyMemory<byte>.Empty, null)
-                        : new ProxyProtocolReadResult(null, ReadOnlyMemory<byte>.Empty, received == 0 ? "closed before sending a PROXY protocol header" : $"closed after {received} bytes of a PROXY protocol header");
+                    return Ended(received, optional);
                 }
 
                 received += count;
@@ -67,6 +95,27 @@ internal static class ProxyProtocolReader
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static ProxyProtocolReadResult Ended(int received, bool optional) =>
+        received == 0 && optional
+            ? new ProxyProtocolReadResult(null, ReadOnlyMemory<byte>.Empty, null)
+            : new ProxyProtocolReadResult(null, ReadOnlyMemory<byte>.Empty, received == 0 ? "closed before sending a PROXY protocol header" : $"closed after {received} bytes of a PROXY protocol header");
+
+    /// <summary>Receives exactly <paramref name="count"/> bytes that a peek has shown are there.</summary>
+    private static async ValueTask ConsumeAsync(IDuplexConnection connection, byte[] buffer, int count, CancellationToken cancellationToken)
+    {
+        var consumed = 0;
+        while (consumed < count)
+        {
+            var received = await connection.ReceiveAsync(buffer.AsMemory(consumed, count - consumed), cancellationToken).ConfigureAwait(false);
+            if (received == 0)
+            {
+                throw new IOException("the connection ended while its PROXY protocol header was consumed");
+            }
+
+            consumed += received;
         }
     }
 }

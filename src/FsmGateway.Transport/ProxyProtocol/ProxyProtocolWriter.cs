@@ -66,7 +66,10 @@ internal static class ProxyProtocolWriter
             d = new IPAddress(d.GetAddressBytes());
         }
 
-        return (new IPEndPoint(s, src.Port), new IPEndPoint(d, dst.Port));
+        // The usual case, nothing mapped: the endpoints as they are, no allocation.
+        return ReferenceEquals(s, src.Address) && ReferenceEquals(d, dst.Address)
+            ? (src, dst)
+            : (new IPEndPoint(s, src.Port), new IPEndPoint(d, dst.Port));
     }
 
     private static int WriteV1((IPEndPoint Source, IPEndPoint Destination)? addresses, Span<byte> buffer)

@@ -5,7 +5,7 @@ using FsmGateway.Transport.Connections;
 namespace FsmGateway.Transport.Sockets;
 
 /// <summary>A TCP socket as an <see cref="IDuplexConnection"/>.</summary>
-internal sealed class SocketConnection(Socket socket) : IDuplexConnection
+internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeekableConnection
 {
     private int _disposed;
 
@@ -18,6 +18,9 @@ internal sealed class SocketConnection(Socket socket) : IDuplexConnection
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+    public ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        socket.ReceiveAsync(buffer, SocketFlags.Peek, cancellationToken);
 
     public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {

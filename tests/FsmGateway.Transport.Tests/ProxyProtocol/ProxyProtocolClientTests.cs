@@ -142,6 +142,45 @@ public sealed class ProxyProtocolClientTests
         await closed.WaitForAsync("refused_proxy_protocol");
     }
 
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task AcceptedHeader_IsTheClientAddressOfTheAccessLogAndTheEndpointPick()
+    {
+        var folder = Directory.CreateTempSubdirectory("fsm-pp-accesslog-");
+        try
+        {
+            var path = Path.Combine(folder.FullName, "access.log");
+            await using var backend = ProxyProtocolBackend.Recording();
+            var port = FreePort.Get();
+            var options = new Proxy.ProxyOptions { LoadBalancingPolicy = "recording" };
+            options.AccessLog.Destination = path;
+            options.AccessLog.Format = AccessLog.AccessLogFormat.Text;
+            var policy = new ClientRecordingPolicy();
+            var transport = new Sockets.SocketTransport();
+            var listener = Routes.Listener(port, Routes.Backend("svc", 1, backend.Endpoint)) with
+            {
+                Client = new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(false) },
+            };
+            await using (var proxy = new Proxy.GatewayProxy(transport, transport, [policy], Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System))
+            {
+                await proxy.ApplyAsync(Routes.Table(listener), CancellationToken.None);
+                using var client = await TestClient.ConnectAsync(port, CancellationToken.None);
+                using var deadline = Guard.Deadline(15);
+                await client.SendAllAsync("PROXY TCP6 2001:db8::42 2001:db8::1 40001 443\r\n"u8.ToArray(), deadline.Token);
+                await client.AssertEchoesAsync("through");
+                client.Shutdown(SocketShutdown.Send);
+                await client.ReadToEndAsync();
+                Assert.True(await Guard.Eventually(() => proxy.ActiveConnections == 0), "the connection was never released");
+            }
+
+            Assert.Equal([new IPEndPoint(IPAddress.Parse("2001:db8::42"), 40001)], policy.Clients);
+            Assert.Contains(" client_address=2001:db8::42 client_port=40001 ", Assert.Single(File.ReadAllLines(path)), StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     internal static Task<Proxy.GatewayProxy> StartGatewayAsync(int port, ProxyProtocolBackend backend, ProxyProtocolVersion? onwards, bool optional = false, Proxy.ProxyOptions? options = null)
     {
         var listener = Routes.Listener(port, Routes.Backend("svc", 1, backend.Endpoint) with { Policy = new BackendPolicy { ProxyProtocol = onwards } }) with
@@ -186,5 +225,21 @@ public sealed class ProxyProtocolClientTests
 
         // The client half-closes, so the backend's answer is complete when the stream ends.
         Assert.Equal($"source=127.0.0.7:{clientPort}\nping", Encoding.ASCII.GetString((await client.ReadToEndAsync()).Data));
+    }
+
+    /// <summary>Round robin that records the client address each pick was made for.</summary>
+    private sealed class ClientRecordingPolicy : LoadBalancing.ILoadBalancingPolicy
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<EndPoint?> _clients = new();
+
+        public string Name => "recording";
+
+        public IReadOnlyList<EndPoint?> Clients => [.. _clients];
+
+        public int Pick(LoadBalancing.EndpointPickContext context)
+        {
+            _clients.Enqueue(context.Client);
+            return 0;
+        }
     }
 }
