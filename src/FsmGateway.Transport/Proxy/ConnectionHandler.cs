@@ -63,9 +63,11 @@ internal sealed class ConnectionHandler(
             if (model.Route.Client.ProxyProtocol is { } proxyProtocol)
             {
                 // From here on the header's source is the client address: access log, endpoint pick, the header sent
-                // onwards. An abort (drain deadline, stop) fails the read, which refuses the connection.
-                var accepted = await ProxyProtocolStage.AcceptAsync(client, proxyProtocol, time, CancellationToken.None).ConfigureAwait(false);
-                refused = accepted.Error;
+                // onwards. The heartbeat enforces the inspection timeout; its abort (or a drain's, or a stop's) fails
+                // the read, which refuses the connection.
+                connection.StartInspection(proxyProtocol.InspectionTimeout);
+                var accepted = await ProxyProtocolStage.AcceptAsync(client, proxyProtocol.Optional).ConfigureAwait(false);
+                refused = connection.EndInspection() ? $"no complete PROXY protocol header within {proxyProtocol.InspectionTimeout}" : accepted.Error;
                 connection.Prefix = accepted.Prefix;
                 if (accepted.Header is { Command: ProxyProtocolCommand.Proxy } header)
                 {

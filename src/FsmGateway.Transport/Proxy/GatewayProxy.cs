@@ -177,6 +177,10 @@ public sealed class GatewayProxy : IAsyncDisposable
             ObjectDisposedException.ThrowIf(_stopped, this);
             var outcomes = await _listeners.ApplyAsync(table, cancellationToken).ConfigureAwait(false);
 
+            // A listener's PROXY protocol inspection timeout is a deadline of the heartbeat too.
+            var inspection = table.Listeners.Select(static l => l.Client.ProxyProtocol?.InspectionTimeout).Where(static t => t is not null).Min();
+            _connections.Tune(new[] { ShortestDeadline(), inspection }.Where(static t => t is not null).Min() ?? ConnectionRegistry.MaxHeartbeat);
+
             // Endpoint states live on while a serving listener routes to them; the rest are forgotten.
             _endpoints.Retain(_listeners.Models);
 

@@ -21,6 +21,7 @@ internal sealed class ProxiedConnection : RelayCounters
     private long _lastActivity;
     private long _halfClosedAt;
     private long _connectDeadline;
+    private long _inspectionDeadline;
     private CancellationTokenSource? _connectCancel;
     private TerminationReason _expiring;
     private IDuplexConnection? _upstream;
@@ -120,6 +121,21 @@ internal sealed class ProxiedConnection : RelayCounters
     public TerminationReason Reason => (TerminationReason)Volatile.Read(ref _reason);
 
     /// <summary>
+    /// Starts the wait for the client's PROXY protocol header: once <paramref name="timeout"/> passes, the heartbeat ends
+    /// the connection as <see cref="TerminationReason.RefusedProxyProtocol"/> (which fails the pending receive).
+    /// </summary>
+    public void StartInspection(TimeSpan timeout)
+    {
+        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
+        var now = _time.GetTimestamp();
+        Volatile.Write(ref _inspectionDeadline, ticks >= long.MaxValue - (double)now ? long.MaxValue : now + Math.Max(1, (long)ticks));
+    }
+
+    /// <summary>The header has been read, or reading it has failed.</summary>
+    /// <returns>Whether the heartbeat found the wait past its deadline (and ended the connection).</returns>
+    public bool EndInspection() => Interlocked.Exchange(ref _inspectionDeadline, NotConnecting) == ConnectTimedOut;
+
+    /// <summary>
     /// The token that ends the upstream connect in progress: cancelled by <see cref="Abort()"/>, and by the heartbeat
     /// once the deadline set with <see cref="StartConnect"/> passes. One source per connection while connects succeed.
     /// </summary>
@@ -149,7 +165,7 @@ internal sealed class ProxiedConnection : RelayCounters
     public bool EndConnect() => Interlocked.Exchange(ref _connectDeadline, NotConnecting) == ConnectTimedOut;
 
     /// <summary>
-    /// Whether a deadline has passed at <paramref name="now"/>: the connect attempt's, or the idle, half-closed or
+    /// Whether a deadline has passed at <paramref name="now"/>: the PROXY protocol header's, the connect attempt's, or the idle, half-closed or
     /// maximum-duration limit of the connection's listener. Records what <see cref="Expire"/> is to do.
     /// </summary>
     /// <returns>What passed, for the log; null when nothing did.</returns>
@@ -161,6 +177,14 @@ internal sealed class ProxiedConnection : RelayCounters
         {
             _expiring = TerminationReason.None;
             return "upstream connect timed out";
+        }
+
+        var inspecting = Volatile.Read(ref _inspectionDeadline);
+        if (inspecting > NotConnecting && now >= inspecting
+            && Interlocked.CompareExchange(ref _inspectionDeadline, ConnectTimedOut, inspecting) == inspecting)
+        {
+            _expiring = TerminationReason.RefusedProxyProtocol;
+            return "no complete PROXY protocol header within the inspection timeout";
         }
 
         var limits = Model.Limits;

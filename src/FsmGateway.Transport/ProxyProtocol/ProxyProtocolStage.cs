@@ -7,37 +7,25 @@ using FsmGateway.Transport.Connections;
 namespace FsmGateway.Transport.ProxyProtocol;
 
 /// <summary>
-/// The PROXY protocol on the connection path: reading a client's header within the listener's inspection timeout
-/// (ClientTrafficPolicy <c>proxyProtocol</c>), and writing one first on an upstream connection (BackendTrafficPolicy
+/// The PROXY protocol on the connection path: reading a client's header (ClientTrafficPolicy <c>proxyProtocol</c>), and writing one first on an upstream connection (BackendTrafficPolicy
 /// <c>proxyProtocol.version</c>).
 /// </summary>
 internal static class ProxyProtocolStage
 {
-    /// <summary>Reads the client's header; every failure (malformed, missing, too slow, reset) is a result with a reason.</summary>
+    /// <summary>Reads the client's header; every failure (malformed, missing, reset, aborted) is a result with a reason.</summary>
     /// <param name="client">The accepted client connection.</param>
-    /// <param name="settings">The listener's PROXY protocol settings.</param>
-    /// <param name="time">The clock of the inspection timeout.</param>
-    /// <param name="stopping">Cancelled when the proxy stops.</param>
+    /// <param name="optional">Whether a connection without a header is accepted.</param>
     /// <returns>The header, the prefix of a connection without one (optional mode), or why the connection is refused.</returns>
-    public static async ValueTask<ProxyProtocolReadResult> AcceptAsync(IDuplexConnection client, ClientProxyProtocol settings, TimeProvider time, CancellationToken stopping)
+    /// <remarks>No timeout here: the connection registry's heartbeat aborts a connection whose header is late, which fails the receive.</remarks>
+    public static async ValueTask<ProxyProtocolReadResult> AcceptAsync(IDuplexConnection client, bool optional)
     {
-        using var timeout = new CancellationTokenSource(settings.InspectionTimeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stopping);
         try
         {
-            return await ProxyProtocolReader.ReadAsync(client, settings.Optional, linked.Token).ConfigureAwait(false);
+            return await ProxyProtocolReader.ReadAsync(client, optional, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
-            return Refused($"no complete PROXY protocol header within {settings.InspectionTimeout}");
-        }
-        catch (OperationCanceledException)
-        {
-            return Refused("the gateway is stopping");
-        }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
-        {
-            // A reset while the header arrives, or the connection aborted (drain, stop): a refusal like the others.
+            // A reset while the header arrives, or the connection aborted (inspection timeout, drain, stop).
             return Refused($"receiving the PROXY protocol header failed: {e.Message}");
         }
     }
