@@ -31,15 +31,21 @@ public static class RouteCompiler
         var gateways = ListenerValidator.Run(context, ourClasses);
         PortConflictResolver.Run(context, gateways);
         var backends = RouteAttacher.Run(context, gateways, routeStatuses);
-        var policies = PolicyAttacher.Run(context, gateways, backends);
-        var table = TableBuilder.Run(context, gateways, backends, policies);
+        var filters = FsmFilters.Run(context, gateways);
+        var policies = PolicyAttacher.Run(context, gateways, backends, filters);
+        var clients = ClientPolicyAttacher.Run(context, gateways, policies, filters);
+        var table = TableBuilder.Run(context, gateways, backends, policies, clients);
         GatewayStatusBuilder.Run(context, gateways, gatewayStatuses);
         var policyStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, PolicyStatus>();
         policies.WriteStatuses(policyStatuses);
+        var conditionStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, ConditionsStatus>();
+        clients.WriteStatuses(conditionStatuses);
+        filters.WriteStatuses(conditionStatuses, policyStatuses);
 
         var statuses = new StatusSet(classStatuses.ToImmutable(), gatewayStatuses.ToImmutable(), routeStatuses.ToImmutable())
         {
             Policies = policyStatuses.ToImmutable(),
+            Conditions = conditionStatuses.ToImmutable(),
         };
         return new CompilationResult(snapshot.Revision, table, statuses, context.SortedDiagnostics())
         {

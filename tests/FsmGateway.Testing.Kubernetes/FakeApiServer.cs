@@ -210,6 +210,23 @@ public sealed class FakeApiServer : IAsyncDisposable
         ApplyCrd(Crd("gateway.fsmgateway.io", "backendtrafficpolicies", "backendtrafficpolicy", "BackendTrafficPolicy", namespaced: true, status: true, ["btp"], "v1alpha1"));
     }
 
+    /// <summary>
+    /// Installs the client policy CRDs: our clienttrafficpolicies, FSM's routerulefilterpolicies (<c>v1alpha2</c>) and
+    /// first-generation ratelimitpolicies (<c>v1alpha1</c>), and FSM's extension kinds (listenerfilters, filters,
+    /// concurrencylimits, iprestrictions), each with a status subresource.
+    /// </summary>
+    public void InstallClientPolicyCrds()
+    {
+        ApplyCrd(Crd("gateway.fsmgateway.io", "clienttrafficpolicies", "clienttrafficpolicy", "ClientTrafficPolicy", namespaced: true, status: true, ["fgctp"], "v1alpha1"));
+        ApplyCrd(Crd("gateway.flomesh.io", "routerulefilterpolicies", "routerulefilterpolicy", "RouteRuleFilterPolicy", namespaced: true, status: true, ["rfpolicy"], "v1alpha2"));
+        ApplyCrd(Crd("gateway.flomesh.io", "ratelimitpolicies", "ratelimitpolicy", "RateLimitPolicy", namespaced: true, status: true, ["ratelimit"], "v1alpha1"));
+        const string e = "extension.gateway.flomesh.io";
+        ApplyCrd(Crd(e, "listenerfilters", "listenerfilter", "ListenerFilter", namespaced: true, status: true, [], "v1alpha1"));
+        ApplyCrd(Crd(e, "filters", "filter", "Filter", namespaced: true, status: true, [], "v1alpha1"));
+        ApplyCrd(Crd(e, "concurrencylimits", "concurrencylimit", "ConcurrencyLimit", namespaced: true, status: true, [], "v1alpha1"));
+        ApplyCrd(Crd(e, "iprestrictions", "iprestriction", "IPRestriction", namespaced: true, status: true, [], "v1alpha1"));
+    }
+
     /// <summary>Deletes the CRD <c>{plural}.{group}</c>: its versions leave discovery, its objects are deleted and its watches end.</summary>
     public void RemoveCrd(string group, string plural) => _store.Delete(CrdType, null, plural + "." + group);
 

@@ -27,7 +27,17 @@ public static class RequiredPermissions
         (FsmPolicyGroup, "healthcheckpolicies"),
         (FsmPolicyGroup, "backendlbpolicies"),
         (OwnPolicyGroup, "backendtrafficpolicies"),
+        (OwnPolicyGroup, "clienttrafficpolicies"),
+        (FsmPolicyGroup, "routerulefilterpolicies"),
+        (FsmPolicyGroup, "ratelimitpolicies"),
+        (FsmExtensionGroup, "listenerfilters"),
+        (FsmExtensionGroup, "filters"),
+        (FsmExtensionGroup, "concurrencylimits"),
+        (FsmExtensionGroup, "iprestrictions"),
     ];
+
+    /// <summary>FSM's extension group (ListenerFilter, Filter, ConcurrencyLimit, IPRestriction).</summary>
+    public const string FsmExtensionGroup = "extension.gateway.flomesh.io";
 
     /// <summary>FSM's policy group (HealthCheckPolicy, BackendLBPolicy).</summary>
     public const string FsmPolicyGroup = "gateway.flomesh.io";
@@ -51,6 +61,18 @@ public static class RequiredPermissions
             "KubernetesStatusWriter: read the policy before writing its status.ancestors"),
         .. Grant(OwnPolicyGroup, ["backendtrafficpolicies/status"], ["update"],
             "KubernetesStatusWriter: replace the policy's status subresource"),
+        .. Grant(OwnPolicyGroup, ["clienttrafficpolicies"], ["get"],
+            "KubernetesStatusWriter: read the policy before writing its status.ancestors"),
+        .. Grant(OwnPolicyGroup, ["clienttrafficpolicies/status"], ["update"],
+            "KubernetesStatusWriter: replace the policy's status subresource"),
+        .. Grant(FsmPolicyGroup, ["routerulefilterpolicies", "ratelimitpolicies"], ["get"],
+            "KubernetesStatusWriter: read the policy before writing its status (ancestors, or conditions for RateLimitPolicy)"),
+        .. Grant(FsmPolicyGroup, ["routerulefilterpolicies/status", "ratelimitpolicies/status"], ["update"],
+            "KubernetesStatusWriter: replace the policy's status subresource"),
+        .. Grant(FsmExtensionGroup, ["listenerfilters", "filters", "concurrencylimits", "iprestrictions"], ["get"],
+            "KubernetesStatusWriter: read the filter object before writing its status.conditions"),
+        .. Grant(FsmExtensionGroup, ["listenerfilters/status", "filters/status", "concurrencylimits/status", "iprestrictions/status"], ["update"],
+            "KubernetesStatusWriter: replace the filter object's status subresource (the Accepted condition)"),
         .. Grant("apps", ["deployments"], ["get", "list", "watch", "create", "patch", "delete"],
             "GatewayProvisioner: the per-Gateway Deployment fsm-gateway-<gateway>; list+delete removes those of Gateways no longer accepted; OwnedObjectsWatch: list+watch (by label) to see a replica become available"),
         .. Grant("", ["services"], ["get", "create", "patch", "delete"],

@@ -14,6 +14,27 @@ public static class PolicyApi
 
     /// <summary>The version of FsmGateway's own policies.</summary>
     public const string Version = "v1alpha1";
+
+    /// <summary>The version of FSM's first-generation policies FsmGateway reads (RateLimitPolicy).</summary>
+    public const string FsmV1Version = "v1alpha1";
+
+    /// <summary>FSM's extension group, <c>extension.gateway.flomesh.io</c> (ListenerFilter, Filter, ConcurrencyLimit, IPRestriction).</summary>
+    public const string FsmExtensionGroup = "extension.gateway.flomesh.io";
+
+    /// <summary>The version of FSM's extension kinds FsmGateway reads.</summary>
+    public const string FsmExtensionVersion = "v1alpha1";
+
+    /// <summary>The <c>apiVersion</c> of a policy or filter kind FsmGateway reads.</summary>
+    /// <param name="kind">The kind.</param>
+    /// <returns><c>group/version</c>, or <see langword="null"/> for a kind that is not a policy or filter.</returns>
+    public static string? ApiVersionOf(ResourceKind kind) => kind switch
+    {
+        ResourceKind.HealthCheckPolicy or ResourceKind.BackendLbPolicy or ResourceKind.RouteRuleFilterPolicy => $"{FsmGroup}/{FsmVersion}",
+        ResourceKind.RateLimitPolicy => $"{FsmGroup}/{FsmV1Version}",
+        ResourceKind.BackendTrafficPolicy or ResourceKind.ClientTrafficPolicy => $"{Group}/{Version}",
+        ResourceKind.ListenerFilter or ResourceKind.Filter or ResourceKind.ConcurrencyLimit or ResourceKind.IPRestriction => $"{FsmExtensionGroup}/{FsmExtensionVersion}",
+        _ => null,
+    };
 }
 
 /// <summary>

@@ -32,4 +32,25 @@ public enum ResourceKind
 
     /// <summary>Our <c>gateway.fsmgateway.io/v1alpha1</c> BackendTrafficPolicy (Envoy Gateway's TCP field names).</summary>
     BackendTrafficPolicy,
+
+    /// <summary>FSM's <c>extension.gateway.flomesh.io/v1alpha1</c> ListenerFilter: a filter on the connections of Gateway listeners.</summary>
+    ListenerFilter,
+
+    /// <summary>FSM's <c>extension.gateway.flomesh.io/v1alpha1</c> Filter: a filter RouteRuleFilterPolicy refers to.</summary>
+    Filter,
+
+    /// <summary>FSM's <c>extension.gateway.flomesh.io/v1alpha1</c> ConcurrencyLimit: a ConcurrencyLimit filter's settings.</summary>
+    ConcurrencyLimit,
+
+    /// <summary>FSM's <c>extension.gateway.flomesh.io/v1alpha1</c> IPRestriction: an IPRestriction filter's settings.</summary>
+    IPRestriction,
+
+    /// <summary>FSM's <c>gateway.flomesh.io/v1alpha2</c> RouteRuleFilterPolicy: Filters on one rule of a route.</summary>
+    RouteRuleFilterPolicy,
+
+    /// <summary>FSM's first-generation <c>gateway.flomesh.io/v1alpha1</c> RateLimitPolicy: bytes per second on Gateway ports.</summary>
+    RateLimitPolicy,
+
+    /// <summary>Our <c>gateway.fsmgateway.io/v1alpha1</c> ClientTrafficPolicy (Envoy Gateway's field names).</summary>
+    ClientTrafficPolicy,
 }

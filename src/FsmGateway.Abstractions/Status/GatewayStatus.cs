@@ -43,3 +43,11 @@ public sealed record PolicyStatus(EquatableArray<PolicyAncestorStatus> Ancestors
 /// <param name="ControllerName">The controller that wrote the entry.</param>
 /// <param name="Conditions">The conditions for this ancestor (<c>Accepted</c>, and <c>Overridden</c> when another policy takes precedence).</param>
 public sealed record PolicyAncestorStatus(ParentReference AncestorRef, string ControllerName, EquatableArray<Condition> Conditions);
+
+/// <summary>
+/// The <c>status</c> of a kind that has only <c>status.conditions</c> and no <c>ancestors</c>: FSM's ListenerFilter,
+/// Filter, ConcurrencyLimit, IPRestriction and first-generation RateLimitPolicy. One <c>Accepted</c> condition with
+/// FSM's reasons (Accepted, Invalid, TargetNotFound, Conflicted), and <c>Overridden</c> when a policy of ours takes precedence.
+/// </summary>
+/// <param name="Conditions">Our conditions; conditions of other types are the status writer's to keep.</param>
+public sealed record ConditionsStatus(EquatableArray<Condition> Conditions);

@@ -75,6 +75,15 @@ public static class StatusJson
         };
     }
 
+    /// <summary>The Kubernetes <c>status</c> object of a kind with only <c>status.conditions</c>.</summary>
+    /// <param name="status">The status.</param>
+    /// <returns>A new JSON object.</returns>
+    public static JsonObject Conditions(ConditionsStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        return new JsonObject { ["conditions"] = ConditionsOf(status.Conditions) };
+    }
+
     private static JsonArray ConditionsOf(IEnumerable<Condition> conditions) =>
         new([.. conditions.Select(static c => new JsonObject
         {

@@ -20,4 +20,7 @@ public sealed record StatusSet(
 
     /// <summary>Policy statuses (<c>status.ancestors</c>), our entries only.</summary>
     public ImmutableSortedDictionary<ResourceKey, PolicyStatus> Policies { get; init; } = ImmutableSortedDictionary<ResourceKey, PolicyStatus>.Empty;
+
+    /// <summary>Statuses of the kinds with only <c>status.conditions</c> (FSM's filter kinds and RateLimitPolicy), our conditions only.</summary>
+    public ImmutableSortedDictionary<ResourceKey, ConditionsStatus> Conditions { get; init; } = ImmutableSortedDictionary<ResourceKey, ConditionsStatus>.Empty;
 }

@@ -38,9 +38,33 @@ internal sealed record ApiKind(ResourceKind Kind, string ApiKindName, string Gro
     /// <summary>Our BackendTrafficPolicy (<c>deploy/05-crds.yaml</c>); optional like the others.</summary>
     public static ApiKind BackendTrafficPolicy { get; } = new(ResourceKind.BackendTrafficPolicy, "BackendTrafficPolicy", PolicyApi.Group, "backendtrafficpolicies", [PolicyApi.Version], Namespaced: true);
 
+    /// <summary>Our ClientTrafficPolicy (<c>deploy/05-crds.yaml</c>); optional like the others.</summary>
+    public static ApiKind ClientTrafficPolicy { get; } = new(ResourceKind.ClientTrafficPolicy, "ClientTrafficPolicy", PolicyApi.Group, "clienttrafficpolicies", [PolicyApi.Version], Namespaced: true);
+
+    /// <summary>FSM's RouteRuleFilterPolicy; optional.</summary>
+    public static ApiKind RouteRuleFilterPolicy { get; } = new(ResourceKind.RouteRuleFilterPolicy, "RouteRuleFilterPolicy", PolicyApi.FsmGroup, "routerulefilterpolicies", [PolicyApi.FsmVersion], Namespaced: true);
+
+    /// <summary>FSM's first-generation RateLimitPolicy (<c>v1alpha1</c>); optional.</summary>
+    public static ApiKind RateLimitPolicy { get; } = new(ResourceKind.RateLimitPolicy, "RateLimitPolicy", PolicyApi.FsmGroup, "ratelimitpolicies", [PolicyApi.FsmV1Version], Namespaced: true);
+
+    /// <summary>FSM's ListenerFilter; optional.</summary>
+    public static ApiKind ListenerFilter { get; } = new(ResourceKind.ListenerFilter, "ListenerFilter", PolicyApi.FsmExtensionGroup, "listenerfilters", [PolicyApi.FsmExtensionVersion], Namespaced: true);
+
+    /// <summary>FSM's Filter; optional.</summary>
+    public static ApiKind Filter { get; } = new(ResourceKind.Filter, "Filter", PolicyApi.FsmExtensionGroup, "filters", [PolicyApi.FsmExtensionVersion], Namespaced: true);
+
+    /// <summary>FSM's ConcurrencyLimit; optional.</summary>
+    public static ApiKind ConcurrencyLimit { get; } = new(ResourceKind.ConcurrencyLimit, "ConcurrencyLimit", PolicyApi.FsmExtensionGroup, "concurrencylimits", [PolicyApi.FsmExtensionVersion], Namespaced: true);
+
+    /// <summary>FSM's IPRestriction; optional.</summary>
+    public static ApiKind IPRestriction { get; } = new(ResourceKind.IPRestriction, "IPRestriction", PolicyApi.FsmExtensionGroup, "iprestrictions", [PolicyApi.FsmExtensionVersion], Namespaced: true);
+
     /// <summary>Every kind the gateway watches.</summary>
     public static IReadOnlyList<ApiKind> Watched { get; } =
-        [GatewayClass, Gateway, TcpRoute, ReferenceGrant, Service, EndpointSlice, Namespace, HealthCheckPolicy, BackendLbPolicy, BackendTrafficPolicy];
+    [
+        GatewayClass, Gateway, TcpRoute, ReferenceGrant, Service, EndpointSlice, Namespace, HealthCheckPolicy, BackendLbPolicy, BackendTrafficPolicy,
+        ClientTrafficPolicy, RouteRuleFilterPolicy, RateLimitPolicy, ListenerFilter, Filter, ConcurrencyLimit, IPRestriction,
+    ];
 
     /// <summary>The kind for a model kind.</summary>
     public static ApiKind For(ResourceKind kind) => Watched.Single(k => k.Kind == kind);

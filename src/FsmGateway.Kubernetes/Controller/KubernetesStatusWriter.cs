@@ -35,7 +35,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
     public async Task<bool> WriteAsync(StatusSet statuses, IReadOnlyDictionary<ResourceKey, EquatableArray<GatewayAddress>> addresses, CancellationToken cancellationToken)
     {
         // Objects no longer in the set are forgotten, so one re-created under the same name is written afresh.
-        foreach (var key in _written.Keys.Where(k => !statuses.GatewayClasses.ContainsKey(k) && !statuses.Gateways.ContainsKey(k) && !statuses.Routes.ContainsKey(k) && !statuses.Policies.ContainsKey(k)).ToList())
+        foreach (var key in _written.Keys.Where(k => !statuses.GatewayClasses.ContainsKey(k) && !statuses.Gateways.ContainsKey(k) && !statuses.Routes.ContainsKey(k) && !statuses.Policies.ContainsKey(k) && !statuses.Conditions.ContainsKey(k)).ToList())
         {
             _written.Remove(key);
         }
@@ -69,6 +69,16 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             complete &= await TryWriteAsync(kind, key, StatusJson.Policy(ours), MergePolicy, cancellationToken).ConfigureAwait(false);
         }
 
+        foreach (var (key, status) in statuses.Conditions)
+        {
+            if (PolicyKind(key.Kind) is not { } kind)
+            {
+                continue;
+            }
+
+            complete &= await TryWriteAsync(kind, key, StatusJson.Conditions(status), MergeConditions, cancellationToken).ConfigureAwait(false);
+        }
+
         return complete;
     }
 
@@ -77,6 +87,13 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
         ResourceKind.HealthCheckPolicy => ApiKind.HealthCheckPolicy,
         ResourceKind.BackendLbPolicy => ApiKind.BackendLbPolicy,
         ResourceKind.BackendTrafficPolicy => ApiKind.BackendTrafficPolicy,
+        ResourceKind.ClientTrafficPolicy => ApiKind.ClientTrafficPolicy,
+        ResourceKind.RouteRuleFilterPolicy => ApiKind.RouteRuleFilterPolicy,
+        ResourceKind.RateLimitPolicy => ApiKind.RateLimitPolicy,
+        ResourceKind.ListenerFilter => ApiKind.ListenerFilter,
+        ResourceKind.Filter => ApiKind.Filter,
+        ResourceKind.ConcurrencyLimit => ApiKind.ConcurrencyLimit,
+        ResourceKind.IPRestriction => ApiKind.IPRestriction,
         _ => null,
     };
 
@@ -251,6 +268,30 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             merged["ancestors"] = ancestors;
         }
 
+        return merged;
+    }
+
+    /// <summary>
+    /// <c>status.conditions</c> of a kind without ancestors (FSM's filter kinds, RateLimitPolicy): the condition types we
+    /// write replace ours, conditions of other types stay, and we write no <c>Overridden</c> unless we mean it.
+    /// </summary>
+    private JsonObject MergeConditions(JsonObject? current, JsonObject desired)
+    {
+        var merged = (JsonObject?)current?.DeepClone() ?? [];
+        var ourTypes = new HashSet<string>([ConditionTypes.Accepted, ConditionTypes.Overridden], StringComparer.Ordinal);
+        var currentConditions = current?["conditions"] as JsonArray;
+        var conditions = new JsonArray();
+        foreach (var other in (currentConditions ?? []).OfType<JsonObject>().Where(c => c["type"]?.GetValue<string>() is not { } type || !ourTypes.Contains(type)))
+        {
+            conditions.Add(other.DeepClone());
+        }
+
+        foreach (var condition in KeepTransitionTimes(currentConditions, (JsonArray)desired["conditions"]!.DeepClone()).OfType<JsonObject>())
+        {
+            conditions.Add(condition.DeepClone());
+        }
+
+        merged["conditions"] = conditions;
         return merged;
     }
 

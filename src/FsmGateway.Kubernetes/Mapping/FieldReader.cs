@@ -122,6 +122,41 @@ internal readonly struct FieldReader(JsonObject node, string path)
             : throw new MappingException(Field(name), $"'{LogText.Escape(text)}' is not a duration: one to four of a number (up to 5 digits) and a unit h, m, s or ms, e.g. 1s, 500ms, 1m30s");
     }
 
+    /// <summary>
+    /// An optional Kubernetes quantity of bytes: an integer, or a string of digits with an optional binary (<c>Ki</c>,
+    /// <c>Mi</c>, <c>Gi</c>, <c>Ti</c>) or decimal (<c>k</c>, <c>M</c>, <c>G</c>, <c>T</c>) suffix, e.g. <c>32768</c>,
+    /// <c>32Ki</c>, <c>1M</c>; in <paramref name="min"/>..<paramref name="max"/>. Fractions and exponents are refused.
+    /// </summary>
+    public long? OptionalQuantity(string name, long min, long max)
+    {
+        if (!node.TryGetPropertyValue(name, out var value) || value is null)
+        {
+            return null;
+        }
+
+        long number;
+        if (value is JsonValue scalar && TryGetInteger(scalar, out var integer))
+        {
+            number = integer;
+        }
+        else if (value is JsonValue text && text.GetValueKind() == JsonValueKind.String)
+        {
+            var quantity = text.GetValue<string>();
+            if (!Quantity.TryParse(quantity, out number))
+            {
+                throw new MappingException(Field(name), $"'{LogText.Escape(quantity)}' is not a quantity of bytes: digits with an optional suffix Ki, Mi, Gi, Ti, k, M, G or T, e.g. 32Ki");
+            }
+        }
+        else
+        {
+            throw new MappingException(Field(name), $"expected a quantity, got {Describe(value)}");
+        }
+
+        return number >= min && number <= max
+            ? number
+            : throw new MappingException(Field(name), $"{number} is out of range {min}..{max}");
+    }
+
     /// <summary>An optional string that must be one of <paramref name="allowed"/> (the schema's enum).</summary>
     public string? OptionalOneOf(string name, params string[] allowed)
     {

@@ -124,6 +124,55 @@ internal static class KnownFields
         ("tcpKeepalive", Object("probes", "idleTime", "interval")),
         ("timeout", Object(("tcp", Object("connectTimeout"))))));
 
+    private static readonly Schema LocalRef = Object("group", "kind", "name");
+
+    private static readonly Schema ListenerFilter = Top(Object(
+        ("type", Any),
+        ("priority", Any),
+        ("aspect", Any),
+        ("targetRefs", List(Object("group", "kind", "name", "port"))),
+        ("definitionRef", LocalRef),
+        ("configRef", LocalRef)));
+
+    private static readonly Schema Filter = Top(Object(("type", Any), ("definitionRef", LocalRef), ("configRef", LocalRef)));
+
+    private static readonly Schema ConcurrencyLimit = Top(Object("maxConnections"));
+
+    private static readonly Schema IPRestriction = Top(Object("allowed", "forbidden"));
+
+    private static readonly Schema RouteRuleFilterPolicy = Top(Object(
+        ("targetRefs", List(Object("group", "kind", "name", "rule"))),
+        ("filterRefs", List(Object("group", "kind", "name", "priority")))));
+
+    private static readonly Schema RateLimitPolicy = Top(Object(
+        ("targetRef", Object("group", "kind", "name", "namespace")),
+        ("ports", List(Object("port", "bps"))),
+        ("bps", Any),
+        ("hostnames", Any),
+        ("http", Any),
+        ("grpc", Any),
+        ("config", Any)));
+
+    private static readonly Schema Bandwidth = Object("bytesPerSecond", "burst");
+
+    private static readonly Schema ClientTrafficPolicy = Top(Object(
+        ("targetRefs", List(Object("group", "kind", "name", "sectionName"))),
+        ("targetSelectors", Any),
+        ("proxyProtocol", Object("optional")),
+        ("enableProxyProtocol", Any),
+        ("tcpKeepalive", Object("probes", "idleTime", "interval")),
+        ("timeout", Object(
+            ("tcp", Object("idleTimeout", "connectionInspectionTimeout", "halfClosedTimeout", "tlsHandshakeTimeout")),
+            ("http", Any))),
+        ("connection", Object(
+            ("connectionLimit", Object("value", "closeDelay", "maxConnectionDuration")),
+            ("bufferLimit", Any),
+            ("maxConnectionDuration", Any),
+            ("maxAcceptPerSocketEvent", Any))),
+        ("bandwidthLimit", Object(("upload", Bandwidth), ("download", Bandwidth))),
+        ("tls", Any), ("http1", Any), ("http2", Any), ("http3", Any), ("headers", Any), ("clientIPDetection", Any),
+        ("path", Any), ("healthCheck", Any), ("earlyRequestHeaders", Any), ("scheme", Any)));
+
     /// <summary>The paths (<c>spec.parentRefs[0].sectionNmae</c>) of the fields of <paramref name="json"/> its kind's schema does not have.</summary>
     public static IEnumerable<string> Unknown(JsonObject json, ResourceKind kind)
     {
@@ -139,6 +188,13 @@ internal static class KnownFields
             ResourceKind.HealthCheckPolicy => HealthCheckPolicy,
             ResourceKind.BackendLbPolicy => BackendLbPolicy,
             ResourceKind.BackendTrafficPolicy => BackendTrafficPolicy,
+            ResourceKind.ListenerFilter => ListenerFilter,
+            ResourceKind.Filter => Filter,
+            ResourceKind.ConcurrencyLimit => ConcurrencyLimit,
+            ResourceKind.IPRestriction => IPRestriction,
+            ResourceKind.RouteRuleFilterPolicy => RouteRuleFilterPolicy,
+            ResourceKind.RateLimitPolicy => RateLimitPolicy,
+            ResourceKind.ClientTrafficPolicy => ClientTrafficPolicy,
             _ => Any,
         };
 

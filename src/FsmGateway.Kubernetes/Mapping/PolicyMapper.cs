@@ -140,7 +140,7 @@ internal static class PolicyMapper
         return new HealthCheckPayload(type, text, binary);
     }
 
-    private static EquatableArray<PolicyTargetReference> TargetRefs(FieldReader spec, bool withNamespace, bool withSectionName)
+    internal static EquatableArray<PolicyTargetReference> TargetRefs(FieldReader spec, bool withNamespace, bool withSectionName)
     {
         var targets = Bounded(spec, "targetRefs", MaxTargetRefs, t => new PolicyTargetReference(
             t.OptionalString("group") ?? string.Empty,
@@ -153,9 +153,9 @@ internal static class PolicyMapper
         return targets.IsEmpty ? throw new MappingException(spec.Field("targetRefs"), "must hold at least one target") : targets;
     }
 
-    private static System.Collections.Immutable.ImmutableArray<T> Bounded<T>(FieldReader reader, string name, int max, Func<FieldReader, T> read) =>
+    internal static System.Collections.Immutable.ImmutableArray<T> Bounded<T>(FieldReader reader, string name, int max, Func<FieldReader, T> read) =>
         Bounded(reader, name, max, reader.Objects(name, read));
 
-    private static System.Collections.Immutable.ImmutableArray<T> Bounded<T>(FieldReader reader, string name, int max, System.Collections.Immutable.ImmutableArray<T> items) =>
+    internal static System.Collections.Immutable.ImmutableArray<T> Bounded<T>(FieldReader reader, string name, int max, System.Collections.Immutable.ImmutableArray<T> items) =>
         items.Length <= max ? items : throw new MappingException(reader.Field(name), $"holds {items.Length} items; at most {max} are allowed");
 }

@@ -57,11 +57,18 @@ public static class ResourceMapper
             (PolicyApi.FsmGroup, "HealthCheckPolicy") when version == PolicyApi.FsmVersion => ResourceKind.HealthCheckPolicy,
             (PolicyApi.FsmGroup, "BackendLBPolicy") when version == PolicyApi.FsmVersion => ResourceKind.BackendLbPolicy,
             (PolicyApi.Group, "BackendTrafficPolicy") when version == PolicyApi.Version => ResourceKind.BackendTrafficPolicy,
+            (PolicyApi.Group, "ClientTrafficPolicy") when version == PolicyApi.Version => ResourceKind.ClientTrafficPolicy,
+            (PolicyApi.FsmGroup, "RouteRuleFilterPolicy") when version == PolicyApi.FsmVersion => ResourceKind.RouteRuleFilterPolicy,
+            (PolicyApi.FsmGroup, "RateLimitPolicy") when version == PolicyApi.FsmV1Version => ResourceKind.RateLimitPolicy,
+            (PolicyApi.FsmExtensionGroup, "ListenerFilter") when version == PolicyApi.FsmExtensionVersion => ResourceKind.ListenerFilter,
+            (PolicyApi.FsmExtensionGroup, "Filter") when version == PolicyApi.FsmExtensionVersion => ResourceKind.Filter,
+            (PolicyApi.FsmExtensionGroup, "ConcurrencyLimit") when version == PolicyApi.FsmExtensionVersion => ResourceKind.ConcurrencyLimit,
+            (PolicyApi.FsmExtensionGroup, "IPRestriction") when version == PolicyApi.FsmExtensionVersion => ResourceKind.IPRestriction,
             _ => null,
         };
         if (resourceKind is not { } known)
         {
-            var why = group is GatewayGroup or "" or "discovery.k8s.io" or PolicyApi.FsmGroup or PolicyApi.Group && IsReadKind(kind)
+            var why = group is GatewayGroup or "" or "discovery.k8s.io" or PolicyApi.FsmGroup or PolicyApi.Group or PolicyApi.FsmExtensionGroup && IsReadKind(kind)
                 ? $"apiVersion {apiVersion} of {kind} is not one FsmGateway reads"
                 : "not a kind FsmGateway reads";
             return MappedObject.Skip($"skipped {LogText.Escape(apiVersion)} {LogText.Escape(kind)} {LogText.Escape(name)}: {LogText.Escape(why)}");
@@ -92,6 +99,13 @@ public static class ResourceMapper
             ResourceKind.HealthCheckPolicy => PolicyMapper.HealthCheckPolicy(metadata, spec),
             ResourceKind.BackendLbPolicy => PolicyMapper.BackendLbPolicy(metadata, spec),
             ResourceKind.BackendTrafficPolicy => PolicyMapper.BackendTrafficPolicy(metadata, spec),
+            ResourceKind.ClientTrafficPolicy => ClientPolicyMapper.ClientTrafficPolicy(metadata, spec),
+            ResourceKind.RouteRuleFilterPolicy => ClientPolicyMapper.RouteRuleFilterPolicy(metadata, spec),
+            ResourceKind.RateLimitPolicy => ClientPolicyMapper.RateLimitPolicy(metadata, spec),
+            ResourceKind.ListenerFilter => ClientPolicyMapper.ListenerFilter(metadata, spec),
+            ResourceKind.Filter => ClientPolicyMapper.Filter(metadata, spec),
+            ResourceKind.ConcurrencyLimit => ClientPolicyMapper.ConcurrencyLimit(metadata, spec),
+            ResourceKind.IPRestriction => ClientPolicyMapper.IPRestriction(metadata, spec),
             _ => throw new InvalidOperationException($"Unmapped kind {known}."),
         };
         return MappedObject.Of(resource);
@@ -107,7 +121,8 @@ public static class ResourceMapper
 
     private static bool IsReadKind(string kind) =>
         kind is "GatewayClass" or "Gateway" or "TCPRoute" or "ReferenceGrant" or "Service" or "Namespace" or "EndpointSlice"
-            or "HealthCheckPolicy" or "BackendLBPolicy" or "BackendTrafficPolicy";
+            or "HealthCheckPolicy" or "BackendLBPolicy" or "BackendTrafficPolicy" or "ClientTrafficPolicy" or "RouteRuleFilterPolicy"
+            or "RateLimitPolicy" or "ListenerFilter" or "Filter" or "ConcurrencyLimit" or "IPRestriction";
 
     private static ObjectMeta Metadata(FieldReader root, ResourceKind kind, string defaultNamespace)
     {

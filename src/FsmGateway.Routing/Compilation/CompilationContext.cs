@@ -25,7 +25,12 @@ internal sealed class CompilationContext
                 case ReferenceGrant grant: ReferenceGrants.Add(grant); break;
                 case Service service: Services[(service.Metadata.Namespace, service.Metadata.Name)] = service; break;
                 case KubernetesNamespace ns: Namespaces[ns.Metadata.Name] = ns; break;
-                case HealthCheckPolicy or BackendLbPolicy or BackendTrafficPolicy: Policies.Add(resource); break;
+                case HealthCheckPolicy or BackendLbPolicy or BackendTrafficPolicy or ClientTrafficPolicy or RouteRuleFilterPolicy: Policies.Add(resource); break;
+                case ListenerFilter filter: ListenerFilters.Add(filter); break;
+                case FsmFilter filter: Filters[(filter.Metadata.Namespace, filter.Metadata.Name)] = filter; break;
+                case ConcurrencyLimitConfig config: FilterConfigs[config.Key] = config; break;
+                case IPRestrictionConfig config: FilterConfigs[config.Key] = config; break;
+                case RateLimitPolicy policy: RateLimitPolicies.Add(policy); break;
                 case EndpointSlice slice when slice.ServiceName is not null:
                     var key = (slice.Metadata.Namespace, slice.ServiceName);
                     if (!_slicesByService.TryGetValue(key, out var slices))
@@ -52,7 +57,19 @@ internal sealed class CompilationContext
 
     public List<ReferenceGrant> ReferenceGrants { get; } = [];
 
-    /// <summary>Every policy (HealthCheckPolicy, BackendLBPolicy, BackendTrafficPolicy), sorted by key.</summary>
+    /// <summary>FSM's ListenerFilters, sorted by key.</summary>
+    public List<ListenerFilter> ListenerFilters { get; } = [];
+
+    /// <summary>FSM's Filters by namespace and name.</summary>
+    public Dictionary<(string Namespace, string Name), FsmFilter> Filters { get; } = [];
+
+    /// <summary>FSM's ConcurrencyLimit and IPRestriction objects by key.</summary>
+    public Dictionary<ResourceKey, Resource> FilterConfigs { get; } = [];
+
+    /// <summary>FSM's first-generation RateLimitPolicies, sorted by key.</summary>
+    public List<RateLimitPolicy> RateLimitPolicies { get; } = [];
+
+    /// <summary>Every policy with <c>status.ancestors</c> (HealthCheckPolicy, BackendLBPolicy, BackendTrafficPolicy, ClientTrafficPolicy, RouteRuleFilterPolicy), sorted by key.</summary>
     public List<Resource> Policies { get; } = [];
 
     public Dictionary<(string Namespace, string Name), Service> Services { get; } = [];

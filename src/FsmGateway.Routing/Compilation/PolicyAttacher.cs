@@ -21,13 +21,22 @@ internal sealed class PolicyAttacher
     private readonly Dictionary<ResourceKey, HashSet<ParentReference>> _routeGateways = [];
     private readonly Dictionary<(string Namespace, string Name), HashSet<ParentReference>> _serviceGateways = [];
     private readonly HashSet<ResourceKey> _ourGateways = [];
+    private readonly FsmFilters? _filters;
 
-    private PolicyAttacher(CompilationContext context) => _context = context;
+    private PolicyAttacher(CompilationContext context, FsmFilters? filters)
+    {
+        _context = context;
+        _filters = filters;
+    }
 
     /// <summary>Validates, resolves and settles every policy; call after routes are attached.</summary>
-    public static PolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends)
+    /// <param name="context">The compilation.</param>
+    /// <param name="gateways">Our Gateways.</param>
+    /// <param name="backends">Every attached route's backends.</param>
+    /// <param name="filters">FSM's filters, which RouteRuleFilterPolicies refer to.</param>
+    public static PolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, FsmFilters? filters = null)
     {
-        var attacher = new PolicyAttacher(context);
+        var attacher = new PolicyAttacher(context, filters);
         attacher.IndexReach(gateways, backends);
         foreach (var policy in context.Policies.OrderBy(static p => p.Kind).ThenBy(static p => p, Resource.OldestFirst))
         {
@@ -103,6 +112,9 @@ internal sealed class PolicyAttacher
 
         return sources.Count == 0 ? policy : policy with { Sources = [.. sources] };
     }
+
+    /// <summary>The policy of <paramref name="kind"/> that won <paramref name="target"/> (valid, and the oldest there), or null.</summary>
+    public Resource? Winner(ResourceKind kind, PolicyTarget target) => _winners.GetValueOrDefault((kind, target))?.Policy;
 
     /// <summary>Writes every policy's status; call after every <see cref="Effective"/>.</summary>
     public void WriteStatuses(ImmutableSortedDictionary<ResourceKey, PolicyStatus>.Builder statuses)
@@ -186,11 +198,18 @@ internal sealed class PolicyAttacher
     private PolicyState Resolve(Resource policy)
     {
         var state = new PolicyState(policy, PolicyValidator.Problems(policy));
+        if (policy is RouteRuleFilterPolicy rrfp && _filters is not null)
+        {
+            state.Problems.AddRange(_filters.Problems(rrfp));
+        }
+
         var targets = policy switch
         {
             HealthCheckPolicy p => p.TargetRefs,
             BackendLbPolicy p => p.TargetRefs,
             BackendTrafficPolicy p => p.TargetRefs,
+            ClientTrafficPolicy p => p.TargetRefs,
+            RouteRuleFilterPolicy p => p.TargetRefs,
             _ => [],
         };
         for (var i = 0; i < targets.Length; i++)
@@ -229,7 +248,7 @@ internal sealed class PolicyAttacher
         var field = $"spec.targetRefs[{index}]";
         switch (reference.Group, reference.Kind)
         {
-            case (GatewayApi.CoreGroup, "Service") when policy is not BackendTrafficPolicy:
+            case (GatewayApi.CoreGroup, "Service") when policy is HealthCheckPolicy or BackendLbPolicy:
                 if (ns != policy.Metadata.Namespace
                     && !ReferenceGrants.Permit(_context, PolicyApi.FsmGroup, ResourceKey.KindName(policy.Kind), policy.Metadata.Namespace, ns, reference.Name))
                 {
@@ -240,7 +259,7 @@ internal sealed class PolicyAttacher
                     ? (new PolicyTarget(TargetLevel.Service, ns, reference.Name, null), null)
                     : (null, $"{field}: Service {ns}/{reference.Name} does not exist");
 
-            case (GatewayApi.Group, "Gateway") when policy is BackendTrafficPolicy:
+            case (GatewayApi.Group, "Gateway") when policy is BackendTrafficPolicy or ClientTrafficPolicy:
                 var gateway = _context.Gateways.FirstOrDefault(g => g.Metadata.Namespace == ns && g.Metadata.Name == reference.Name);
                 if (gateway is null)
                 {
@@ -256,7 +275,7 @@ internal sealed class PolicyAttacher
                     ? (new PolicyTarget(TargetLevel.Listener, ns, reference.Name, listenerName), null)
                     : (null, $"{field}.sectionName: Gateway {ns}/{reference.Name} has no listener named '{listenerName}'");
 
-            case (GatewayApi.Group, "TCPRoute") when policy is BackendTrafficPolicy:
+            case (GatewayApi.Group, "TCPRoute") when policy is BackendTrafficPolicy or RouteRuleFilterPolicy:
                 var route = _context.Routes.FirstOrDefault(r => r.Metadata.Namespace == ns && r.Metadata.Name == reference.Name);
                 if (route is null)
                 {
@@ -270,7 +289,7 @@ internal sealed class PolicyAttacher
 
                 return route.Rules.Any(r => r.Name == ruleName)
                     ? (new PolicyTarget(TargetLevel.Rule, ns, reference.Name, ruleName), null)
-                    : (null, $"{field}.sectionName: TCPRoute {ns}/{reference.Name} has no rule named '{ruleName}' (spec.rules[].name)");
+                    : (null, $"{field}.{(policy is RouteRuleFilterPolicy ? "rule" : "sectionName")}: TCPRoute {ns}/{reference.Name} has no rule named '{ruleName}' (spec.rules[].name)");
 
             default:
                 // An unsupported group/kind: the validator has made the policy Invalid.
@@ -435,6 +454,7 @@ internal sealed class PolicyAttacher
     private static string AcceptedMessage(Resource policy) => policy switch
     {
         BackendLbPolicy { HasSessionPersistence: true } => "Accepted; spec.sessionPersistence is HTTP-only and ignored for TCP",
+        ClientTrafficPolicy { HasMaxAcceptPerSocketEvent: true } => "Accepted; spec.connection.maxAcceptPerSocketEvent has no equivalent in FsmGateway's accept loop and is ignored",
         _ => "Accepted",
     };
 

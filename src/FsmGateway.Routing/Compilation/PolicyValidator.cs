@@ -51,6 +51,20 @@ internal static class PolicyValidator
             case BackendTrafficPolicy btp:
                 BackendTraffic(btp, problems);
                 break;
+            case ClientTrafficPolicy ctp:
+                ClientTraffic(ctp, problems);
+                break;
+            case RouteRuleFilterPolicy rrfp:
+                for (var i = 0; i < rrfp.TargetRefs.Length; i++)
+                {
+                    var target = rrfp.TargetRefs[i];
+                    if (target.Group != GatewayApi.Group || target.Kind != "TCPRoute")
+                    {
+                        problems.Add($"spec.targetRefs[{i}]: {RouteAttacher.GroupKind(target.Group, target.Kind)} is not a supported target; only TCPRoute is (FsmGateway serves no UDP)");
+                    }
+                }
+
+                break;
         }
 
         return problems;
@@ -210,6 +224,62 @@ internal static class PolicyValidator
         if (btp.ConnectTimeout == TimeSpan.Zero)
         {
             problems.Add("spec.timeout.tcp.connectTimeout: must be more than 0s");
+        }
+    }
+
+    /// <summary>The smallest <c>connection.bufferLimit</c>: below one read buffer a connection could not make progress.</summary>
+    internal const long MinBufferLimit = 1024;
+
+    /// <summary>The largest <c>connection.bufferLimit</c> (1 GiB per direction).</summary>
+    internal const long MaxBufferLimit = 1L << 30;
+
+    private static void ClientTraffic(ClientTrafficPolicy ctp, List<string> problems)
+    {
+        for (var i = 0; i < ctp.TargetRefs.Length; i++)
+        {
+            var target = ctp.TargetRefs[i];
+            if (target.Group != GatewayApi.Group || target.Kind != "Gateway")
+            {
+                problems.Add($"spec.targetRefs[{i}]: {RouteAttacher.GroupKind(target.Group, target.Kind)} is not a supported target; only Gateway (with an optional sectionName for one listener) is");
+            }
+        }
+
+        foreach (var field in ctp.UnsupportedFields)
+        {
+            problems.Add($"{field}: is not supported on TCP listeners (FsmGateway does not terminate TLS or speak HTTP)");
+        }
+
+        if (ctp.HasTlsHandshakeTimeout)
+        {
+            problems.Add("spec.timeout.tcp.tlsHandshakeTimeout: is not supported (FsmGateway passes TLS through without a handshake of its own)");
+        }
+
+        if (ctp.TcpKeepalive is { } keepalive)
+        {
+            if (keepalive.Probes is { } probes && probes is < 1 or > MaxKeepaliveProbes)
+            {
+                problems.Add($"spec.tcpKeepalive.probes: {probes} is out of range 1..{MaxKeepaliveProbes}");
+            }
+
+            KeepaliveTime(keepalive.IdleTime, "spec.tcpKeepalive.idleTime", problems);
+            KeepaliveTime(keepalive.Interval, "spec.tcpKeepalive.interval", problems);
+        }
+
+        Positive(ctp.IdleTimeout, "spec.timeout.tcp.idleTimeout", problems);
+        Positive(ctp.ConnectionInspectionTimeout, "spec.timeout.tcp.connectionInspectionTimeout", problems);
+        Positive(ctp.HalfClosedTimeout, "spec.timeout.tcp.halfClosedTimeout", problems);
+        Positive(ctp.MaxConnectionDuration, "spec.connection.maxConnectionDuration", problems);
+        if (ctp.BufferLimit is { } buffer && buffer is < MinBufferLimit or > MaxBufferLimit)
+        {
+            problems.Add($"spec.connection.bufferLimit: {buffer} is out of range {MinBufferLimit}..{MaxBufferLimit} bytes (1Ki..1Gi)");
+        }
+    }
+
+    private static void Positive(TimeSpan? value, string field, List<string> problems)
+    {
+        if (value == TimeSpan.Zero)
+        {
+            problems.Add($"{field}: must be more than 0s");
         }
     }
 

@@ -6,7 +6,7 @@ namespace FsmGateway.Routing.Compilation;
 /// <summary>Builds the routing table: one entry per served listener, carrying its oldest attached route's backends.</summary>
 internal static class TableBuilder
 {
-    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, PolicyAttacher policies)
+    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
         var entries = new List<ListenerRoute>();
         foreach (var listener in gateways.SelectMany(static g => g.Listeners).Where(static l => l.IsServed))
@@ -36,7 +36,10 @@ internal static class TableBuilder
                 listener.Owner.BindAddresses,
                 listener.Listener.Port,
                 winner?.Key,
-                routeBackends));
+                routeBackends)
+            {
+                Client = clients.Effective(listener, winner),
+            });
         }
 
         return new RoutingTable(

@@ -52,6 +52,11 @@ public static class CompilationResultJson
             resources.Add(Resource(result, key, StatusJson.Policy(status)));
         }
 
+        foreach (var (key, status) in result.Statuses.Conditions)
+        {
+            resources.Add(Resource(result, key, StatusJson.Conditions(status)));
+        }
+
         return new JsonObject
         {
             ["resources"] = resources,
@@ -81,12 +86,7 @@ public static class CompilationResultJson
         metadata["name"] = key.Name;
         return new JsonObject
         {
-            ["apiVersion"] = key.Kind switch
-            {
-                ResourceKind.HealthCheckPolicy or ResourceKind.BackendLbPolicy => $"{PolicyApi.FsmGroup}/{PolicyApi.FsmVersion}",
-                ResourceKind.BackendTrafficPolicy => $"{PolicyApi.Group}/{PolicyApi.Version}",
-                _ => result.RouteApiVersions.GetValueOrDefault(key, GatewayApi.Group + "/v1"),
-            },
+            ["apiVersion"] = PolicyApi.ApiVersionOf(key.Kind) ?? result.RouteApiVersions.GetValueOrDefault(key, GatewayApi.Group + "/v1"),
             ["kind"] = ResourceKey.KindName(key.Kind),
             ["metadata"] = metadata,
             ["status"] = status,
@@ -95,7 +95,12 @@ public static class CompilationResultJson
 
     private static JsonObject TableJson(RoutingTable table) => new()
     {
-        ["listeners"] = new JsonArray([.. table.Listeners.Select(static l => new JsonObject
+        ["listeners"] = new JsonArray([.. table.Listeners.Select(ListenerJson)]),
+    };
+
+    private static JsonObject ListenerJson(ListenerRoute l)
+    {
+        var json = new JsonObject
         {
             ["port"] = l.Port,
             ["addresses"] = new JsonArray([.. l.Addresses.Select(static a => JsonValue.Create(a))]),
@@ -105,8 +110,77 @@ public static class CompilationResultJson
             ["totalWeight"] = l.TotalWeight,
             ["rejectedWeight"] = l.RejectedWeight,
             ["backends"] = new JsonArray([.. l.Backends.Select(BackendJson)]),
-        })]),
-    };
+        };
+
+        // Only when a policy reaches the listener: without one, every listener has ClientPolicy.Default.
+        if (!l.Client.Sources.IsEmpty)
+        {
+            json["client"] = ClientJson(l.Client);
+        }
+
+        return json;
+    }
+
+    /// <summary>
+    /// The effective client policy, every field shown so the output says what the transport does: <c>null</c> or
+    /// <c>"global"</c> for what the gateway's global settings decide.
+    /// </summary>
+    private static JsonObject ClientJson(ClientPolicy policy)
+    {
+        var json = new JsonObject
+        {
+            ["sources"] = new JsonArray([.. policy.Sources.Select(static s => JsonValue.Create(s.ToString()))]),
+            ["proxyProtocol"] = policy.ProxyProtocol is { } pp
+                ? new JsonObject { ["optional"] = pp.Optional, ["inspectionTimeout"] = Duration(pp.InspectionTimeout) }
+                : null,
+            ["tcpKeepalive"] = policy.TcpKeepalive is { } keepalive
+                ? new JsonObject
+                {
+                    ["probes"] = keepalive.Probes,
+                    ["idleTime"] = keepalive.IdleTime is { } idle ? Duration(idle) : null,
+                    ["interval"] = keepalive.Interval is { } interval ? Duration(interval) : null,
+                }
+                : null,
+            ["idleTimeout"] = policy.IdleTimeout is { } idleTimeout ? Duration(idleTimeout) : "global",
+            ["halfClosedTimeout"] = policy.HalfClosedTimeout is { } halfClosed ? Duration(halfClosed) : "global",
+            ["maxConnectionDuration"] = policy.MaxConnectionDuration is { } duration ? Duration(duration) : "global",
+            ["connectionLimit"] = policy.ConnectionLimit is { } limit
+                ? new JsonObject { ["max"] = limit.Max, ["closeDelay"] = limit.CloseDelay is { } delay ? Duration(delay) : null }
+                : null,
+            ["bufferLimit"] = policy.BufferLimit is { } buffer ? JsonValue.Create(buffer) : JsonValue.Create("global"),
+            ["uploadBandwidth"] = Bandwidth(policy.UploadBandwidth),
+            ["downloadBandwidth"] = Bandwidth(policy.DownloadBandwidth),
+            ["listenerFilters"] = new JsonArray([.. policy.ListenerFilters.Select(FilterJson)]),
+            ["routeFilters"] = new JsonArray([.. policy.RouteFilters.Select(FilterJson)]),
+        };
+        return json;
+    }
+
+    private static JsonObject? Bandwidth(BandwidthLimit? limit) =>
+        limit is null ? null : new JsonObject { ["bytesPerSecond"] = limit.BytesPerSecond, ["burst"] = limit.Burst };
+
+    private static JsonObject FilterJson(ConnectionFilter filter)
+    {
+        var json = new JsonObject
+        {
+            ["type"] = filter.Type.ToString(),
+            ["priority"] = filter.Priority,
+            ["source"] = filter.Source.ToString(),
+            ["filter"] = filter.Filter.ToString(),
+            ["config"] = filter.Config.ToString(),
+        };
+        if (filter.Type == ConnectionFilterType.ConcurrencyLimit)
+        {
+            json["maxConnections"] = filter.MaxConnections;
+        }
+        else
+        {
+            json["allowed"] = new JsonArray([.. filter.Allowed.Select(static a => JsonValue.Create(a))]);
+            json["forbidden"] = new JsonArray([.. filter.Forbidden.Select(static a => JsonValue.Create(a))]);
+        }
+
+        return json;
+    }
 
     private static JsonObject BackendJson(RouteBackend backend)
     {

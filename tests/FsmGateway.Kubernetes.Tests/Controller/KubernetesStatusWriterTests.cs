@@ -220,13 +220,81 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         Assert.DoesNotContain(_server.Requests, r => r.Resource == "healthcheckpolicies");
     }
 
+    private const string ClientPolicies = """
+        apiVersion: extension.gateway.flomesh.io/v1alpha1
+        kind: ListenerFilter
+        metadata: { name: allow-office }
+        spec:
+          type: IPRestriction
+          targetRefs:
+            - { group: gateway.networking.k8s.io, kind: Gateway, name: simple-fsm-gateway, port: 8000 }
+          configRef: { group: extension.gateway.flomesh.io, kind: IPRestriction, name: office }
+        ---
+        apiVersion: extension.gateway.flomesh.io/v1alpha1
+        kind: IPRestriction
+        metadata: { name: office }
+        spec:
+          allowed: ["192.0.2.0/24"]
+        ---
+        apiVersion: gateway.fsmgateway.io/v1alpha1
+        kind: ClientTrafficPolicy
+        metadata: { name: keepalive }
+        spec:
+          targetRefs:
+            - { group: gateway.networking.k8s.io, kind: Gateway, name: simple-fsm-gateway, sectionName: foo }
+          tcpKeepalive: { probes: 3 }
+        ---
+        apiVersion: gateway.flomesh.io/v1alpha1
+        kind: RateLimitPolicy
+        metadata: { name: slow }
+        spec:
+          targetRef: { group: gateway.networking.k8s.io, kind: Gateway, name: simple-fsm-gateway }
+          ports:
+            - { port: 8001, bps: 4096 }
+        """;
+
+    [Fact]
+    public async Task Writes_the_accepted_condition_of_fsm_filter_kinds_keeping_conditions_of_other_types_and_client_policy_ancestors()
+    {
+        _server.InstallClientPolicyCrds();
+        _server.ApplyYaml(ClientPolicies, "httpbin");
+        var theirs = new JsonObject { ["type"] = "Programmed", ["status"] = "True", ["reason"] = "Programmed", ["message"] = "by someone else", ["lastTransitionTime"] = "2020-01-01T00:00:00Z" };
+        var stale = new JsonObject { ["type"] = "Accepted", ["status"] = "False", ["reason"] = "Invalid", ["message"] = "old", ["lastTransitionTime"] = "2020-01-01T00:00:00Z" };
+        _server.SetStatus("extension.gateway.flomesh.io/v1alpha1", "ListenerFilter", "httpbin", "allow-office", new JsonObject { ["conditions"] = new JsonArray(theirs, stale) });
+
+        Assert.True(await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None));
+
+        var filter = _server.Get("extension.gateway.flomesh.io/v1alpha1", "ListenerFilter", "httpbin", "allow-office")!["status"]!;
+        Assert.Equal(2, filter["conditions"]!.AsArray().Count);
+        Assert.Equal("by someone else", Condition(filter, "Programmed")["message"]!.GetValue<string>());
+        Assert.Equal(("True", "Accepted", "2026-11-27T08:00:00Z"), (Condition(filter, "Accepted")["status"]!.GetValue<string>(), Condition(filter, "Accepted")["reason"]!.GetValue<string>(), Condition(filter, "Accepted")["lastTransitionTime"]!.GetValue<string>()));
+        var config = _server.Get("extension.gateway.flomesh.io/v1alpha1", "IPRestriction", "httpbin", "office")!["status"]!;
+        Assert.Equal("True", Condition(config, "Accepted")["status"]!.GetValue<string>());
+        var rateLimit = _server.Get("gateway.flomesh.io/v1alpha1", "RateLimitPolicy", "httpbin", "slow")!["status"]!;
+        Assert.Equal("True", Condition(rateLimit, "Accepted")["status"]!.GetValue<string>());
+        var ancestor = _server.Get("gateway.fsmgateway.io/v1alpha1", "ClientTrafficPolicy", "httpbin", "keepalive")!["status"]!["ancestors"]![0]!;
+        Assert.Equal(("simple-fsm-gateway", "foo"), (ancestor["ancestorRef"]!["name"]!.GetValue<string>(), ancestor["ancestorRef"]!["sectionName"]!.GetValue<string>()));
+        Assert.Equal("True", Condition(ancestor, "Accepted")["status"]!.GetValue<string>());
+        Assert.Contains(_server.Requests, r => r is { Resource: "listenerfilters", Subresource: "status", Verb: "update" });
+    }
+
     private StatusSet Compile()
     {
-        var policyKinds = _server.List("apiextensions.k8s.io/v1", "CustomResourceDefinition").Any(c => c["metadata"]!["name"]!.GetValue<string>() == "healthcheckpolicies.gateway.flomesh.io")
+        var crds = _server.List("apiextensions.k8s.io/v1", "CustomResourceDefinition").Select(c => c["metadata"]!["name"]!.GetValue<string>()).ToHashSet();
+        var policyKinds = crds.Contains("healthcheckpolicies.gateway.flomesh.io")
             ? _server.List("gateway.flomesh.io/v1alpha2", "HealthCheckPolicy")
                 .Concat(_server.List("gateway.flomesh.io/v1alpha2", "BackendLBPolicy"))
                 .Concat(_server.List("gateway.fsmgateway.io/v1alpha1", "BackendTrafficPolicy"))
             : [];
+        if (crds.Contains("clienttrafficpolicies.gateway.fsmgateway.io"))
+        {
+            policyKinds = policyKinds
+                .Concat(_server.List("gateway.fsmgateway.io/v1alpha1", "ClientTrafficPolicy"))
+                .Concat(_server.List("gateway.flomesh.io/v1alpha1", "RateLimitPolicy"))
+                .Concat(_server.List("extension.gateway.flomesh.io/v1alpha1", "ListenerFilter"))
+                .Concat(_server.List("extension.gateway.flomesh.io/v1alpha1", "IPRestriction"));
+        }
+
         var resources = _server.List(GatewayV1, "GatewayClass")
             .Concat(_server.List(GatewayV1, "Gateway"))
             .Concat(_server.List("gateway.networking.k8s.io/v1alpha2", "TCPRoute"))

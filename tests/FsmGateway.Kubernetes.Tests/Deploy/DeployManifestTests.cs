@@ -38,9 +38,8 @@ public sealed class DeployManifestTests
     [Fact]
     public void BackendTrafficPolicyCrd_IsServedAtTheVersionTheGatewayWatches_WithAStatusSubresourceForTheStatusWriter()
     {
-        var crd = Assert.Single(Objects.Select(o => o.Object).OfType<k8s.Models.V1CustomResourceDefinition>());
+        var crd = Assert.Single(Objects.Select(o => o.Object).OfType<k8s.Models.V1CustomResourceDefinition>(), c => c.Spec.Names.Plural == "backendtrafficpolicies");
         Assert.Equal(PolicyApi.Group, crd.Spec.Group);
-        Assert.Equal("backendtrafficpolicies", crd.Spec.Names.Plural);
         Assert.Equal("BackendTrafficPolicy", crd.Spec.Names.Kind);
         Assert.Equal("Namespaced", crd.Spec.Scope);
         var version = Assert.Single(crd.Spec.Versions);
@@ -52,6 +51,32 @@ public sealed class DeployManifestTests
             ["circuitBreaker", "healthCheck", "loadBalancer", "proxyProtocol", "targetRefs", "tcpKeepalive", "timeout"],
             spec.Properties.Keys.Order(StringComparer.Ordinal));
         Assert.Contains(RequiredPermissions.Controller, p => p.Group == PolicyApi.Group && p.Resource == "backendtrafficpolicies/status" && p.Verb == "update");
+    }
+
+    [Fact]
+    public void ClientTrafficPolicyCrd_IsServedAtTheVersionTheGatewayWatches_WithAStatusSubresourceForTheStatusWriter()
+    {
+        var crd = Assert.Single(Objects.Select(o => o.Object).OfType<k8s.Models.V1CustomResourceDefinition>(), c => c.Spec.Names.Plural == "clienttrafficpolicies");
+        Assert.Equal(PolicyApi.Group, crd.Spec.Group);
+        Assert.Equal("ClientTrafficPolicy", crd.Spec.Names.Kind);
+        Assert.Equal("Namespaced", crd.Spec.Scope);
+        var version = Assert.Single(crd.Spec.Versions);
+        Assert.Equal((PolicyApi.Version, true, true), (version.Name, version.Served, version.Storage));
+        Assert.NotNull(version.Subresources?.Status);
+        var spec = version.Schema.OpenAPIV3Schema.Properties["spec"];
+        // Every top-level field the reader reads is in the schema, so the API server keeps what the compiler reads.
+        foreach (var field in new[] { "bandwidthLimit", "connection", "enableProxyProtocol", "proxyProtocol", "targetRefs", "tcpKeepalive", "timeout" })
+        {
+            Assert.Contains(field, spec.Properties.Keys);
+        }
+
+        Assert.Equal(
+            ["bufferLimit", "connectionLimit", "maxAcceptPerSocketEvent", "maxConnectionDuration"],
+            spec.Properties["connection"].Properties.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(
+            ["connectionInspectionTimeout", "halfClosedTimeout", "idleTimeout", "tlsHandshakeTimeout"],
+            spec.Properties["timeout"].Properties["tcp"].Properties.Keys.Order(StringComparer.Ordinal));
+        Assert.Contains(RequiredPermissions.Controller, p => p.Group == PolicyApi.Group && p.Resource == "clienttrafficpolicies/status" && p.Verb == "update");
     }
 
     [Fact]

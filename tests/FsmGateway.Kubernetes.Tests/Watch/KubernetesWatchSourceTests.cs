@@ -269,6 +269,27 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         await recorder.WaitForAsync(Upserted("p", r => r.Kind.ToString() == apiKind.Kind.ToString()), at, $"{kind} p once the CRD exists");
     }
 
+    [Theory]
+    [InlineData("ClientTrafficPolicy", "spec:\n  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: x }]\n  timeout: { tcp: { idleTimeout: 1m } }")]
+    [InlineData("RouteRuleFilterPolicy", "spec:\n  targetRefs: [{ group: gateway.networking.k8s.io, kind: TCPRoute, name: r, rule: main }]\n  filterRefs: [{ group: extension.gateway.flomesh.io, kind: Filter, name: f }]")]
+    [InlineData("RateLimitPolicy", "spec:\n  targetRef: { group: gateway.networking.k8s.io, kind: Gateway, name: x }\n  bps: 10\n  ports: [{ port: 80 }]")]
+    [InlineData("ListenerFilter", "spec:\n  type: ConcurrencyLimit\n  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: x, port: 80 }]")]
+    [InlineData("Filter", "spec:\n  type: IPRestriction")]
+    [InlineData("ConcurrencyLimit", "spec:\n  maxConnections: 3")]
+    [InlineData("IPRestriction", "spec:\n  allowed: [10.0.0.0/8]")]
+    public async Task A_client_policy_kind_without_its_CRD_counts_as_synced_and_is_picked_up_when_the_CRD_appears(string kind, string spec)
+    {
+        var apiKind = ApiKind.Watched.Single(k => k.ApiKindName == kind);
+        using var recorder = new EventRecorder(Source(apiKind));
+        var at = await recorder.WaitForAsync(Synced, what: $"{kind} synced with no CRD");
+        Assert.Empty(recorder.Events.OfType<ConfigEvent.Upserted>());
+
+        _server.InstallClientPolicyCrds();
+        _server.ApplyYaml($"apiVersion: {apiKind.ApiVersion(apiKind.Versions[0])}\nkind: {kind}\nmetadata: {{ name: p, namespace: apps }}\n{spec}\n");
+
+        await recorder.WaitForAsync(Upserted("p", r => r.Kind.ToString() == apiKind.Kind.ToString()), at, $"{kind} p once the CRD exists");
+    }
+
     [Fact]
     public async Task A_passing_discovery_failure_deletes_nothing()
     {
