@@ -28,8 +28,8 @@ public sealed class KubernetesEmbeddingTests
         using var host = builder.Build();
         await host.StartAsync();
 
-        // Seven Gateway API and core kinds, and the three backend-policy kinds (issue 15).
-        Assert.Equal(10, host.Services.GetServices<IConfigSource>().Count(s => s.Name.StartsWith("kubernetes/", StringComparison.Ordinal)));
+        // Seven Gateway API and core kinds, the three backend-policy kinds (issue 15) and the seven client-policy kinds (issue 10).
+        Assert.Equal(17, host.Services.GetServices<IConfigSource>().Count(s => s.Name.StartsWith("kubernetes/", StringComparison.Ordinal)));
         await Net.EventuallyAsync(() => Task.FromResult(host.Services.GetRequiredService<GatewayRuntimeState>().IsReady), "ready after every kind synced");
         Assert.Equal("from the cluster", await Net.EchoOnceAsync(port, "from the cluster"));
 
@@ -48,7 +48,7 @@ public sealed class KubernetesEmbeddingTests
         gateway.AddKubernetesController().AddKubernetes().AddKubernetesController();
 
         using var provider = services.BuildServiceProvider();
-        Assert.Equal(10, services.Count(d => d.ServiceType == typeof(IConfigSource)));
+        Assert.Equal(17, services.Count(d => d.ServiceType == typeof(IConfigSource)));
         Assert.Single(services, d => d.ServiceType == typeof(IStatusSink) && d.ImplementationFactory is not null && d.ImplementationType is null);
     }
 
