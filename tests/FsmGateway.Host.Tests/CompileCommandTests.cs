@@ -80,6 +80,38 @@ public sealed class CompileCommandTests
     }
 
     [Fact]
+    public void Compile_SeedWithTheClientPoliciesSample_ShowsEachObjectsStatusAndTheMergedClientPolicyPerListener()
+    {
+        var (exit, stdout, stderr) = Run("compile", "-o", "json", "-n", "httpbin", SeedPath, RepoPaths.Of("samples/client-policies/policies.yaml"));
+
+        Assert.True(exit == 0, stderr);
+        Assert.DoesNotContain("unknown field", stderr, StringComparison.Ordinal);
+        var json = JsonNode.Parse(stdout)!;
+        var objects = json["resources"]!.AsArray().Where(r => (string?)r!["kind"] is not ("Gateway" or "TCPRoute" or "GatewayClass")).ToList();
+        Assert.Equal(
+        [
+            "gateway.fsmgateway.io/v1alpha1 ClientTrafficPolicy bar-clients", "gateway.fsmgateway.io/v1alpha1 ClientTrafficPolicy gateway-clients",
+            "extension.gateway.flomesh.io/v1alpha1 ListenerFilter concurrency-limit", "extension.gateway.flomesh.io/v1alpha1 ListenerFilter ip-restriction",
+            "extension.gateway.flomesh.io/v1alpha1 ConcurrencyLimit concurrency-limit-config", "extension.gateway.flomesh.io/v1alpha1 IPRestriction ip-restriction-config",
+        ],
+            objects.Select(p => $"{p!["apiVersion"]} {p["kind"]} {p["metadata"]!["name"]}"));
+        Assert.All(objects, o =>
+        {
+            var status = o!["status"]!;
+            var conditions = status["ancestors"] is JsonArray ancestors ? Assert.Single(ancestors)! : status;
+            Assert.Equal("True", Condition(conditions, "Accepted"));
+        });
+
+        var listeners = json["routingTable"]!["listeners"]!.AsArray();
+        var foo = listeners[0]!["client"]!;
+        var bar = listeners[1]!["client"]!;
+        Assert.Equal(["10.0.0.0/8", "192.168.0.0/16", "127.0.0.1/32", "fd00::/8"], foo["listenerFilters"]![0]!["allowed"]!.AsArray().Select(a => (string?)a));
+        Assert.Equal((5000, "900s"), ((int)foo["connectionLimit"]!["max"]!, (string?)foo["idleTimeout"]));
+        Assert.Equal(100, (int)bar["listenerFilters"]![0]!["maxConnections"]!);
+        Assert.Equal((5000, "3600s", 4194304L, 262144L), ((int)bar["connectionLimit"]!["max"]!, (string?)bar["maxConnectionDuration"], (long)bar["downloadBandwidth"]!["bytesPerSecond"]!, (long)bar["downloadBandwidth"]!["burst"]!));
+    }
+
+    [Fact]
     public void Compile_Yaml_IsTheDefaultAndDeterministic()
     {
         var first = Run("compile", "-n", "httpbin", SeedPath);
