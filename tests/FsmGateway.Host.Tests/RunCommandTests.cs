@@ -47,6 +47,48 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_BackendTrafficPolicyCap_FromTheManifests_RefusesPastIt_AndTheAccessLogSaysWhy()
+    {
+        await using var backend = new EchoServer();
+        var port = Net.FreePort();
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port)));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+        Write("policy.yaml", """
+            apiVersion: gateway.fsmgateway.io/v1alpha1
+            kind: BackendTrafficPolicy
+            metadata:
+              name: cap
+            spec:
+              targetRefs:
+                - group: gateway.networking.k8s.io
+                  kind: TCPRoute
+                  name: echo
+              circuitBreaker:
+                maxConnections: 2
+            """);
+        await using var gateway = StartGateway("--access-log", "stdout");
+        await gateway.WaitUntilReadyAsync();
+
+        using var first = await Net.ConnectAsync(port);
+        Assert.Equal("one", await Net.RoundTripAsync(first, "one"));
+        using var second = await Net.ConnectAsync(port);
+        Assert.Equal("two", await Net.RoundTripAsync(second, "two"));
+        try
+        {
+            // Closed at once, nothing received; the reset may even beat the end of the client's connect.
+            using var third = await Net.ConnectAsync(port);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            Assert.Equal(0, await third.ReceiveAsync(new byte[16], SocketFlags.None, deadline.Token));
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+        }
+
+        await gateway.WaitForLineAsync("refused_backend_limit");
+        Assert.Equal("still", await Net.RoundTripAsync(first, "still"));
+    }
+
+    [Fact]
     public async Task Run_Sigterm_DrainsAnOpenConnectionThenExitsZero()
     {
         await using var backend = new EchoServer();
