@@ -338,8 +338,9 @@ internal sealed class FsmFilters
             return null;
         }
 
-        // IPAddress.TryParse accepts shorthand such as "10" or "10.1"; FSM's and Kubernetes' parsers do not.
-        if (address.AddressFamily == AddressFamily.InterNetwork && addressText.Count(static c => c == '.') != 3)
+        // IPAddress.TryParse accepts inet_aton forms ("10.1", hex "0x0a.0.0.1", octal "010.0.0.1" = 8.0.0.1); FSM's and
+        // Go's parsers do not, and reading "10.0.0.010" as 10.0.0.8 would put the wrong host on the list.
+        if (address.AddressFamily == AddressFamily.InterNetwork && !IsDottedDecimal(addressText))
         {
             return null;
         }
@@ -362,6 +363,12 @@ internal sealed class FsmFilters
         }
 
         return $"{new IPAddress(bytes)}/{prefix}";
+    }
+
+    private static bool IsDottedDecimal(string text)
+    {
+        var parts = text.Split('.');
+        return parts.Length == 4 && parts.All(static p => p.Length is >= 1 and <= 3 && p.All(char.IsAsciiDigit) && (p.Length == 1 || p[0] != '0'));
     }
 
     private static ImmutableArray<ConnectionFilter> Ordered(IEnumerable<ConnectionFilter> filters) =>
