@@ -57,6 +57,12 @@ internal enum TerminationReason
     /// </summary>
     RefusedBackendLimit,
 
+    /// <summary>Refused: a connection cap of the listener's client policy is reached (ClientTrafficPolicy's connection limit, an FSM ConcurrencyLimit).</summary>
+    RefusedConnectionLimit,
+
+    /// <summary>Refused: the client address is not allowed by an FSM IPRestriction (not in its allow list, or in its deny list).</summary>
+    RefusedIpDenied,
+
     /// <summary>An unexpected exception ended the connection (logged at Error).</summary>
     Error,
 }

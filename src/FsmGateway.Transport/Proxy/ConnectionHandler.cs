@@ -6,6 +6,7 @@ using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.LoadBalancing;
 using FsmGateway.Transport.ProxyProtocol;
 using FsmGateway.Transport.Relay;
+using FsmGateway.Transport.Sockets;
 using Microsoft.Extensions.Logging;
 
 namespace FsmGateway.Transport.Proxy;
@@ -87,6 +88,16 @@ internal sealed class ConnectionHandler(
                 return;
             }
 
+            if (model.Route.Client.TcpKeepalive is { } keepalive && client is SocketConnection socket)
+            {
+                socket.SetKeepalive(keepalive);
+            }
+
+            if (model.Admission is { } admission && !await AdmitAsync(connection, admission).ConfigureAwait(false))
+            {
+                return;
+            }
+
             var backend = model.Picker.Next();
             if (backend is null || !backend.CanServe)
             {
@@ -137,7 +148,14 @@ internal sealed class ConnectionHandler(
                 return;
             }
 
-            connection.TryEnd(await TcpRelay.RunAsync(client, upstream, connection, options.BufferSize).ConfigureAwait(false));
+            var clientPolicy = model.Route.Client;
+            connection.TryEnd(await TcpRelay.RunAsync(
+                client,
+                upstream,
+                connection,
+                model.BufferSize,
+                clientPolicy.UploadBandwidth is { } up ? new TokenBucket(up, time) : null,
+                clientPolicy.DownloadBandwidth is { } down ? new TokenBucket(down, time) : null).ConfigureAwait(false));
         }
         catch (Exception e)
         {
@@ -163,6 +181,14 @@ internal sealed class ConnectionHandler(
 
             connection.Endpoint?.Release();
             connection.AdmittedTo?.Leave();
+            if (connection.Gates is { } gates)
+            {
+                foreach (var gate in gates)
+                {
+                    gate.Exit();
+                }
+            }
+
             await connection.Client.DisposeAsync().ConfigureAwait(false);
             if (connection.BackendTags is { } relayed)
             {
@@ -220,6 +246,36 @@ internal sealed class ConnectionHandler(
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Runs the listener's client policy checks (filters, connection limit). A connection refused by the connection
+    /// limit is held for its close delay first (ended early by an abort).
+    /// </summary>
+    /// <returns>Whether the connection is admitted.</returns>
+    private async ValueTask<bool> AdmitAsync(ProxiedConnection connection, ClientAdmission admission)
+    {
+        var gates = connection.Gates = new List<ConnectionGate>(2);
+        if (admission.Admit(connection.ClientEndPoint, gates) is not { } refusal)
+        {
+            return true;
+        }
+
+        if (refusal.Reason == TerminationReason.RefusedConnectionLimit && admission.CloseDelay is { Ticks: > 0 } delay)
+        {
+            connection.TryEnd(refusal.Reason);
+            try
+            {
+                await Task.Delay(delay, time, connection.Aborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Aborted while held: closed now.
+            }
+        }
+
+        Reject(connection, refusal.Reason, refusal.Text);
+        return false;
     }
 
     private void Reject(ProxiedConnection connection, TerminationReason reason, string text)

@@ -32,8 +32,8 @@ public sealed class GatewayProxy : IAsyncDisposable
     private readonly ActiveHealthProber _prober;
     private readonly TimeProvider _time;
     private readonly PassiveHealthSettings _passiveHealth;
-    private readonly ConnectionLimits _limits;
     private readonly LoadBalancingPolicyRegistry _policies;
+    private readonly GateRegistry _gates = new();
     private readonly ConnectionRegistry _connections;
     private readonly ConnectionHandler _handler;
     private readonly ListenerSet _listeners;
@@ -88,13 +88,12 @@ public sealed class GatewayProxy : IAsyncDisposable
         _prober = new ActiveHealthProber(timeProvider, log, _metrics);
         _endpoints = new EndpointRegistry(timeProvider, _prober);
         _passiveHealth = PassiveHealthSettings.From(_options);
-        _limits = ConnectionLimits.From(_options);
         if (_options.EndpointMetrics)
         {
             _metrics.ObserveEndpoints(_endpoints);
         }
 
-        _connections = new ConnectionRegistry(timeProvider, log, ShortestDeadline());
+        _connections = new ConnectionRegistry(timeProvider, log, ShortestDeadline([]));
         _handler = new ConnectionHandler(connector, _options, _connections, _metrics, _accessLog, timeProvider, log);
         _listeners = new ListenerSet(listenerFactory, _handler, _connections, NewModel, _options.DrainTimeout, timeProvider, log);
     }
@@ -177,15 +176,11 @@ public sealed class GatewayProxy : IAsyncDisposable
             ObjectDisposedException.ThrowIf(_stopped, this);
             var outcomes = await _listeners.ApplyAsync(table, cancellationToken).ConfigureAwait(false);
 
-            // A listener's PROXY protocol inspection timeout is a deadline of the heartbeat too.
-            var inspection = table.Listeners.Select(static l => l.Client.ProxyProtocol?.InspectionTimeout).Where(static t => t is not null).Min();
-            _connections.Tune(new[] { ShortestDeadline(), inspection }.Where(static t => t is not null).Min() ?? ConnectionRegistry.MaxHeartbeat);
-
-            // Endpoint states live on while a serving listener routes to them; the rest are forgotten.
-            _endpoints.Retain(_listeners.Models);
-
-            // A backend's connect timeout may be shorter than every global deadline: the heartbeat keeps up with it.
-            _connections.Tune(ShortestDeadline(table));
+            // Endpoint states and connection gates live on while a serving listener uses them; the rest are forgotten.
+            var models = _listeners.Models;
+            _endpoints.Retain(models);
+            _gates.Retain(models);
+            _connections.Tune(ShortestDeadline(models));
             return new ListenerBindings(outcomes, AssumeBound: false);
         }
         finally
@@ -240,21 +235,35 @@ public sealed class GatewayProxy : IAsyncDisposable
         _applyLock.Dispose();
     }
 
-    private RouteModel NewModel(ListenerRoute route) =>
-        new(route, _limits, (backend, tags) => _endpoints.Runtime(backend, tags, _passiveHealth, BackendConnectSettings.Resolve(backend.Policy, _policies, _options)));
+    private RouteModel NewModel(ListenerRoute route) => new(
+        route,
+        ConnectionLimits.From(_options, route.Client),
+        ClientAdmission.For(route.Client, BindKey.Of(route), _gates),
+        route.Client.BufferLimit ?? _options.BufferSize,
+        (backend, tags) => _endpoints.Runtime(backend, tags, _passiveHealth, BackendConnectSettings.Resolve(backend.Policy, _policies, _options)));
 
-    /// <summary>The shortest deadline the heartbeat enforces: it beats at least four times within it.</summary>
-    /// <param name="table">The routing table being served, whose backend policies may set shorter connect timeouts.</param>
-    private TimeSpan ShortestDeadline(RoutingTable? table = null)
+    /// <summary>
+    /// The shortest deadline the heartbeat enforces (connect, PROXY protocol inspection, idle, half-closed, maximum
+    /// duration; globally and in every serving listener's and backend's policy): it beats at least four times within it.
+    /// </summary>
+    private TimeSpan ShortestDeadline(IReadOnlyList<RouteModel> models)
     {
-        var shortest = new[] { _limits.Shortest, _options.ConnectTimeout }.Where(static t => t is not null).Min() ?? ConnectionRegistry.MaxHeartbeat;
-        foreach (var listener in table?.Listeners ?? [])
+        var shortest = new[] { ConnectionLimits.From(_options, ClientPolicy.Default).Shortest, _options.ConnectTimeout }.Min()!.Value;
+        foreach (var model in models)
         {
-            foreach (var backend in listener.Backends)
+            foreach (var limit in (ReadOnlySpan<TimeSpan?>)[model.Limits.Shortest, model.Route.Client.ProxyProtocol?.InspectionTimeout])
             {
-                if (backend.Policy.ConnectTimeout is { } timeout && timeout > TimeSpan.Zero && timeout < shortest)
+                if (limit is { } deadline && deadline > TimeSpan.Zero && deadline < shortest)
                 {
-                    shortest = timeout;
+                    shortest = deadline;
+                }
+            }
+
+            foreach (var backend in model.Route.Backends)
+            {
+                if (backend.Policy.ConnectTimeout is { } connect && connect > TimeSpan.Zero && connect < shortest)
+                {
+                    shortest = connect;
                 }
             }
         }

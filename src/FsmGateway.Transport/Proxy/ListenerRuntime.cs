@@ -94,10 +94,12 @@ internal readonly record struct BindKey(int Port, EquatableArray<string> Address
 /// </summary>
 internal sealed class RouteModel
 {
-    public RouteModel(ListenerRoute route, ConnectionLimits limits, Func<RouteBackend, BackendTags, BackendRuntime> runtimeFor)
+    public RouteModel(ListenerRoute route, ConnectionLimits limits, ClientAdmission? admission, int bufferSize, Func<RouteBackend, BackendTags, BackendRuntime> runtimeFor)
     {
         Route = route;
         Limits = limits;
+        Admission = admission;
+        BufferSize = bufferSize;
         Picker = new WeightedBackendPicker(route.Backends);
         // Keyed by instance: the picker hands out these very objects, and hashing a backend by value (its endpoint
         // list included) on every connection would put that work on the hot path.
@@ -124,6 +126,12 @@ internal sealed class RouteModel
     /// <summary>The deadlines the heartbeat holds this listener's connections to.</summary>
     public ConnectionLimits Limits { get; }
 
+    /// <summary>The client policy's checks on accepted connections, or <see langword="null"/> when it has none.</summary>
+    public ClientAdmission? Admission { get; }
+
+    /// <summary>The relay's buffer per direction: the most bytes held for one connection each way.</summary>
+    public int BufferSize { get; }
+
     public WeightedBackendPicker Picker { get; }
 
     /// <summary>Each backend's runtime: endpoint states, available endpoints, round-robin counter.</summary>
@@ -138,7 +146,9 @@ internal sealed class RouteModel
 /// <param name="MaxConnectionDuration">Open this long closes it, however busy.</param>
 internal sealed record ConnectionLimits(TimeSpan? IdleTimeout, TimeSpan? HalfClosedTimeout, TimeSpan? MaxConnectionDuration)
 {
-    public static ConnectionLimits From(ProxyOptions options) => new(options.IdleTimeout, options.HalfClosedTimeout, options.MaxConnectionDuration);
+    /// <summary>The listener's client policy's deadlines where it sets them, the gateway's global ones otherwise.</summary>
+    public static ConnectionLimits From(ProxyOptions options, ClientPolicy policy) =>
+        new(policy.IdleTimeout ?? options.IdleTimeout, policy.HalfClosedTimeout ?? options.HalfClosedTimeout, policy.MaxConnectionDuration ?? options.MaxConnectionDuration);
 
     /// <summary>The shortest of the deadlines, or <see langword="null"/> when there is none.</summary>
     public TimeSpan? Shortest => new[] { IdleTimeout, HalfClosedTimeout, MaxConnectionDuration }.Where(static t => t is not null).Min();

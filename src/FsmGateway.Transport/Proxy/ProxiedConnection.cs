@@ -141,8 +141,24 @@ internal sealed class ProxiedConnection : RelayCounters
     /// </summary>
     public CancellationToken StartConnect(TimeSpan timeout)
     {
+        var cancel = Cancellation();
+        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
+        var now = _time.GetTimestamp();
+        Volatile.Write(ref _connectDeadline, ticks >= long.MaxValue - (double)now ? long.MaxValue : now + Math.Max(1, (long)ticks));
+        return cancel.Token;
+    }
+
+    /// <summary>Cancelled when the connection is aborted (a drain deadline, the proxy stopping): for waits of its own.</summary>
+    public CancellationToken Aborted => Cancellation().Token;
+
+    /// <summary>The connections gates this connection counts in (client policy caps), released when it closes.</summary>
+    public List<ConnectionGate>? Gates { get; set; }
+
+    /// <summary>The connection's cancellation source, new when there is none or a timed-out connect cancelled it.</summary>
+    private CancellationTokenSource Cancellation()
+    {
         var cancel = Volatile.Read(ref _connectCancel);
-        if (cancel is null || cancel.IsCancellationRequested)
+        if (cancel is null || (cancel.IsCancellationRequested && Volatile.Read(ref _aborted) == 0))
         {
             // A source cancelled by a timed-out attempt cannot be reset; the next attempt gets a fresh one. It is not
             // disposed: an Abort on another thread may still be cancelling it (a source with no timer holds nothing).
@@ -154,10 +170,7 @@ internal sealed class ProxiedConnection : RelayCounters
             }
         }
 
-        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
-        var now = _time.GetTimestamp();
-        Volatile.Write(ref _connectDeadline, ticks >= long.MaxValue - (double)now ? long.MaxValue : now + Math.Max(1, (long)ticks));
-        return cancel.Token;
+        return cancel;
     }
 
     /// <summary>The connect attempt started by <see cref="StartConnect"/> has finished.</summary>

@@ -18,10 +18,16 @@ internal static class TcpRelay
     /// <see cref="TerminationReason.BackendReset"/>) wins over a clean end; with none, the side whose end of stream came
     /// first (<see cref="TerminationReason.ClientClosed"/>, <see cref="TerminationReason.BackendClosed"/>).
     /// </returns>
-    public static async Task<TerminationReason> RunAsync(IDuplexConnection client, IDuplexConnection upstream, RelayCounters counters, int bufferSize)
+    /// <param name="client">The client connection.</param>
+    /// <param name="upstream">The upstream connection.</param>
+    /// <param name="counters">Where bytes and ends are reported.</param>
+    /// <param name="bufferSize">The most bytes held per direction.</param>
+    /// <param name="uploadLimit">Caps the rate from the client to the backend, or <see langword="null"/>.</param>
+    /// <param name="downloadLimit">Caps the rate from the backend to the client, or <see langword="null"/>.</param>
+    public static async Task<TerminationReason> RunAsync(IDuplexConnection client, IDuplexConnection upstream, RelayCounters counters, int bufferSize, TokenBucket? uploadLimit = null, TokenBucket? downloadLimit = null)
     {
-        var upload = PumpAsync(client, upstream, counters, upload: true, bufferSize);
-        var download = PumpAsync(upstream, client, counters, upload: false, bufferSize);
+        var upload = PumpAsync(client, upstream, counters, upload: true, bufferSize, uploadLimit);
+        var download = PumpAsync(upstream, client, counters, upload: false, bufferSize, downloadLimit);
 
         // Whichever direction fails first aborts both connections, which ends the other pump promptly. A failure
         // after the other direction ended cleanly (a reset after a half-close) aborts both too: a graceful close would
@@ -72,9 +78,14 @@ internal static class TcpRelay
         _ => upload ? TerminationReason.BackendReset : TerminationReason.ClientReset,
     };
 
-    /// <summary>Copies until end of stream or an error, and says which. Never throws.</summary>
-    private static async Task<PumpEnd> PumpAsync(IDuplexConnection from, IDuplexConnection to, RelayCounters counters, bool upload, int bufferSize)
+    /// <summary>
+    /// Copies until end of stream or an error, and says which. Never throws. Holds at most <paramref name="bufferSize"/>
+    /// bytes; with a <paramref name="limit"/>, receives at most its burst at once and pauses after a send until the
+    /// bucket has refilled, so the socket's receive buffer fills and TCP flow control slows the sender.
+    /// </summary>
+    private static async Task<PumpEnd> PumpAsync(IDuplexConnection from, IDuplexConnection to, RelayCounters counters, bool upload, int bufferSize, TokenBucket? limit)
     {
+        var chunk = limit is null ? bufferSize : (int)Math.Min(bufferSize, limit.Burst);
         var sending = false;
         try
         {
@@ -83,7 +94,8 @@ internal static class TcpRelay
                 // Wait for data without a buffer.
                 await from.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
 
-                var buffer = ArrayPool<byte>.Shared.Rent(bufferSize);
+                var rented = ArrayPool<byte>.Shared.Rent(chunk);
+                var buffer = rented.AsMemory(0, chunk); // the pool may hand out more than asked: the limit is what is used
                 try
                 {
                     int received;
@@ -100,14 +112,18 @@ internal static class TcpRelay
 
                         counters.Transferred(upload, received);
                         sending = true;
-                        await to.SendAsync(buffer.AsMemory(0, received), CancellationToken.None).ConfigureAwait(false);
+                        await to.SendAsync(buffer[..received], CancellationToken.None).ConfigureAwait(false);
                         sending = false;
+                        if (limit?.Take(received) is { Ticks: > 0 } wait)
+                        {
+                            await Task.Delay(wait, limit.Time).ConfigureAwait(false);
+                        }
                     }
                     while (received == buffer.Length); // a full buffer means more is likely waiting: keep the buffer while busy
                 }
                 finally
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    ArrayPool<byte>.Shared.Return(rented);
                 }
             }
         }
@@ -148,5 +164,33 @@ internal abstract class RelayCounters
     /// <summary>The first direction has ended: the connection is half-closed (or about to be aborted) from now.</summary>
     protected virtual void Ended()
     {
+    }
+}
+
+/// <summary>
+/// A per-connection, per-direction data-rate cap: a token bucket of <see cref="Routing.BandwidthLimit.Burst"/> bytes that
+/// refills at <see cref="Routing.BandwidthLimit.BytesPerSecond"/>. Used by one pump only, so not thread-safe. Hand-written
+/// rather than <c>System.Threading.RateLimiting</c>'s token bucket: that one replenishes on a timer per limiter, where
+/// this one computes the refill from the clock when asked and costs no timer per connection.
+/// </summary>
+internal sealed class TokenBucket(Routing.BandwidthLimit limit, TimeProvider time)
+{
+    private double _tokens = limit.Burst;
+    private long _refilledAt = time.GetTimestamp();
+
+    public TimeProvider Time => time;
+
+    /// <summary>The most bytes passed at once.</summary>
+    public long Burst => limit.Burst;
+
+    /// <summary>Takes <paramref name="bytes"/> (already passed) from the bucket.</summary>
+    /// <returns>How long to wait until the bucket is no longer in debt (zero when it is not).</returns>
+    public TimeSpan Take(int bytes)
+    {
+        var now = time.GetTimestamp();
+        _tokens = Math.Min(limit.Burst, _tokens + (time.GetElapsedTime(_refilledAt, now).TotalSeconds * limit.BytesPerSecond));
+        _refilledAt = now;
+        _tokens -= bytes;
+        return _tokens >= 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(-_tokens / limit.BytesPerSecond);
     }
 }

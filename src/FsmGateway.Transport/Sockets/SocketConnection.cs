@@ -31,6 +31,19 @@ internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeek
         }
     }
 
+    /// <summary>Turns TCP keepalive on with <paramref name="keepalive"/>'s settings (unset ones keep the system's).</summary>
+    public void SetKeepalive(Routing.TcpKeepalive keepalive)
+    {
+        try
+        {
+            SocketTransport.SetKeepalive(socket, keepalive);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The connection is already gone.
+        }
+    }
+
     public void CompleteSend()
     {
         try
