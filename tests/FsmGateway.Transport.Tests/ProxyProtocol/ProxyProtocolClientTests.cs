@@ -115,6 +115,35 @@ public sealed class ProxyProtocolClientTests
         Assert.Equal($"source=127.0.0.7:{clientPort}\nGET / HTTP/1.1\r\n\r\n", Encoding.ASCII.GetString((await client.ReadToEndAsync()).Data));
     }
 
+    [Theory(Timeout = Guard.TestTimeout)]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task NoHeader_Optional_OnAConnectionThatCannotPeek_RelaysTheBytesLookedAtFirst(bool headerOnwards)
+    {
+        // Without a peek the reader has received the first bytes before it knows there is no header: they go first.
+        await using var backend = headerOnwards ? ProxyProtocolBackend.ExpectingHeader() : ProxyProtocolBackend.Recording();
+        var port = FreePort.Get();
+        var transport = new Sockets.SocketTransport();
+        var listener = Routes.Listener(port, Routes.Backend("svc", 1, backend.Endpoint) with { Policy = new BackendPolicy { ProxyProtocol = headerOnwards ? ProxyProtocolVersion.V1 : null } }) with
+        {
+            Client = new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(true) },
+        };
+        await using var proxy = new Proxy.GatewayProxy(new WithoutPeekListenerFactory(transport), transport, [new LoadBalancing.RoundRobinPolicy()], Microsoft.Extensions.Options.Options.Create(new Proxy.ProxyOptions()), TimeProvider.System);
+        await proxy.ApplyAsync(Routes.Table(listener), CancellationToken.None);
+
+        using var client = await ProxyProtocolBackend.ConnectFromAsync(ClientAddress, port);
+        var clientPort = ((IPEndPoint)client.LocalEndPoint!).Port;
+        using var deadline = Guard.Deadline(15);
+        var request = "SSH-2.0-OpenSSH_9.6\r\n and then more bytes than any first look"u8.ToArray();
+        await client.SendAllAsync(request, deadline.Token);
+        client.Shutdown(SocketShutdown.Send);
+
+        var expected = (headerOnwards ? $"source=127.0.0.7:{clientPort}\n" : string.Empty) + Encoding.ASCII.GetString(request);
+        Assert.Equal(expected, Encoding.ASCII.GetString((await client.ReadToEndAsync()).Data));
+        Assert.True(await Guard.Eventually(() => backend.Connections.Count == 1));
+        Assert.Equal(request, backend.Connections[0].Payload);
+    }
+
     [Fact(Timeout = Guard.TestTimeout)]
     public async Task HeaderNotCompleteWithinTheInspectionTimeout_IsRefused()
     {

@@ -110,22 +110,4 @@ public sealed class ProxyProtocolReaderTests
         var accepted = new SocketConnection(await listener.AcceptAsync());
         return (peek ? accepted : new WithoutPeek(accepted), client);
     }
-
-    /// <summary>A connection that cannot peek (an embedder's transport): the reader's exact-read path.</summary>
-    private sealed class WithoutPeek(IDuplexConnection inner) : IDuplexConnection
-    {
-        public EndPoint? LocalEndPoint => inner.LocalEndPoint;
-
-        public EndPoint? RemoteEndPoint => inner.RemoteEndPoint;
-
-        public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) => inner.ReceiveAsync(buffer, cancellationToken);
-
-        public ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.SendAsync(data, cancellationToken);
-
-        public void CompleteSend() => inner.CompleteSend();
-
-        public void Abort() => inner.Abort();
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
-    }
 }
