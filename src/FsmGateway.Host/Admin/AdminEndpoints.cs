@@ -2,10 +2,12 @@ using System.Net;
 using System.Text;
 using FsmGateway.Routing;
 using FsmGateway.Transport.Hosting;
+using FsmGateway.Transport.Proxy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FsmGateway.Host.Admin;
@@ -29,7 +31,7 @@ internal static class AdminEndpoints
             context.Connection.RemoteIpAddress is { } client && !IPAddress.IsLoopback(client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client)
                 ? Results.Text("/status answers local clients only (use kubectl port-forward)\n", statusCode: StatusCodes.Status403Forbidden)
                 : state.LastCompilation is { } last
-                    ? Results.Text(CompilationResultJson.ToJson(last) + "\n", "application/json")
+                    ? Results.Text(StatusJson.ToJson(last, context.RequestServices.GetService<GatewayProxy>()) + "\n", "application/json")
                     : Results.Text("waiting for the first config sync\n", statusCode: StatusCodes.Status503ServiceUnavailable));
     }
 
