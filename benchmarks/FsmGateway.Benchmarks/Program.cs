@@ -40,5 +40,16 @@ if (args is ["--proxy-protocol-rate", ..])
     return await ProxyProtocolRateProbe.RunAsync(Arg(1, 20_000), Arg(2, 5), Arg(3, 32));
 }
 
+if (args is ["--health-probe-cost", var protocol, var count, var seconds])
+{
+    // Issue #15's target: 1,000 endpoints probed every second cost under 5 % of one core (benchmarks/README.md).
+    return await HealthProbeCost.RunAsync(protocol, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture), int.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
+}
+
+if (args is ["--health-probe-server", var serverPort, var serverProtocol])
+{
+    return await HealthProbeCost.ServeAsync(int.Parse(serverPort, System.Globalization.CultureInfo.InvariantCulture), serverProtocol == "http");
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(CompilerBenchmarks).Assembly).Run(args);
 return 0;

@@ -29,6 +29,9 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
 {
     private static readonly LingerOption ResetOnClose = new(enable: true, seconds: 0);
 
+    /// <summary>The timer's resolution: probes due within one tick start together (at most 100 timer callbacks a second).</summary>
+    private static readonly TimeSpan Granularity = TimeSpan.FromMilliseconds(10);
+
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Proxy.ProxyMetrics _metrics;
@@ -147,6 +150,14 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
 
     private void Arm(long due)
     {
+        // Due times are rounded up to the timer's granularity, so that probes due within it start in one callback.
+        var granularity = Ticks(Granularity);
+        due = granularity <= 0 ? due : ((due + granularity - 1) / granularity) * granularity;
+        if (due == _armedFor)
+        {
+            return;
+        }
+
         _armedFor = due;
         var delay = TimeSpan.FromSeconds(Math.Max(0, due - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
         _timer.Change(delay, Timeout.InfiniteTimeSpan);
@@ -197,8 +208,9 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
     {
         var interval = state.Check.Interval;
 
-        // Interval less 0-10 %: never later than the interval (the detection bound holds), never in lock-step.
-        var next = started + Ticks(interval * (1 - (0.1 * Random.Shared.NextDouble())));
+        // Interval less 0-10 %, less the timer's granularity that rounding adds back: never later than the interval
+        // (the detection bound holds), never in lock-step.
+        var next = started + Ticks(interval * (1 - (0.1 * Random.Shared.NextDouble()))) - Ticks(Granularity);
         lock (_lock)
         {
             if (!_disposed && !state.IsRetired)
@@ -233,7 +245,9 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
     {
         private readonly ActiveHealthState _state;
         private readonly ActiveHealthProber _prober;
-        private ManualResetValueTaskSourceCore<bool> _signal = new() { RunContinuationsAsynchronously = true };
+        // Continuations run inline: the timer's callback starts each due probe itself (up to its first pending socket
+        // operation, which never blocks) instead of handing each one to the thread pool.
+        private ManualResetValueTaskSourceCore<bool> _signal = new() { RunContinuationsAsynchronously = false };
         private int _signalled;
         private CancellationTokenSource _timeout;
         private CancellationTokenRegistration _onStop;
@@ -368,7 +382,6 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
 
             // Closed with RST as HAProxy closes its checks: 1,000 probes a second must not pile up TIME_WAIT sockets.
             socket.LingerState = ResetOnClose;
-            socket.NoDelay = true;
             await socket.ConnectAsync(_state.EndPoint, cancellationToken).ConfigureAwait(false);
             if (!check.TcpSend.IsEmpty)
             {
