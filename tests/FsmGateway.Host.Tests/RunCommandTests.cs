@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http;
 using System.Net.Sockets;
 using FsmGateway.Host.Tests.Support;
@@ -86,6 +87,197 @@ public sealed class RunCommandTests : IDisposable
 
         await gateway.WaitForLineAsync("refused_backend_limit");
         Assert.Equal("still", await Net.RoundTripAsync(first, "still"));
+    }
+
+    [Fact]
+    public async Task Run_FsmListenerFilters_FromTheManifests_RestrictAddressesAndCapConnections()
+    {
+        // FSM's IPRestriction and ConcurrencyLimit, written as FSM users write them, on two listeners of a real run.
+        await using var backend = new EchoServer();
+        var (restricted, capped) = (Net.FreePort(), Net.FreePort());
+        Write("gateway.yaml", Manifests.Gateway(("restricted", restricted), ("capped", capped)));
+        Write("route.yaml", Manifests.RouteAndBackend(backend.Port));
+        Write("filters.yaml", $"""
+            apiVersion: extension.gateway.flomesh.io/v1alpha1
+            kind: ListenerFilter
+            metadata:
+              name: ip-restriction
+            spec:
+              type: IPRestriction
+              targetRefs:
+                - group: gateway.networking.k8s.io
+                  kind: Gateway
+                  name: gw
+                  port: {restricted}
+              configRef:
+                group: extension.gateway.flomesh.io
+                kind: IPRestriction
+                name: office
+            ---
+            apiVersion: extension.gateway.flomesh.io/v1alpha1
+            kind: IPRestriction
+            metadata:
+              name: office
+            spec:
+              allowed:
+                - 127.0.0.0/24
+              forbidden:
+                - 127.0.0.1
+            ---
+            apiVersion: extension.gateway.flomesh.io/v1alpha1
+            kind: ListenerFilter
+            metadata:
+              name: concurrency-limit
+            spec:
+              type: ConcurrencyLimit
+              targetRefs:
+                - group: gateway.networking.k8s.io
+                  kind: Gateway
+                  name: gw
+                  port: {capped}
+              configRef:
+                group: extension.gateway.flomesh.io
+                kind: ConcurrencyLimit
+                name: one-at-a-time
+            ---
+            apiVersion: extension.gateway.flomesh.io/v1alpha1
+            kind: ConcurrencyLimit
+            metadata:
+              name: one-at-a-time
+            spec:
+              maxConnections: 1
+            """);
+        await using var gateway = StartGateway("--access-log", "stdout");
+        await gateway.WaitUntilReadyAsync();
+
+        // 127.0.0.2 is in the allow list; 127.0.0.1 is in it too, but denied.
+        using (var allowed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            allowed.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+            await allowed.ConnectAsync(new IPEndPoint(IPAddress.Loopback, restricted));
+            Assert.Equal("allowed", await Net.RoundTripAsync(allowed, "allowed"));
+        }
+
+        await AssertClosedAtOnceAsync(restricted);
+        await gateway.WaitForLineAsync("refused_ip_denied");
+
+        using var first = await Net.ConnectAsync(capped);
+        Assert.Equal("first", await Net.RoundTripAsync(first, "first"));
+        await AssertClosedAtOnceAsync(capped);
+        await gateway.WaitForLineAsync("refused_connection_limit");
+        Assert.Equal("still", await Net.RoundTripAsync(first, "still"));
+    }
+
+    [Fact]
+    public async Task Run_BufferLimit_HundredClientsThatNeverRead_TheGatewayHoldsLittleForThem()
+    {
+        // ClientTrafficPolicy connection.bufferLimit: 4 KiB. A backend tries to send 1 GiB to each of 100 clients that
+        // never read; the gateway must hold at most the limit per direction for each, whatever the backend sends.
+        const int Clients = 100;
+        using var firehose = new TcpListener(IPAddress.Loopback, 0);
+        firehose.Start(Clients * 2);
+        using var stop = new CancellationTokenSource();
+        long sent = 0;
+        var sockets = new List<Socket>();
+        var serving = Task.Run(async () =>
+        {
+            var chunk = new byte[64 * 1024];
+            while (!stop.IsCancellationRequested)
+            {
+                var socket = await firehose.AcceptSocketAsync(stop.Token);
+                socket.SendBufferSize = 64 * 1024;
+                lock (sockets)
+                {
+                    sockets.Add(socket);
+                }
+
+                _ = Task.Run(async () =>
+                {
+                    for (long total = 0; total < 1L << 30; total += chunk.Length)
+                    {
+                        await socket.SendAsync(chunk, SocketFlags.None, stop.Token);
+                        Interlocked.Add(ref sent, chunk.Length);
+                    }
+                });
+            }
+        });
+        var port = Net.FreePort();
+        Write("gateway.yaml", Manifests.Gateway(("tcp", port)));
+        Write("route.yaml", Manifests.RouteAndBackend(((IPEndPoint)firehose.LocalEndpoint).Port));
+        Write("policy.yaml", """
+            apiVersion: gateway.fsmgateway.io/v1alpha1
+            kind: ClientTrafficPolicy
+            metadata:
+              name: small-buffers
+            spec:
+              targetRefs:
+                - group: gateway.networking.k8s.io
+                  kind: Gateway
+                  name: gw
+              connection:
+                bufferLimit: 4Ki
+            """);
+        await using var gateway = StartGateway();
+        await gateway.WaitUntilReadyAsync();
+        var before = Rss(gateway.Id);
+
+        var clients = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < Clients; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 64 * 1024 };
+                clients.Add(client);
+                await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+            }
+
+            // Until the backend's sends stall: every byte the sockets can hold is held, somewhere.
+            long last;
+            do
+            {
+                last = Interlocked.Read(ref sent);
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+            while (Interlocked.Read(ref sent) != last);
+
+            var growth = Rss(gateway.Id) - before;
+            Assert.True(Interlocked.Read(ref sent) < Clients * (1L << 30), "the backend sent everything: some client read");
+            Assert.True(growth < 48L << 20, $"the gateway grew by {growth >> 20} MiB holding {Clients} stalled connections ({Interlocked.Read(ref sent) >> 20} MiB sent by the backend)");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+
+            lock (sockets)
+            {
+                sockets.ForEach(static s => s.Dispose());
+            }
+
+            firehose.Stop();
+            await serving.ContinueWith(static _ => { }, TaskScheduler.Default);
+        }
+    }
+
+    private static long Rss(int pid) =>
+        File.ReadLines($"/proc/{pid}/status").Where(static l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Select(static l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024).Single();
+
+    private static async Task AssertClosedAtOnceAsync(int port)
+    {
+        try
+        {
+            // Closed at once, nothing received; the reset may even beat the end of the client's connect.
+            using var refused = await Net.ConnectAsync(port);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            Assert.Equal(0, await refused.ReceiveAsync(new byte[16], SocketFlags.None, deadline.Token));
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+        }
     }
 
     [Fact]
