@@ -210,20 +210,58 @@ public sealed class ProxyProtocolClientTests
         }
     }
 
-    internal static Task<Proxy.GatewayProxy> StartGatewayAsync(int port, ProxyProtocolBackend backend, ProxyProtocolVersion? onwards, bool optional = false, Proxy.ProxyOptions? options = null)
+    internal static Task<Proxy.GatewayProxy> StartGatewayAsync(int port, ProxyProtocolBackend backend, ProxyProtocolVersion? onwards, bool optional = false, Proxy.ProxyOptions? options = null, ConnectionFilter? filter = null)
     {
         var listener = Routes.Listener(port, Routes.Backend("svc", 1, backend.Endpoint) with { Policy = new BackendPolicy { ProxyProtocol = onwards } }) with
         {
-            Client = new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(optional) },
+            Client = new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(optional), ListenerFilters = filter is null ? [] : [filter] },
         };
         return Routes.StartProxyAsync(Routes.Table(listener), options);
     }
 
-    private static async Task HAProxyInFrontAsync(string sendProxy, ProxyProtocolVersion onwards)
+    [ExternalProxyFact("haproxy")]
+    public async Task HAProxyInFront_IPRestrictionJudgesTheHeadersSourceNotTheProxysAddress()
+    {
+        // HAProxy connects from 127.0.0.1; the client is 127.0.0.7. An allow list of the client alone serves it, a deny
+        // list of the client alone refuses it: the restriction sees the address the PROXY header carries.
+        var key = new Resources.ResourceKey(Resources.ResourceKind.Gateway, "test", "office");
+        var allowClient = new ConnectionFilter(ConnectionFilterType.IPRestriction, key, key, key, 100) { Allowed = ["127.0.0.7/32"] };
+        await HAProxyInFrontAsync("send-proxy-v2", ProxyProtocolVersion.V1, allowClient);
+
+        var denyClient = allowClient with { Allowed = [], Forbidden = ["127.0.0.7/32"] };
+        await using var backend = ProxyProtocolBackend.ExpectingHeader();
+        var port = FreePort.Get();
+        using var closed = new ClosedCounter(port);
+        await using var proxy = await StartGatewayAsync(port, backend, ProxyProtocolVersion.V1, filter: denyClient);
+        var haproxyPort = FreePort.Get();
+        await using var haproxy = await ExternalProxy.StartHAProxyAsync(HAProxyConfig(haproxyPort, port, "send-proxy-v2"), haproxyPort);
+        using var client = await ProxyProtocolBackend.ConnectFromAsync(ClientAddress, haproxyPort);
+        using var deadline = Guard.Deadline(15);
+        await client.SendAllAsync("ping"u8.ToArray(), deadline.Token);
+
+        Assert.Empty((await client.ReadToEndAsync()).Data);
+        await closed.WaitForAsync("refused_ip_denied");
+        Assert.Empty(backend.Connections);
+    }
+
+    private static string HAProxyConfig(int haproxyPort, int gatewayPort, string sendProxy) => $$"""
+        defaults
+          mode tcp
+          timeout connect 5s
+          timeout client 30s
+          timeout server 30s
+        frontend fe
+          bind 127.0.0.1:{{haproxyPort}}
+          default_backend be
+        backend be
+          server gateway 127.0.0.1:{{gatewayPort}} {{sendProxy}}
+        """;
+
+    private static async Task HAProxyInFrontAsync(string sendProxy, ProxyProtocolVersion onwards, ConnectionFilter? filter = null)
     {
         await using var backend = ProxyProtocolBackend.ExpectingHeader();
         var port = FreePort.Get();
-        await using var proxy = await StartGatewayAsync(port, backend, onwards);
+        await using var proxy = await StartGatewayAsync(port, backend, onwards, filter: filter);
         var haproxyPort = FreePort.Get();
         await using var haproxy = await ExternalProxy.StartHAProxyAsync(
             $$"""
