@@ -17,13 +17,26 @@ namespace FsmGateway.Benchmarks;
 /// </summary>
 internal static class ProxyProtocolRateProbe
 {
-    private static readonly (string Name, ProxyProtocolVersion? In, ProxyProtocolVersion? Out)[] Modes =
+    private static readonly (string Name, ProxyProtocolVersion? In, ProxyProtocolVersion? Out, bool IpList)[] Modes =
     [
-        ("off", null, null),
-        ("in v1", ProxyProtocolVersion.V1, null),
-        ("in v2", ProxyProtocolVersion.V2, null),
-        ("in v2 + out v2", ProxyProtocolVersion.V2, ProxyProtocolVersion.V2),
+        ("off", null, null, false),
+        ("in v1", ProxyProtocolVersion.V1, null, false),
+        ("in v2", ProxyProtocolVersion.V2, null, false),
+        ("in v2 + out v2", ProxyProtocolVersion.V2, ProxyProtocolVersion.V2, false),
+        ("in v2 + IP list", ProxyProtocolVersion.V2, null, true),
     ];
+
+    /// <summary>An FSM IPRestriction that admits the header's source (203.0.113.7) after checking every entry.</summary>
+    private static readonly ConnectionFilter IpList = new(
+        ConnectionFilterType.IPRestriction,
+        new ResourceKey(ResourceKind.Gateway, "bench", "ip-list"),
+        new ResourceKey(ResourceKind.Gateway, "bench", "ip-list"),
+        new ResourceKey(ResourceKind.Gateway, "bench", "ip-list-config"),
+        100)
+    {
+        Allowed = ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12", "2001:db8::/32", "203.0.113.0/24"],
+        Forbidden = ["10.66.0.0/16", "203.0.113.128/25", "2001:db8:66::/48"],
+    };
 
     public static async Task<int> RunAsync(int connections, int rounds, int concurrency)
     {
@@ -38,7 +51,7 @@ internal static class ProxyProtocolRateProbe
         var listeners = new List<(string Name, int Port, byte[] Header)>();
         var table = new List<ListenerRoute>();
         var port = 0;
-        foreach (var (name, inbound, outbound) in Modes)
+        foreach (var (name, inbound, outbound, ipList) in Modes)
         {
             using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
             {
@@ -52,7 +65,7 @@ internal static class ProxyProtocolRateProbe
             };
             table.Add(new ListenerRoute(gateway, $"l{port}", ["127.0.0.1"], port, route, [backendRef]) with
             {
-                Client = inbound is null ? ClientPolicy.Default : new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(false) },
+                Client = inbound is null ? ClientPolicy.Default : new ClientPolicy { ProxyProtocol = new ClientProxyProtocol(false), ListenerFilters = ipList ? [IpList] : [] },
             });
             var header = inbound is { } v ? ProxyProtocolWriter.ToArray(v, new IPEndPoint(IPAddress.Parse("203.0.113.7"), 40000), new IPEndPoint(IPAddress.Parse("10.0.0.1"), 443)) : [];
             listeners.Add((name, port, header));
@@ -85,7 +98,7 @@ internal static class ProxyProtocolRateProbe
         var baselineCpu = Median(results["off"].Select(static r => r.CpuUs));
         Console.WriteLine($"\nmedians of {rounds} rounds, {connections} connections each, {concurrency} at once");
         Console.WriteLine("mode              conn/s   vs off   us CPU/conn   vs off");
-        foreach (var (name, _, _) in Modes)
+        foreach (var (name, _, _, _) in Modes)
         {
             var rate = Median(results[name].Select(static r => r.Rate));
             var cpu = Median(results[name].Select(static r => r.CpuUs));

@@ -202,9 +202,10 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
 
         var now = _time.GetTimestamp();
         var requested = Interlocked.Exchange(ref _reopenRequested, 0) == 1;
+        string? why = null;
         if (_stream is not null)
         {
-            string? why = requested ? "SIGHUP" : null;
+            why = requested ? "SIGHUP" : null;
             if (why is null && _time.GetElapsedTime(_lastCheck, now) >= CheckInterval)
             {
                 _lastCheck = now;
@@ -225,7 +226,6 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
             }
 
             Close();
-            LogReopening(_logger, LogText.Escape(_destination), why);
         }
         else if (!requested && _lastOpenFailure != 0 && _time.GetElapsedTime(_lastOpenFailure, now) < CheckInterval)
         {
@@ -239,6 +239,11 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
             _stream = file;
             _lastCheck = now;
             _lastOpenFailure = 0;
+            if (why is not null)
+            {
+                // Once the new file exists: whoever reads this can find it at the path.
+                LogReopening(_logger, LogText.Escape(_destination), why);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
