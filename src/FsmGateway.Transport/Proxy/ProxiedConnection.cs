@@ -10,11 +10,11 @@ namespace FsmGateway.Transport.Proxy;
 /// </summary>
 internal sealed class ProxiedConnection : RelayCounters
 {
-    /// <summary>The <see cref="_connectDeadline"/> of a connection not connecting.</summary>
-    private const long NotConnecting = 0;
+    /// <summary>A deadline field (<see cref="_connectDeadline"/>, <see cref="_inspectionDeadline"/>) with no wait in progress.</summary>
+    private const long NoDeadline = 0;
 
-    /// <summary>The <see cref="_connectDeadline"/> the heartbeat leaves when a connect attempt overran its timeout.</summary>
-    private const long ConnectTimedOut = -1;
+    /// <summary>What the heartbeat leaves in a deadline field when the wait overran it.</summary>
+    private const long TimedOut = -1;
 
     private readonly TimeProvider _time;
     private readonly ProxyMetrics _metrics;
@@ -124,16 +124,11 @@ internal sealed class ProxiedConnection : RelayCounters
     /// Starts the wait for the client's PROXY protocol header: once <paramref name="timeout"/> passes, the heartbeat ends
     /// the connection as <see cref="TerminationReason.RefusedProxyProtocol"/> (which fails the pending receive).
     /// </summary>
-    public void StartInspection(TimeSpan timeout)
-    {
-        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
-        var now = _time.GetTimestamp();
-        Volatile.Write(ref _inspectionDeadline, ticks >= long.MaxValue - (double)now ? long.MaxValue : now + Math.Max(1, (long)ticks));
-    }
+    public void StartInspection(TimeSpan timeout) => Volatile.Write(ref _inspectionDeadline, DeadlineAfter(timeout));
 
     /// <summary>The header has been read, or reading it has failed.</summary>
     /// <returns>Whether the heartbeat found the wait past its deadline (and ended the connection).</returns>
-    public bool EndInspection() => Interlocked.Exchange(ref _inspectionDeadline, NotConnecting) == ConnectTimedOut;
+    public bool EndInspection() => Interlocked.Exchange(ref _inspectionDeadline, NoDeadline) == TimedOut;
 
     /// <summary>
     /// The token that ends the upstream connect in progress: cancelled by <see cref="Abort()"/>, and by the heartbeat
@@ -142,9 +137,7 @@ internal sealed class ProxiedConnection : RelayCounters
     public CancellationToken StartConnect(TimeSpan timeout)
     {
         var cancel = Cancellation();
-        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
-        var now = _time.GetTimestamp();
-        Volatile.Write(ref _connectDeadline, ticks >= long.MaxValue - (double)now ? long.MaxValue : now + Math.Max(1, (long)ticks));
+        Volatile.Write(ref _connectDeadline, DeadlineAfter(timeout));
         return cancel.Token;
     }
 
@@ -173,9 +166,27 @@ internal sealed class ProxiedConnection : RelayCounters
         return cancel;
     }
 
+    /// <summary>
+    /// Marks a wait whose deadline has passed at <paramref name="now"/> as <see cref="TimedOut"/>; exactly one caller
+    /// wins against the waiter's own end (<see cref="EndConnect"/>, <see cref="EndInspection"/>).
+    /// </summary>
+    private static bool Overran(ref long deadline, long now)
+    {
+        var due = Volatile.Read(ref deadline);
+        return due > NoDeadline && now >= due && Interlocked.CompareExchange(ref deadline, TimedOut, due) == due;
+    }
+
+    /// <summary><paramref name="timeout"/> from now, as a <see cref="TimeProvider"/> timestamp (saturating, never <see cref="NoDeadline"/>).</summary>
+    private long DeadlineAfter(TimeSpan timeout)
+    {
+        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
+        var now = _time.GetTimestamp();
+        return ticks >= long.MaxValue - (double)now ? long.MaxValue : now + Math.Max(1, (long)ticks);
+    }
+
     /// <summary>The connect attempt started by <see cref="StartConnect"/> has finished.</summary>
     /// <returns>Whether the heartbeat found it past its deadline (and cancelled it).</returns>
-    public bool EndConnect() => Interlocked.Exchange(ref _connectDeadline, NotConnecting) == ConnectTimedOut;
+    public bool EndConnect() => Interlocked.Exchange(ref _connectDeadline, NoDeadline) == TimedOut;
 
     /// <summary>
     /// Whether a deadline has passed at <paramref name="now"/>: the PROXY protocol header's, the connect attempt's, or the idle, half-closed or
@@ -184,17 +195,13 @@ internal sealed class ProxiedConnection : RelayCounters
     /// <returns>What passed, for the log; null when nothing did.</returns>
     public string? Expired(long now, TimeProvider time)
     {
-        var connecting = Volatile.Read(ref _connectDeadline);
-        if (connecting > NotConnecting && now >= connecting
-            && Interlocked.CompareExchange(ref _connectDeadline, ConnectTimedOut, connecting) == connecting)
+        if (Overran(ref _connectDeadline, now))
         {
             _expiring = TerminationReason.None;
             return "upstream connect timed out";
         }
 
-        var inspecting = Volatile.Read(ref _inspectionDeadline);
-        if (inspecting > NotConnecting && now >= inspecting
-            && Interlocked.CompareExchange(ref _inspectionDeadline, ConnectTimedOut, inspecting) == inspecting)
+        if (Overran(ref _inspectionDeadline, now))
         {
             _expiring = TerminationReason.RefusedProxyProtocol;
             return "no complete PROXY protocol header within the inspection timeout";
