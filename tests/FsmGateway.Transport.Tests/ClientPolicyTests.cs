@@ -122,12 +122,12 @@ public sealed class ClientPolicyTests
         using var deadline = Guard.Deadline(30);
 
         // Allowed: in 127.0.0.0/24, and ::1 over IPv6.
-        using (var allowed = await ConnectFromAsync("127.0.0.3", IPAddress.Loopback, port, deadline.Token))
+        using (var allowed = await TestClient.ConnectFromAsync(IPAddress.Parse("127.0.0.3"), port, deadline.Token))
         {
             await allowed.AssertEchoesAsync("v4 allowed");
         }
 
-        using (var allowed6 = await ConnectFromAsync("::1", IPAddress.IPv6Loopback, port, deadline.Token))
+        using (var allowed6 = await TestClient.ConnectFromAsync(IPAddress.IPv6Loopback, port, deadline.Token, IPAddress.IPv6Loopback))
         {
             await allowed6.AssertEchoesAsync("v6 allowed");
         }
@@ -139,7 +139,7 @@ public sealed class ClientPolicyTests
             Socket refused;
             try
             {
-                refused = await ConnectFromAsync(source, IPAddress.Loopback, port, deadline.Token);
+                refused = await TestClient.ConnectFromAsync(IPAddress.Parse(source), port, deadline.Token);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
             {
@@ -286,23 +286,6 @@ public sealed class ClientPolicyTests
 
     private static ConnectionFilter Filter(ConnectionFilterType type, string name) =>
         new(type, Policy with { Kind = ResourceKind.Gateway, Name = name }, Policy with { Name = name }, Policy with { Name = name + "-config" }, 100);
-
-    private static async Task<Socket> ConnectFromAsync(string source, IPAddress target, int port, CancellationToken cancellationToken)
-    {
-        var from = IPAddress.Parse(source);
-        var socket = new Socket(from.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            socket.Bind(new IPEndPoint(from, 0));
-            await socket.ConnectAsync(new IPEndPoint(target, port), cancellationToken);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
 
     private static async Task<string> SsAsync(string filter)
     {

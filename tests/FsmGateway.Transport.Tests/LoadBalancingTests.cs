@@ -201,7 +201,7 @@ public sealed class LoadBalancingTests
             new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = deadline.Token },
             async (i, token) =>
             {
-                using var socket = await ConnectFromAsync(sources[i], port, token);
+                using var socket = await TestClient.ConnectFromAsync(sources[i], port, token);
                 tags[i] = System.Text.Encoding.ASCII.GetString((await socket.ReadToEndAsync(token)).Data);
             });
         return tags;
@@ -214,23 +214,6 @@ public sealed class LoadBalancingTests
         using var socket = await TestClient.ConnectAsync(port, deadline.Token);
         await socket.SendAllAsync(System.Text.Encoding.ASCII.GetBytes($"PROXY TCP4 {source} 127.0.0.1 40000 {port}\r\n"), deadline.Token);
         return System.Text.Encoding.ASCII.GetString((await socket.ReadToEndAsync(deadline.Token)).Data);
-    }
-
-    /// <summary>Connects to 127.0.0.1:<paramref name="port"/> from <paramref name="source"/>.</summary>
-    internal static async Task<Socket> ConnectFromAsync(IPAddress source, int port, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            socket.Bind(new IPEndPoint(source, 0));
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
     }
 
     private static async Task OpenAsync(int port, int count, ConcurrentBag<(Socket Socket, byte Tag)> into)

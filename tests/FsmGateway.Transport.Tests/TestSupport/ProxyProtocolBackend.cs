@@ -108,18 +108,7 @@ internal sealed class ProxyProtocolBackend : IAsyncDisposable
     /// <returns>The connected socket.</returns>
     public static async Task<Socket> ConnectFromAsync(IPAddress source, int port)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            socket.Bind(new IPEndPoint(source, 0));
-            using var deadline = Guard.Deadline(15);
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), deadline.Token);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        using var deadline = Guard.Deadline(15);
+        return await TestClient.ConnectFromAsync(source, port, deadline.Token);
     }
 }

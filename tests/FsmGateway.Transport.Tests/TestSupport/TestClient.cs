@@ -40,6 +40,31 @@ internal static class TestClient
         }
     }
 
+    /// <summary>
+    /// Connects from <paramref name="source"/> (a 127.x.y.z or ::1 address, so that the address the gateway sees is
+    /// meaningful) to <paramref name="target"/>:<paramref name="port"/> (127.0.0.1 when null).
+    /// </summary>
+    /// <param name="source">The client's own address.</param>
+    /// <param name="port">The port.</param>
+    /// <param name="cancellationToken">Cancels the connect.</param>
+    /// <param name="target">The address to connect to; 127.0.0.1 when null.</param>
+    /// <returns>The connected socket.</returns>
+    public static async Task<Socket> ConnectFromAsync(IPAddress source, int port, CancellationToken cancellationToken, IPAddress? target = null)
+    {
+        var socket = new Socket(source.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            socket.Bind(new IPEndPoint(source, 0));
+            await socket.ConnectAsync(new IPEndPoint(target ?? IPAddress.Loopback, port), cancellationToken);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Connects and expects the connection to be refused (nothing listens).</summary>
     /// <param name="port">The port.</param>
     /// <returns>The socket error seen, or <see cref="SocketError.Success"/> when the connect succeeded.</returns>
