@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Linq;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
@@ -26,7 +27,7 @@ public static class ConfigSourceBuilderExtensions
     /// <typeparam name="TSource">The source type.</typeparam>
     /// <param name="builder">The gateway builder.</param>
     /// <returns>The same builder.</returns>
-    public static IFsmGatewayBuilder AddConfigSource<TSource>(this IFsmGatewayBuilder builder)
+    public static IFsmGatewayBuilder AddConfigSource<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TSource>(this IFsmGatewayBuilder builder)
         where TSource : class, IConfigSource
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -69,7 +70,7 @@ public static class ConfigSourceBuilderExtensions
     /// <typeparam name="TSink">The sink type.</typeparam>
     /// <param name="builder">The gateway builder.</param>
     /// <returns>The same builder.</returns>
-    public static IFsmGatewayBuilder AddStatusSink<TSink>(this IFsmGatewayBuilder builder)
+    public static IFsmGatewayBuilder AddStatusSink<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TSink>(this IFsmGatewayBuilder builder)
         where TSink : class, IStatusSink
     {
         ArgumentNullException.ThrowIfNull(builder);

@@ -375,7 +375,8 @@ internal sealed partial class ListWatch<T>(
         JsonElement element when element.ValueKind == JsonValueKind.Object => JsonObject.Create(element),
         JsonObject json => json,
         null => null,
-        _ => JsonSerializer.SerializeToNode(body) as JsonObject,
+        // Anything else is a model object of the client: serialised with its own options (its converters, no reflection of ours).
+        _ => JsonNode.Parse(KubernetesJson.Serialize(body)) as JsonObject,
     };
 }
 

@@ -203,7 +203,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             var copy = (JsonObject)listener.DeepClone();
             var before = currentListeners.FirstOrDefault(l => l["name"]?.GetValue<string>() == copy["name"]?.GetValue<string>());
             copy["conditions"] = KeepTransitionTimes(before?["conditions"] as JsonArray, (JsonArray)copy["conditions"]!.DeepClone());
-            listeners.Add(copy);
+            listeners.Add((JsonNode)copy);
         }
 
         merged["listeners"] = listeners;
@@ -227,7 +227,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             var before = currentParents.FirstOrDefault(p =>
                 p["controllerName"]?.GetValue<string>() == controllerName && JsonNode.DeepEquals(p["parentRef"], copy["parentRef"]));
             copy["conditions"] = KeepTransitionTimes(before?["conditions"] as JsonArray, (JsonArray)copy["conditions"]!.DeepClone());
-            parents.Add(copy);
+            parents.Add((JsonNode)copy);
         }
 
         merged["parents"] = parents;
@@ -260,7 +260,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             var before = currentAncestors.FirstOrDefault(a =>
                 a["controllerName"]?.GetValue<string>() == controllerName && JsonNode.DeepEquals(a["ancestorRef"], copy["ancestorRef"]));
             copy["conditions"] = KeepTransitionTimes(before?["conditions"] as JsonArray, (JsonArray)copy["conditions"]!.DeepClone());
-            ancestors.Add(copy);
+            ancestors.Add((JsonNode)copy);
         }
 
         if (ancestors.Count > 0 || merged.ContainsKey("ancestors"))

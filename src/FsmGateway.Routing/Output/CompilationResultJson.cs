@@ -34,27 +34,27 @@ public static class CompilationResultJson
         var resources = new JsonArray();
         foreach (var (key, status) in result.Statuses.GatewayClasses)
         {
-            resources.Add(Resource(result, key, StatusJson.GatewayClass(status)));
+            resources.Add((JsonNode)Resource(result, key, StatusJson.GatewayClass(status)));
         }
 
         foreach (var (key, status) in result.Statuses.Gateways)
         {
-            resources.Add(Resource(result, key, GatewayStatusJson(status)));
+            resources.Add((JsonNode)Resource(result, key, GatewayStatusJson(status)));
         }
 
         foreach (var (key, status) in result.Statuses.Routes)
         {
-            resources.Add(Resource(result, key, RouteStatusJson(status)));
+            resources.Add((JsonNode)Resource(result, key, RouteStatusJson(status)));
         }
 
         foreach (var (key, status) in result.Statuses.Policies)
         {
-            resources.Add(Resource(result, key, StatusJson.Policy(status)));
+            resources.Add((JsonNode)Resource(result, key, StatusJson.Policy(status)));
         }
 
         foreach (var (key, status) in result.Statuses.Conditions)
         {
-            resources.Add(Resource(result, key, StatusJson.Conditions(status)));
+            resources.Add((JsonNode)Resource(result, key, StatusJson.Conditions(status)));
         }
 
         return new JsonObject

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using FsmGateway.Transport.AccessLog;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.Hosting;
@@ -80,7 +81,7 @@ public static class FsmGatewayServiceCollectionExtensions
     /// <typeparam name="TPolicy">The policy.</typeparam>
     /// <param name="builder">The gateway builder.</param>
     /// <returns>The same builder.</returns>
-    public static IFsmGatewayBuilder AddLoadBalancingPolicy<TPolicy>(this IFsmGatewayBuilder builder)
+    public static IFsmGatewayBuilder AddLoadBalancingPolicy<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TPolicy>(this IFsmGatewayBuilder builder)
         where TPolicy : class, ILoadBalancingPolicy
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -92,7 +93,7 @@ public static class FsmGatewayServiceCollectionExtensions
     /// <typeparam name="TFactory">The listener factory.</typeparam>
     /// <param name="builder">The gateway builder.</param>
     /// <returns>The same builder.</returns>
-    public static IFsmGatewayBuilder UseListenerFactory<TFactory>(this IFsmGatewayBuilder builder)
+    public static IFsmGatewayBuilder UseListenerFactory<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TFactory>(this IFsmGatewayBuilder builder)
         where TFactory : class, IListenerFactory
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -104,7 +105,7 @@ public static class FsmGatewayServiceCollectionExtensions
     /// <typeparam name="TConnector">The upstream connector.</typeparam>
     /// <param name="builder">The gateway builder.</param>
     /// <returns>The same builder.</returns>
-    public static IFsmGatewayBuilder UseUpstreamConnector<TConnector>(this IFsmGatewayBuilder builder)
+    public static IFsmGatewayBuilder UseUpstreamConnector<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TConnector>(this IFsmGatewayBuilder builder)
         where TConnector : class, IUpstreamConnector
     {
         ArgumentNullException.ThrowIfNull(builder);
