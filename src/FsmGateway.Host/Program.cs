@@ -5,8 +5,10 @@ var root = new RootCommand("FsmGateway: an L4 (TCP) gateway for the Kubernetes G
 {
     CompileCommand.Create(),
     RunCommand.Create(),
+#if !DATA_PLANE // The Native AOT data plane has no KubernetesClient modes (docs/adr/0011).
     KubernetesCommands.CreateController(),
     KubernetesCommands.CreateGateway(),
+#endif
 };
 
 var parsed = root.Parse(args);
