@@ -314,6 +314,28 @@ public sealed class ActiveHealthTests
         Assert.DoesNotContain(proxy.GetEndpointHealth(), e => e.Port == dead);
     }
 
+    [Theory(Timeout = Guard.TestTimeout)]
+    [InlineData(1000, 100)]
+    [InlineData(200, 20)]
+    [InlineData(50, 10)]
+    public async Task ProbesOfManyEndpoints_StartInBatches_OnAGridOfATenthOfTheirInterval_Between10And100Ms(int intervalMs, int gridMs)
+    {
+        // Every timer callback wakes a thread-pool thread, which cost more than the probes it started when 1,000
+        // endpoints probed every second had one callback each 10 ms (benchmarks/README.md): the due times of a 1s check
+        // lie on a 100 ms grid, so at most about 10 callbacks a second start them all.
+        var port = FreePort.Get();
+        var interval = TimeSpan.FromMilliseconds(intervalMs);
+        var check = new ActiveHealthCheck(HealthProbeProtocol.Tcp, interval, interval / 2, 3, 1);
+        var endpoints = Enumerable.Range(1, 200).Select(i => new BackendEndpoint($"127.0.1.{i}", 9)).ToArray();
+        await using var proxy = await StartAsync(Routes.Table(Routes.Listener(port, Backend(Name(port), new BackendPolicy { ActiveHealthCheck = check }, endpoints))));
+
+        var grid = (long)(TimeSpan.FromMilliseconds(gridMs).TotalSeconds * _time.TimestampFrequency);
+        var due = proxy.Prober.States.Select(static s => s.DueAt).ToArray();
+        Assert.Equal(200, due.Length);
+        Assert.All(due, d => Assert.Equal(0, d % grid));
+        Assert.InRange(due.Distinct().Count(), 1, (intervalMs / gridMs) + 1);
+    }
+
     [Fact(Timeout = Guard.TestTimeout)]
     public async Task Dispose_StopsEveryProbe()
     {

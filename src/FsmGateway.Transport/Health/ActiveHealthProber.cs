@@ -29,8 +29,11 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
 {
     private static readonly LingerOption ResetOnClose = new(enable: true, seconds: 0);
 
-    /// <summary>The timer's resolution: probes due within one tick start together (at most 100 timer callbacks a second).</summary>
-    private static readonly TimeSpan Granularity = TimeSpan.FromMilliseconds(10);
+    /// <summary>The finest timer resolution: probes of a check with an interval under 100 ms.</summary>
+    private static readonly TimeSpan FinestGranularity = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The coarsest timer resolution: probes of a check with an interval of 1 s or more (at most 10 timer callbacks a second).</summary>
+    private static readonly TimeSpan CoarsestGranularity = TimeSpan.FromMilliseconds(100);
 
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -137,9 +140,23 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
 
     private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
-    /// <summary>Queues <paramref name="state"/> at <paramref name="due"/>; re-arms the timer when that is the earliest. Under <see cref="_lock"/>.</summary>
+    /// <summary>
+    /// How finely the probes of <paramref name="check"/> are placed in time: a tenth of its interval, between 10 and
+    /// 100 ms. Due times are rounded up to it, so probes due within one step start in one timer callback: each callback
+    /// wakes a thread-pool thread, and that (not the probe) was most of the CPU a probe cost when every 10 ms had one
+    /// (benchmarks/README.md, "Active health probing").
+    /// </summary>
+    private static TimeSpan GranularityOf(ActiveHealthCheck check) =>
+        TimeSpan.FromTicks(Math.Clamp(check.Interval.Ticks / 10, FinestGranularity.Ticks, CoarsestGranularity.Ticks));
+
+    /// <summary>
+    /// Queues <paramref name="state"/> at <paramref name="due"/> rounded up to its granularity; re-arms the timer when
+    /// that is the earliest. Under <see cref="_lock"/>.
+    /// </summary>
     private void Enqueue(ActiveHealthState state, long due)
     {
+        var granularity = Ticks(GranularityOf(state.Check));
+        due = granularity <= 0 ? due : ((due + granularity - 1) / granularity) * granularity;
         state.DueAt = due;
         _queue.Enqueue(state, due);
         if (due < _armedFor)
@@ -150,9 +167,6 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
 
     private void Arm(long due)
     {
-        // Due times are rounded up to the timer's granularity, so that probes due within it start in one callback.
-        var granularity = Ticks(Granularity);
-        due = granularity <= 0 ? due : ((due + granularity - 1) / granularity) * granularity;
         if (due == _armedFor)
         {
             return;
@@ -208,9 +222,9 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
     {
         var interval = state.Check.Interval;
 
-        // Interval less 0-10 %, less the timer's granularity that rounding adds back: never later than the interval
-        // (the detection bound holds), never in lock-step.
-        var next = started + Ticks(interval * (1 - (0.1 * Random.Shared.NextDouble()))) - Ticks(Granularity);
+        // Interval less 0-10 %, less the granularity that rounding adds back: never later than the interval (the
+        // detection bound holds), never in lock-step.
+        var next = started + Ticks(interval * (1 - (0.1 * Random.Shared.NextDouble()))) - Ticks(GranularityOf(state.Check));
         lock (_lock)
         {
             if (!_disposed && !state.IsRetired)
