@@ -5,8 +5,9 @@
 #   3. build and run the samples from those packages only (a fresh package cache, so nothing stale or
 #      project-referenced can stand in for them);
 #   4. install the packed host as a .NET tool and serve the TCP-routing example with it;
-#   5. publish the host as the Dockerfile does (eng/publish.sh) and start what it published, as the image's
-#      ENTRYPOINT does (`dotnet fsm-gateway.dll`);
+#   5. publish the host as the Dockerfile does (eng/publish.sh: the Native AOT data plane and the framework-dependent
+#      build), serve the TCP-routing example with the AOT executable, and start each mode through the image's
+#      ENTRYPOINT; with FSM_AOT_SUITE=1 (`.ci/run --aot-suite`), also the whole host test suite against the AOT build;
 #   6. the quick load benchmark against HAProxy, failing only on a gross regression (skipped without the harness).
 # Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
@@ -61,7 +62,16 @@ echo "== 5. the published host, as the Dockerfile builds and starts it"
 unset NUGET_PACKAGES # step 3's fresh cache is for the samples; the image's publish uses the default one
 rm -rf artifacts/publish
 check "eng/publish.sh artifacts/publish" eng/publish.sh artifacts/publish
-check "the published host starts (dotnet fsm-gateway.dll --help)" dotnet artifacts/publish/fsm-gateway.dll --help
+check "the published data plane (Native AOT) serves the TCP-routing example" eng/smoke-tool.sh artifacts/publish/fsm-gateway
+check "the image's entrypoint starts run from the data plane" sh -c 'artifacts/publish/fsm-gateway-entrypoint run --help | grep -q "Run the gateway on one machine"'
+check "the image's entrypoint starts controller from the framework-dependent build" sh -c 'artifacts/publish/fsm-gateway-entrypoint controller --help | grep -q "leader-election"'
+if [ "${FSM_AOT_SUITE:-0}" = 1 ]; then
+  # Every host test that starts the process runs the AOT executable for the modes it has (tests/FsmGateway.Host.Tests/Support/HostCommand.cs).
+  FSM_GATEWAY_EXECUTABLE=$root/artifacts/publish/fsm-gateway dotnet test tests/FsmGateway.Host.Tests 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  count_dotnet_test
+  if [ "$status" -ne 0 ] && ! grep -qE 'Failed: +[1-9]' "$log"; then failed=$((failed + 1)); fi
+fi
 
 echo "== 6. data-plane load, quick mode (fails only on a gross regression)"
 # Needs the shared load harness next to the repository and its tools (l4bench.sh --install-deps); without them the

@@ -198,7 +198,9 @@ public sealed partial class ManifestFuzzTests(ITestOutputHelper output) : IDispo
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in (string[])["-c", "dotnet \"$1\" compile \"$2\"; rc=$?; times > \"$3\"; exit $rc", "sh", Path.Combine(AppContext.BaseDirectory, "fsm-gateway.dll"), file, timesFile])
+        // "$@" is the host's command line (HostCommand: the build output, or the executable under test).
+        var (program, prefix) = HostCommand.For(["compile"]);
+        foreach (var arg in (string[])["-c", "f=$1; t=$2; shift 2; \"$@\" compile \"$f\"; rc=$?; times > \"$t\"; exit $rc", "sh", file, timesFile, program, .. prefix])
         {
             info.ArgumentList.Add(arg);
         }

@@ -37,7 +37,8 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
     /// <summary>Starts the gateway through <paramref name="wrapper"/> (e.g. <c>setpriv</c>), which must exec it.</summary>
     public static GatewayProcess StartWrapped(string[] wrapper, IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        var info = new ProcessStartInfo(wrapper.Length > 0 ? wrapper[0] : "dotnet")
+        var (program, prefix) = HostCommand.For(args);
+        var info = new ProcessStartInfo(wrapper.Length > 0 ? wrapper[0] : program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -62,11 +63,10 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
                 info.ArgumentList.Add(arg);
             }
 
-            info.ArgumentList.Add("dotnet");
+            info.ArgumentList.Add(program);
         }
 
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fsm-gateway.dll"));
-        foreach (var arg in args)
+        foreach (var arg in (string[])[.. prefix, .. args])
         {
             info.ArgumentList.Add(arg);
         }
