@@ -7,10 +7,10 @@ namespace FsmGateway.Host.Cli;
 /// <summary>The options every serving mode (<c>run</c>, <c>controller</c>, <c>gateway</c>) shares: admin endpoints, timeouts, logging.</summary>
 internal sealed class ServeOptions
 {
-    private readonly Option<string> _controllerName = new("--controller-name") { Description = "The controller name whose GatewayClasses are ours.", DefaultValueFactory = _ => GatewayApi.DefaultControllerName };
-    private readonly Option<string> _adminAddress = new("--admin-address") { Description = "Address of the admin endpoints (/healthz, /readyz, /status).", DefaultValueFactory = _ => "127.0.0.1" };
-    private readonly Option<int> _adminPort = new("--admin-port") { Description = "Port of the admin endpoints; 0 picks a free one.", DefaultValueFactory = _ => 9901 };
-    private readonly Option<string> _drainTimeout = new("--drain-timeout") { Description = "How long open connections may finish on shutdown or listener removal (e.g. 30s, 500ms).", DefaultValueFactory = _ => "30s" };
+    private readonly Option<string> _controllerName = new(CommandLineNames.ControllerName) { Description = "The controller name whose GatewayClasses are ours.", DefaultValueFactory = _ => GatewayApi.DefaultControllerName };
+    private readonly Option<string> _adminAddress = new(CommandLineNames.AdminAddress) { Description = "Address of the admin endpoints (/healthz, /readyz, /status).", DefaultValueFactory = _ => "127.0.0.1" };
+    private readonly Option<int> _adminPort = new(CommandLineNames.AdminPort) { Description = "Port of the admin endpoints; 0 picks a free one.", DefaultValueFactory = _ => 9901 };
+    private readonly Option<string> _drainTimeout = new(CommandLineNames.DrainTimeout) { Description = "How long open connections may finish on shutdown or listener removal (e.g. 30s, 500ms).", DefaultValueFactory = _ => "30s" };
     private readonly Option<string> _idleTimeout = new("--idle-timeout") { Description = "Close connections idle this long (e.g. 1h); 0 for never.", DefaultValueFactory = _ => "1h" };
     private readonly Option<string> _connectTimeout = new("--connect-timeout") { Description = "Upstream connect timeout per attempt.", DefaultValueFactory = _ => "5s" };
     private readonly Option<string?> _metricsAddress = new("--metrics-address") { Description = "Address of a separate port that serves /metrics only (needs --metrics-port); the admin address by default." };

@@ -1,0 +1,27 @@
+namespace FsmGateway;
+
+/// <summary>
+/// The command line's command and option names that another component writes too: the controller's provisioner builds
+/// each data-plane pod's arguments from these, the host's command line defines its options with them, so the two
+/// cannot drift apart. Compiled into the host and the Kubernetes package (linked source, not a public API).
+/// </summary>
+internal static class CommandLineNames
+{
+    /// <summary>The data-plane command: one Gateway.</summary>
+    public const string GatewayCommand = "gateway";
+
+    /// <summary>The Gateway a data plane serves, as <c>NAMESPACE/NAME</c>.</summary>
+    public const string Gateway = "--gateway";
+
+    /// <summary>The controller name whose GatewayClasses are ours.</summary>
+    public const string ControllerName = "--controller-name";
+
+    /// <summary>The address of the admin endpoints.</summary>
+    public const string AdminAddress = "--admin-address";
+
+    /// <summary>The port of the admin endpoints.</summary>
+    public const string AdminPort = "--admin-port";
+
+    /// <summary>How long open connections may finish on shutdown.</summary>
+    public const string DrainTimeout = "--drain-timeout";
+}
