@@ -665,14 +665,14 @@ public sealed class FakeApiServer : IAsyncDisposable
             {
                 var body = await ReadObjectAsync(ctx, allowYaml: false).ConfigureAwait(false);
                 CheckKind(t, body);
-                await WriteJsonAsync(ctx, 201, _store.Create(t, ns, body)).ConfigureAwait(false);
+                await WriteJsonAsync(ctx, 201, _store.Create(t, ns, body, manager: ManagedFields.ManagerOf(query["fieldManager"], ctx.Request.Headers.UserAgent))).ConfigureAwait(false);
                 return;
             }
             case "update" when name is not null:
             {
                 var body = await ReadObjectAsync(ctx, allowYaml: false).ConfigureAwait(false);
                 CheckKind(t, body);
-                await WriteJsonAsync(ctx, 200, _store.Update(t, ns, name, body, statusOnly: sub == "status")).ConfigureAwait(false);
+                await WriteJsonAsync(ctx, 200, _store.Update(t, ns, name, body, statusOnly: sub == "status", manager: sub == "status" ? null : ManagedFields.ManagerOf(query["fieldManager"], ctx.Request.Headers.UserAgent))).ConfigureAwait(false);
                 return;
             }
             case "patch" when name is not null:
@@ -680,7 +680,9 @@ public sealed class FakeApiServer : IAsyncDisposable
                 var contentType = ctx.Request.ContentType ?? "";
                 var text = await ReadTextAsync(ctx).ConfigureAwait(false);
                 var patch = JsonPatching.ParseBody(text, allowYaml: contentType.Contains("yaml", StringComparison.OrdinalIgnoreCase));
-                var (result, created) = _store.Patch(t, ns, name, contentType, patch, statusOnly: sub == "status");
+                var apply = contentType.StartsWith("application/apply-patch", StringComparison.OrdinalIgnoreCase);
+                var manager = apply ? query["fieldManager"].ToString() : ManagedFields.ManagerOf(query["fieldManager"], ctx.Request.Headers.UserAgent);
+                var (result, created) = _store.Patch(t, ns, name, contentType, patch, statusOnly: sub == "status", manager, force: query["force"] == "true");
                 await WriteJsonAsync(ctx, created ? 201 : 200, result).ConfigureAwait(false);
                 return;
             }

@@ -174,12 +174,18 @@ internal sealed class FakeStore
     // ---- writes ----
 
     /// <summary>POST: a new object. <paramref name="keepStatus"/> is for store seeding (HTTP create drops the status of types with a status subresource).</summary>
-    public JsonObject Create(ResourceType t, string? ns, JsonObject body, bool keepStatus = false)
+    public JsonObject Create(ResourceType t, string? ns, JsonObject body, bool keepStatus = false, string? manager = null)
     {
         lock (_gate)
         {
             var obj = (JsonObject)body.DeepClone();
             var meta = Meta(obj);
+            if (manager is not null)
+            {
+                // A client's create: its manager owns every field it set (a managedFields in the body is ignored).
+                meta.Remove("managedFields");
+                ManagedFields.Write(obj, ManagedFields.Updated(null, obj, manager, t.ApiVersion));
+            }
             var name = Str(meta, "name");
             if (string.IsNullOrEmpty(name))
             {
@@ -218,7 +224,7 @@ internal sealed class FakeStore
     }
 
     /// <summary>PUT (or the result of a patch): replace the object, or with <paramref name="statusOnly"/> just its status.</summary>
-    public JsonObject Update(ResourceType t, string? ns, string name, JsonObject body, bool statusOnly, bool keepStatus = false)
+    public JsonObject Update(ResourceType t, string? ns, string name, JsonObject body, bool statusOnly, bool keepStatus = false, string? manager = null)
     {
         lock (_gate)
         {
@@ -275,6 +281,18 @@ internal sealed class FakeStore
                         next["status"] = status.DeepClone();
                     }
                 }
+
+                // A client's write: its manager owns what it changed. Otherwise (an apply's result, a seeding helper)
+                // the body's managedFields stand, or the existing ones when it has none.
+                if (manager is not null)
+                {
+                    meta.Remove("managedFields");
+                    ManagedFields.Write(next, ManagedFields.Updated(existing, next, manager, t.ApiVersion));
+                }
+                else if (meta["managedFields"] is null && old["managedFields"] is { } fields)
+                {
+                    meta["managedFields"] = fields.DeepClone();
+                }
             }
             Stamp(t, next);
             Meta(next)["resourceVersion"] = Str(Meta(existing), "resourceVersion");
@@ -293,22 +311,23 @@ internal sealed class FakeStore
         }
     }
 
-    /// <summary>PATCH: merge, strategic (as merge) or JSON patch on the object or its status; server-side apply creates when missing.</summary>
-    public (JsonObject Result, bool Created) Patch(ResourceType t, string? ns, string name, string contentType, JsonNode? patch, bool statusOnly)
+    /// <summary>
+    /// PATCH: merge, strategic (as merge) or JSON patch on the object or its status, its changes owned by
+    /// <paramref name="manager"/>; or server-side apply (<see cref="ManagedFields"/>), which creates when missing.
+    /// </summary>
+    public (JsonObject Result, bool Created) Patch(ResourceType t, string? ns, string name, string contentType, JsonNode? patch, bool statusOnly, string? manager = null, bool force = false)
     {
         lock (_gate)
         {
             ns = t.Namespaced ? ns ?? "default" : null;
             var existing = Lookup(t, ns, name);
             var apply = contentType.StartsWith("application/apply-patch", StringComparison.OrdinalIgnoreCase);
+            if (apply)
+            {
+                return ApplyPatch(t, ns, name, existing, patch, statusOnly, manager, force);
+            }
             if (existing is null)
             {
-                if (apply && !statusOnly && patch is JsonObject applied)
-                {
-                    var body = (JsonObject)applied.DeepClone();
-                    Meta(body)["name"] = name;
-                    return (Create(t, ns, body), true);
-                }
                 throw FakeApiException.NotFound(t, name);
             }
             JsonNode? result;
@@ -317,8 +336,7 @@ internal sealed class FakeStore
                 result = JsonPatching.JsonPatch(existing, patch as JsonArray ?? throw FakeApiException.BadRequest("a JSON patch must be an array of operations"));
             }
             else if (contentType.StartsWith("application/merge-patch+json", StringComparison.OrdinalIgnoreCase)
-                || contentType.StartsWith("application/strategic-merge-patch+json", StringComparison.OrdinalIgnoreCase)
-                || apply)
+                || contentType.StartsWith("application/strategic-merge-patch+json", StringComparison.OrdinalIgnoreCase))
             {
                 if (patch is not JsonObject)
                 {
@@ -337,8 +355,43 @@ internal sealed class FakeStore
             // A resourceVersion in the patch is a precondition; otherwise the patch applies to whatever is current.
             var patchRv = (patch as JsonObject)?["metadata"]?["resourceVersion"]?.ToString();
             Meta(patched)["resourceVersion"] = string.IsNullOrEmpty(patchRv) ? Str(Meta(existing), "resourceVersion") : patchRv;
-            return (Update(t, ns, name, patched, statusOnly), false);
+            return (Update(t, ns, name, patched, statusOnly, manager: statusOnly ? null : manager), false);
         }
+    }
+
+    private (JsonObject Result, bool Created) ApplyPatch(ResourceType t, string? ns, string name, JsonObject? existing, JsonNode? patch, bool statusOnly, string? manager, bool force)
+    {
+        if (statusOnly)
+        {
+            throw FakeApiException.BadRequest("server-side apply of the status subresource is not implemented by the fake");
+        }
+        if (string.IsNullOrEmpty(manager))
+        {
+            throw new FakeApiException(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+        }
+        if (patch is not JsonObject applied)
+        {
+            throw FakeApiException.BadRequest("an apply patch must be an object");
+        }
+        if (Str(applied, "kind") != t.Kind || Str(applied, "apiVersion") != t.ApiVersion)
+        {
+            throw FakeApiException.BadRequest($"an apply patch must name its apiVersion and kind ({t.ApiVersion} {t.Kind}), not '{Str(applied, "apiVersion")}' '{Str(applied, "kind")}'");
+        }
+        var appliedMeta = applied["metadata"] as JsonObject;
+        var appliedName = appliedMeta is null ? null : Str(appliedMeta, "name");
+        if (!string.IsNullOrEmpty(appliedName) && appliedName != name)
+        {
+            throw FakeApiException.BadRequest($"the name of the object ({appliedName}) does not match the name on the URL ({name})");
+        }
+        if (existing is null)
+        {
+            var created = ManagedFields.Apply(new JsonObject { ["metadata"] = new JsonObject() }, applied, manager, force, t.ApiVersion);
+            Meta(created)["name"] = name;
+            return (Create(t, ns, created), true);
+        }
+        var result = ManagedFields.Apply(existing, applied, manager, force, t.ApiVersion);
+        Meta(result)["resourceVersion"] = Str(Meta(existing), "resourceVersion");
+        return (Update(t, ns, name, result, statusOnly: false), false);
     }
 
     /// <summary>DELETE: removes the object and (like the garbage collector) its dependents; returns the final state, or null when absent.</summary>

@@ -33,6 +33,7 @@ internal sealed record ResourceType(
         yield return new("", "v1", "events", "event", "Event", true, false, ["ev"]);
         yield return new("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, false, []);
         yield return new("apps", "v1", "deployments", "deployment", "Deployment", true, true, ["deploy"]);
+        yield return new("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, true, ["pdb"]);
         yield return new("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, false, []);
         yield return new("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", false, false, []);
         yield return new("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, false, []);
