@@ -39,9 +39,25 @@ public sealed class KubernetesControllerOptions
     /// </summary>
     public string? DataPlaneImage { get; set; }
 
-    /// <summary>Replicas of each provisioned data-plane Deployment, set when it is created (scaling it later is left alone). Default 1.</summary>
+    /// <summary>
+    /// Replicas of each provisioned data-plane Deployment, unless its Gateway's <c>spec.infrastructure.parametersRef</c>
+    /// ConfigMap says otherwise. Applied declaratively: a Deployment scaled by hand is set back. Default 1.
+    /// </summary>
     public int DataPlaneReplicas { get; set; } = 1;
 
     /// <summary>The ClusterRole the data-plane pods are bound to (read-only; shipped in <c>deploy/</c>). Default <c>fsm-gateway-dataplane</c>.</summary>
     public string DataPlaneClusterRole { get; set; } = "fsm-gateway-dataplane";
+
+    /// <summary>
+    /// How long a data-plane pod lets open connections finish when it stops (passed to it as <c>--drain-timeout</c>);
+    /// its <c>terminationGracePeriodSeconds</c> is this plus <see cref="DataPlanePreStopDelay"/> plus a margin, so the
+    /// kubelet does not kill a draining pod. Default 30 s.
+    /// </summary>
+    public TimeSpan DataPlaneDrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a stopping data-plane pod keeps serving before it starts to drain (a <c>preStop</c> sleep), so that
+    /// load balancers and kube-proxy stop sending it new connections first. Default 5 s; zero for none.
+    /// </summary>
+    public TimeSpan DataPlanePreStopDelay { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -77,6 +77,16 @@ internal sealed class KubernetesControllerOptionsValidator : IValidateOptions<Ku
             failures.Add($"{Type}.DataPlaneReplicas must be at least 1 (is {options.DataPlaneReplicas})");
         }
 
+        if (options.DataPlaneDrainTimeout < TimeSpan.Zero || options.DataPlaneDrainTimeout > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{Type}.DataPlaneDrainTimeout must be between 0 and 1 h (is {options.DataPlaneDrainTimeout})");
+        }
+
+        if (options.DataPlanePreStopDelay < TimeSpan.Zero || options.DataPlanePreStopDelay > TimeSpan.FromMinutes(5))
+        {
+            failures.Add($"{Type}.DataPlanePreStopDelay must be between 0 and 5 min (is {options.DataPlanePreStopDelay})");
+        }
+
         if (options.DataPlaneImage is { } image && string.IsNullOrWhiteSpace(image))
         {
             failures.Add($"{Type}.DataPlaneImage must be an image reference, or null to provision nothing");

@@ -82,6 +82,9 @@ internal static class KubernetesCommands
                         o.RenewDeadline = renew;
                         o.RetryPeriod = retry;
                         o.DataPlaneImage = parse.GetValue(image);
+
+                        // The controller drains nothing itself: its --drain-timeout is its data planes'.
+                        o.DataPlaneDrainTimeout = settings.DrainTimeout;
                         if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
                         {
                             o.Identity = pod;
@@ -96,10 +99,10 @@ internal static class KubernetesCommands
     public static Command CreateGateway()
     {
         var connection = new ConnectionOptions();
-        var gatewayName = new Option<string>("--gateway", "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
+        var gatewayName = new Option<string>(CommandLineNames.Gateway, "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
         var serve = new ServeOptions();
         var accessLog = new AccessLogCli();
-        var command = new Command("gateway", "Run the data plane of one Gateway: bind its listeners and route them, reading config from the API server.")
+        var command = new Command(CommandLineNames.GatewayCommand, "Run the data plane of one Gateway: bind its listeners and route them, reading config from the API server.")
         {
             gatewayName,
         };

@@ -6,7 +6,7 @@ using k8s.Models;
 
 namespace FsmGateway.Kubernetes.Controller;
 
-/// <summary>The few calls the controller makes, on any resource, as JSON: get, create, merge-patch, replace status, delete, list.</summary>
+/// <summary>The few calls the controller makes, on any resource, as JSON: get, server-side apply, replace status, delete, list.</summary>
 internal sealed class ApiObjects(IKubernetes client)
 {
     /// <summary>The object, or null when it does not exist.</summary>
@@ -24,18 +24,20 @@ internal sealed class ApiObjects(IKubernetes client)
         }
     }
 
-    public Task<JsonObject> CreateAsync(ApiResource resource, string? ns, JsonObject body, CancellationToken cancellationToken) =>
-        resource.Namespaced
-            ? client.CustomObjects.CreateNamespacedCustomObjectAsync<JsonObject>(body, resource.Group, resource.Version, ns, resource.Plural, cancellationToken: cancellationToken)
-            : client.CustomObjects.CreateClusterCustomObjectAsync<JsonObject>(body, resource.Group, resource.Version, resource.Plural, cancellationToken: cancellationToken);
-
-    /// <summary>Applies a JSON merge patch (RFC 7386).</summary>
-    public Task<JsonObject> MergePatchAsync(ApiResource resource, string? ns, string name, JsonObject patch, CancellationToken cancellationToken)
+    /// <summary>
+    /// Server-side apply (<c>application/apply-patch+yaml</c>) of <paramref name="body"/> as field manager
+    /// <paramref name="fieldManager"/>: creates the object, or sets the fields it names and removes those this manager
+    /// set before and no longer names. Without <paramref name="force"/> a field another manager set to another value is
+    /// a 409 conflict; with it, the field is taken over. Returns the object as it is now, and whether it was created.
+    /// </summary>
+    public async Task<(JsonObject Result, bool Created)> ApplyAsync(ApiResource resource, string? ns, string name, object body, string fieldManager, bool force, CancellationToken cancellationToken)
     {
-        var body = new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch);
-        return resource.Namespaced
-            ? client.CustomObjects.PatchNamespacedCustomObjectAsync<JsonObject>(body, resource.Group, resource.Version, ns, resource.Plural, name, cancellationToken: cancellationToken)
-            : client.CustomObjects.PatchClusterCustomObjectAsync<JsonObject>(body, resource.Group, resource.Version, resource.Plural, name, cancellationToken: cancellationToken);
+        // JSON is YAML: the apply content type takes the model serialized as JSON.
+        var patch = new V1Patch(KubernetesJson.Serialize(body), V1Patch.PatchType.ApplyPatch);
+        using var response = resource.Namespaced
+            ? await client.CustomObjects.PatchNamespacedCustomObjectWithHttpMessagesAsync<JsonObject>(patch, resource.Group, resource.Version, ns, resource.Plural, name, fieldManager: fieldManager, force: force, cancellationToken: cancellationToken).ConfigureAwait(false)
+            : await client.CustomObjects.PatchClusterCustomObjectWithHttpMessagesAsync<JsonObject>(patch, resource.Group, resource.Version, resource.Plural, name, fieldManager: fieldManager, force: force, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return (response.Body, response.Response.StatusCode == HttpStatusCode.Created);
     }
 
     /// <summary>Replaces the status subresource; the body's <c>metadata.resourceVersion</c> makes it fail with 409 if the object changed meanwhile.</summary>

@@ -14,6 +14,10 @@ internal sealed record ApiResource(string Group, string Version, string Plural, 
 
     public static ApiResource ServiceAccount { get; } = new(string.Empty, "v1", "serviceaccounts", "ServiceAccount", Namespaced: true);
 
+    public static ApiResource PodDisruptionBudget { get; } = new("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", Namespaced: true);
+
+    public static ApiResource ConfigMap { get; } = new(string.Empty, "v1", "configmaps", "ConfigMap", Namespaced: true);
+
     public static ApiResource ClusterRoleBinding { get; } = new("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", Namespaced: false);
 
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";

@@ -1,56 +1,47 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Resources;
 using FsmGateway.Status;
+using k8s.Models;
 using Microsoft.Extensions.Logging;
 
 namespace FsmGateway.Kubernetes.Controller;
 
 /// <summary>What provisioning found for one Gateway.</summary>
-/// <param name="Addresses">The Service's load-balancer ingress.</param>
+/// <param name="Addresses">The Service's addresses: its load-balancer ingress, or its cluster IPs when it is not a LoadBalancer.</param>
 /// <param name="Available">Whether the Deployment has an available replica.</param>
 /// <param name="Deployment">The Deployment, as <c>namespace/name</c>, for status messages.</param>
-internal sealed record ProvisionedGateway(EquatableArray<GatewayAddress> Addresses, bool Available, string Deployment);
+/// <param name="ParametersError">
+/// Why the Gateway's <c>spec.infrastructure.parametersRef</c> cannot be used (naming the object and the field); null
+/// when it can. While it is set, nothing of the Gateway's data plane is changed: the last good provisioning stays.
+/// </param>
+internal sealed record ProvisionedGateway(EquatableArray<GatewayAddress> Addresses, bool Available, string Deployment, string? ParametersError = null);
 
 /// <summary>
-/// For each accepted Gateway, the data plane that serves it, in the Gateway's namespace: a Deployment running
-/// <c>fsm-gateway gateway --gateway ns/name</c> and a Service of type LoadBalancer labelled <c>app: fsm-gateway</c>
-/// exposing the listener ports, both owned by the Gateway (deleting it deletes them), plus the ServiceAccount the pods
-/// run as and its binding to the read-only <c>fsm-gateway-dataplane</c> ClusterRole. The pods read their Gateway's
-/// config from the API server themselves. Objects are patched only when they differ from what is wanted, and objects
-/// of the same name that we did not create are left alone. A Gateway that is ours but not accepted keeps its data
-/// plane (and its load-balancer address); one that is gone or no longer ours loses it.
+/// For each accepted Gateway, the data plane that serves it, in the Gateway's namespace, built by
+/// <see cref="DataPlaneManifests"/> and written with server-side apply as field manager
+/// <see cref="ProvisioningOptions.FieldManager"/>: the API server creates what is missing, sets what differs and
+/// removes what we set before and no longer want, so there is nothing to read and compare first. A field someone else
+/// changed since is a conflict; when the object is ours (our controller annotation) it is applied again with force,
+/// restoring our value; an object of the same name that we did not make is left alone. A Gateway that is ours but not
+/// accepted keeps its data plane (and its load-balancer address); one that is gone or no longer ours loses it.
 /// </summary>
 internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObjects api, ProvisioningOptions options, ILogger logger, KubernetesMetrics? metrics = null)
 {
     /// <summary>The label every provisioned object carries, with the value <see cref="ManagedByValue"/>.</summary>
-    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
+    public const string ManagedByLabel = DataPlaneManifests.ManagedByLabel;
 
-    public const string ManagedByValue = "fsm-gateway-controller";
+    public const string ManagedByValue = DataPlaneManifests.ManagedByValue;
 
-    /// <summary>The label FSM's guide selects the Service by: <c>kubectl get svc -l app=fsm-gateway</c>.</summary>
-    public const string AppLabel = "app";
-
-    public const string AppValue = "fsm-gateway";
-
-    public const string GatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
-
-    /// <summary>Annotations: which controller made the object, and for which Gateway (in full, where labels cannot hold it).</summary>
-    public const string ControllerAnnotation = "gateway.fsm-gateway.io/controller-name";
-
-    public const string GatewayAnnotation = "gateway.fsm-gateway.io/gateway";
-
-    public const string ServiceAccountName = "fsm-gateway";
-
-    public const int DefaultAdminPort = 9901;
-
-    private static readonly Regex Dns1035Label = DnsLabelRegex();
+    public const string GatewayAnnotation = DataPlaneManifests.GatewayAnnotation;
 
     private HashSet<ResourceKey>? _cleanedFor;
+
+    /// <summary>What each applied object looked like after our last apply (its spec and metadata we set), to tell an update from a no-op.</summary>
+    private readonly Dictionary<(string Kind, string? Namespace, string Name), string> _applied = [];
+
+    /// <summary>The Gateways whose PodDisruptionBudget we applied, so that one whose replicas drop to 1 loses it at once.</summary>
+    private readonly HashSet<ResourceKey> _budgets = [];
 
     /// <summary>
     /// Brings every accepted Gateway's data plane to what it should be and removes those of Gateways no longer ours.
@@ -66,7 +57,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
         }
 
         var complete = true;
-        var gateways = new List<JsonObject>();
+        var gateways = new List<DataPlaneGateway>();
         foreach (var (key, status) in statuses.Gateways)
         {
             if (!status.Conditions.Any(c => c.Type == ConditionTypes.Accepted && c.Status == ConditionStatus.True))
@@ -78,7 +69,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
             {
                 if (await api.GetAsync(gatewayResource, key.Namespace, key.Name, cancellationToken).ConfigureAwait(false) is { } gateway)
                 {
-                    gateways.Add(gateway);
+                    gateways.Add(DataPlaneGateway.Read(gateway));
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -89,13 +80,12 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
         }
 
         var usableAccounts = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var byNamespace in gateways.GroupBy(g => Meta(g, "namespace")))
+        foreach (var byNamespace in gateways.GroupBy(g => g.Namespace))
         {
             try
             {
-                var owners = new JsonArray([.. byNamespace.Select(g => OwnerReference(g, controller: false))]);
-                if (await EnsureAsync(ApiResource.ServiceAccount, byNamespace.Key, ServiceAccount(byNamespace.Key, owners), cancellationToken).ConfigureAwait(false) is not null
-                    && await EnsureAsync(ApiResource.ClusterRoleBinding, null, DataPlaneBinding(byNamespace.Key), cancellationToken).ConfigureAwait(false) is not null)
+                if (await ApplyAsync(ApiResource.ServiceAccount, byNamespace.Key, DataPlaneManifests.ServiceAccountName, DataPlaneManifests.ServiceAccount(byNamespace.Key, byNamespace, options), cancellationToken).ConfigureAwait(false) is not null
+                    && await ApplyAsync(ApiResource.ClusterRoleBinding, null, DataPlaneManifests.BindingName(byNamespace.Key), DataPlaneManifests.Binding(byNamespace.Key, options), cancellationToken).ConfigureAwait(false) is not null)
                 {
                     usableAccounts.Add(byNamespace.Key);
                 }
@@ -106,34 +96,41 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                LogFailed(logger, e, $"ServiceAccount {byNamespace.Key}/{ServiceAccountName}");
+                LogFailed(logger, e, $"ServiceAccount {byNamespace.Key}/{DataPlaneManifests.ServiceAccountName}");
                 complete = false;
             }
         }
 
         foreach (var gateway in gateways)
         {
-            var ns = Meta(gateway, "namespace");
-            var name = Meta(gateway, "name");
-            var key = new ResourceKey(ResourceKind.Gateway, ns, name);
-            if (!usableAccounts.Contains(ns))
+            var key = new ResourceKey(ResourceKind.Gateway, gateway.Namespace, gateway.Name);
+            if (!usableAccounts.Contains(gateway.Namespace))
             {
                 continue;
             }
 
             try
             {
-                var ports = ListenerPorts(gateway);
-                var deployment = await EnsureAsync(ApiResource.Deployment, ns, Deployment(gateway, ns, name, ports), cancellationToken).ConfigureAwait(false);
-                var service = await EnsureAsync(ApiResource.Service, ns, Service(gateway, ns, name, ports), cancellationToken).ConfigureAwait(false);
-                if (deployment is null || service is null)
+                var (parameters, error) = await ParametersAsync(gateway, cancellationToken).ConfigureAwait(false);
+                if (error is not null)
+                {
+                    LogInvalidParameters(logger, gateway.FullName, error);
+                    found[key] = await CurrentAsync(gateway, error, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                var objects = DataPlaneManifests.Build(gateway, parameters, options);
+                var name = DataPlaneManifests.DataPlaneName(gateway.Name);
+                var deployment = await ApplyAsync(ApiResource.Deployment, gateway.Namespace, name, objects.Deployment, cancellationToken).ConfigureAwait(false);
+                var service = await ApplyAsync(ApiResource.Service, gateway.Namespace, name, objects.Service, cancellationToken).ConfigureAwait(false);
+                var budget = await BudgetAsync(key, name, objects.DisruptionBudget, cancellationToken).ConfigureAwait(false);
+                if (deployment is null || service is null || !budget)
                 {
                     complete = false;
                     continue;
                 }
 
-                var available = deployment["status"]?["availableReplicas"]?.GetValue<int>() is > 0;
-                found[key] = new ProvisionedGateway(AddressesOf(service), available, $"{ns}/{DataPlaneName(name)}");
+                found[key] = new ProvisionedGateway(AddressesOf(service), IsAvailable(deployment), $"{gateway.Namespace}/{name}");
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -162,13 +159,87 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     }
 
     /// <summary>
-    /// Deletes what this controller provisioned for Gateways that are no longer ours (a deleted Gateway's objects go
-    /// with it through their owner references), and the data-plane bindings of namespaces left with no Gateway.
+    /// The Gateway's parameters: none without a parametersRef; else those of the ConfigMap it names in its namespace,
+    /// or the error (naming the object and field) that makes them unusable.
     /// </summary>
-    private async Task RemoveUnusedAsync(HashSet<ResourceKey> ours, List<JsonObject> provisioned, CancellationToken cancellationToken)
+    private async Task<(DataPlaneParameters Parameters, string? Error)> ParametersAsync(DataPlaneGateway gateway, CancellationToken cancellationToken)
+    {
+        if (gateway.ParametersRef is not { } reference)
+        {
+            return (DataPlaneParameters.None, null);
+        }
+
+        if (reference.Group is not ("" or "core") || reference.Kind != "ConfigMap" || reference.Name.Length == 0)
+        {
+            return (DataPlaneParameters.None, $"Gateway {gateway.FullName}: spec.infrastructure.parametersRef: only a ConfigMap (group \"\", kind ConfigMap) with a name is supported, not group '{LogText.Escape(reference.Group)}' kind '{LogText.Escape(reference.Kind)}' name '{LogText.Escape(reference.Name)}'");
+        }
+
+        var configMapName = $"{gateway.Namespace}/{reference.Name}";
+        if (await api.GetAsync(ApiResource.ConfigMap, gateway.Namespace, reference.Name, cancellationToken).ConfigureAwait(false) is not { } configMap)
+        {
+            return (DataPlaneParameters.None, $"Gateway {gateway.FullName}: spec.infrastructure.parametersRef: ConfigMap {configMapName} not found");
+        }
+
+        var (parameters, errors) = DataPlaneParameters.Read(configMapName, configMap["data"] as JsonObject);
+        return errors.Count == 0 ? (parameters, null) : (parameters, string.Join("; ", errors));
+    }
+
+    /// <summary>What is provisioned now for a Gateway whose parameters are invalid (left as it is).</summary>
+    private async Task<ProvisionedGateway> CurrentAsync(DataPlaneGateway gateway, string error, CancellationToken cancellationToken)
+    {
+        var name = DataPlaneManifests.DataPlaneName(gateway.Name);
+        var deployment = await api.GetAsync(ApiResource.Deployment, gateway.Namespace, name, cancellationToken).ConfigureAwait(false);
+        var service = await api.GetAsync(ApiResource.Service, gateway.Namespace, name, cancellationToken).ConfigureAwait(false);
+        return new ProvisionedGateway(
+            service is not null && IsOurs(service) ? AddressesOf(service) : [],
+            deployment is not null && IsOurs(deployment) && IsAvailable(deployment),
+            $"{gateway.Namespace}/{name}",
+            error);
+    }
+
+    /// <summary>Applies the Gateway's PodDisruptionBudget, or deletes the one we applied before when it wants none; false when that failed.</summary>
+    private async Task<bool> BudgetAsync(ResourceKey key, string name, V1PodDisruptionBudget? budget, CancellationToken cancellationToken)
+    {
+        if (budget is not null)
+        {
+            var applied = await ApplyAsync(ApiResource.PodDisruptionBudget, key.Namespace, name, budget, cancellationToken).ConfigureAwait(false);
+            if (applied is not null)
+            {
+                _budgets.Add(key);
+            }
+
+            return applied is not null;
+        }
+
+        if (_budgets.Remove(key))
+        {
+            await DeleteIfOursAsync(ApiResource.PodDisruptionBudget, key.Namespace, name, $"{key.Namespace}/{key.Name}", cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    private async Task DeleteIfOursAsync(ApiResource resource, string ns, string name, string owner, CancellationToken cancellationToken)
+    {
+        if (await api.GetAsync(resource, ns, name, cancellationToken).ConfigureAwait(false) is { } current
+            && IsOurs(current)
+            && await api.DeleteAsync(resource, ns, name, cancellationToken).ConfigureAwait(false))
+        {
+            _applied.Remove((resource.Kind, ns, name));
+            metrics?.Provisioned(resource.Kind, KubernetesMetrics.Deleted);
+            LogRemoved(logger, resource.Kind, $"{ns}/{name}", owner);
+        }
+    }
+
+    /// <summary>
+    /// Deletes what this controller provisioned for Gateways that are no longer ours (a deleted Gateway's objects go
+    /// with it through their owner references), the PodDisruptionBudgets of Gateways that want none, and the
+    /// data-plane bindings of namespaces left with no Gateway.
+    /// </summary>
+    private async Task RemoveUnusedAsync(HashSet<ResourceKey> ours, List<DataPlaneGateway> provisioned, CancellationToken cancellationToken)
     {
         var selector = $"{ManagedByLabel}={ManagedByValue}";
-        foreach (var resource in (ApiResource[])[ApiResource.Deployment, ApiResource.Service])
+        foreach (var resource in (ApiResource[])[ApiResource.Deployment, ApiResource.Service, ApiResource.PodDisruptionBudget])
         {
             foreach (var item in await api.ListAsync(resource, selector, cancellationToken).ConfigureAwait(false))
             {
@@ -181,21 +252,24 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
                 var key = new ResourceKey(ResourceKind.Gateway, gateway[..Math.Max(slash, 0)], gateway[(slash + 1)..]);
                 var ns = Meta(item, "namespace");
                 var name = Meta(item, "name");
-                if (!ours.Contains(key) && await api.DeleteAsync(resource, ns, name, cancellationToken).ConfigureAwait(false))
+                var unused = !ours.Contains(key) || (resource == ApiResource.PodDisruptionBudget && !_budgets.Contains(key) && provisioned.Any(g => g.Namespace == key.Namespace && g.Name == key.Name));
+                if (unused && await api.DeleteAsync(resource, ns, name, cancellationToken).ConfigureAwait(false))
                 {
+                    _applied.Remove((resource.Kind, ns, name));
                     metrics?.Provisioned(resource.Kind, KubernetesMetrics.Deleted);
                     LogRemoved(logger, resource.Kind, $"{ns}/{name}", gateway);
                 }
             }
         }
 
-        var namespaces = provisioned.Select(g => Meta(g, "namespace")).ToHashSet(StringComparer.Ordinal);
+        var namespaces = provisioned.Select(g => g.Namespace).ToHashSet(StringComparer.Ordinal);
         foreach (var binding in await api.ListAsync(ApiResource.ClusterRoleBinding, selector, cancellationToken).ConfigureAwait(false))
         {
             var name = Meta(binding, "name");
             var ns = binding["subjects"]?[0]?["namespace"]?.GetValue<string>();
             if (IsOurs(binding) && ns is not null && !namespaces.Contains(ns) && await api.DeleteAsync(ApiResource.ClusterRoleBinding, null, name, cancellationToken).ConfigureAwait(false))
             {
+                _applied.Remove((ApiResource.ClusterRoleBinding.Kind, null, name));
                 metrics?.Provisioned(ApiResource.ClusterRoleBinding.Kind, KubernetesMetrics.Deleted);
                 LogRemoved(logger, ApiResource.ClusterRoleBinding.Kind, name, $"namespace {ns}");
             }
@@ -203,254 +277,91 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     }
 
     /// <summary>
-    /// Creates the object, or merge-patches it when it lacks part of what is wanted; returns it as it is now. An
-    /// object of that name that this controller did not create is left alone (null is returned, and logged).
+    /// Server-side applies <paramref name="desired"/>; returns the object as it is now, or null when an object of that
+    /// name exists that this controller did not make (left alone, and logged). A conflict on an object of ours means
+    /// someone changed a field we set: applied again with force, which restores it.
     /// </summary>
-    private async Task<JsonObject?> EnsureAsync(ApiResource resource, string? ns, JsonObject desired, CancellationToken cancellationToken)
+    private async Task<JsonObject?> ApplyAsync(ApiResource resource, string? ns, string name, object desired, CancellationToken cancellationToken)
     {
-        var name = desired["metadata"]!["name"]!.GetValue<string>();
         var described = ns is null ? name : $"{ns}/{name}";
-        var current = await api.GetAsync(resource, ns, name, cancellationToken).ConfigureAwait(false);
-        if (current is null)
+        JsonObject result;
+        bool created;
+        try
         {
-            try
+            (result, created) = await api.ApplyAsync(resource, ns, name, desired, ProvisioningOptions.FieldManager, force: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ApiObjects.IsConflict(e))
+        {
+            if (await api.GetAsync(resource, ns, name, cancellationToken).ConfigureAwait(false) is { } current && !IsOurs(current))
             {
-                var created = await api.CreateAsync(resource, ns, desired, cancellationToken).ConfigureAwait(false);
-                metrics?.Provisioned(resource.Kind, KubernetesMetrics.Created);
-                LogCreated(logger, resource.Kind, described);
-                return created;
+                LogNotOurs(logger, resource.Kind, described);
+                return null;
             }
-            catch (Exception e) when (ApiObjects.IsConflict(e))
-            {
-                // Created meanwhile (another replica that was leader a moment ago); compare it below.
-                current = await api.GetAsync(resource, ns, name, cancellationToken).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException($"{resource.Kind} {described} exists but cannot be read", e);
-            }
+
+            LogRestoring(logger, resource.Kind, described, ErrorText.Of(e));
+            (result, created) = await api.ApplyAsync(resource, ns, name, desired, ProvisioningOptions.FieldManager, force: true, cancellationToken).ConfigureAwait(false);
         }
 
-        if (!IsOurs(current))
+        var shape = Shape(result);
+        var before = _applied.GetValueOrDefault((resource.Kind, ns, name));
+        _applied[(resource.Kind, ns, name)] = shape;
+        if (created)
         {
-            LogNotOurs(logger, resource.Kind, described);
-            return null;
+            metrics?.Provisioned(resource.Kind, KubernetesMetrics.Created);
+            LogCreated(logger, resource.Kind, described);
         }
-
-        var patch = (JsonObject)desired.DeepClone();
-        patch.Remove("apiVersion");
-        patch.Remove("kind");
-        (patch["spec"] as JsonObject)?.Remove("replicas");
-        if (JsonSubset.Contains(current, patch))
+        else if (before is not null && before != shape)
         {
-            return current;
+            metrics?.Provisioned(resource.Kind, KubernetesMetrics.Updated);
+            LogUpdated(logger, resource.Kind, described);
         }
 
-        var patched = await api.MergePatchAsync(resource, ns, name, patch, cancellationToken).ConfigureAwait(false);
-        metrics?.Provisioned(resource.Kind, KubernetesMetrics.Updated);
-        LogUpdated(logger, resource.Kind, described);
-        return patched;
+        return result;
+    }
+
+    /// <summary>An object without what the API server keeps changing (status, resourceVersion, managedFields): what an apply can change.</summary>
+    private static string Shape(JsonObject item)
+    {
+        var copy = (JsonObject)item.DeepClone();
+        copy.Remove("status");
+        if (copy["metadata"] is JsonObject metadata)
+        {
+            metadata.Remove("resourceVersion");
+            metadata.Remove("managedFields");
+        }
+
+        return copy.ToJsonString();
     }
 
     private bool IsOurs(JsonObject item) =>
-        item["metadata"]?["annotations"]?[ControllerAnnotation]?.GetValue<string>() == options.ControllerName;
+        item["metadata"]?["annotations"]?[DataPlaneManifests.ControllerAnnotation] is JsonValue value && value.TryGetValue<string>(out var name) && name == options.ControllerName;
+
+    private static bool IsAvailable(JsonObject deployment) =>
+        deployment["status"]?["availableReplicas"] is JsonValue value && value.TryGetValue<int>(out var available) && available > 0;
 
     private static string Meta(JsonObject item, string field) => item["metadata"]![field]!.GetValue<string>();
 
     /// <summary>
-    /// <c>fsm-gateway-&lt;gateway&gt;</c> when that is a valid Service name (a DNS-1035 label of at most 63
-    /// characters); otherwise a shortened, cleaned form with a hash of the full name, so it stays unique.
+    /// A LoadBalancer Service's addresses are its load-balancer ingress (none until the cloud assigns one); another
+    /// type's are its cluster IPs (reachable in the cluster, and through node ports for NodePort).
     /// </summary>
-    internal static string DataPlaneName(string gatewayName) => Label($"fsm-gateway-{gatewayName}", gatewayName);
-
-    /// <summary>A label value for the Gateway's name: the name itself when it fits (63 characters), else a hashed form.</summary>
-    internal static string GatewayLabelValue(string gatewayName) => Label(gatewayName, gatewayName);
-
-    private static string Label(string wanted, string hashed)
+    private static EquatableArray<GatewayAddress> AddressesOf(JsonObject service)
     {
-        if (wanted.Length <= 63 && Dns1035Label.IsMatch(wanted))
+        var type = service["spec"]?["type"] is JsonValue t && t.TryGetValue<string>(out var text) ? text : "ClusterIP";
+        if (type != "LoadBalancer")
         {
-            return wanted;
+            return [.. (service["spec"]?["clusterIPs"] as JsonArray ?? [])
+                .Select(ip => ip is JsonValue v && v.TryGetValue<string>(out var address) && address is { Length: > 0 } and not "None" ? new GatewayAddress(GatewayAddress.IPAddressType, address) : null)
+                .OfType<GatewayAddress>()];
         }
 
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(hashed)))[..8];
-        var cleaned = new StringBuilder();
-        foreach (var c in wanted.ToLowerInvariant())
-        {
-            cleaned.Append(char.IsAsciiLetterOrDigit(c) ? c : '-');
-        }
-
-        var stem = cleaned.ToString().TrimStart('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9');
-        stem = stem[..Math.Min(stem.Length, 63 - 9)].TrimEnd('-');
-        return stem.Length == 0 ? $"gw-{hash}" : $"{stem}-{hash}";
-    }
-
-    private static JsonObject OwnerReference(JsonObject gateway, bool controller) => new()
-    {
-        ["apiVersion"] = gateway["apiVersion"]!.GetValue<string>(),
-        ["kind"] = "Gateway",
-        ["name"] = Meta(gateway, "name"),
-        ["uid"] = Meta(gateway, "uid"),
-        ["controller"] = controller,
-    };
-
-    private JsonObject Metadata(string name, string? ns, string? gatewayName, JsonArray? owners)
-    {
-        var labels = new JsonObject { [ManagedByLabel] = ManagedByValue };
-        var annotations = new JsonObject { [ControllerAnnotation] = options.ControllerName };
-        if (gatewayName is not null)
-        {
-            labels[AppLabel] = AppValue;
-            labels[GatewayNameLabel] = GatewayLabelValue(gatewayName);
-            annotations[GatewayAnnotation] = $"{ns}/{gatewayName}";
-        }
-
-        var metadata = new JsonObject { ["name"] = name };
-        if (ns is not null)
-        {
-            metadata["namespace"] = ns;
-        }
-
-        metadata["labels"] = labels;
-        metadata["annotations"] = annotations;
-        if (owners is not null)
-        {
-            metadata["ownerReferences"] = owners;
-        }
-
-        return metadata;
-    }
-
-    /// <summary>The distinct listener ports in spec order.</summary>
-    private static List<int> ListenerPorts(JsonObject gateway) =>
-        [.. (gateway["spec"]?["listeners"] as JsonArray ?? [])
-            .OfType<JsonObject>()
-            .Select(l => l["port"]?.GetValue<int>() ?? 0)
-            .Where(p => p is > 0 and <= 65535)
-            .Distinct()];
-
-    /// <summary>The data plane's admin port: 9901, or the next port no listener uses.</summary>
-    private static int AdminPort(List<int> ports)
-    {
-        var port = DefaultAdminPort;
-        while (ports.Contains(port))
-        {
-            port++;
-        }
-
-        return port;
-    }
-
-    private JsonObject ServiceAccount(string ns, JsonArray owners) => new()
-    {
-        ["apiVersion"] = "v1",
-        ["kind"] = "ServiceAccount",
-        ["metadata"] = Metadata(ServiceAccountName, ns, null, owners),
-    };
-
-    private JsonObject DataPlaneBinding(string ns) => new()
-    {
-        ["apiVersion"] = "rbac.authorization.k8s.io/v1",
-        ["kind"] = "ClusterRoleBinding",
-        ["metadata"] = Metadata(Label($"fsm-gateway-dataplane-{ns}", ns), null, null, null),
-        ["roleRef"] = new JsonObject { ["apiGroup"] = "rbac.authorization.k8s.io", ["kind"] = "ClusterRole", ["name"] = options.DataPlaneClusterRole },
-        ["subjects"] = new JsonArray(new JsonObject { ["kind"] = "ServiceAccount", ["name"] = ServiceAccountName, ["namespace"] = ns }),
-    };
-
-    /// <summary>
-    /// The data plane's Deployment. Listener ports are deliberately not in the pod template: the pods read their
-    /// listeners from the API server, so adding or removing one changes only the Service and never restarts the pods
-    /// (which would cut live connections).
-    /// </summary>
-    private JsonObject Deployment(JsonObject gateway, string ns, string name, List<int> ports)
-    {
-        var admin = AdminPort(ports);
-        var labels = new JsonObject { [AppLabel] = AppValue, [GatewayNameLabel] = GatewayLabelValue(name) };
-        var adminText = admin.ToString(CultureInfo.InvariantCulture);
-        return new JsonObject
-        {
-            ["apiVersion"] = "apps/v1",
-            ["kind"] = "Deployment",
-            ["metadata"] = Metadata(DataPlaneName(name), ns, name, new JsonArray(OwnerReference(gateway, controller: true))),
-            ["spec"] = new JsonObject
-            {
-                ["replicas"] = options.Replicas,
-                ["selector"] = new JsonObject { ["matchLabels"] = labels.DeepClone() },
-                ["template"] = new JsonObject
-                {
-                    // The de-facto annotations Prometheus's kubernetes_sd pod relabelling (and many charts) look for.
-                    ["metadata"] = new JsonObject { ["labels"] = labels.DeepClone(), ["annotations"] = ScrapeAnnotations(admin) },
-                    ["spec"] = new JsonObject
-                    {
-                        ["serviceAccountName"] = ServiceAccountName,
-
-                        // Drain (30 s by default) plus a margin, so the kubelet does not kill a draining pod.
-                        ["terminationGracePeriodSeconds"] = 45,
-                        ["securityContext"] = new JsonObject
-                        {
-                            ["runAsNonRoot"] = true,
-                            ["seccompProfile"] = new JsonObject { ["type"] = "RuntimeDefault" },
-
-                            // Listeners below 1024 without root or capabilities (a "safe" sysctl, allowed by the
-                            // restricted Pod Security level); always set, so the template does not change with ports.
-                            ["sysctls"] = new JsonArray(new JsonObject { ["name"] = "net.ipv4.ip_unprivileged_port_start", ["value"] = "0" }),
-                        },
-                        ["containers"] = new JsonArray(new JsonObject
-                        {
-                            ["name"] = "gateway",
-                            ["image"] = options.Image,
-                            ["args"] = new JsonArray(
-                                "gateway", "--gateway", $"{ns}/{name}", "--controller-name", options.ControllerName,
-                                "--admin-address", "0.0.0.0", "--admin-port", adminText),
-                            ["ports"] = new JsonArray(new JsonObject { ["name"] = "admin", ["containerPort"] = admin, ["protocol"] = "TCP" }),
-                            ["readinessProbe"] = new JsonObject { ["httpGet"] = new JsonObject { ["path"] = "/readyz", ["port"] = admin } },
-                            ["livenessProbe"] = new JsonObject { ["httpGet"] = new JsonObject { ["path"] = "/healthz", ["port"] = admin } },
-                            ["resources"] = new JsonObject { ["requests"] = new JsonObject { ["cpu"] = "100m", ["memory"] = "64Mi" } },
-                            ["securityContext"] = new JsonObject
-                            {
-                                ["allowPrivilegeEscalation"] = false,
-                                ["readOnlyRootFilesystem"] = true,
-                                ["capabilities"] = new JsonObject { ["drop"] = new JsonArray("ALL") },
-                            },
-                            ["volumeMounts"] = new JsonArray(new JsonObject { ["name"] = "tmp", ["mountPath"] = "/tmp" }),
-                        }),
-                        ["volumes"] = new JsonArray(new JsonObject { ["name"] = "tmp", ["emptyDir"] = new JsonObject() }),
-                    },
-                },
-            },
-        };
-    }
-
-    /// <summary>The <c>prometheus.io/*</c> annotations of a pod whose metrics are at <c>/metrics</c> on <paramref name="port"/>.</summary>
-    internal static JsonObject ScrapeAnnotations(int port) => new()
-    {
-        ["prometheus.io/scrape"] = "true",
-        ["prometheus.io/port"] = port.ToString(CultureInfo.InvariantCulture),
-        ["prometheus.io/path"] = "/metrics",
-    };
-
-    private JsonObject Service(JsonObject gateway, string ns, string name, List<int> ports) => new()
-    {
-        ["apiVersion"] = "v1",
-        ["kind"] = "Service",
-        ["metadata"] = Metadata(DataPlaneName(name), ns, name, new JsonArray(OwnerReference(gateway, controller: true))),
-        ["spec"] = new JsonObject
-        {
-            ["type"] = "LoadBalancer",
-            ["selector"] = new JsonObject { [AppLabel] = AppValue, [GatewayNameLabel] = GatewayLabelValue(name) },
-
-            // Port names are generated: listener names need not be valid port names (IANA_SVC_NAME, 15 characters).
-            ["ports"] = new JsonArray([.. ports.Select(p => new JsonObject { ["name"] = $"tcp-{p}", ["port"] = p, ["targetPort"] = p, ["protocol"] = "TCP" })]),
-        },
-    };
-
-    private static EquatableArray<GatewayAddress> AddressesOf(JsonObject service) =>
-        [.. (service["status"]?["loadBalancer"]?["ingress"] as JsonArray ?? [])
+        return [.. (service["status"]?["loadBalancer"]?["ingress"] as JsonArray ?? [])
             .OfType<JsonObject>()
             .Select(i => i["ip"]?.GetValue<string>() is { Length: > 0 } ip
                 ? new GatewayAddress(GatewayAddress.IPAddressType, ip)
                 : i["hostname"]?.GetValue<string>() is { Length: > 0 } hostname ? new GatewayAddress("Hostname", hostname) : null)
             .OfType<GatewayAddress>()];
-
-    [GeneratedRegex("^[a-z]([-a-z0-9]*[a-z0-9])?$", RegexOptions.CultureInvariant)]
-    private static partial Regex DnsLabelRegex();
+    }
 
     [LoggerMessage(1, LogLevel.Information, "Provisioned {Kind} {Name}")]
     private static partial void LogCreated(ILogger logger, string kind, string name);
@@ -463,6 +374,12 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
 
     [LoggerMessage(4, LogLevel.Warning, "{Kind} {Name} exists but was not made by this controller; leaving it alone, so its Gateway's data plane is not provisioned")]
     private static partial void LogNotOurs(ILogger logger, string kind, string name);
+
+    [LoggerMessage(7, LogLevel.Information, "{Kind} {Name} was changed by someone else; applying ours again ({Conflict})")]
+    private static partial void LogRestoring(ILogger logger, string kind, string name, string conflict);
+
+    [LoggerMessage(8, LogLevel.Warning, "The data plane of Gateway {Gateway} is left as it is: {Error}")]
+    private static partial void LogInvalidParameters(ILogger logger, string gateway, string error);
 
     /// <summary>Type and message at Warning; the stack at Debug.</summary>
     private static void LogFailed(ILogger logger, Exception exception, string subject)

@@ -127,27 +127,49 @@ internal sealed partial class KubernetesControllerSink(
 
     /// <summary>
     /// A provisioned Gateway is Programmed only once its data plane can serve: a Deployment with an available replica
-    /// (else Pending) and a Service with a load-balancer address (else AddressNotAssigned).
+    /// (else Pending) and a Service with an address (else AddressNotAssigned). A Gateway whose parametersRef cannot be
+    /// used is not Accepted (InvalidParameters, with the object and field at fault); its data plane is left as it was,
+    /// so Programmed still says whether that one serves (Invalid when there is none).
     /// </summary>
-    private static StatusSet WithDataPlane(StatusSet statuses, IReadOnlyDictionary<ResourceKey, ProvisionedGateway> provisioned)
+    internal static StatusSet WithDataPlane(StatusSet statuses, IReadOnlyDictionary<ResourceKey, ProvisionedGateway> provisioned)
     {
         var gateways = statuses.Gateways;
         foreach (var (key, status) in statuses.Gateways)
         {
-            if (!provisioned.TryGetValue(key, out var dataPlane)
-                || status.Conditions.FirstOrDefault(c => c.Type == ConditionTypes.Programmed) is not { Status: ConditionStatus.True } programmed)
+            if (!provisioned.TryGetValue(key, out var dataPlane))
             {
                 continue;
             }
 
-            Condition? instead = !dataPlane.Available
-                ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.Pending, Message = $"Waiting for Deployment {dataPlane.Deployment} to have an available replica." }
-                : dataPlane.Addresses.IsEmpty
-                    ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.AddressNotAssigned, Message = $"Waiting for the load balancer to give Service {dataPlane.Deployment} an address." }
-                    : null;
-            if (instead is not null)
+            var conditions = status.Conditions;
+            var changed = false;
+            if (dataPlane.ParametersError is { } error)
             {
-                gateways = gateways.SetItem(key, status with { Conditions = [.. status.Conditions.Select(c => c.Type == ConditionTypes.Programmed ? instead : c)] });
+                changed = true;
+                conditions = [.. conditions.Select(c => c.Type == ConditionTypes.Accepted
+                    ? c with { Status = ConditionStatus.False, Reason = ConditionReasons.InvalidParameters, Message = $"{error}. The data plane is left as it was." }
+                    : c)];
+            }
+
+            if (conditions.FirstOrDefault(c => c.Type == ConditionTypes.Programmed) is { Status: ConditionStatus.True } programmed)
+            {
+                Condition? instead = !dataPlane.Available
+                    ? dataPlane.ParametersError is not null && dataPlane.Addresses.IsEmpty
+                        ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.Invalid, Message = $"No data plane is provisioned while the Gateway's parameters are invalid." }
+                        : programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.Pending, Message = $"Waiting for Deployment {dataPlane.Deployment} to have an available replica." }
+                    : dataPlane.Addresses.IsEmpty
+                        ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.AddressNotAssigned, Message = $"Waiting for the load balancer to give Service {dataPlane.Deployment} an address." }
+                        : null;
+                if (instead is not null)
+                {
+                    changed = true;
+                    conditions = [.. conditions.Select(c => c.Type == ConditionTypes.Programmed ? instead : c)];
+                }
+            }
+
+            if (changed)
+            {
+                gateways = gateways.SetItem(key, status with { Conditions = conditions });
             }
         }
 

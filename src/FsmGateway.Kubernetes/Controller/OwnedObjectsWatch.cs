@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using FsmGateway.Kubernetes.Api;
 using k8s;
@@ -9,8 +11,8 @@ namespace FsmGateway.Kubernetes.Controller;
 /// The controller's informer on what it provisions: the Deployments and Services labelled
 /// <c>app.kubernetes.io/managed-by=fsm-gateway-controller</c>, listed and watched with the same machinery as the config
 /// sources (<see cref="ListWatch{T}"/>: resume from the last resourceVersion, re-list on 410). Whenever what decides a
-/// Gateway's data-plane status changes (a Deployment's available replicas, a Service's load-balancer ingress) or such an
-/// object appears or goes away, <c>changed</c> is called with the Gateway it serves, so that the Gateway's status (and
+/// Gateway's data-plane status changes (a Deployment's available replicas, a Service's load-balancer ingress), what we
+/// applied to it was changed by someone else, or such an object appears or goes away, <c>changed</c> is called with the Gateway it serves, so that the Gateway's status (and
 /// its data plane, if someone deleted part of it) is brought up to date at once rather than at the next resync.
 /// </summary>
 internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions options, ApiServerReachability reachability, TimeProvider time, ILogger logger, KubernetesMetrics? metrics = null)
@@ -27,20 +29,29 @@ internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions op
         new ListWatch<DataPlaneState>(client, Services, new Handler(changed, Service), options, reachability, time, logger, metrics).RunAsync(cancellationToken));
 
     private static DataPlaneState Deployment(JsonObject deployment) =>
-        new(GatewayOf(deployment), Available: deployment["status"]?["availableReplicas"]?.GetValue<int>() is > 0, Addresses: string.Empty);
+        new(GatewayOf(deployment), Available: deployment["status"]?["availableReplicas"]?.GetValue<int>() is > 0, Addresses: string.Empty, Shape(deployment));
 
     private static DataPlaneState Service(JsonObject service) =>
         new(GatewayOf(service), Available: false, Addresses: string.Join(
             ',',
             (service["status"]?["loadBalancer"]?["ingress"] as JsonArray ?? [])
                 .OfType<JsonObject>()
-                .Select(i => i["ip"]?.GetValue<string>() ?? i["hostname"]?.GetValue<string>() ?? string.Empty)));
+                .Select(i => i["ip"]?.GetValue<string>() ?? i["hostname"]?.GetValue<string>() ?? string.Empty)),
+            Shape(service));
+
+    /// <summary>
+    /// What someone else may have changed of what we apply (spec, labels, annotations), hashed: a change starts a pass,
+    /// whose apply restores our fields at once rather than at the next resync. Our own applies change it too, and the
+    /// pass they start is a no-op apply (no new resourceVersion, so no further event).
+    /// </summary>
+    private static string Shape(JsonObject item) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
+        $"{item["spec"]?.ToJsonString()}|{item["metadata"]?["labels"]?.ToJsonString()}|{item["metadata"]?["annotations"]?.ToJsonString()}")));
 
     private static string? GatewayOf(JsonObject item) =>
         item["metadata"]?["annotations"]?[GatewayProvisioner.GatewayAnnotation]?.GetValue<string>();
 
     /// <summary>What of a provisioned object decides its Gateway's status: the Gateway it serves, and its availability or addresses.</summary>
-    internal sealed record DataPlaneState(string? Gateway, bool Available, string Addresses);
+    internal sealed record DataPlaneState(string? Gateway, bool Available, string Addresses, string Shape);
 
     private sealed class Handler(Action<string> changed, Func<JsonObject, DataPlaneState> read) : IListWatchHandler<DataPlaneState>
     {

@@ -2,7 +2,13 @@ namespace FsmGateway.Kubernetes.Controller;
 
 /// <summary>What the provisioner creates for each Gateway.</summary>
 /// <param name="Image">The data-plane image.</param>
-/// <param name="Replicas">Replicas of a new Deployment.</param>
+/// <param name="Replicas">Replicas of each Deployment, unless its Gateway's parameters say otherwise.</param>
 /// <param name="DataPlaneClusterRole">The read-only ClusterRole the pods are bound to.</param>
 /// <param name="ControllerName">Ours; passed to the pods and written on what we provision, so installs with other names leave it alone.</param>
-internal sealed record ProvisioningOptions(string Image, int Replicas, string DataPlaneClusterRole, string ControllerName);
+/// <param name="DrainTimeout">How long a stopping pod lets connections finish (its <c>--drain-timeout</c>).</param>
+/// <param name="PreStopDelay">How long a stopping pod keeps serving before it drains (a preStop sleep); zero for none.</param>
+internal sealed record ProvisioningOptions(string Image, int Replicas, string DataPlaneClusterRole, string ControllerName, TimeSpan DrainTimeout, TimeSpan PreStopDelay)
+{
+    /// <summary>The field manager of every server-side apply the controller makes.</summary>
+    public const string FieldManager = "fsm-gateway-controller";
+}

@@ -8,7 +8,7 @@ public sealed partial class GatewayProvisionerNamingTests
 {
     [Fact]
     public void DataPlaneName_ValidName_IsPrefixed() =>
-        Assert.Equal("fsm-gateway-simple-fsm-gateway", GatewayProvisioner.DataPlaneName("simple-fsm-gateway"));
+        Assert.Equal("fsm-gateway-simple-fsm-gateway", DataPlaneManifests.DataPlaneName("simple-fsm-gateway"));
 
     [Theory]
     [InlineData("my.gateway")]
@@ -16,20 +16,20 @@ public sealed partial class GatewayProvisionerNamingTests
     [InlineData("9lives")]
     public void DataPlaneName_NameThatWouldBeInvalid_IsAValidUniqueDnsLabel(string gateway)
     {
-        var name = GatewayProvisioner.DataPlaneName(gateway);
+        var name = DataPlaneManifests.DataPlaneName(gateway);
 
         Assert.Matches(DnsLabel(), name);
         Assert.True(name.Length <= 63, name);
-        Assert.NotEqual(name, GatewayProvisioner.DataPlaneName(gateway + "x"));
+        Assert.NotEqual(name, DataPlaneManifests.DataPlaneName(gateway + "x"));
     }
 
     [Fact]
     public void GatewayLabelValue_TooLong_IsShortenedToALabelValue()
     {
-        var value = GatewayProvisioner.GatewayLabelValue(new string('g', 100));
+        var value = DataPlaneManifests.GatewayLabelValue(new string('g', 100));
 
         Assert.True(value.Length <= 63);
-        Assert.Equal("short", GatewayProvisioner.GatewayLabelValue("short"));
+        Assert.Equal("short", DataPlaneManifests.GatewayLabelValue("short"));
     }
 
     [GeneratedRegex("^[a-z]([-a-z0-9]*[a-z0-9])?$")]

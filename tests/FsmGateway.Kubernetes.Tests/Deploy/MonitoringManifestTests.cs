@@ -22,7 +22,7 @@ public sealed class MonitoringManifestTests
 
         var controllerPod = ControllerDeployment().Spec.Template;
         var controllerLabels = controllerPod.Metadata.Labels.ToDictionary();
-        var dataPlaneLabels = new Dictionary<string, string> { [GatewayProvisioner.AppLabel] = GatewayProvisioner.AppValue };
+        var dataPlaneLabels = new Dictionary<string, string> { [DataPlaneManifests.AppLabel] = DataPlaneManifests.AppValue };
         Assert.Contains(monitors, m => m.Kind == "PodMonitor" && Selects(m.Selector, controllerLabels));
         Assert.Contains(monitors, m => m.Kind == "PodMonitor" && Selects(m.Selector, dataPlaneLabels));
 
