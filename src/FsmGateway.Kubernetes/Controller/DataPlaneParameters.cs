@@ -156,5 +156,6 @@ internal sealed record DataPlaneParameters(int? Replicas, V1ResourceRequirements
         }
     }
 
-    private static string FirstLine(Exception e) => e.Message.Split('\n')[0];
+    /// <summary>The innermost cause's message (the YAML reader wraps it in "Exception during deserialization"), first line.</summary>
+    private static string FirstLine(Exception e) => e.GetBaseException().Message.Split('\n')[0];
 }

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json.Nodes;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Resources;
@@ -37,11 +38,17 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
 
     private HashSet<ResourceKey>? _cleanedFor;
 
+    /// <summary>The ConfigMaps (<c>namespace/name</c>) the Gateways of the latest pass name as parametersRef; read by the ConfigMap watch's thread.</summary>
+    private volatile FrozenSet<string> _parameters = FrozenSet<string>.Empty;
+
     /// <summary>What each applied object looked like after our last apply (its spec and metadata we set), to tell an update from a no-op.</summary>
     private readonly Dictionary<(string Kind, string? Namespace, string Name), string> _applied = [];
 
     /// <summary>The Gateways whose PodDisruptionBudget we applied, so that one whose replicas drop to 1 loses it at once.</summary>
     private readonly HashSet<ResourceKey> _budgets = [];
+
+    /// <summary>Whether a Gateway of the latest pass names ConfigMap <paramref name="configMap"/> (<c>namespace/name</c>) as its parametersRef.</summary>
+    public bool IsParameters(string configMap) => _parameters.Contains(configMap);
 
     /// <summary>
     /// Brings every accepted Gateway's data plane to what it should be and removes those of Gateways no longer ours.
@@ -78,6 +85,9 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
                 complete = false;
             }
         }
+
+        // Before any ConfigMap is read: a change after this starts another pass, one before it is seen by this one.
+        _parameters = gateways.Where(g => g.ParametersRef is not null).Select(g => $"{g.Namespace}/{g.ParametersRef!.Name}").ToFrozenSet(StringComparer.Ordinal);
 
         var usableAccounts = new HashSet<string>(StringComparer.Ordinal);
         foreach (var byNamespace in gateways.GroupBy(g => g.Namespace))

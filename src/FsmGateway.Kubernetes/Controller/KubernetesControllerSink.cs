@@ -16,7 +16,7 @@ namespace FsmGateway.Kubernetes.Controller;
 /// again (repairing status someone else overwrote), as gaining leadership does. When provisioning, an informer on the
 /// provisioned Deployments and Services (<see cref="OwnedObjectsWatch"/>) starts a pass as soon as one of them changes
 /// in a way that matters to its Gateway's status (a replica becomes available, the load balancer assigns an address),
-/// or is deleted.
+/// is edited by someone else, or is deleted, and as soon as a ConfigMap a Gateway's parametersRef names changes.
 /// </summary>
 internal sealed partial class KubernetesControllerSink(
     Leadership leadership,
@@ -46,7 +46,7 @@ internal sealed partial class KubernetesControllerSink(
     {
         leadership.Changed += OnLeadershipChanged;
         var resync = ResyncAsync(stoppingToken);
-        var owned = ownedObjects?.RunAsync(OnOwnedObjectChanged, stoppingToken) ?? Task.CompletedTask;
+        var owned = ownedObjects?.RunAsync(OnOwnedObjectChanged, name => provisioner?.IsParameters(name) == true, OnParametersChanged, stoppingToken) ?? Task.CompletedTask;
         try
         {
             var retry = new Backoff(MinRetry, MaxRetry);
@@ -198,6 +198,12 @@ internal sealed partial class KubernetesControllerSink(
         _work.Writer.TryWrite(true);
     }
 
+    private void OnParametersChanged(string configMap)
+    {
+        LogParametersChanged(logger, configMap);
+        _work.Writer.TryWrite(true);
+    }
+
     private void OnLeadershipChanged(bool isLeader)
     {
         if (isLeader)
@@ -219,6 +225,9 @@ internal sealed partial class KubernetesControllerSink(
 
     [LoggerMessage(5, LogLevel.Debug, "The data plane of Gateway {Gateway} changed; bringing its status up to date")]
     private static partial void LogOwnedObjectChanged(ILogger logger, string gateway);
+
+    [LoggerMessage(6, LogLevel.Debug, "ConfigMap {ConfigMap}, named by a Gateway's parametersRef, changed; provisioning again")]
+    private static partial void LogParametersChanged(ILogger logger, string configMap);
 
     [LoggerMessage(3, LogLevel.Warning, "Leadership was lost during a pass; its remaining writes were cancelled")]
     private static partial void LogLostLeadership(ILogger logger);

@@ -23,10 +23,19 @@ internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions op
 
     public static WatchedResource Services { get; } = new(ApiResource.Service.Group, ApiResource.Service.Plural, ApiResource.Service.Kind, [ApiResource.Service.Version], Selector);
 
-    /// <summary>Watches both kinds until <paramref name="cancellationToken"/> is cancelled; <paramref name="changed"/> gets the Gateway (<c>namespace/name</c>) whose data plane changed.</summary>
-    public Task RunAsync(Action<string> changed, CancellationToken cancellationToken) => Task.WhenAll(
+    /// <summary>ConfigMaps, cluster-wide: any may be named by a Gateway's <c>spec.infrastructure.parametersRef</c>. Only a hash of each one's data is kept.</summary>
+    public static WatchedResource ConfigMaps { get; } = new(ApiResource.ConfigMap.Group, ApiResource.ConfigMap.Plural, ApiResource.ConfigMap.Kind, [ApiResource.ConfigMap.Version]);
+
+    /// <summary>
+    /// Watches the Deployments and Services until <paramref name="cancellationToken"/> is cancelled;
+    /// <paramref name="changed"/> gets the Gateway (<c>namespace/name</c>) whose data plane changed. Watches the
+    /// ConfigMaps too: <paramref name="parametersChanged"/> gets a ConfigMap (<c>namespace/name</c>) whose data changed
+    /// or that appeared or went away, when <paramref name="isParameters"/> says a Gateway names it.
+    /// </summary>
+    public Task RunAsync(Action<string> changed, Func<string, bool> isParameters, Action<string> parametersChanged, CancellationToken cancellationToken) => Task.WhenAll(
         new ListWatch<DataPlaneState>(client, Deployments, new Handler(changed, Deployment), options, reachability, time, logger, metrics).RunAsync(cancellationToken),
-        new ListWatch<DataPlaneState>(client, Services, new Handler(changed, Service), options, reachability, time, logger, metrics).RunAsync(cancellationToken));
+        new ListWatch<DataPlaneState>(client, Services, new Handler(changed, Service), options, reachability, time, logger, metrics).RunAsync(cancellationToken),
+        new ListWatch<ConfigMapState>(client, ConfigMaps, new ParametersHandler(isParameters, parametersChanged), options, reachability, time, logger, metrics).RunAsync(cancellationToken));
 
     private static DataPlaneState Deployment(JsonObject deployment) =>
         new(GatewayOf(deployment), Available: deployment["status"]?["availableReplicas"]?.GetValue<int>() is > 0, Addresses: string.Empty, Shape(deployment));
@@ -52,6 +61,32 @@ internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions op
 
     /// <summary>What of a provisioned object decides its Gateway's status: the Gateway it serves, and its availability or addresses.</summary>
     internal sealed record DataPlaneState(string? Gateway, bool Available, string Addresses, string Shape);
+
+    /// <summary>What is kept of a ConfigMap: a hash of its data (the data itself may be large, and only its changes matter).</summary>
+    internal sealed record ConfigMapState(string DataHash);
+
+    private sealed class ParametersHandler(Func<string, bool> isParameters, Action<string> changed) : IListWatchHandler<ConfigMapState>
+    {
+        public ConfigMapState? Read(JsonObject json, string version) =>
+            new(Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(json["data"]?.ToJsonString() ?? string.Empty))));
+
+        public void Upserted(ObjectName name, ConfigMapState item) => Report(name);
+
+        public void Deleted(ObjectName name) => Report(name);
+
+        public void Synced()
+        {
+        }
+
+        private void Report(ObjectName name)
+        {
+            var full = $"{name.Namespace}/{name.Name}";
+            if (isParameters(full))
+            {
+                changed(full);
+            }
+        }
+    }
 
     private sealed class Handler(Action<string> changed, Func<JsonObject, DataPlaneState> read) : IListWatchHandler<DataPlaneState>
     {

@@ -1,0 +1,216 @@
+using System.Text.Json.Nodes;
+using FsmGateway.Host.Tests.Support;
+using FsmGateway.Testing.Kubernetes;
+using k8s;
+using k8s.Models;
+
+namespace FsmGateway.Host.Tests.Kubernetes;
+
+/// <summary>
+/// The controller (a real process) provisions with server-side apply against the fake API server: the objects are
+/// applied by field manager <c>fsm-gateway-controller</c> (no create, no read-compare-patch), a hand edit of a field it
+/// set is undone at once while a field someone else added stays, the Gateway's infrastructure labels reach the objects,
+/// a parametersRef ConfigMap scales the data plane (with a PodDisruptionBudget above one replica), an invalid one is
+/// reported on the Gateway and changes nothing, and deleting the Gateway removes everything made for it.
+/// </summary>
+public sealed class ProvisioningTests : IAsyncLifetime
+{
+    private const string GatewayApi = "gateway.networking.k8s.io/v1";
+    private const string Namespace = "apps";
+    private const string DataPlane = "fsm-gateway-gw";
+    private const string Manager = "fsm-gateway-controller";
+
+    /// <summary>Generous for a busy machine, and far below the 5-minute resync.</summary>
+    private static readonly TimeSpan Promptly = TimeSpan.FromSeconds(60);
+
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-provisioning-");
+    private FakeApiServer _server = null!;
+    private IKubernetes _someoneElse = null!;
+    private string _kubeconfig = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { Token = "provisioning-token", BookmarkInterval = TimeSpan.FromSeconds(2) });
+        _server.InstallGatewayApiCrds();
+        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
+        _someoneElse = _server.CreateClient();
+        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
+        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
+    }
+
+    public async Task DisposeAsync()
+    {
+        _someoneElse.Dispose();
+        await _server.DisposeAsync();
+        _dir.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task Objects_are_server_side_applied_a_hand_edit_is_undone_and_deleting_the_gateway_removes_them()
+    {
+        _server.ApplyYaml($$"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: { name: gw, namespace: {{Namespace}} }
+            spec:
+              gatewayClassName: fsm
+              infrastructure:
+                labels: { team: payments }
+                annotations: { example.com/owner: alice }
+              listeners: [{ name: tcp, port: 7000, protocol: TCP }]
+            """);
+        await using var controller = StartController();
+
+        var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
+        var service = await EventuallyAsync(() => _server.Get("v1", "Service", Namespace, DataPlane), "the Service", controller);
+        var account = await EventuallyAsync(() => _server.Get("v1", "ServiceAccount", Namespace, "fsm-gateway"), "the ServiceAccount", controller);
+
+        // Applied, owned by our field manager; nothing was created or replaced another way, nothing read to compare.
+        foreach (var applied in new[] { deployment, service, account })
+        {
+            Assert.Contains(applied["metadata"]!["managedFields"]!.AsArray(), e => e!["manager"]!.GetValue<string>() == Manager && e["operation"]!.GetValue<string>() == "Apply");
+        }
+
+        var provisioning = ControllerRequests(r => r.Resource is "deployments" or "services" or "serviceaccounts" or "poddisruptionbudgets");
+        Assert.NotEmpty(provisioning);
+        Assert.All(provisioning, r => Assert.True(
+            r is { Verb: "patch" } && r.Path.Contains($"fieldManager={Manager}", StringComparison.Ordinal) || r.Verb is "list" or "watch",
+            $"{r.Verb} {r.Path}: provisioning is server-side apply only"));
+        Assert.Null(_server.Get("policy/v1", "PodDisruptionBudget", Namespace, DataPlane));
+
+        // The Gateway's infrastructure labels and annotations reach the objects and the pods.
+        Assert.Equal("payments", service["metadata"]!["labels"]!["team"]!.GetValue<string>());
+        Assert.Equal("alice", deployment["metadata"]!["annotations"]!["example.com/owner"]!.GetValue<string>());
+        Assert.Equal("payments", deployment["spec"]!["template"]!["metadata"]!["labels"]!["team"]!.GetValue<string>());
+
+        // Someone scales the Deployment and changes its image by hand, and adds an annotation of their own.
+        await _someoneElse.AppsV1.PatchNamespacedDeploymentAsync(
+            new V1Patch("""{"metadata":{"annotations":{"example.com/note":"kept"}},"spec":{"replicas":5,"template":{"spec":{"containers":[{"name":"gateway","image":"evil.example.com/x:1"}]}}}}""", V1Patch.PatchType.MergePatch),
+            DataPlane,
+            Namespace,
+            fieldManager: "kubectl-edit");
+        await Net.EventuallyAsync(
+            () => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, DataPlane) is { } d
+                && d["spec"]?["replicas"]?.GetValue<int>() == 1
+                && d["spec"]?["template"]?["spec"]?["containers"]?[0]?["image"]?.GetValue<string>() == "example.com/fsm-gateway:test"),
+            $"the hand edit undone; controller output:\n{controller.Output}",
+            Promptly);
+        var restored = _server.Get("apps/v1", "Deployment", Namespace, DataPlane)!;
+        Assert.Equal("kept", restored["metadata"]!["annotations"]!["example.com/note"]!.GetValue<string>());
+        Assert.Contains("was changed by someone else", controller.Output, StringComparison.Ordinal);
+
+        // Deleting the Gateway deletes what was made for it.
+        _server.Delete(GatewayApi, "Gateway", Namespace, "gw");
+        await Net.EventuallyAsync(
+            () => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, DataPlane) is null
+                && _server.Get("v1", "Service", Namespace, DataPlane) is null
+                && _server.Get("v1", "ServiceAccount", Namespace, "fsm-gateway") is null),
+            "the Deployment, Service and ServiceAccount are gone with their Gateway",
+            Promptly);
+        await Net.EventuallyAsync(
+            () => Task.FromResult(_server.Get("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", null, $"fsm-gateway-dataplane-{Namespace}") is null),
+            $"the namespace's binding removed once it has no Gateway; controller output:\n{controller.Output}",
+            Promptly);
+
+        Assert.Equal(0, await controller.TerminateAsync());
+        AssertAllowed();
+    }
+
+    [Fact]
+    public async Task ParametersRef_config_map_scales_the_data_plane_an_invalid_one_is_reported_and_changes_nothing()
+    {
+        _server.ApplyYaml($$"""
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: { name: gateway-params, namespace: {{Namespace}} }
+            data:
+              replicas: "3"
+              serviceType: NodePort
+              externalTrafficPolicy: Local
+              resources: |
+                requests: { cpu: 250m, memory: 128Mi }
+            ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: { name: gw, namespace: {{Namespace}} }
+            spec:
+              gatewayClassName: fsm
+              infrastructure:
+                parametersRef: { group: "", kind: ConfigMap, name: gateway-params }
+              listeners: [{ name: tcp, port: 7000, protocol: TCP }]
+            """);
+        await using var controller = StartController();
+
+        var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
+        Assert.Equal(3, deployment["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Equal("250m", deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["resources"]!["requests"]!["cpu"]!.GetValue<string>());
+        var service = await EventuallyAsync(() => _server.Get("v1", "Service", Namespace, DataPlane), "the Service", controller);
+        Assert.Equal(("NodePort", "Local"), (service["spec"]!["type"]!.GetValue<string>(), service["spec"]!["externalTrafficPolicy"]!.GetValue<string>()));
+        var budget = await EventuallyAsync(() => _server.Get("policy/v1", "PodDisruptionBudget", Namespace, DataPlane), "the PodDisruptionBudget (3 replicas)", controller);
+        Assert.Equal(1, budget["spec"]!["minAvailable"]!.GetValue<int>());
+
+        // A NodePort Service's address is its cluster IP: once a replica is available the Gateway is Programmed.
+        _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":3,"availableReplicas":3,"readyReplicas":3}""")!);
+        await Net.EventuallyAsync(() => Task.FromResult(Condition("Programmed")?["status"]?.GetValue<string>() == "True"), $"Programmed=True; controller output:\n{controller.Output}", Promptly);
+
+        // An invalid value: reported on the Gateway, naming the ConfigMap and the field; the data plane stays as it was.
+        SetParameters("""{"replicas":"three","serviceType":"NodePort"}""");
+        await Net.EventuallyAsync(
+            () => Task.FromResult(Condition("Accepted") is { } accepted && accepted["reason"]?.GetValue<string>() == "InvalidParameters"),
+            $"Accepted=False InvalidParameters; controller output:\n{controller.Output}",
+            Promptly);
+        var message = Condition("Accepted")!["message"]!.GetValue<string>();
+        Assert.Contains($"ConfigMap {Namespace}/gateway-params: data.replicas: 'three'", message, StringComparison.Ordinal);
+        Assert.Equal("False", Condition("Accepted")!["status"]!.GetValue<string>());
+        Assert.Equal("True", Condition("Programmed")!["status"]!.GetValue<string>());
+        Assert.Equal(3, _server.Get("apps/v1", "Deployment", Namespace, DataPlane)!["spec"]!["replicas"]!.GetValue<int>());
+        Assert.NotNull(_server.Get("policy/v1", "PodDisruptionBudget", Namespace, DataPlane));
+
+        // Fixed, down to one replica: applied at once, and the PodDisruptionBudget goes (it would block every drain).
+        SetParameters("""{"replicas":"1"}""");
+        await Net.EventuallyAsync(
+            () => Task.FromResult(Condition("Accepted")?["status"]?.GetValue<string>() == "True"
+                && _server.Get("apps/v1", "Deployment", Namespace, DataPlane)?["spec"]?["replicas"]?.GetValue<int>() == 1
+                && _server.Get("policy/v1", "PodDisruptionBudget", Namespace, DataPlane) is null
+                && _server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["type"]?.GetValue<string>() == "LoadBalancer"
+                && _server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["externalTrafficPolicy"] is null),
+            $"one replica, no PodDisruptionBudget, the Service back to the defaults; controller output:\n{controller.Output}",
+            Promptly);
+
+        Assert.Equal(0, await controller.TerminateAsync());
+        AssertAllowed();
+    }
+
+    private GatewayProcess StartController() =>
+        GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+
+    private void SetParameters(string data)
+    {
+        var configMap = _server.Get("v1", "ConfigMap", Namespace, "gateway-params")!;
+        configMap["data"] = JsonNode.Parse(data);
+        _server.Apply(configMap);
+    }
+
+    private List<ApiRequest> ControllerRequests(Func<ApiRequest, bool> filter) =>
+        [.. _server.Requests.Where(r => r.UserAgent?.Contains("(controller)", StringComparison.Ordinal) == true && filter(r))];
+
+    private void AssertAllowed()
+    {
+        var allowed = RequiredPermissions.Controller.Select(p => (p.Group, p.Resource, p.Verb)).ToHashSet();
+        foreach (var r in ControllerRequests(r => r.Resource.Length > 0))
+        {
+            var resource = r.Subresource is null ? r.Resource : $"{r.Resource}/{r.Subresource}";
+            Assert.True(allowed.Contains((r.Group, resource, r.Verb)), $"the controller's {r.Verb} {r.Path} is not granted by deploy/10-rbac.yaml");
+        }
+    }
+
+    private JsonNode? Condition(string type) =>
+        _server.Get(GatewayApi, "Gateway", Namespace, "gw")?["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == type);
+
+    private static async Task<JsonObject> EventuallyAsync(Func<JsonObject?> get, string what, GatewayProcess controller)
+    {
+        JsonObject? found = null;
+        await Net.EventuallyAsync(() => Task.FromResult((found = get()) is not null), $"{what} provisioned; controller output:\n{controller.Output}", Promptly);
+        return found!;
+    }
+}
