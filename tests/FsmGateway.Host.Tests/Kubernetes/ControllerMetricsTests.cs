@@ -17,9 +17,12 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
     private const string Namespace = "apps";
     private static readonly TimeSpan Promptly = TimeSpan.FromSeconds(60);
 
-    /// <summary>The kinds the controller lists and watches: the seven config kinds, plus the provisioned Deployments and Services.</summary>
+    /// <summary>The kinds the controller lists and watches: the seven config kinds, plus the provisioned Deployments and Services and the ConfigMaps (parametersRef).</summary>
     private static readonly (string Kind, int Watches)[] Watched =
-        [("GatewayClass", 1), ("Gateway", 1), ("TCPRoute", 1), ("ReferenceGrant", 1), ("Service", 2), ("EndpointSlice", 1), ("Namespace", 1), ("Deployment", 1)];
+        [("GatewayClass", 1), ("Gateway", 1), ("TCPRoute", 1), ("ReferenceGrant", 1), ("Service", 2), ("EndpointSlice", 1), ("Namespace", 1), ("Deployment", 1), ("ConfigMap", 1)];
+
+    /// <summary>How many watches the controller runs.</summary>
+    private static readonly int Watches = Watched.Sum(w => w.Watches);
 
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-controller-metrics-");
     private FakeApiServer _server = null!;
@@ -104,7 +107,7 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
         var lists = Lists();
         _server.DropWatches();
         await Net.EventuallyAsync(
-            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_restarts_total") >= 9,
+            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_restarts_total") >= Watches,
             $"every watch reopened; output:\n{controller.Output}",
             Promptly);
         foreach (var (kind, watches) in Watched)
@@ -112,14 +115,14 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
             Assert.Equal(watches, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("kind", kind)));
         }
 
-        Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("reason", "failed")));
+        Assert.Equal(Watches, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("reason", "failed")));
         Assert.Equal(0, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
         Assert.Equal(lists, Lists());
 
         // The history is compacted: every watch gets 410 Gone and its kind is listed again.
         _server.Compact();
         await Net.EventuallyAsync(
-            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_relists_total") >= 9,
+            async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_relists_total") >= Watches,
             $"every kind re-listed; output:\n{controller.Output}",
             Promptly);
         foreach (var (kind, watches) in Watched)
@@ -127,9 +130,9 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
             Assert.Equal(watches, exposition.Sum("fsmgateway_kubernetes_watch_relists_total", ("kind", kind), ("reason", "expired")));
         }
 
-        Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
-        Assert.Equal(lists + 9, Lists());
-        Assert.Equal(9, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
+        Assert.Equal(Watches, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
+        Assert.Equal(lists + Watches, Lists());
+        Assert.Equal(Watches, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
 
         // The watches are cut again, and the Gateways' reopened watch reports an error (500): Gateways are listed again.
         var errorSent = 0;
@@ -139,13 +142,13 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
         _server.DropWatches();
         await Net.EventuallyAsync(
             async () => (exposition = await Exposition.ScrapeAsync(http, metrics)).Sum("fsmgateway_kubernetes_watch_relists_total", ("reason", "error_event")) >= 1
-                && exposition.Sum("fsmgateway_kubernetes_watch_restarts_total") >= 18,
+                && exposition.Sum("fsmgateway_kubernetes_watch_restarts_total") >= 2 * Watches,
             $"the Gateways re-listed after the error event; output:\n{controller.Output}",
             Promptly);
         Assert.Equal(1, exposition.Sum("fsmgateway_kubernetes_watch_relists_total", ("kind", "Gateway"), ("reason", "error_event")));
-        Assert.Equal(10, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
-        Assert.Equal(18, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("reason", "failed")));
-        Assert.Equal(18, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
+        Assert.Equal(Watches + 1, exposition.Sum("fsmgateway_kubernetes_watch_relists_total"));
+        Assert.Equal(2 * Watches, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total", ("reason", "failed")));
+        Assert.Equal(2 * Watches, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
         Assert.Equal(1, exposition.Sum("fsmgateway_controller_leader"));
 
         await MetricsTests.PromtoolAsync(exposition.Text);
