@@ -4,7 +4,7 @@ namespace FsmGateway.Host.Tests.Support;
 /// How a test starts <c>fsm-gateway</c>: the build output (<c>dotnet fsm-gateway.dll</c>) by default. With
 /// <c>FSM_GATEWAY_EXECUTABLE</c> set to a published executable (the Native AOT data plane of
 /// <c>eng/publish.sh</c>), the modes that executable serves run from it instead, so the whole suite checks the AOT
-/// build (<c>eng/test.sh</c> with <c>FSM_AOT_SUITE=1</c>). The modes the data plane does not have (docs/adr/0011:
+/// build (<c>eng/test.sh</c> does, unless <c>FSM_AOT_SUITE=0</c>). The modes the data plane does not have (docs/adr/0011:
 /// <c>controller</c>, and <c>gateway</c> reading the API server) still run from the build output.
 /// </summary>
 internal static class HostCommand
