@@ -3,9 +3,6 @@ namespace FsmGateway.Kubernetes;
 /// <summary>What the controller does besides watching: status writes, leader election, per-Gateway provisioning.</summary>
 public sealed class KubernetesControllerOptions
 {
-    /// <summary>The controller name whose GatewayClasses are ours, written in route status entries. Default <c>flomesh.io/gateway-controller</c>.</summary>
-    public string ControllerName { get; set; } = Resources.GatewayApi.DefaultControllerName;
-
     /// <summary>Whether to elect a leader through a Lease, so that of several replicas only one writes. Default true.</summary>
     public bool LeaderElection { get; set; } = true;
 

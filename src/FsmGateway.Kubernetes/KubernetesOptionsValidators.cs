@@ -52,11 +52,6 @@ internal sealed class KubernetesControllerOptionsValidator : IValidateOptions<Ku
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.ControllerName))
-        {
-            failures.Add($"{Type}.ControllerName must not be empty");
-        }
-
         if (options.LeaderElection)
         {
             KubernetesOptionsValidator.Positive(failures, nameof(options.RetryPeriod), options.RetryPeriod, Type);

@@ -92,11 +92,8 @@ internal static partial class GatewayServer
             }
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(5));
-        var gateway = builder.Services.AddFsmGateway(o =>
-            {
-                o.ControllerName = settings.ControllerName;
-                configureGateway(o);
-            })
+        builder.Services.Configure<GatewayControllerOptions>(o => o.ControllerName = settings.ControllerName);
+        var gateway = builder.Services.AddFsmGateway(o => configureGateway(o))
             .ConfigureProxy(o =>
             {
                 o.DrainTimeout = settings.DrainTimeout;

@@ -74,7 +74,6 @@ internal static class KubernetesCommands
                     })
                     .AddKubernetesController(o =>
                     {
-                        o.ControllerName = settings.ControllerName;
                         o.LeaderElection = !parse.GetValue(noLeaderElection);
                         o.LeaseNamespace = parse.GetValue(leaseNamespace)!;
                         o.LeaseName = parse.GetValue(leaseName)!;

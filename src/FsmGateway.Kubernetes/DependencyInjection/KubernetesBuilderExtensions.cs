@@ -98,13 +98,14 @@ public static class KubernetesBuilderExtensions
         {
             var client = sp.GetRequiredService<KubernetesConnection>().Client;
             var options = sp.GetRequiredService<IOptions<KubernetesControllerOptions>>().Value;
+            var controllerName = sp.GetRequiredService<IOptions<GatewayControllerOptions>>().Value.ControllerName;
             var api = new ApiObjects(client);
             var versions = new ServedVersions(client);
             var loggers = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
             var metrics = sp.GetRequiredService<KubernetesMetrics>();
-            var writer = new KubernetesStatusWriter(versions, api, options.ControllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
+            var writer = new KubernetesStatusWriter(versions, api, controllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
             var provisioner = options.DataPlaneImage is { } image
-                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, options.ControllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay), loggers.CreateLogger<GatewayProvisioner>(), metrics)
+                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, controllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay), loggers.CreateLogger<GatewayProvisioner>(), metrics)
                 : null;
             var owned = provisioner is null
                 ? null

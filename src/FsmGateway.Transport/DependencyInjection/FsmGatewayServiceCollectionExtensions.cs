@@ -27,6 +27,8 @@ public static class FsmGatewayServiceCollectionExtensions
         services.AddFsmGatewayTransport();
         services.AddOptions<FsmGatewayOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<FsmGatewayOptions>, FsmGatewayOptionsValidator>());
+        services.AddOptions<GatewayControllerOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayControllerOptions>, GatewayControllerOptionsValidator>());
         if (configure is not null)
         {
             services.Configure(configure);

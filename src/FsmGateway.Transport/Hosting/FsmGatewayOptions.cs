@@ -6,9 +6,6 @@ namespace FsmGateway.Transport.Hosting;
 /// <summary>How the gateway turns config into a served routing table.</summary>
 public sealed class FsmGatewayOptions
 {
-    /// <summary>The controller name whose GatewayClasses are ours. Default <c>flomesh.io/gateway-controller</c>.</summary>
-    public string ControllerName { get; set; } = GatewayApi.DefaultControllerName;
-
     /// <summary>
     /// When the config holds no GatewayClass at all, act as if one of this name existed with our controller (as a
     /// cluster with FSM installed has <c>fsm</c>). Default <c>fsm</c>; null to require real GatewayClasses.

@@ -9,11 +9,6 @@ internal sealed class FsmGatewayOptionsValidator : IValidateOptions<FsmGatewayOp
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.ControllerName))
-        {
-            failures.Add("FsmGatewayOptions.ControllerName must not be empty");
-        }
-
         if (options.Debounce < TimeSpan.Zero)
         {
             failures.Add($"FsmGatewayOptions.Debounce must not be negative (is {options.Debounce})");

@@ -22,6 +22,7 @@ internal sealed partial class GatewayHostedService(
     IEnumerable<IStatusSink> sinks,
     GatewayRuntimeState state,
     IOptions<FsmGatewayOptions> options,
+    IOptions<GatewayControllerOptions> controller,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<GatewayHostedService> logger,
@@ -84,7 +85,7 @@ internal sealed partial class GatewayHostedService(
 
         var compilerOptions = new CompilerOptions
         {
-            ControllerName = _options.ControllerName,
+            ControllerName = controller.Value.ControllerName,
             ImplicitGatewayClassName = _options.ImplicitGatewayClassName,
             GatewaysHaveOwnAddresses = _options.GatewaysHaveOwnAddresses,
         };

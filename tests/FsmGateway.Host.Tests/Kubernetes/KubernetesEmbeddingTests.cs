@@ -52,6 +52,41 @@ public sealed class KubernetesEmbeddingTests
         Assert.Single(services, d => d.ServiceType == typeof(IStatusSink) && d.ImplementationFactory is not null && d.ImplementationType is null);
     }
 
+    [Fact]
+    public async Task ControllerName_set_once_is_the_compilers_the_status_writers_and_the_provisioners()
+    {
+        // One option: before, the compiler's name (FsmGatewayOptions) and the status writer's (KubernetesControllerOptions)
+        // were set apart, and when they differed the writer dropped every route parent entry the compiler made.
+        const string Custom = "example.com/custom-controller";
+        await using var server = await FakeApiServer.StartAsync(new FakeApiServerOptions { InstallGatewayApiCrds = true, Token = "embed" });
+        server.ApplyYaml($$"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: GatewayClass
+            metadata: { name: fsm }
+            spec: { controllerName: {{Custom}} }
+            ---
+            {{Config(Net.FreePort(), 9)}}
+            """);
+
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.Configure<GatewayControllerOptions>(o => o.ControllerName = Custom);
+        builder.Services.AddFsmGateway(o => o.ServeTraffic = false)
+            .AddKubernetes(o => o.ClientConfiguration = server.ClientConfiguration())
+            .AddKubernetesController(o => o.LeaderElection = false);
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        await Net.EventuallyAsync(
+            () => Task.FromResult(server.Get("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "route")?["status"]?["parents"]?[0] is { } parent
+                && parent["controllerName"]?.GetValue<string>() == Custom
+                && parent["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Accepted" && c["status"]?.GetValue<string>() == "True") == true),
+            "the route's parent entry written, in the controller's name");
+        Assert.Equal("True", server.Get("gateway.networking.k8s.io/v1", "GatewayClass", null, "fsm")?["status"]?["conditions"]?.AsArray()
+            .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Accepted")?["status"]?.GetValue<string>());
+        await host.StopAsync();
+    }
+
     private static string Config(int port, int backendPort) => $$"""
         apiVersion: gateway.networking.k8s.io/v1
         kind: Gateway
