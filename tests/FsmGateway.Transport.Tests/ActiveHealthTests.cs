@@ -131,6 +131,51 @@ public sealed class ActiveHealthTests
         Assert.Equal("connection refused", Health(proxy, port[1]).Active!.LastError);
     }
 
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task TcpConnectProbe_OfAnEndpointThatDropsSyns_TimesOutAtItsDeadline_OnTheProxysClock()
+    {
+        using var blackhole = FullBacklogListener.Start();
+        var port = FreePort.Get();
+        var check = new ActiveHealthCheck(HealthProbeProtocol.Tcp, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 1, 1);
+        await using var proxy = await StartAsync(Routes.Table(Routes.Listener(port, Backend(Name(port), new BackendPolicy { ActiveHealthCheck = check }, blackhole.Endpoint))));
+        var state = proxy.Prober.States.Single();
+
+        // The connect hangs; only the proxy's clock passing the probe's timeout ends it (not the kernel's SYN retries).
+        var elapsed = await AdvanceUntilAsync(proxy, () => state.Probes > 0, TimeSpan.FromSeconds(5), settle: false);
+        var health = Health(proxy, blackhole.Endpoint.Port);
+        Assert.False(health.Healthy);
+        Assert.Equal("timed out after 500ms", health.Active!.LastError);
+        Assert.True(elapsed >= check.Timeout, $"failed {elapsed} in, before its timeout");
+    }
+
+    [Theory(Timeout = Guard.TestTimeout)]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    public async Task TcpConnectProbe_PassesOnAListeningEndpoint_AndFailsRefusedOnceItStopsListening(string address)
+    {
+        var ip = System.Net.IPAddress.Parse(address);
+        var listener = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(ip, 0));
+        listener.Listen(16);
+        var endpoint = new BackendEndpoint(address, ((System.Net.IPEndPoint)listener.LocalEndPoint!).Port);
+        var port = FreePort.Get();
+        var check = new ActiveHealthCheck(HealthProbeProtocol.Tcp, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 1, 1);
+        await using var proxy = await StartAsync(Routes.Table(Routes.Listener(port, Backend(Name(port), new BackendPolicy { ActiveHealthCheck = check }, endpoint))));
+        var state = proxy.Prober.States.Single();
+        try
+        {
+            await AdvanceUntilAsync(proxy, () => state.Probes > 0, TimeSpan.FromSeconds(5));
+            Assert.True(state.LastPassed, state.LastError);
+        }
+        finally
+        {
+            listener.Dispose();
+        }
+
+        await AdvanceUntilAsync(proxy, () => !state.IsUp, TimeSpan.FromSeconds(5));
+        Assert.Equal("connection refused", state.LastError);
+    }
+
     public static TheoryData<string, string?, bool, string?> TcpCases() => new()
     {
         // reply to "PING\r\n" (null: close at once), never answer, passes, the failure's start

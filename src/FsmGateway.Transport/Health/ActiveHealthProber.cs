@@ -46,7 +46,9 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ITimer _timer;
     private readonly Lazy<HttpMessageInvoker> _http;
+    private readonly ConnectProbeBatch? _batch = ConnectProbeBatch.IsSupported ? new ConnectProbeBatch() : null;
     private long _armedFor = long.MaxValue;
+    private int _firingThread;
     private int _pending;
     private bool _disposed;
 
@@ -87,7 +89,8 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
         {
             lock (_lock)
             {
-                return Volatile.Read(ref _pending) == 0 && (!_queue.TryPeek(out _, out var due) || due > _time.GetTimestamp());
+                // A batched connect in flight waits for the next timer tick, a time still to come.
+                return Volatile.Read(ref _pending) == (_batch?.Connecting ?? 0) && (!_queue.TryPeek(out _, out var due) || due > _time.GetTimestamp());
             }
         }
     }
@@ -124,6 +127,11 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
 
         await _timer.DisposeAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
+        lock (_firing)
+        {
+            _batch?.Dispose(); // batched connects in flight are closed; their loops see the stop and end
+        }
+
         foreach (var state in _loops.Keys)
         {
             state.Retire();
@@ -177,43 +185,92 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
         _timer.Change(delay, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>The timer fired: every state due now is woken (its loop runs the probe on the thread pool).</summary>
+    /// <summary>The timer fired: see <see cref="FireLocked"/>.</summary>
     private void Fire()
     {
         lock (_firing)
         {
-            lock (_lock)
+            _firingThread = Environment.CurrentManagedThreadId;
+            try
             {
-                if (_disposed)
-                {
-                    return;
-                }
+                FireLocked();
+            }
+            finally
+            {
+                _firingThread = 0;
+            }
+        }
+    }
 
-                var now = _time.GetTimestamp();
-                _armedFor = long.MaxValue;
-                while (_queue.TryPeek(out var state, out var due) && due <= now)
-                {
-                    _queue.Dequeue();
-                    if (!state.IsRetired)
-                    {
-                        _due.Add(state);
-                        state.Woken = true;
-                        Interlocked.Increment(ref _pending);
-                    }
-                }
+    /// <summary>
+    /// A batched connect started <paramref name="pollEvery"/> ticks ago wants polling: the timer fires for it by then.
+    /// Nothing to do when the timer's own callback started it, as it polls and re-arms before it returns.
+    /// </summary>
+    private void PollSoon(long pollEvery)
+    {
+        if (Volatile.Read(ref _firingThread) != Environment.CurrentManagedThreadId)
+        {
+            ArmForPoll(pollEvery);
+        }
+    }
 
-                if (_queue.TryPeek(out _, out var next))
+    /// <summary>Arms the timer to fire within <paramref name="pollEvery"/> ticks from now, unless it fires sooner already.</summary>
+    private void ArmForPoll(long pollEvery)
+    {
+        lock (_lock)
+        {
+            var at = _time.GetTimestamp() + pollEvery;
+            if (!_disposed && at < _armedFor)
+            {
+                Arm(at);
+            }
+        }
+    }
+
+    /// <summary>The timer fired: every state due now is woken (its loop runs the probe inline), and batched connects polled. Under <see cref="_firing"/>.</summary>
+    private void FireLocked()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            var now = _time.GetTimestamp();
+            _armedFor = long.MaxValue;
+            while (_queue.TryPeek(out var state, out var due) && due <= now)
+            {
+                _queue.Dequeue();
+                if (!state.IsRetired)
                 {
-                    Arm(next);
+                    _due.Add(state);
+                    state.Woken = true;
+                    Interlocked.Increment(ref _pending);
                 }
             }
 
-            foreach (var state in _due)
+            if (_queue.TryPeek(out _, out var next))
             {
-                state.Probe?.Wake();
+                Arm(next);
             }
+        }
 
-            _due.Clear();
+        foreach (var state in _due)
+        {
+            state.Probe?.Wake();
+        }
+
+        _due.Clear();
+        if (_batch is { } batch)
+        {
+            // The connects just started: near endpoints have answered already. What is still connecting is polled
+            // again at the next step of its check's grid.
+            batch.Poll(_time.GetTimestamp());
+            if (batch.Connecting > 0)
+            {
+                ArmForPoll(batch.PollEvery);
+            }
         }
     }
 
@@ -263,6 +320,8 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
         // operation, which never blocks) instead of handing each one to the thread pool.
         private ManualResetValueTaskSourceCore<bool> _signal = new() { RunContinuationsAsynchronously = false };
         private int _signalled;
+        private readonly ConnectProbeBatch.Waiter? _batched;
+        private readonly string _timedOut;
         private CancellationTokenSource _timeout;
         private CancellationTokenRegistration _onStop;
 
@@ -270,6 +329,8 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
         {
             _state = state;
             _prober = prober;
+            _batched = prober._batch is not null && ConnectProbeBatch.Handles(state) ? new ConnectProbeBatch.Waiter() : null;
+            _timedOut = $"timed out after {Format(state.Check.Timeout)}";
             (_timeout, _onStop) = NewTimeout();
             Loop = LoopAsync();
         }
@@ -311,7 +372,8 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
             {
                 while (true)
                 {
-                    await new ValueTask(this, _signal.Version);
+                    // No context: the wake-up runs the probe on the scheduler's thread, inline, wherever the loop began.
+                    await new ValueTask(this, _signal.Version).ConfigureAwait(false);
                     if (_state.IsRetired)
                     {
                         return;
@@ -323,22 +385,38 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
                     }
 
                     var started = _prober._time.GetTimestamp();
-                    _timeout.CancelAfter(_state.Check.Timeout);
                     string? error;
-                    try
+                    if (_batched is not null && ConnectProbeBatch.IsSupported)
                     {
-                        error = _state.Check.Protocol == HealthProbeProtocol.Http
-                            ? await HttpAsync(_timeout.Token).ConfigureAwait(false)
-                            : await TcpAsync(_timeout.Token).ConfigureAwait(false);
+                        // A plain connect: the batch does it, its deadline checked at the timer's ticks (no timer of its own).
+                        var check = _state.Check;
+                        var pollEvery = _prober.Ticks(GranularityOf(check));
+                        var connected = _prober._batch!.Connect((IPEndPoint)_state.EndPoint, started + _prober.Ticks(check.Timeout), pollEvery, _timedOut, _batched);
+                        if (!connected.IsCompleted)
+                        {
+                            _prober.PollSoon(pollEvery);
+                        }
+
+                        error = await connected.ConfigureAwait(false);
                     }
-                    catch (OperationCanceledException) when (_timeout.IsCancellationRequested)
+                    else
                     {
-                        error = _prober._stopping.IsCancellationRequested ? null : $"timed out after {Format(_state.Check.Timeout)}";
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException)
-                    {
-                        // Refused, reset, unreachable, a malformed answer: the probe failed, and /status says why.
-                        error = Describe(e);
+                        _timeout.CancelAfter(_state.Check.Timeout);
+                        try
+                        {
+                            error = _state.Check.Protocol == HealthProbeProtocol.Http
+                                ? await HttpAsync(_timeout.Token).ConfigureAwait(false)
+                                : await TcpAsync(_timeout.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException) when (_timeout.IsCancellationRequested)
+                        {
+                            error = _prober._stopping.IsCancellationRequested ? null : _timedOut;
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException)
+                        {
+                            // Refused, reset, unreachable, a malformed answer: the probe failed, and /status says why.
+                            error = Describe(e);
+                        }
                     }
 
                     if (_prober._stopping.IsCancellationRequested || _state.IsRetired)
