@@ -22,8 +22,10 @@ namespace FsmGateway.Transport.Health;
 /// The first probe of an endpoint runs at a random point within its first interval, and every later one after the
 /// interval less a random 0-10 %, counted from the previous probe's start (or its end, when it ran longer than that):
 /// endpoints, and replicas of the gateway, spread out instead of probing in lock-step, and a dead endpoint is still
-/// found within <c>interval × unhealthyThreshold</c> plus one timeout. Nothing here blocks: the timer callback takes a
-/// short lock to dequeue, and probes are asynchronous socket and HTTP calls.
+/// found within <c>interval × unhealthyThreshold</c> plus one timeout. Due times lie on a grid of a tenth of the
+/// interval (10-100 ms), so probes due within one step start in one timer callback. Nothing here blocks: the timer
+/// callback takes a short lock to dequeue, and probes are non-blocking connects (<see cref="ConnectProbeBatch"/>, on
+/// Linux, for a plain TCP check) or asynchronous socket and HTTP calls.
 /// </remarks>
 internal sealed class ActiveHealthProber : IAsyncDisposable
 {
@@ -158,13 +160,19 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
         TimeSpan.FromTicks(Math.Clamp(check.Interval.Ticks / 10, FinestGranularity.Ticks, CoarsestGranularity.Ticks));
 
     /// <summary>
-    /// Queues <paramref name="state"/> at <paramref name="due"/> rounded up to its granularity; re-arms the timer when
-    /// that is the earliest. Under <see cref="_lock"/>.
+    /// Queues <paramref name="state"/> at <paramref name="due"/> rounded up to its granularity, or down when rounding up
+    /// would pass <paramref name="latest"/> (and the step before is still to come); re-arms the timer when that is the
+    /// earliest. Under <see cref="_lock"/>.
     /// </summary>
-    private void Enqueue(ActiveHealthState state, long due)
+    private void Enqueue(ActiveHealthState state, long due, long latest = long.MaxValue)
     {
         var granularity = Ticks(GranularityOf(state.Check));
-        due = granularity <= 0 ? due : ((due + granularity - 1) / granularity) * granularity;
+        if (granularity > 0)
+        {
+            var rounded = ((due + granularity - 1) / granularity) * granularity;
+            due = rounded > latest && rounded - granularity >= _time.GetTimestamp() ? rounded - granularity : rounded;
+        }
+
         state.DueAt = due;
         _queue.Enqueue(state, due);
         if (due < _armedFor)
@@ -279,14 +287,14 @@ internal sealed class ActiveHealthProber : IAsyncDisposable
     {
         var interval = state.Check.Interval;
 
-        // Interval less 0-10 %, less the granularity that rounding adds back: never later than the interval (the
-        // detection bound holds), never in lock-step.
-        var next = started + Ticks(interval * (1 - (0.1 * Random.Shared.NextDouble()))) - Ticks(GranularityOf(state.Check));
+        // Interval less 0-10 %, on the check's grid but never later than the interval (the detection bound holds),
+        // never in lock-step; about 5 % more probes than one per interval, not more.
+        var next = started + Ticks(interval * (1 - (0.1 * Random.Shared.NextDouble())));
         lock (_lock)
         {
             if (!_disposed && !state.IsRetired)
             {
-                Enqueue(state, Math.Max(next, _time.GetTimestamp()));
+                Enqueue(state, Math.Max(next, _time.GetTimestamp()), latest: started + Ticks(interval));
             }
         }
     }
