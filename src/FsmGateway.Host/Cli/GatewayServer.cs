@@ -101,7 +101,8 @@ internal static partial class GatewayServer
                 o.ConnectTimeout = settings.ConnectTimeout;
                 o.EndpointMetrics = settings.EndpointMetrics;
             })
-            .AddStatusSink<LogStatusSink>();
+            .AddStatusSink<LogStatusSink>()
+            .AddStatusSink<StartupMemoryRelease>();
         configureSources(gateway);
         if (settings.Metrics)
         {
@@ -138,11 +139,6 @@ internal static partial class GatewayServer
             error.WriteLine($"{command}: cannot start: {ErrorText.Of(e)}");
             return ExitCodes.Crashed;
         }
-
-        // Start-up allocates ~20 MB of short-lived objects (DI, configuration, Kestrel, the manifests and their
-        // compilation) and grows the heap to hold them; an idle gateway need not keep those pages. One compacting
-        // collection, once everything is serving, returns them to the OS (benchmarks/README.md, idle RSS).
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
         // Which background loops had already ended when the host began to stop: a loop that ended before any stop was
         // asked for, by an exception or by a cancellation that was not shutdown's, is what stopped the host.
