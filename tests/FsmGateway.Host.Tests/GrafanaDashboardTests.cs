@@ -123,7 +123,7 @@ public sealed partial class GrafanaDashboardTests : IDisposable
         server.ApplyYaml("apiVersion: v1\nkind: Namespace\nmetadata: { name: httpbin }\n");
         server.ApplyYaml(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "seed/tcp-routing.yaml")), "httpbin");
         await using var controller = GatewayProcess.Start(
-            "controller", "--kubeconfig", kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+            "controller", "--stream-port", "0", "--kubeconfig", kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
         await controller.WaitUntilReadyAsync();
         await controller.WaitForLineAsync("leads: it writes status");
         await Net.EventuallyAsync(

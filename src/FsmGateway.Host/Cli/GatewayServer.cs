@@ -26,7 +26,8 @@ internal static partial class GatewayServer
         Action<FsmGatewayOptions> configureGateway,
         Action<IFsmGatewayBuilder> configureSources,
         TextWriter error,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        ControlPlane.ConfigStreamHosting? configStream = null)
     {
         if (!IPAddress.TryParse(settings.AdminAddress, out var adminAddress))
         {
@@ -104,6 +105,7 @@ internal static partial class GatewayServer
             .AddStatusSink<LogStatusSink>()
             .AddStatusSink<StartupMemoryRelease>();
         configureSources(gateway);
+        configStream?.ConfigureServices(builder);
         if (settings.Metrics)
         {
             MetricsEndpoint.AddMetrics(builder.Services);
@@ -116,13 +118,14 @@ internal static partial class GatewayServer
         }
 
         AdminEndpoints.Map(app);
+        configStream?.Map(app);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)})");
+            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)}{configStream?.Describe() ?? string.Empty})");
             return ExitCodes.PortUnavailable;
         }
         catch (OptionsValidationException e)
@@ -153,6 +156,8 @@ internal static partial class GatewayServer
         {
             LogMetricsEndpoint(app.Logger, $"http://{metricsListen.IPEndPoint}{MetricsEndpoint.Path}");
         }
+
+        configStream?.Started(app);
 
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         if (app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is not null)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FsmGateway.Host.ControlPlane;
 using FsmGateway.Kubernetes;
 using FsmGateway.Resources;
 using FsmGateway.Transport;
@@ -23,10 +24,12 @@ internal static class KubernetesCommands
         var retryPeriod = new Option<string>("--retry-period") { Description = "How often the Lease is tried.", DefaultValueFactory = _ => "2s" };
         var noLeaderElection = new Option<bool>("--no-leader-election") { Description = "Act as leader without a Lease (only when a single replica runs)." };
         var image = new Option<string?>("--image") { Description = "Data-plane image to provision per accepted Gateway (a Deployment and a LoadBalancer Service labelled app=fsm-gateway). Without it, nothing is provisioned." };
+        var streamAddress = new Option<string>("--stream-address") { Description = "Address of the config stream data planes subscribe to (gRPC over HTTP/2; every replica serves it).", DefaultValueFactory = _ => "0.0.0.0" };
+        var streamPort = new Option<int>("--stream-port") { Description = "Port of the config stream; 0 picks a free one.", DefaultValueFactory = _ => ConfigStreamServerOptions.DefaultPort };
         var serve = new ServeOptions();
-        var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader) and provision a data plane per Gateway.")
+        var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader), provision a data plane per Gateway and stream each data plane its Gateway's config.")
         {
-            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image,
+            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -90,7 +93,17 @@ internal static class KubernetesCommands
                         }
                     }),
                 error,
-                cancellationToken);
+                cancellationToken,
+                new ConfigStreamHosting(o =>
+                {
+                    o.Address = parse.GetValue(streamAddress)!;
+                    o.Port = parse.GetValue(streamPort);
+                    o.Provisions = parse.GetValue(image) is not null;
+                    if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
+                    {
+                        o.Identity = pod;
+                    }
+                }));
         });
         return command;
     }
@@ -99,11 +112,16 @@ internal static class KubernetesCommands
     {
         var connection = new ConnectionOptions();
         var gatewayName = new Option<string>(CommandLineNames.Gateway, "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
+        var controllerAddress = new Option<string[]>("--controller-address")
+        {
+            Description = "Read config from the controller's config stream at this address (http://HOST:PORT; repeat it to name several replicas) instead of the API server: no Kubernetes credentials are used.",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var serve = new ServeOptions();
         var accessLog = new AccessLogCli();
-        var command = new Command(CommandLineNames.GatewayCommand, "Run the data plane of one Gateway: bind its listeners and route them, reading config from the API server.")
+        var command = new Command(CommandLineNames.GatewayCommand, "Run the data plane of one Gateway: bind its listeners and route them, reading config from the controller's config stream (--controller-address) or the API server.")
         {
-            gatewayName,
+            gatewayName, controllerAddress,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -119,7 +137,39 @@ internal static class KubernetesCommands
                 return Task.FromResult(ExitCodes.BadInput);
             }
 
-            if (!TryRead(serve, connection, parse, "gateway", error, out var settings, out var configureClient))
+            var controllers = new List<Uri>();
+            foreach (var text in parse.GetValue(controllerAddress) ?? [])
+            {
+                if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
+                {
+                    error.WriteLine($"gateway: --controller-address '{LogText.Escape(text)}' is not http://HOST:PORT");
+                    return Task.FromResult(ExitCodes.BadInput);
+                }
+
+                controllers.Add(uri);
+            }
+
+            ServeSettings settings;
+            Action<KubernetesOptions>? configureClient = null;
+            if (controllers.Count > 0)
+            {
+                if (connection.IsGiven(parse))
+                {
+                    error.WriteLine("gateway: --kubeconfig and --context are for reading the API server; with --controller-address the data plane uses no Kubernetes credentials");
+                    return Task.FromResult(ExitCodes.BadInput);
+                }
+
+                try
+                {
+                    settings = serve.Read(parse);
+                }
+                catch (ArgumentException e)
+                {
+                    error.WriteLine($"gateway: {e.Message}");
+                    return Task.FromResult(ExitCodes.BadInput);
+                }
+            }
+            else if (!TryRead(serve, connection, parse, "gateway", error, out settings, out configureClient))
             {
                 return Task.FromResult(ExitCodes.BadInput);
             }
@@ -150,9 +200,27 @@ internal static class KubernetesCommands
                         gateway.AddAccessLog(configureAccessLog);
                     }
 
+                    if (controllers.Count > 0)
+                    {
+                        gateway.LoadFromController(o =>
+                        {
+                            foreach (var controller in controllers)
+                            {
+                                o.Addresses.Add(controller);
+                            }
+
+                            o.Gateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]);
+                            if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
+                            {
+                                o.DataPlaneId = pod;
+                            }
+                        });
+                        return;
+                    }
+
                     gateway.AddKubernetes(o =>
                     {
-                        configureClient(o);
+                        configureClient!(o);
                         o.UserAgent = UserAgent("gateway");
                     });
                 },
@@ -193,6 +261,8 @@ internal static class KubernetesCommands
             command.Options.Add(_kubeconfig);
             command.Options.Add(_context);
         }
+
+        public bool IsGiven(ParseResult parse) => parse.GetResult(_kubeconfig) is { Implicit: false } || parse.GetResult(_context) is { Implicit: false };
 
         public Action<KubernetesOptions> Read(ParseResult parse)
         {

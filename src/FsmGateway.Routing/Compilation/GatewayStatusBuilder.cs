@@ -26,7 +26,7 @@ internal static class GatewayStatusBuilder
         CompilationContext context, ListenerState listener)
     {
         var generation = listener.Owner.Generation;
-        var bind = listener.IsServed ? context.Bindings.For(listener.Listener.Port) : null;
+        var bind = listener.IsServed ? context.Bindings.For(listener.Owner.Key, listener.Listener.Port) : null;
 
         Condition accepted;
         if (listener.Rejection is { } rejection)
@@ -89,7 +89,7 @@ internal static class GatewayStatusBuilder
             BindState.Failed => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid,
                 $"port {listener.Listener.Port} cannot be bound: {bind.Message}", generation),
             _ => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Pending,
-                $"Waiting for port {listener.Listener.Port} to be bound", generation),
+                bind.Message is { } why ? $"Waiting for port {listener.Listener.Port} to be bound: {why}" : $"Waiting for port {listener.Listener.Port} to be bound", generation),
         };
     }
 

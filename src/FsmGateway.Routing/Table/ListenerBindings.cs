@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using FsmGateway.Resources;
 
 namespace FsmGateway.Routing;
 
@@ -15,6 +16,38 @@ public sealed record ListenerBindings(ImmutableSortedDictionary<int, BindOutcome
 
     /// <summary>Every port counts as bound: the status a cluster would show once the data plane serves the table.</summary>
     public static ListenerBindings AssumeAllBound { get; } = new(ImmutableSortedDictionary<int, BindOutcome>.Empty, AssumeBound: true);
+
+    /// <summary>
+    /// What data planes elsewhere reported, per Gateway and port (a controller's view, from the config stream). When
+    /// set, it decides every Gateway's outcomes and <see cref="ByPort"/> and <see cref="AssumeBound"/> are not used.
+    /// </summary>
+    public ImmutableSortedDictionary<ResourceKey, ImmutableSortedDictionary<int, BindOutcome>>? ByGateway { get; init; }
+
+    /// <summary>The outcome of every port of a Gateway no data plane has reported for, when <see cref="ByGateway"/> is set.</summary>
+    public BindOutcome Unreported { get; init; } = BindOutcome.NotYetBound;
+
+    /// <summary>Outcomes reported by the data planes of each Gateway; a Gateway without a report gets <paramref name="unreported"/>.</summary>
+    /// <param name="byGateway">The outcome per Gateway and port; a port a reporting data plane does not list is pending.</param>
+    /// <param name="unreported">The outcome (pending, with a message saying why) of a Gateway no data plane has reported for.</param>
+    /// <returns>The bindings.</returns>
+    public static ListenerBindings Reported(ImmutableSortedDictionary<ResourceKey, ImmutableSortedDictionary<int, BindOutcome>> byGateway, BindOutcome unreported) =>
+        new(ImmutableSortedDictionary<int, BindOutcome>.Empty, AssumeBound: false) { ByGateway = byGateway, Unreported = unreported };
+
+    /// <summary>The outcome for <paramref name="port"/> of <paramref name="gateway"/>.</summary>
+    /// <param name="gateway">The Gateway the listener belongs to.</param>
+    /// <param name="port">The port.</param>
+    /// <returns>The reported outcome when <see cref="ByGateway"/> is set, else <see cref="For(int)"/>.</returns>
+    public BindOutcome For(ResourceKey gateway, int port)
+    {
+        if (ByGateway is null)
+        {
+            return For(port);
+        }
+
+        return ByGateway.TryGetValue(gateway, out var ports)
+            ? ports.TryGetValue(port, out var outcome) ? outcome : BindOutcome.NotYetBound
+            : Unreported;
+    }
 
     /// <summary>The outcome for <paramref name="port"/>.</summary>
     /// <param name="port">The port.</param>

@@ -26,6 +26,7 @@ internal sealed partial class GatewayHostedService(
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<GatewayHostedService> logger,
+    IEnumerable<IListenerBindingsSource> bindingSources,
     IMeterFactory? meterFactory = null) : BackgroundService
 {
     private readonly FsmGatewayOptions _options = options.Value;
@@ -39,6 +40,13 @@ internal sealed partial class GatewayHostedService(
     private HashSet<Diagnostic> _previousDiagnostics = [];
 
     private string? _notServing = NotYetApplied;
+
+    /// <summary>
+    /// For a process that serves no traffic, what data planes elsewhere reported binding (a controller's config-stream
+    /// reports); null when no such source is registered, and statuses are then computed as if every listener were bound.
+    /// </summary>
+    private readonly IListenerBindingsSource? _bindingSource = bindingSources.FirstOrDefault();
+    private ListenerBindings? _reported;
 
     /// <summary>Runs the pipeline; should it ever end but by a stop, the liveness probe fails so the process is restarted.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -68,10 +76,35 @@ internal sealed partial class GatewayHostedService(
         }
 
         LogWaitingForSources(logger, string.Join(", ", sourceList.Select(static s => s.Name)));
+
+        // The newest snapshot, written to the channel again when data planes report new bind outcomes so that it is
+        // compiled again with them. One lock orders both writers, so a re-written snapshot never displaces a newer one.
+        var newest = new object();
+        ConfigSnapshot? latest = null;
+        using var reports = _options.ServeTraffic || _bindingSource is null
+            ? null
+            : _bindingSource.Bindings.Subscribe(bindings =>
+            {
+                lock (newest)
+                {
+                    Volatile.Write(ref _reported, bindings);
+                    if (latest is not null)
+                    {
+                        snapshots.Writer.TryWrite(latest);
+                    }
+                }
+            });
         using var subscription = ConfigPipeline
             .Snapshots(sourceList, _options.Debounce, _options.MaxDelay, _options.Scheduler ?? TaskPoolScheduler.Default, OnSourceFault)
             .Subscribe(
-                snapshot => snapshots.Writer.TryWrite(snapshot),
+                snapshot =>
+                {
+                    lock (newest)
+                    {
+                        latest = snapshot;
+                        snapshots.Writer.TryWrite(snapshot);
+                    }
+                },
                 error =>
                 {
                     PipelineEnded(ErrorText.Of(error), error);
@@ -165,7 +198,7 @@ internal sealed partial class GatewayHostedService(
         }
         else
         {
-            bindings = ListenerBindings.AssumeAllBound;
+            bindings = _bindingSource is null ? ListenerBindings.AssumeAllBound : Volatile.Read(ref _reported) ?? ListenerBindings.Pending;
             result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
             _metrics.Compiled(time.GetElapsedTime(compiling));
         }
@@ -176,7 +209,7 @@ internal sealed partial class GatewayHostedService(
         // Ready means serving: a gateway with no listener bound is not ready (else a load balancer would send
         // connections to a process that refuses them), and says why; a good config later makes it ready.
         var notServing = WhyNotServing(snapshot, result, bindings);
-        state.Applied(result, notServing);
+        state.Applied(snapshot, result, bindings, notServing);
         LogNewDiagnostics(result);
         foreach (var sink in sinks)
         {

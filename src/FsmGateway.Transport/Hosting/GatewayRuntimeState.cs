@@ -1,3 +1,6 @@
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using FsmGateway.Configuration;
 using FsmGateway.Routing;
 
 namespace FsmGateway.Transport.Hosting;
@@ -5,6 +8,8 @@ namespace FsmGateway.Transport.Hosting;
 /// <summary>What the running gateway has done: for the health and readiness probes, admin endpoints and tests.</summary>
 public sealed class GatewayRuntimeState
 {
+    private readonly BehaviorSubject<ConfigSnapshot?> _applied = new(null);
+    private readonly BehaviorSubject<ListenerBindings?> _bindings = new(null);
     private volatile CompilationResult? _last;
     private volatile string? _startupFailure;
     private volatile string? _notServing;
@@ -39,11 +44,26 @@ public sealed class GatewayRuntimeState
     /// <summary>Why the gateway stopped at start-up (no listener could be bound), or null.</summary>
     public string? StartupFailure => _startupFailure;
 
+    /// <summary>
+    /// Each config snapshot as it is applied (compiled, and served when this process serves): the last one at once on
+    /// subscription, then every later one. The same snapshot comes again when it is applied again (bind retries, new
+    /// bind reports), with the same <see cref="ConfigSnapshot.Revision"/>. A controller streams Gateways' closures from it.
+    /// </summary>
+    public IObservable<ConfigSnapshot> AppliedSnapshots => _applied.Where(static s => s is not null)!;
+
+    /// <summary>What the transport bound at each apply (the last one at once on subscription): what a data plane reports.</summary>
+    internal IObservable<ListenerBindings> AppliedBindings => _bindings.Where(static b => b is not null)!;
+
+    /// <summary>What the transport bound at the last apply, or null before the first.</summary>
+    internal ListenerBindings? CurrentBindings => _bindings.Value;
+
     /// <summary>Records an applied compilation and, when it serves nothing, why.</summary>
-    internal void Applied(CompilationResult result, string? notServing)
+    internal void Applied(ConfigSnapshot snapshot, CompilationResult result, ListenerBindings bindings, string? notServing)
     {
         _notServing = notServing;
         _last = result;
+        _bindings.OnNext(bindings);
+        _applied.OnNext(snapshot);
     }
 
     internal void Failed(string reason) => _startupFailure = reason;

@@ -67,7 +67,7 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
             ? new FakeApiException(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again")
             : null;
         await using var controller = GatewayProcess.Start(
-            "controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+            "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
         await controller.WaitUntilReadyAsync();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var metrics = new Uri(controller.AdminUri!, "/metrics");

@@ -50,7 +50,7 @@ public sealed class ControllerUnderLoadTests : IAsyncLifetime
     {
         await using var controller = GatewayProcess.Start(
             new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" },
-            "controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+            "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
         await controller.WaitForLineAsync("leads: it writes status", TimeSpan.FromSeconds(60));
 
         for (var cycle = 0; cycle < Cycles; cycle++)

@@ -73,7 +73,8 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         await using var backendC = new BannerServer("C");
         ApplyEndpoints(Namespace, "httpbin", backendA.Port);
 
-        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+        var stream = Net.FreePort();
+        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system", "--stream-address", "127.0.0.1", "--stream-port", stream.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await controller.WaitUntilReadyAsync();
 
         // The controller provisions the data plane: a Deployment and a LoadBalancer Service labelled app=fsm-gateway, owned by the Gateway.
@@ -98,7 +99,14 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.Single(_server.List("v1", "Service", Namespace), s => s["metadata"]?["labels"]?["app"]?.GetValue<string>() == "fsm-gateway");
 
         // Until its data plane runs and has an address, the Gateway is accepted but not programmed.
-        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "Pending"), "Programmed=False Pending while the Deployment has no available replica", TimeSpan.FromSeconds(30));
+        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "Pending"), "Programmed=False Pending while no data plane has reported", TimeSpan.FromSeconds(30));
+
+        // The data plane runs what the Deployment runs (here as a local process), its config streamed by the controller:
+        // no kubeconfig, no request to the API server.
+        args = [.. args.Select((a, i) => i > 0 && args[i - 1] == "--admin-port" ? "0" : i > 0 && args[i - 1] == "--admin-address" ? "127.0.0.1" : a)];
+        await using var dataPlane = GatewayProcess.Start(new Dictionary<string, string?> { ["KUBECONFIG"] = null }, [.. args, "--controller-address", $"http://127.0.0.1:{stream}"]);
+        await dataPlane.WaitUntilReadyAsync();
+        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["message"]?.GetValue<string>()?.Contains("Deployment", StringComparison.Ordinal) == true), "Programmed=False Pending while the Deployment has no available replica", TimeSpan.FromSeconds(30));
         _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
         await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "AddressNotAssigned"), "Programmed=False AddressNotAssigned while the Service has no load-balancer address", TimeSpan.FromSeconds(30));
 
@@ -143,10 +151,6 @@ public sealed class KubernetesModesTests : IAsyncLifetime
                 TimeSpan.FromSeconds(30));
         }
 
-        // The data plane runs what the Deployment runs (here as a local process) and reads its Gateway from the API server.
-        args = [.. args.Select((a, i) => i > 0 && args[i - 1] == "--admin-port" ? "0" : i > 0 && args[i - 1] == "--admin-address" ? "127.0.0.1" : a)];
-        await using var dataPlane = GatewayProcess.Start([.. args, "--kubeconfig", _kubeconfig]);
-        await dataPlane.WaitUntilReadyAsync();
         Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
         {
@@ -211,9 +215,10 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.Equal(0, await controller.TerminateAsync());
         Assert.DoesNotContain(_server.Requests, r => r.StatusCode >= 500);
 
-        // Every call each identity made is one that deploy/10-rbac.yaml grants it (RequiredPermissions is kept equal to it).
+        // Every call the controller made is one that deploy/10-rbac.yaml grants it (RequiredPermissions is kept equal to
+        // it); the data plane, fed by the controller's stream, made none.
         AssertAllowed("(controller)", RequiredPermissions.Controller);
-        AssertAllowed("(gateway)", RequiredPermissions.Dataplane);
+        Assert.DoesNotContain(_server.Requests, r => r.UserAgent?.Contains("(gateway)", StringComparison.Ordinal) == true);
     }
 
     private void AssertAllowed(string userAgent, IReadOnlyList<RequiredPermission> granted)

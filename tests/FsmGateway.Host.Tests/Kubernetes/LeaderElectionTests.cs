@@ -55,7 +55,7 @@ public sealed class LeaderElectionTests : IAsyncLifetime
     }
 
     private GatewayProcess Controller() => GatewayProcess.Start(
-        "controller", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
+        "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
         "--lease-duration", "6s", "--renew-deadline", "4s", "--retry-period", "1s");
 
     private string? ListenerName() =>

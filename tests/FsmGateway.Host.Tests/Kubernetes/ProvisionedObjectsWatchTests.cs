@@ -19,6 +19,8 @@ public sealed class ProvisionedObjectsWatchTests : IAsyncLifetime
     private static readonly TimeSpan Promptly = TimeSpan.FromSeconds(60);
 
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-owned-");
+    private readonly int _port = Net.FreePort();
+    private readonly int _stream = Net.FreePort();
     private FakeApiServer _server = null!;
     private string _kubeconfig = null!;
 
@@ -35,7 +37,7 @@ public sealed class ProvisionedObjectsWatchTests : IAsyncLifetime
             metadata: { name: gw, namespace: {{Namespace}} }
             spec:
               gatewayClassName: fsm
-              listeners: [{ name: tcp, port: 7000, protocol: TCP }]
+              listeners: [{ name: tcp, port: {{_port}}, protocol: TCP }]
             """);
     }
 
@@ -48,8 +50,14 @@ public sealed class ProvisionedObjectsWatchTests : IAsyncLifetime
     [Fact]
     public async Task Programmed_follows_the_data_plane_becoming_available_and_addressed_with_no_other_event()
     {
-        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
-        await Net.EventuallyAsync(() => Task.FromResult(ProgrammedReason() == "Pending"), "Programmed=False Pending while the Deployment has no available replica", Promptly);
+        var stream = _stream.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var controller = GatewayProcess.Start("controller", "--stream-address", "127.0.0.1", "--stream-port", stream, "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+
+        // Its data plane (as a local process) binds the listener and says so on the config stream: Programmed then
+        // depends on the provisioned Deployment and Service alone.
+        await using var dataPlane = GatewayProcess.Start("gateway", "--gateway", $"{Namespace}/gw", "--controller-address", $"http://127.0.0.1:{stream}", "--admin-port", "0");
+        await dataPlane.WaitUntilReadyAsync();
+        await Net.EventuallyAsync(() => Task.FromResult(Status()?["conditions"]?.AsArray().Any(c => c?["message"]?.GetValue<string>().Contains("Deployment", StringComparison.Ordinal) == true) == true), "Programmed=False Pending while the Deployment has no available replica", Promptly);
         await QuietAsync();
         var before = ControllerRequests();
 
@@ -72,6 +80,7 @@ public sealed class ProvisionedObjectsWatchTests : IAsyncLifetime
         await Net.EventuallyAsync(() => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, DataPlane) is not null), $"the deleted Deployment provisioned again; controller output:\n{controller.Output}", Promptly);
         await Net.EventuallyAsync(() => Task.FromResult(ProgrammedReason() == "Pending"), "Programmed=False Pending again: the new Deployment has no available replica yet", Promptly);
 
+        Assert.Equal(0, await dataPlane.TerminateAsync());
         Assert.Equal(0, await controller.TerminateAsync());
         Assert.Contains(_server.Requests, r => r.Verb == "watch" && r.Resource == "deployments" && r.Path.Contains("labelSelector=", StringComparison.Ordinal));
     }

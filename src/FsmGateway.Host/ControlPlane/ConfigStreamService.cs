@@ -1,0 +1,206 @@
+using System.Collections.Immutable;
+using System.Reactive.Linq;
+using System.Threading.Channels;
+using FsmGateway.Configuration;
+using FsmGateway.Resources;
+using FsmGateway.Routing;
+using FsmGateway.Transport.ControlPlane;
+using FsmGateway.Transport.ControlPlane.Protocol;
+using Resource = FsmGateway.Resources.Resource;
+using ResourceKey = FsmGateway.Resources.ResourceKey;
+using ResourceKind = FsmGateway.Resources.ResourceKind;
+using FsmGateway.Transport.Hosting;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FsmGateway.Host.ControlPlane;
+
+/// <summary>
+/// The controller's end of the config stream (ADR 0010), served by every replica. A data plane says which Gateway it
+/// serves; it gets that Gateway's dependency closure (<see cref="GatewayClosure"/>) of the controller's latest applied
+/// snapshot, first whole (ending in synced), then as upserts and deletes computed against what it was sent, after every
+/// snapshot that changes them. Its reports of what it bound feed <see cref="DataPlaneReports"/>.
+/// </summary>
+internal sealed partial class ConfigStreamService(
+    GatewayRuntimeState state,
+    DataPlaneReports reports,
+    IDataPlaneAuthorizer authorizer,
+    IOptions<FsmGatewayOptions> gatewayOptions,
+    IOptions<ConfigStreamServerOptions> options,
+    ILogger<ConfigStreamService> logger) : ConfigStream.ConfigStreamBase
+{
+    /// <summary>The protocol versions this controller serves, oldest first.</summary>
+    public const uint LowestVersion = 1;
+    public const uint HighestVersion = 1;
+
+    /// <summary>How many objects one batch carries at most, so a large closure never meets a message-size limit.</summary>
+    internal const int BatchSize = 500;
+
+    public override async Task Subscribe(IAsyncStreamReader<DataPlaneMessage> requestStream, IServerStreamWriter<ControllerMessage> responseStream, ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        if (!await requestStream.MoveNext(cancellationToken).ConfigureAwait(false) || requestStream.Current.KindCase != DataPlaneMessage.KindOneofCase.Hello)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "the first message must be a Hello naming the Gateway"));
+        }
+
+        var hello = requestStream.Current.Hello;
+        if (hello.ProtocolVersion < LowestVersion)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"protocol version {hello.ProtocolVersion} is not served; this controller serves {LowestVersion} to {HighestVersion}"));
+        }
+
+        if (hello.GatewayNamespace.Length == 0 || hello.GatewayName.Length == 0)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "Hello.gateway_namespace and Hello.gateway_name are required"));
+        }
+
+        var gateway = new ResourceKey(ResourceKind.Gateway, hello.GatewayNamespace, hello.GatewayName);
+        var dataPlane = hello.DataPlaneId.Length > 0 ? hello.DataPlaneId : context.Peer;
+        if (await authorizer.RefuseAsync(context, gateway, cancellationToken).ConfigureAwait(false) is { } refusal)
+        {
+            LogRefused(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(refusal));
+            throw new RpcException(new Grpc.Core.Status(StatusCode.PermissionDenied, refusal));
+        }
+
+        await responseStream.WriteAsync(new ControllerMessage
+        {
+            Welcome = new Welcome { ProtocolVersion = Math.Min(hello.ProtocolVersion, HighestVersion), ControllerId = options.Value.Identity },
+        }, cancellationToken).ConfigureAwait(false);
+
+        var connection = reports.Connect(gateway, dataPlane);
+        LogSubscribed(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(context.Peer));
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            // The data plane closing its side (or breaking) ends the call; so does the controller stopping.
+            var reading = ReadReportsAsync(requestStream, connection, stream);
+            await SendConfigAsync(gateway, responseStream, stream.Token).ConfigureAwait(false);
+            await reading.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            reports.Disconnect(connection);
+            LogUnsubscribed(logger, LogText.Escape(dataPlane), gateway.ToString());
+        }
+    }
+
+    private async Task ReadReportsAsync(IAsyncStreamReader<DataPlaneMessage> requests, long connection, CancellationTokenSource stream)
+    {
+        try
+        {
+            while (await requests.MoveNext(stream.Token).ConfigureAwait(false))
+            {
+                if (requests.Current.KindCase != DataPlaneMessage.KindOneofCase.Report)
+                {
+                    continue;
+                }
+
+                var outcomes = ImmutableSortedDictionary.CreateBuilder<int, BindOutcome>();
+                foreach (var listener in requests.Current.Report.Listeners)
+                {
+                    outcomes[listener.Port] = listener.State switch
+                    {
+                        Transport.ControlPlane.Protocol.BindState.Bound => BindOutcome.Bound,
+                        Transport.ControlPlane.Protocol.BindState.Failed => BindOutcome.Failed(listener.Message.Length > 0 ? listener.Message : "the data plane could not bind it"),
+                        _ => BindOutcome.NotYetBound,
+                    };
+                }
+
+                reports.Report(connection, outcomes.ToImmutable());
+            }
+        }
+#pragma warning disable CA1031 // A broken request stream ends this call; the data plane connects again.
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
+        {
+            LogReadFailed(logger, ErrorText.Of(e));
+        }
+        finally
+        {
+            await stream.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task SendConfigAsync(ResourceKey gateway, IServerStreamWriter<ControllerMessage> responses, CancellationToken cancellationToken)
+    {
+        var snapshots = Channel.CreateBounded<ConfigSnapshot>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        using var subscription = state.AppliedSnapshots.Subscribe(s => snapshots.Writer.TryWrite(s));
+        var compiler = gatewayOptions.Value;
+        Dictionary<ResourceKey, Resource>? sent = null;
+        var sentRevision = -1L;
+        await foreach (var snapshot in snapshots.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (snapshot.Revision == sentRevision)
+            {
+                continue;
+            }
+
+            var closure = GatewayClosure.Of(snapshot, gateway, compiler.ImplicitGatewayClassName, compiler.ControllerName);
+            if (sent is null)
+            {
+                var all = closure.Values.ToList();
+                for (var start = 0; start == 0 || start < all.Count; start += BatchSize)
+                {
+                    var batch = new ConfigBatch { Revision = snapshot.Revision, Reset = true, Synced = start + BatchSize >= all.Count };
+                    batch.Upserts.AddRange(all.Skip(start).Take(BatchSize).Select(ModelCodec.Encode));
+                    await responses.WriteAsync(new ControllerMessage { Batch = batch }, cancellationToken).ConfigureAwait(false);
+                }
+
+                sent = new Dictionary<ResourceKey, Resource>(closure);
+                LogSentFull(logger, gateway.ToString(), all.Count, snapshot.Revision);
+            }
+            else
+            {
+                var upserts = closure.Where(pair => !sent.TryGetValue(pair.Key, out var before) || !before.Equals(pair.Value)).Select(static pair => pair.Value).ToList();
+                var deletes = sent.Keys.Where(key => !closure.ContainsKey(key)).ToList();
+                for (var start = 0; start < upserts.Count + deletes.Count; start += BatchSize)
+                {
+                    var batch = new ConfigBatch { Revision = snapshot.Revision };
+                    batch.Upserts.AddRange(upserts.Skip(start).Take(BatchSize).Select(ModelCodec.Encode));
+                    batch.Deletes.AddRange(deletes.Skip(Math.Max(0, start - upserts.Count)).Take(BatchSize - batch.Upserts.Count).Select(ModelCodec.Encode));
+                    await responses.WriteAsync(new ControllerMessage { Batch = batch }, cancellationToken).ConfigureAwait(false);
+                }
+
+                foreach (var resource in upserts)
+                {
+                    sent[resource.Key] = resource;
+                }
+
+                foreach (var key in deletes)
+                {
+                    sent.Remove(key);
+                }
+
+                if (upserts.Count + deletes.Count > 0)
+                {
+                    LogSentChanges(logger, gateway.ToString(), upserts.Count, deletes.Count, snapshot.Revision);
+                }
+            }
+
+            sentRevision = snapshot.Revision;
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "Config stream: data plane {DataPlane} subscribed for {Gateway} from {Peer}")]
+    private static partial void LogSubscribed(ILogger logger, string dataPlane, string gateway, string peer);
+
+    [LoggerMessage(2, LogLevel.Information, "Config stream: data plane {DataPlane} of {Gateway} disconnected")]
+    private static partial void LogUnsubscribed(ILogger logger, string dataPlane, string gateway);
+
+    [LoggerMessage(3, LogLevel.Warning, "Config stream: refused data plane {DataPlane} for {Gateway}: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string dataPlane, string gateway, string reason);
+
+    [LoggerMessage(4, LogLevel.Debug, "Config stream: sent {Gateway} in full, {Count} object(s), revision {Revision}")]
+    private static partial void LogSentFull(ILogger logger, string gateway, int count, long revision);
+
+    [LoggerMessage(5, LogLevel.Debug, "Config stream: sent {Gateway} {Upserts} upsert(s) and {Deletes} delete(s), revision {Revision}")]
+    private static partial void LogSentChanges(ILogger logger, string gateway, int upserts, int deletes, long revision);
+
+    [LoggerMessage(6, LogLevel.Warning, "Config stream: reading a data plane's reports failed: {Error}")]
+    private static partial void LogReadFailed(ILogger logger, string error);
+}

@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Threading.Channels;
+using FsmGateway.Transport.ControlPlane.Protocol;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FsmGateway.Transport.Tests.ControlPlane;
+
+/// <summary>
+/// A controller's config stream on a real Kestrel (HTTP/2, 127.0.0.1, port 0): answers each Hello with a Welcome and
+/// <see cref="FullSet"/>, then sends what the test pushes, and records Hellos and Reports. <see cref="DropAsync"/>
+/// breaks the current stream as a controller that dies does.
+/// </summary>
+internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private Channel<ControllerMessage> _pushes = Channel.CreateUnbounded<ControllerMessage>();
+    private CancellationTokenSource _drop = new();
+
+    private FakeController(int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(this);
+        _app = builder.Build();
+        _app.MapGrpcService<FakeController>();
+    }
+
+    public ConcurrentQueue<Hello> Hellos { get; } = new();
+
+    public ConcurrentQueue<Report> Reports { get; } = new();
+
+    public List<ConfigBatch> FullSet { get; } = [];
+
+    public Uri Address { get; private set; } = null!;
+
+    public static async Task<FakeController> StartAsync(int port = 0)
+    {
+        var controller = new FakeController(port);
+        await controller._app.StartAsync();
+        controller.Address = new Uri(controller._app.Urls.Single());
+        return controller;
+    }
+
+    public void Push(ConfigBatch batch) => _pushes.Writer.TryWrite(new ControllerMessage { Batch = batch });
+
+    /// <summary>Ends the current stream with an error, as a controller that goes away does.</summary>
+    public async Task DropAsync()
+    {
+        var drop = _drop;
+        _drop = new CancellationTokenSource();
+        _pushes = Channel.CreateUnbounded<ControllerMessage>();
+        await drop.CancelAsync();
+    }
+
+    public override async Task Subscribe(IAsyncStreamReader<DataPlaneMessage> requestStream, IServerStreamWriter<ControllerMessage> responseStream, ServerCallContext context)
+    {
+        using var call = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _drop.Token);
+        var pushes = _pushes;
+        if (!await requestStream.MoveNext(call.Token))
+        {
+            return;
+        }
+
+        Hellos.Enqueue(requestStream.Current.Hello);
+        await responseStream.WriteAsync(new ControllerMessage { Welcome = new Welcome { ProtocolVersion = 1, ControllerId = "fake" } }, call.Token);
+        foreach (var batch in FullSet)
+        {
+            await responseStream.WriteAsync(new ControllerMessage { Batch = batch }, call.Token);
+        }
+
+        var reading = Task.Run(async () =>
+        {
+            while (await requestStream.MoveNext(call.Token))
+            {
+                if (requestStream.Current.Report is { } report)
+                {
+                    Reports.Enqueue(report);
+                }
+            }
+        });
+        try
+        {
+            await foreach (var message in pushes.Reader.ReadAllAsync(call.Token))
+            {
+                await responseStream.WriteAsync(message, call.Token);
+            }
+        }
+        catch (OperationCanceledException) when (_drop.IsCancellationRequested || call.IsCancellationRequested)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, "the fake controller dropped the stream"));
+        }
+        finally
+        {
+            try
+            {
+                await reading;
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+            {
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _drop.CancelAsync();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _drop.Dispose();
+    }
+}
