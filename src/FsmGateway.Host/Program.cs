@@ -8,6 +8,8 @@ var root = new RootCommand("FsmGateway: an L4 (TCP) gateway for the Kubernetes G
 #if !DATA_PLANE // The Native AOT data plane has no KubernetesClient modes (docs/adr/0011).
     KubernetesCommands.CreateController(),
     KubernetesCommands.CreateGateway(),
+#else
+    ControllerStreamCli.CreateGateway(), // the config stream only (docs/adr/0010)
 #endif
 };
 

@@ -112,11 +112,7 @@ internal static class KubernetesCommands
     {
         var connection = new ConnectionOptions();
         var gatewayName = new Option<string>(CommandLineNames.Gateway, "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
-        var controllerAddress = new Option<string[]>("--controller-address")
-        {
-            Description = "Read config from the controller's config stream at this address (http://HOST:PORT; repeat it to name several replicas) instead of the API server: no Kubernetes credentials are used.",
-            AllowMultipleArgumentsPerToken = false,
-        };
+        var controllerAddress = ControllerStreamCli.CreateAddressOption(required: false);
         var serve = new ServeOptions();
         var accessLog = new AccessLogCli();
         var command = new Command(CommandLineNames.GatewayCommand, "Run the data plane of one Gateway: bind its listeners and route them, reading config from the controller's config stream (--controller-address) or the API server.")
@@ -137,16 +133,9 @@ internal static class KubernetesCommands
                 return Task.FromResult(ExitCodes.BadInput);
             }
 
-            var controllers = new List<Uri>();
-            foreach (var text in parse.GetValue(controllerAddress) ?? [])
+            if (!ControllerStreamCli.TryRead(parse, controllerAddress, error, out var controllers))
             {
-                if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
-                {
-                    error.WriteLine($"gateway: --controller-address '{LogText.Escape(text)}' is not http://HOST:PORT");
-                    return Task.FromResult(ExitCodes.BadInput);
-                }
-
-                controllers.Add(uri);
+                return Task.FromResult(ExitCodes.BadInput);
             }
 
             ServeSettings settings;
@@ -202,19 +191,7 @@ internal static class KubernetesCommands
 
                     if (controllers.Count > 0)
                     {
-                        gateway.LoadFromController(o =>
-                        {
-                            foreach (var controller in controllers)
-                            {
-                                o.Addresses.Add(controller);
-                            }
-
-                            o.Gateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]);
-                            if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
-                            {
-                                o.DataPlaneId = pod;
-                            }
-                        });
+                        ControllerStreamCli.Use(gateway, controllers, new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]));
                         return;
                     }
 
