@@ -85,8 +85,9 @@ public sealed class ConfigStreamTests : IAsyncLifetime
 
         // Changes stream through: the endpoints move to another backend.
         ApplyEndpoints(backendB.Port);
-        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "B", "connections reach the new endpoint");
-        Assert.Equal("B", await BannerServer.ReadBannerAsync(_bar));
+        // (Listeners take a new table one after the other, so each is waited for.)
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "B", "connections to foo reach the new endpoint");
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_bar) == "B", "connections to bar reach the new endpoint");
 
         Assert.Equal(0, await dataPlane.TerminateAsync());
         Assert.Equal(0, await controller.TerminateAsync());
