@@ -68,11 +68,11 @@ internal static class ControllerStreamCli
     /// <summary>The Native AOT data plane's <c>gateway</c>: the config stream only.</summary>
     public static Command CreateGateway()
     {
-        var gatewayName = new Option<string>("--gateway", "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
+        var gatewayName = new Option<string>(CommandLineNames.Gateway, "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
         var controllerAddress = CreateAddressOption(required: true);
         var serve = new ServeOptions();
         var accessLog = new AccessLogCli();
-        var command = new Command("gateway", "Run the data plane of one Gateway: bind its listeners and route them, reading config from the controller's config stream.")
+        var command = new Command(CommandLineNames.GatewayCommand, "Run the data plane of one Gateway: bind its listeners and route them, reading config from the controller's config stream.")
         {
             gatewayName, controllerAddress,
         };

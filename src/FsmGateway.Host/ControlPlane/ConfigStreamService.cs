@@ -27,6 +27,7 @@ internal sealed partial class ConfigStreamService(
     DataPlaneReports reports,
     IDataPlaneAuthorizer authorizer,
     IOptions<FsmGatewayOptions> gatewayOptions,
+    IOptions<GatewayControllerOptions> controllerOptions,
     IOptions<ConfigStreamServerOptions> options,
     ILogger<ConfigStreamService> logger) : ConfigStream.ConfigStreamBase
 {
@@ -140,7 +141,7 @@ internal sealed partial class ConfigStreamService(
                 continue;
             }
 
-            var closure = GatewayClosure.Of(snapshot, gateway, compiler.ImplicitGatewayClassName, compiler.ControllerName);
+            var closure = GatewayClosure.Of(snapshot, gateway, compiler.ImplicitGatewayClassName, controllerOptions.Value.ControllerName);
             if (sent is null)
             {
                 var all = closure.Values.ToList();
