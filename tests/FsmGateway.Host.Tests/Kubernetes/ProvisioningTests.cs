@@ -57,7 +57,7 @@ public sealed class ProvisioningTests : IAsyncLifetime
               infrastructure:
                 labels: { team: payments }
                 annotations: { example.com/owner: alice }
-              listeners: [{ name: tcp, port: 7000, protocol: TCP }]
+              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
             """);
         await using var controller = StartController();
 
@@ -137,7 +137,7 @@ public sealed class ProvisioningTests : IAsyncLifetime
               gatewayClassName: fsm
               infrastructure:
                 parametersRef: { group: "", kind: ConfigMap, name: gateway-params }
-              listeners: [{ name: tcp, port: 7000, protocol: TCP }]
+              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
             """);
         await using var controller = StartController();
 
@@ -149,7 +149,10 @@ public sealed class ProvisioningTests : IAsyncLifetime
         var budget = await EventuallyAsync(() => _server.Get("policy/v1", "PodDisruptionBudget", Namespace, DataPlane), "the PodDisruptionBudget (3 replicas)", controller);
         Assert.Equal(1, budget["spec"]!["minAvailable"]!.GetValue<int>());
 
-        // A NodePort Service's address is its cluster IP: once a replica is available the Gateway is Programmed.
+        // A NodePort Service's address is its cluster IP: once a replica is available (and its data plane, here a local
+        // process on the config stream, has bound the listener) the Gateway is Programmed.
+        await using var dataPlane = GatewayProcess.Start("gateway", "--gateway", $"{Namespace}/gw", "--controller-address", $"http://127.0.0.1:{_stream}", "--admin-port", "0");
+        await dataPlane.WaitUntilReadyAsync();
         _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":3,"availableReplicas":3,"readyReplicas":3}""")!);
         await Net.EventuallyAsync(() => Task.FromResult(Condition("Programmed")?["status"]?.GetValue<string>() == "True"), $"Programmed=True; controller output:\n{controller.Output}", Promptly);
 
@@ -181,8 +184,11 @@ public sealed class ProvisioningTests : IAsyncLifetime
         AssertAllowed();
     }
 
+    private readonly int _stream = Net.FreePort();
+    private readonly int _listener = Net.FreePort();
+
     private GatewayProcess StartController() =>
-        GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+        GatewayProcess.Start("controller", "--stream-address", "127.0.0.1", "--stream-port", _stream.ToString(System.Globalization.CultureInfo.InvariantCulture), "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
 
     private void SetParameters(string data)
     {
