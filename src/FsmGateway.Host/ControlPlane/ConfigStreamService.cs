@@ -11,6 +11,7 @@ using ResourceKey = FsmGateway.Resources.ResourceKey;
 using ResourceKind = FsmGateway.Resources.ResourceKind;
 using FsmGateway.Transport.Hosting;
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -29,6 +30,7 @@ internal sealed partial class ConfigStreamService(
     IOptions<FsmGatewayOptions> gatewayOptions,
     IOptions<GatewayControllerOptions> controllerOptions,
     IOptions<ConfigStreamServerOptions> options,
+    IHostApplicationLifetime lifetime,
     ILogger<ConfigStreamService> logger) : ConfigStream.ConfigStreamBase
 {
     /// <summary>The protocol versions this controller serves, oldest first.</summary>
@@ -72,7 +74,9 @@ internal sealed partial class ConfigStreamService(
 
         var connection = reports.Connect(gateway, dataPlane);
         LogSubscribed(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(context.Peer));
-        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // The controller stopping ends every stream at once (Kestrel would otherwise wait for these endless calls until
+        // its shutdown timeout): each data plane keeps serving and connects to another replica.
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
         try
         {
             // The data plane closing its side (or breaking) ends the call; so does the controller stopping.
