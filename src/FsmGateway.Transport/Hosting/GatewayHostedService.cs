@@ -160,6 +160,11 @@ internal sealed partial class GatewayHostedService(
             {
                 return;
             }
+            catch (Exception) when (stoppingToken.IsCancellationRequested)
+            {
+                // The host is stopping, or failed to start and is disposing what this apply uses: no config failure.
+                return;
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Whatever went wrong with this config, what is serving keeps serving; the next change is tried afresh.
