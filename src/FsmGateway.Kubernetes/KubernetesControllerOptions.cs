@@ -42,6 +42,14 @@ public sealed class KubernetesControllerOptions
     /// </summary>
     public int DataPlaneReplicas { get; set; } = 1;
 
+    /// <summary>
+    /// The controller's config stream the provisioned data-plane pods subscribe to (their <c>--controller-address</c>,
+    /// e.g. <c>http://fsm-gateway-controller.fsm-system:15010</c>), so that they report their listeners' bind outcomes
+    /// and <c>Programmed</c> follows them (ADR 0010). Null: the pods read the API server and report nothing, so their
+    /// Gateways stay <c>Programmed=False</c> (<c>Pending</c>).
+    /// </summary>
+    public string? DataPlaneControllerAddress { get; set; }
+
     /// <summary>The ClusterRole the data-plane pods are bound to (read-only; shipped in <c>deploy/</c>). Default <c>fsm-gateway-dataplane</c>.</summary>
     public string DataPlaneClusterRole { get; set; } = "fsm-gateway-dataplane";
 

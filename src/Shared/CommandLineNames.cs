@@ -13,6 +13,9 @@ internal static class CommandLineNames
     /// <summary>The Gateway a data plane serves, as <c>NAMESPACE/NAME</c>.</summary>
     public const string Gateway = "--gateway";
 
+    /// <summary>The controller's config stream a data plane subscribes to (ADR 0010), as <c>http://HOST:PORT</c>.</summary>
+    public const string ControllerAddress = "--controller-address";
+
     /// <summary>The controller name whose GatewayClasses are ours.</summary>
     public const string ControllerName = "--controller-name";
 

@@ -10,7 +10,7 @@ namespace FsmGateway.Host.Cli;
 /// </summary>
 internal static class ControllerStreamCli
 {
-    public static Option<string[]> CreateAddressOption(bool required) => new("--controller-address")
+    public static Option<string[]> CreateAddressOption(bool required) => new(CommandLineNames.ControllerAddress)
     {
         Description = "Read config from the controller's config stream at this address (http://HOST:PORT; repeat it to name several replicas) instead of the API server: no Kubernetes credentials are used.",
         Required = required,

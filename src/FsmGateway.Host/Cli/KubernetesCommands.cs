@@ -26,10 +26,14 @@ internal static class KubernetesCommands
         var image = new Option<string?>("--image") { Description = "Data-plane image to provision per accepted Gateway (a Deployment and a LoadBalancer Service labelled app=fsm-gateway). Without it, nothing is provisioned." };
         var streamAddress = new Option<string>("--stream-address") { Description = "Address of the config stream data planes subscribe to (gRPC over HTTP/2; every replica serves it).", DefaultValueFactory = _ => "0.0.0.0" };
         var streamPort = new Option<int>("--stream-port") { Description = "Port of the config stream; 0 picks a free one.", DefaultValueFactory = _ => ConfigStreamServerOptions.DefaultPort };
+        var dataPlaneStream = new Option<string?>("--data-plane-controller-address")
+        {
+            Description = "The config stream provisioned data planes subscribe to (their --controller-address). Default: http://fsm-gateway-controller.NAMESPACE:STREAM-PORT, the controller Service of deploy/ in --leader-election-namespace; 'none' to have them read the API server (they then report no bind outcomes, and Programmed stays False).",
+        };
         var serve = new ServeOptions();
         var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader), provision a data plane per Gateway and stream each data plane its Gateway's config.")
         {
-            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort,
+            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort, dataPlaneStream,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -84,6 +88,14 @@ internal static class KubernetesCommands
                         o.RenewDeadline = renew;
                         o.RetryPeriod = retry;
                         o.DataPlaneImage = parse.GetValue(image);
+                        o.DataPlaneControllerAddress = parse.GetValue(dataPlaneStream) switch
+                        {
+                            "none" => null,
+                            { } given => given,
+                            null => parse.GetValue(streamPort) is > 0 and var port
+                                ? $"http://fsm-gateway-controller.{parse.GetValue(leaseNamespace)}:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+                                : null,
+                        };
 
                         // The controller drains nothing itself: its --drain-timeout is its data planes'.
                         o.DataPlaneDrainTimeout = settings.DrainTimeout;

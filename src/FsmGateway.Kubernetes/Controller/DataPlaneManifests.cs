@@ -167,6 +167,7 @@ internal static partial class DataPlaneManifests
                                     CommandLineNames.AdminAddress, "0.0.0.0",
                                     CommandLineNames.AdminPort, admin.ToString(CultureInfo.InvariantCulture),
                                     CommandLineNames.DrainTimeout, DurationArgument(options.DrainTimeout),
+                                    .. (options.ControllerAddress is { } stream ? [CommandLineNames.ControllerAddress, stream] : Array.Empty<string>()),
                                 ],
                                 Ports = [new V1ContainerPort { Name = "admin", ContainerPort = admin, Protocol = "TCP" }],
                                 ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/readyz", Port = admin } },

@@ -9,6 +9,12 @@ namespace FsmGateway.Kubernetes.Controller;
 /// <param name="PreStopDelay">How long a stopping pod keeps serving before it drains (a preStop sleep); zero for none.</param>
 internal sealed record ProvisioningOptions(string Image, int Replicas, string DataPlaneClusterRole, string ControllerName, TimeSpan DrainTimeout, TimeSpan PreStopDelay)
 {
+    /// <summary>
+    /// The controller's config stream the pods subscribe to (their <c>--controller-address</c>), so that they report
+    /// their listeners' bind outcomes, which <c>Programmed</c> follows; null for pods that read the API server.
+    /// </summary>
+    public string? ControllerAddress { get; init; }
+
     /// <summary>The field manager of every server-side apply the controller makes.</summary>
     public const string FieldManager = "fsm-gateway-controller";
 }

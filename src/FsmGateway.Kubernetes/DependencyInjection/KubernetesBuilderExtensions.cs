@@ -105,7 +105,7 @@ public static class KubernetesBuilderExtensions
             var metrics = sp.GetRequiredService<KubernetesMetrics>();
             var writer = new KubernetesStatusWriter(versions, api, controllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
             var provisioner = options.DataPlaneImage is { } image
-                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, controllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay), loggers.CreateLogger<GatewayProvisioner>(), metrics)
+                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, controllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay) { ControllerAddress = options.DataPlaneControllerAddress }, loggers.CreateLogger<GatewayProvisioner>(), metrics)
                 : null;
             var owned = provisioner is null
                 ? null

@@ -138,6 +138,17 @@ public sealed class DataPlaneManifestsTests
     }
 
     [Fact]
+    public void With_a_controller_address_the_pods_subscribe_to_the_config_stream_and_without_one_they_do_not()
+    {
+        var streamed = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options with { ControllerAddress = "http://fsm-gateway-controller.fsm-system:15010" });
+        var args = streamed.Deployment.Spec.Template.Spec.Containers[0].Args;
+        Assert.Equal("http://fsm-gateway-controller.fsm-system:15010", args[args.IndexOf("--controller-address") + 1]);
+
+        var watching = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options);
+        Assert.DoesNotContain("--controller-address", watching.Deployment.Spec.Template.Spec.Containers[0].Args);
+    }
+
+    [Fact]
     public void Grace_period_is_the_pre_stop_delay_plus_the_drain_timeout_plus_a_margin_and_the_pod_drains_for_the_drain_timeout()
     {
         var options = Options with { DrainTimeout = TimeSpan.FromSeconds(90), PreStopDelay = TimeSpan.FromSeconds(7) };
