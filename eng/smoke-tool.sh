@@ -21,6 +21,9 @@ gw=$!
 for _ in $(seq 1 100); do grep -q "Admin endpoints on" "$work/gw.log" && curl -sf -o /dev/null http://127.0.0.1:8080/ip && break; sleep 0.2; done
 admin=$(sed -n 's/.*Admin endpoints on \(http:[^ ]*\).*/\1/p' "$work/gw.log" | head -n 1)
 [ -n "$admin" ] || fail "no admin endpoint in the log"
+# The admin port answers before the first config is applied; ready means the listeners are bound and serving.
+for _ in $(seq 1 150); do curl -sf -o /dev/null "$admin/readyz" && break; sleep 0.2; done
+curl -sf -o /dev/null "$admin/readyz" || fail "$admin/readyz never answered 200: $(curl -s "$admin/readyz")"
 for port in 8000 8001; do
   body=$(curl -sf --max-time 10 "http://127.0.0.1:$port/headers") || fail "port $port did not answer"
   grep -q "\"Host\": \"127.0.0.1:$port\"" <<<"$body" || fail "unexpected answer on $port: $body"

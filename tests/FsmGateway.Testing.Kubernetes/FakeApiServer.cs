@@ -130,6 +130,46 @@ public sealed class FakeApiServer : IAsyncDisposable
     public IReadOnlyList<ApiRequest> Requests => [.. _requests];
 
     /// <summary>
+    /// The first logged request that <paramref name="match"/> accepts, once it has been handled (a watch: once it has
+    /// started); fails after <paramref name="timeout"/> (default 30 s) with the requests seen so far.
+    /// </summary>
+    public async Task<ApiRequest> WaitForRequestAsync(Func<ApiRequest, bool> match, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        var seen = new TaskCompletionSource<ApiRequest>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnRequest(ApiRequest request)
+        {
+            if (match(request))
+            {
+                seen.TrySetResult(request);
+            }
+        }
+
+        RequestHandled += OnRequest;
+        try
+        {
+            // Subscribed first, then the log: a request handled in between is found by one or the other.
+            if (_requests.FirstOrDefault(match) is { } already)
+            {
+                return already;
+            }
+
+            try
+            {
+                return await seen.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException($"No matching request within {timeout ?? TimeSpan.FromSeconds(30)}; requests: {string.Join(", ", _requests.Select(r => $"{r.Verb} {r.Path}"))}");
+            }
+        }
+        finally
+        {
+            RequestHandled -= OnRequest;
+        }
+    }
+
+    /// <summary>
     /// Fault injection: called before every resource request and every discovery request (those with an empty
     /// <see cref="ApiRequest.Resource"/>; <see cref="ApiRequest.StatusCode"/> is 0); a returned exception
     /// is the response (e.g. <c>new FakeApiException(500, "InternalError", "boom")</c> or 429 TooManyRequests), null lets it through.
