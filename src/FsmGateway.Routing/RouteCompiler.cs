@@ -17,11 +17,15 @@ public static class RouteCompiler
     /// <param name="snapshot">Every object the gateway knows.</param>
     /// <param name="options">Which controller we are; <see cref="CompilerOptions.Default"/> when null.</param>
     /// <param name="bindings">What the transport bound; <see cref="ListenerBindings.Pending"/> when null.</param>
+    /// <param name="dataPlanes">
+    /// What a controller that provisions data planes found of them (Deployment availability, the Service's addresses,
+    /// unusable parameters); null when this process provisions nothing, and then no Gateway gets an address.
+    /// </param>
     /// <returns>The routing table, statuses and diagnostics.</returns>
-    public static CompilationResult Compile(ConfigSnapshot snapshot, CompilerOptions? options = null, ListenerBindings? bindings = null)
+    public static CompilationResult Compile(ConfigSnapshot snapshot, CompilerOptions? options = null, ListenerBindings? bindings = null, ProvisionedDataPlanes? dataPlanes = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        var context = new CompilationContext(snapshot, options ?? CompilerOptions.Default, bindings ?? ListenerBindings.Pending);
+        var context = new CompilationContext(snapshot, options ?? CompilerOptions.Default, bindings ?? ListenerBindings.Pending) { DataPlanes = dataPlanes };
 
         var classStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayClassStatus>();
         var gatewayStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayStatus>();

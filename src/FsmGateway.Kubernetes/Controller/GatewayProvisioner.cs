@@ -8,16 +8,6 @@ using Microsoft.Extensions.Logging;
 
 namespace FsmGateway.Kubernetes.Controller;
 
-/// <summary>What provisioning found for one Gateway.</summary>
-/// <param name="Addresses">The Service's addresses: its load-balancer ingress, or its cluster IPs when it is not a LoadBalancer.</param>
-/// <param name="Available">Whether the Deployment has an available replica.</param>
-/// <param name="Deployment">The Deployment, as <c>namespace/name</c>, for status messages.</param>
-/// <param name="ParametersError">
-/// Why the Gateway's <c>spec.infrastructure.parametersRef</c> cannot be used (naming the object and the field); null
-/// when it can. While it is set, nothing of the Gateway's data plane is changed: the last good provisioning stays.
-/// </param>
-internal sealed record ProvisionedGateway(EquatableArray<GatewayAddress> Addresses, bool Available, string Deployment, string? ParametersError = null);
-
 /// <summary>
 /// For each accepted Gateway, the data plane that serves it, in the Gateway's namespace, built by
 /// <see cref="DataPlaneManifests"/> and written with server-side apply as field manager
@@ -55,9 +45,9 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     /// One Gateway's failure is logged and does not stop the others. Returns what was found per Gateway, and whether
     /// everything succeeded.
     /// </summary>
-    public async Task<(IReadOnlyDictionary<ResourceKey, ProvisionedGateway> Gateways, bool Complete)> ReconcileAsync(StatusSet statuses, bool fullCheck, CancellationToken cancellationToken)
+    public async Task<(IReadOnlyDictionary<ResourceKey, ProvisionedDataPlane> Gateways, bool Complete)> ReconcileAsync(StatusSet statuses, bool fullCheck, CancellationToken cancellationToken)
     {
-        var found = new Dictionary<ResourceKey, ProvisionedGateway>();
+        var found = new Dictionary<ResourceKey, ProvisionedDataPlane>();
         if (await versions.ResourceAsync(ApiKind.Gateway, cancellationToken).ConfigureAwait(false) is not { } gatewayResource)
         {
             return (found, false);
@@ -67,7 +57,8 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
         var gateways = new List<DataPlaneGateway>();
         foreach (var (key, status) in statuses.Gateways)
         {
-            if (!status.Conditions.Any(c => c.Type == ConditionTypes.Accepted && c.Status == ConditionStatus.True))
+            // Unusable parameters are the compiler's verdict on what this pass reports, not a reason to stop looking.
+            if (!status.Conditions.Any(c => c.Type == ConditionTypes.Accepted && (c.Status == ConditionStatus.True || c.Reason == ConditionReasons.InvalidParameters)))
             {
                 continue;
             }
@@ -140,7 +131,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
                     continue;
                 }
 
-                found[key] = new ProvisionedGateway(AddressesOf(service), IsAvailable(deployment), $"{gateway.Namespace}/{name}");
+                found[key] = new ProvisionedDataPlane($"{gateway.Namespace}/{name}", AvailableReplicas(deployment), AddressesOf(service));
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -195,16 +186,18 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     }
 
     /// <summary>What is provisioned now for a Gateway whose parameters are invalid (left as it is).</summary>
-    private async Task<ProvisionedGateway> CurrentAsync(DataPlaneGateway gateway, string error, CancellationToken cancellationToken)
+    private async Task<ProvisionedDataPlane> CurrentAsync(DataPlaneGateway gateway, string error, CancellationToken cancellationToken)
     {
         var name = DataPlaneManifests.DataPlaneName(gateway.Name);
         var deployment = await api.GetAsync(ApiResource.Deployment, gateway.Namespace, name, cancellationToken).ConfigureAwait(false);
         var service = await api.GetAsync(ApiResource.Service, gateway.Namespace, name, cancellationToken).ConfigureAwait(false);
-        return new ProvisionedGateway(
-            service is not null && IsOurs(service) ? AddressesOf(service) : [],
-            deployment is not null && IsOurs(deployment) && IsAvailable(deployment),
+        return new ProvisionedDataPlane(
             $"{gateway.Namespace}/{name}",
-            error);
+            deployment is not null && IsOurs(deployment) ? AvailableReplicas(deployment) : 0,
+            service is not null && IsOurs(service) ? AddressesOf(service) : [])
+        {
+            ParametersError = error,
+        };
     }
 
     /// <summary>Applies the Gateway's PodDisruptionBudget, or deletes the one we applied before when it wants none; false when that failed.</summary>
@@ -346,8 +339,8 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     private bool IsOurs(JsonObject item) =>
         item["metadata"]?["annotations"]?[DataPlaneManifests.ControllerAnnotation] is JsonValue value && value.TryGetValue<string>(out var name) && name == options.ControllerName;
 
-    private static bool IsAvailable(JsonObject deployment) =>
-        deployment["status"]?["availableReplicas"] is JsonValue value && value.TryGetValue<int>(out var available) && available > 0;
+    private static int AvailableReplicas(JsonObject deployment) =>
+        deployment["status"]?["availableReplicas"] is JsonValue value && value.TryGetValue<int>(out var available) ? available : 0;
 
     private static string Meta(JsonObject item, string field) => item["metadata"]![field]!.GetValue<string>();
 

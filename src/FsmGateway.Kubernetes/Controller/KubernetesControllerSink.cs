@@ -1,3 +1,6 @@
+using System.Collections.Immutable;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
 using System.Threading.Channels;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Resources;
@@ -9,8 +12,10 @@ namespace FsmGateway.Kubernetes.Controller;
 
 /// <summary>
 /// The controller's side effects for each compiled status set, done by the leader only and off the config pipeline:
-/// provision the data plane of each accepted Gateway (when an image is configured), then write statuses with what
-/// provisioning found (addresses; Programmed only once the data plane is available and addressed). Only the latest
+/// provision the data plane of each accepted Gateway (when an image is configured), then write the statuses. What
+/// provisioning finds (Deployment availability, the Service's addresses, unusable parameters) is a compiler input
+/// (<see cref="IProvisionedDataPlanesSource"/>): when it changes, the statuses in hand are not written; the pipeline
+/// compiles again with it and the next pass writes those, so status is decided by the compiler alone. Only the latest
 /// status set is worked on. Every call of a pass carries the leadership term, so a replica that stops leading stops
 /// writing at once. A failed object is retried with back-off; a periodic resync compares everything with the cluster
 /// again (repairing status someone else overwrote), as gaining leadership does. When provisioning, an informer on the
@@ -26,13 +31,17 @@ internal sealed partial class KubernetesControllerSink(
     TimeSpan resyncPeriod,
     ApiServerReachability reachability,
     TimeProvider time,
-    ILogger<KubernetesControllerSink> logger) : BackgroundService, IStatusSink
+    ILogger<KubernetesControllerSink> logger) : BackgroundService, IStatusSink, IProvisionedDataPlanesSource
 {
     private static readonly TimeSpan MinRetry = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(30);
 
     private readonly Channel<bool> _work = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+    private readonly BehaviorSubject<ProvisionedDataPlanes> _dataPlanes = new(ProvisionedDataPlanes.None);
     private StatusSet? _latest;
+
+    /// <summary>What provisioning found; nothing at all when this controller provisions nothing (then no Gateway has an address).</summary>
+    public IObservable<ProvisionedDataPlanes> DataPlanes => provisioner is null ? Observable.Never<ProvisionedDataPlanes>() : _dataPlanes;
     private volatile bool _compareAgain;
 
     public ValueTask PublishAsync(StatusSet statuses, CancellationToken cancellationToken)
@@ -110,70 +119,30 @@ internal sealed partial class KubernetesControllerSink(
 
     private async Task<bool> PassAsync(StatusSet statuses, bool fullCheck, CancellationToken cancellationToken)
     {
-        var complete = true;
-        var addresses = new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>();
-        if (provisioner is not null)
+        if (provisioner is null)
         {
-            (var provisioned, complete) = await provisioner.ReconcileAsync(statuses, fullCheck, cancellationToken).ConfigureAwait(false);
-            statuses = WithDataPlane(statuses, provisioned);
-            foreach (var (key, gateway) in provisioned)
-            {
-                addresses[key] = gateway.Addresses;
-            }
+            return await writer.WriteAsync(statuses, cancellationToken).ConfigureAwait(false);
         }
 
-        return await writer.WriteAsync(statuses, addresses, cancellationToken).ConfigureAwait(false) && complete;
-    }
-
-    /// <summary>
-    /// A provisioned Gateway is Programmed only once its data plane can serve: a Deployment with an available replica
-    /// (else Pending) and a Service with an address (else AddressNotAssigned). A Gateway whose parametersRef cannot be
-    /// used is not Accepted (InvalidParameters, with the object and field at fault); its data plane is left as it was,
-    /// so Programmed still says whether that one serves (Invalid when there is none).
-    /// </summary>
-    internal static StatusSet WithDataPlane(StatusSet statuses, IReadOnlyDictionary<ResourceKey, ProvisionedGateway> provisioned)
-    {
-        var gateways = statuses.Gateways;
-        foreach (var (key, status) in statuses.Gateways)
+        var (provisioned, complete) = await provisioner.ReconcileAsync(statuses, fullCheck, cancellationToken).ConfigureAwait(false);
+        var found = ImmutableSortedDictionary.CreateRange(provisioned);
+        if (!complete)
         {
-            if (!provisioned.TryGetValue(key, out var dataPlane))
-            {
-                continue;
-            }
-
-            var conditions = status.Conditions;
-            var changed = false;
-            if (dataPlane.ParametersError is { } error)
-            {
-                changed = true;
-                conditions = [.. conditions.Select(c => c.Type == ConditionTypes.Accepted
-                    ? c with { Status = ConditionStatus.False, Reason = ConditionReasons.InvalidParameters, Message = $"{error}. The data plane is left as it was." }
-                    : c)];
-            }
-
-            if (conditions.FirstOrDefault(c => c.Type == ConditionTypes.Programmed) is { Status: ConditionStatus.True } programmed)
-            {
-                Condition? instead = !dataPlane.Available
-                    ? dataPlane.ParametersError is not null && dataPlane.Addresses.IsEmpty
-                        ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.Invalid, Message = $"No data plane is provisioned while the Gateway's parameters are invalid." }
-                        : programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.Pending, Message = $"Waiting for Deployment {dataPlane.Deployment} to have an available replica." }
-                    : dataPlane.Addresses.IsEmpty
-                        ? programmed with { Status = ConditionStatus.False, Reason = ConditionReasons.AddressNotAssigned, Message = $"Waiting for the load balancer to give Service {dataPlane.Deployment} an address." }
-                        : null;
-                if (instead is not null)
-                {
-                    changed = true;
-                    conditions = [.. conditions.Select(c => c.Type == ConditionTypes.Programmed ? instead : c)];
-                }
-            }
-
-            if (changed)
-            {
-                gateways = gateways.SetItem(key, status with { Conditions = conditions });
-            }
+            // A Gateway whose data plane could not be read this pass keeps what was last found, rather than flapping to
+            // "not provisioned"; the retry finds it again.
+            var previous = _dataPlanes.Value.ByGateway;
+            found = found.SetItems(previous.Where(p => statuses.Gateways.ContainsKey(p.Key) && !found.ContainsKey(p.Key)));
         }
 
-        return statuses with { Gateways = gateways };
+        var observed = new ProvisionedDataPlanes(found);
+        if (!observed.Equals(_dataPlanes.Value))
+        {
+            // The statuses in hand were compiled without this; the compile it starts brings the statuses to write.
+            _dataPlanes.OnNext(observed);
+            return complete;
+        }
+
+        return await writer.WriteAsync(statuses, cancellationToken).ConfigureAwait(false) && complete;
     }
 
     private async Task ResyncAsync(CancellationToken stoppingToken)

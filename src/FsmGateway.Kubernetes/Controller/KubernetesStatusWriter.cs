@@ -28,11 +28,11 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
     }
 
     /// <summary>
-    /// Writes every status of <paramref name="statuses"/> that differs, with the Gateways' addresses from
-    /// <paramref name="addresses"/>. One object's failure is logged and does not stop the others; returns whether all
-    /// were written (else the caller retries).
+    /// Writes every status of <paramref name="statuses"/> that differs, as the compiler decided it (addresses
+    /// included). One object's failure is logged and does not stop the others; returns whether all were written (else
+    /// the caller retries).
     /// </summary>
-    public async Task<bool> WriteAsync(StatusSet statuses, IReadOnlyDictionary<ResourceKey, EquatableArray<GatewayAddress>> addresses, CancellationToken cancellationToken)
+    public async Task<bool> WriteAsync(StatusSet statuses, CancellationToken cancellationToken)
     {
         // Objects no longer in the set are forgotten, so one re-created under the same name is written afresh.
         foreach (var key in _written.Keys.Where(k => !statuses.GatewayClasses.ContainsKey(k) && !statuses.Gateways.ContainsKey(k) && !statuses.Routes.ContainsKey(k) && !statuses.Policies.ContainsKey(k) && !statuses.Conditions.ContainsKey(k)).ToList())
@@ -48,8 +48,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
 
         foreach (var (key, status) in statuses.Gateways)
         {
-            var withAddresses = status with { Addresses = addresses.GetValueOrDefault(key, []) };
-            complete &= await TryWriteAsync(ApiKind.Gateway, key, StatusJson.Gateway(withAddresses), MergeGateway, cancellationToken).ConfigureAwait(false);
+            complete &= await TryWriteAsync(ApiKind.Gateway, key, StatusJson.Gateway(status), MergeGateway, cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var (key, status) in statuses.Routes)

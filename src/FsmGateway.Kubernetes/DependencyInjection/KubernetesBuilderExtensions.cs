@@ -113,6 +113,7 @@ public static class KubernetesBuilderExtensions
             return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, owned, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
         });
         services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());
+        services.AddSingleton<IProvisionedDataPlanesSource>(sp => sp.GetRequiredService<KubernetesControllerSink>());
         services.AddHostedService(sp => sp.GetRequiredService<KubernetesControllerSink>());
 
         // The controller is ready only while the API server answers (the data plane keeps serving without it, so its

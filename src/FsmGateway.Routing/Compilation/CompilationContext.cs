@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
+using FsmGateway.Status;
 
 namespace FsmGateway.Routing.Compilation;
 
@@ -47,6 +48,9 @@ internal sealed class CompilationContext
     public CompilerOptions Options { get; }
 
     public ListenerBindings Bindings { get; }
+
+    /// <summary>What a provisioning controller found of each Gateway's data plane; null when nothing is provisioned.</summary>
+    public ProvisionedDataPlanes? DataPlanes { get; init; }
 
     /// <summary>Every GatewayClass, sorted by key (the snapshot's order).</summary>
     public List<GatewayClass> GatewayClasses { get; } = [];

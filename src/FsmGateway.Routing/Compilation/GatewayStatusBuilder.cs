@@ -6,7 +6,9 @@ namespace FsmGateway.Routing.Compilation;
 
 /// <summary>
 /// Writes each Gateway's status from what the stages decided and what the transport reported binding:
-/// <c>Programmed=True</c> only for a listener whose socket is listening.
+/// <c>Programmed=True</c> only for a listener whose socket is listening. When the controller provisions data planes
+/// (<see cref="CompilationContext.DataPlanes"/>), the Gateway is Programmed only once its Deployment has an available
+/// replica and its Service an address, its addresses are the Service's, and unusable parameters make it not Accepted.
 /// </summary>
 internal static class GatewayStatusBuilder
 {
@@ -15,11 +17,55 @@ internal static class GatewayStatusBuilder
         foreach (var gateway in gateways)
         {
             var listeners = gateway.Listeners.Select(l => ListenerStatusOf(context, l)).ToList();
+            var accepted = Accepted(gateway, listeners);
+            var programmed = Programmed(gateway, listeners);
+            EquatableArray<GatewayAddress> addresses = [];
+            if (context.DataPlanes is { } dataPlanes)
+            {
+                var dataPlane = dataPlanes.ByGateway.GetValueOrDefault(gateway.Key);
+                (accepted, programmed) = WithDataPlane(gateway, dataPlane, accepted, programmed);
+                addresses = dataPlane?.Addresses ?? [];
+            }
+
             statuses[gateway.Key] = new GatewayStatus(
-                [],
-                Conditions.Sorted(Accepted(gateway, listeners), Programmed(gateway, listeners)),
+                addresses,
+                Conditions.Sorted(accepted, programmed),
                 [.. listeners.Select(static l => l.Status)]);
         }
+    }
+
+    /// <summary>
+    /// A provisioned Gateway is Programmed only once its data plane can serve: a Deployment (else Pending) with an
+    /// available replica (else Pending) and a Service with an address (else AddressNotAssigned). A Gateway whose
+    /// parametersRef cannot be used is not Accepted (InvalidParameters, with the object and field at fault); its data
+    /// plane is left as it was, so Programmed still says whether that one serves (Invalid when there is none).
+    /// </summary>
+    private static (Condition Accepted, Condition Programmed) WithDataPlane(GatewayState gateway, ProvisionedDataPlane? dataPlane, Condition accepted, Condition programmed)
+    {
+        var generation = gateway.Generation;
+        if (dataPlane?.ParametersError is { } error && accepted.Status == ConditionStatus.True)
+        {
+            accepted = Conditions.False(ConditionTypes.Accepted, ConditionReasons.InvalidParameters, $"{error}. The data plane is left as it was.", generation);
+        }
+
+        if (programmed.Status != ConditionStatus.True)
+        {
+            return (accepted, programmed);
+        }
+
+        programmed = dataPlane switch
+        {
+            null => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Pending,
+                "Waiting for the data plane (Deployment and Service) to be provisioned", generation),
+            { AvailableReplicas: <= 0, ParametersError: not null, Addresses.IsEmpty: true } => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid,
+                "No data plane is provisioned while the Gateway's parameters are invalid.", generation),
+            { AvailableReplicas: <= 0 } => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Pending,
+                $"Waiting for Deployment {dataPlane.Deployment} to have an available replica.", generation),
+            { Addresses.IsEmpty: true } => Conditions.False(ConditionTypes.Programmed, ConditionReasons.AddressNotAssigned,
+                $"Waiting for the load balancer to give Service {dataPlane.Deployment} an address.", generation),
+            _ => programmed,
+        };
+        return (accepted, programmed);
     }
 
     private static (ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed) ListenerStatusOf(

@@ -27,6 +27,7 @@ internal sealed partial class GatewayHostedService(
     IHostApplicationLifetime lifetime,
     ILogger<GatewayHostedService> logger,
     IEnumerable<IListenerBindingsSource> bindingSources,
+    IEnumerable<IProvisionedDataPlanesSource> dataPlaneSources,
     IMeterFactory? meterFactory = null) : BackgroundService
 {
     private readonly FsmGatewayOptions _options = options.Value;
@@ -47,6 +48,10 @@ internal sealed partial class GatewayHostedService(
     /// </summary>
     private readonly IListenerBindingsSource? _bindingSource = bindingSources.FirstOrDefault();
     private ListenerBindings? _reported;
+
+    /// <summary>What a provisioning controller found of its data planes (a compiler input); null until it says, and when it provisions nothing.</summary>
+    private readonly IProvisionedDataPlanesSource? _dataPlaneSource = dataPlaneSources.FirstOrDefault();
+    private ProvisionedDataPlanes? _provisioned;
 
     /// <summary>Runs the pipeline; should it ever end but by a stop, the liveness probe fails so the process is restarted.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -88,6 +93,19 @@ internal sealed partial class GatewayHostedService(
                 lock (newest)
                 {
                     Volatile.Write(ref _reported, bindings);
+                    if (latest is not null)
+                    {
+                        snapshots.Writer.TryWrite(latest);
+                    }
+                }
+            });
+        using var provisioned = _options.ServeTraffic || _dataPlaneSource is null
+            ? null
+            : _dataPlaneSource.DataPlanes.Subscribe(dataPlanes =>
+            {
+                lock (newest)
+                {
+                    Volatile.Write(ref _provisioned, dataPlanes);
                     if (latest is not null)
                     {
                         snapshots.Writer.TryWrite(latest);
@@ -204,7 +222,7 @@ internal sealed partial class GatewayHostedService(
         else
         {
             bindings = _bindingSource is null ? ListenerBindings.AssumeAllBound : Volatile.Read(ref _reported) ?? ListenerBindings.Pending;
-            result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+            result = RouteCompiler.Compile(snapshot, compilerOptions, bindings, Volatile.Read(ref _provisioned));
             _metrics.Compiled(time.GetElapsedTime(compiling));
         }
 

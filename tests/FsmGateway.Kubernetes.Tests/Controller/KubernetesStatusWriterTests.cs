@@ -49,12 +49,11 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
     [Fact]
     public async Task Writes_the_statuses_the_compiler_decided_through_the_status_subresource()
     {
-        var addresses = new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>
-        {
-            [new ResourceKey(ResourceKind.Gateway, "httpbin", "simple-fsm-gateway")] = [new GatewayAddress("IPAddress", "10.0.0.7")],
-        };
+        var key = new ResourceKey(ResourceKind.Gateway, "httpbin", "simple-fsm-gateway");
+        var compiled = Compile();
+        var statuses = compiled with { Gateways = compiled.Gateways.SetItem(key, compiled.Gateways[key] with { Addresses = [new GatewayAddress("IPAddress", "10.0.0.7")] }) };
 
-        await _writer.WriteAsync(Compile(), addresses, CancellationToken.None);
+        await _writer.WriteAsync(statuses, CancellationToken.None);
 
         var gatewayClass = _server.Get(GatewayV1, "GatewayClass", null, "fsm")!;
         Assert.Equal("True", Condition(gatewayClass["status"]!, "Accepted")["status"]!.GetValue<string>());
@@ -74,27 +73,27 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
     [Fact]
     public async Task Writes_nothing_when_nothing_changed()
     {
-        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
         var requests = _server.Requests.Count;
 
-        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
         Assert.Equal(requests, _server.Requests.Count);
 
         // A writer that forgot what it wrote (a new leader) reads, finds it equal, and writes nothing.
         _writer.Reset();
-        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
         Assert.DoesNotContain(_server.Requests.Skip(requests), r => r.Verb == "update");
     }
 
     [Fact]
     public async Task Keeps_lastTransitionTime_while_status_and_reason_hold_and_moves_it_when_they_change()
     {
-        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
         _time.Advance(TimeSpan.FromMinutes(5));
 
         // The route now points at a Service that does not exist: ResolvedRefs turns False; Accepted holds.
         _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("samples/tcp-routing/seed/tcp-routing.yaml")).Replace("- name: httpbin\n          port: 8080", "- name: nothere\n          port: 8080", StringComparison.Ordinal), "httpbin");
-        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
 
         var parent = _server.Get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route")!["status"]!["parents"]![0]!;
         Assert.Equal("False", Condition(parent, "ResolvedRefs")["status"]!.GetValue<string>());
@@ -114,7 +113,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         };
         _server.SetStatus("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route", new JsonObject { ["parents"] = new JsonArray(other) });
 
-        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
 
         var parents = _server.Get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "httpbin", "tcp-route")!["status"]!["parents"]!.AsArray();
         Assert.Equal(3, parents.Count);
@@ -137,7 +136,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
             }
         };
 
-        await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None);
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
 
         Assert.Contains(_server.Requests, r => r is { Verb: "update", Resource: "gateways", Subresource: "status", StatusCode: 409 });
         Assert.Contains(_server.Requests, r => r is { Verb: "update", Resource: "gateways", Subresource: "status", StatusCode: 200 });
@@ -185,7 +184,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         };
         _server.SetStatus("gateway.flomesh.io/v1alpha2", "HealthCheckPolicy", "httpbin", "hc", new JsonObject { ["ancestors"] = new JsonArray(theirs) });
 
-        Assert.True(await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None));
+        Assert.True(await _writer.WriteAsync(Compile(), CancellationToken.None));
 
         var ancestors = _server.Get("gateway.flomesh.io/v1alpha2", "HealthCheckPolicy", "httpbin", "hc")!["status"]!["ancestors"]!.AsArray();
         Assert.Equal(2, ancestors.Count);
@@ -215,7 +214,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
                 new PolicyStatus([new PolicyAncestorStatus(new ParentReference(GatewayApi.Group, "Gateway", "httpbin", "simple-fsm-gateway", null, null), Ours, [new Condition("Accepted", ConditionStatus.True, "Accepted", "Accepted", 1)])])),
         };
 
-        Assert.True(await _writer.WriteAsync(withPolicy, new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None));
+        Assert.True(await _writer.WriteAsync(withPolicy, CancellationToken.None));
 
         Assert.DoesNotContain(_server.Requests, r => r.Resource == "healthcheckpolicies");
     }
@@ -262,7 +261,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         var stale = new JsonObject { ["type"] = "Accepted", ["status"] = "False", ["reason"] = "Invalid", ["message"] = "old", ["lastTransitionTime"] = "2020-01-01T00:00:00Z" };
         _server.SetStatus("extension.gateway.flomesh.io/v1alpha1", "ListenerFilter", "httpbin", "allow-office", new JsonObject { ["conditions"] = new JsonArray(theirs, stale) });
 
-        Assert.True(await _writer.WriteAsync(Compile(), new Dictionary<ResourceKey, EquatableArray<GatewayAddress>>(), CancellationToken.None));
+        Assert.True(await _writer.WriteAsync(Compile(), CancellationToken.None));
 
         var filter = _server.Get("extension.gateway.flomesh.io/v1alpha1", "ListenerFilter", "httpbin", "allow-office")!["status"]!;
         Assert.Equal(2, filter["conditions"]!.AsArray().Count);
