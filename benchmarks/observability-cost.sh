@@ -7,9 +7,14 @@
 # then, per figure, the median of each and its ratio to gw-off. Targets: with metrics on and scraped, connection rate
 # and keep-alive request rate within 3 % of off; with the access log too, within 10 %.
 #
-# Usage: benchmarks/observability-cost.sh            # ROUNDS=3 (medians), ~6 min
+# Usage: benchmarks/observability-cost.sh            # ROUNDS=3 (medians), ~7 min; the JIT-compiled host (dotnet DLL)
+#        EXE=artifacts/publish/fsm-gateway benchmarks/observability-cost.sh   # the Native AOT data plane (eng/publish.sh),
+#                                                    # what the image runs for `run` and `gateway`
 #        benchmarks/observability-cost.sh --report DIR/results.tsv
-# Environment: L4BENCH=../shared/bench/l4bench.sh  ROUNDS=3  SKIP_BUILD=0  GW_ENV=""  and every l4bench knob.
+# Environment: L4BENCH=../shared/bench/l4bench.sh  ROUNDS=3  SKIP_BUILD=0  GW_ENV=""  EXE=""  WARMUP_SECS=5 (JIT; 1
+# with EXE) and every l4bench knob. The JIT host needs the longer warm-up: on a saturated core the tiering compiler
+# competes with the proxy, and metrics on or the access log put more code through it, so a 1 s warm-up charges
+# start-up JIT work to the per-connection cost of whichever configuration has more code.
 # Needs what load.sh needs, plus prometheus (Debian package) for the scraping.
 set -euo pipefail
 
@@ -69,13 +74,22 @@ esac
 [[ -x $L4BENCH ]] || die "harness not found or not executable: $L4BENCH (set L4BENCH=/path/to/l4bench.sh)"
 command -v prometheus >/dev/null 2>&1 || die "prometheus not found (apt-get install -y prometheus)"
 dll=$root/src/FsmGateway.Host/bin/Release/net10.0/fsm-gateway.dll
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  echo "building the host (Release)..." >&2
-  dotnet build "$root/src/FsmGateway.Host" -c Release -nologo -v q -clp:NoSummary >&2 || die "host build failed"
+if [[ -n ${EXE:-} ]]; then
+  [[ -x $EXE ]] || die "not an executable: $EXE (eng/publish.sh artifacts/publish builds the Native AOT data plane)"
+  host=$(printf '%q' "$(cd "$(dirname "$EXE")" && pwd)/$(basename "$EXE")")
+  export WARMUP_SECS=${WARMUP_SECS:-1}
+else
+  if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    echo "building the host (Release)..." >&2
+    dotnet build "$root/src/FsmGateway.Host" -c Release -nologo -v q -clp:NoSummary >&2 || die "host build failed"
+  fi
+  [[ -r $dll ]] || die "host not built: $dll"
+  host="dotnet $(printf '%q' "$dll")"
+  export WARMUP_SECS=${WARMUP_SECS:-5}
 fi
-[[ -r $dll ]] || die "host not built: $dll"
 
-export ROUNDS=${ROUNDS:-3} OUT_DIR=${OUT_DIR:-/tmp/fsm-obs-cost-$(date +%Y%m%d-%H%M%S)}
+ROUNDS=${ROUNDS:-3}
+export OUT_DIR=${OUT_DIR:-/tmp/fsm-obs-cost-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT_DIR"
 base=${PROXY_PORT_BASE:-19000}
 
@@ -98,14 +112,26 @@ trap 'kill "$prom" 2>/dev/null || true; wait "$prom" 2>/dev/null || true' EXIT
 
 tmpl=$here/gw.tmpl.yaml
 gw() { # NAME EXTRA-ARGS
-  printf '%s=sed -e "s/@LISTEN@/$LISTEN_PORT/g" -e "s/@BACKEND@/$BACKEND_PORT/g" %q > "$BENCH_WORK/gw.yaml" && exec env %s dotnet %q run --config "$BENCH_WORK/gw.yaml" --admin-port $((LISTEN_PORT + 1000)) --log-level Warning %s' \
-    "$1" "$tmpl" "${GW_ENV:-}" "$dll" "$2"
+  printf '%s=sed -e "s/@LISTEN@/$LISTEN_PORT/g" -e "s/@BACKEND@/$BACKEND_PORT/g" %q > "$BENCH_WORK/gw.yaml" && exec env %s %s run --config "$BENCH_WORK/gw.yaml" --admin-port $((LISTEN_PORT + 1000)) --log-level Warning %s' \
+    "$1" "$tmpl" "${GW_ENV:-}" "$host" "$2"
 }
-"$L4BENCH" direct \
-  "$(gw gw-off '--no-metrics')" \
-  "$(gw gw-met '')" \
-  "$(gw gw-log '--access-log "$BENCH_WORK/access.log" --access-log-format json')" >&2 || die "l4bench failed (see $OUT_DIR)"
+configs=("$(gw gw-off '--no-metrics')" "$(gw gw-met '')" "$(gw gw-log '--access-log "$BENCH_WORK/access.log" --access-log-format json')")
+# One harness run per round, the configurations' order rotated each round: whatever a run leaves behind for the
+# next (28,000 TIME_WAIT sockets on loopback, a warmer page cache, a build that just started) must not always
+# favour the same one. Round r runs gw-off, gw-met, gw-log starting at (r-1) mod 3; its rows go to results.tsv.
+rounds=$ROUNDS
+for ((r = 0; r < rounds; r++)); do
+  order=()
+  for ((i = 0; i < ${#configs[@]}; i++)); do order+=("${configs[(r + i) % ${#configs[@]}]}"); done
+  ROUNDS=1 OUT_DIR=$OUT_DIR/round-$((r + 1)) "$L4BENCH" direct "${order[@]}" >&2 || die "l4bench failed (see $OUT_DIR/round-$((r + 1)))"
+done
+{ grep -h '^#' "$OUT_DIR/round-1/results.tsv"; grep -h '^proxy' "$OUT_DIR/round-1/results.tsv" | head -n 1
+  for ((r = 1; r <= rounds; r++)); do
+    awk -F'\t' -v OFS='\t' -v r="$r" '!/^#/ && $1 != "proxy" { $21 = r; print }' "$OUT_DIR/round-$r/results.tsv"
+  done; } >"$OUT_DIR/results.tsv"
+"$L4BENCH" --report "$OUT_DIR/results.tsv" >"$OUT_DIR/table.txt"
 
+echo "host: $host  warm-up: ${WARMUP_SECS}s"
 scrapes=$(curl -s "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode 'query=sum(count_over_time(fsmgateway_connections_active[2h]))' | jq -r '.data.result[0].value[1] // "0"')
 echo "successful scrapes of an instance with metrics on during the run: $scrapes (expected: about one per second of gw-met and gw-log)"
 cat "$OUT_DIR/table.txt"
