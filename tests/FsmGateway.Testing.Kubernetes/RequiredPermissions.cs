@@ -86,7 +86,9 @@ public static class RequiredPermissions
         .. Grant("rbac.authorization.k8s.io", ["clusterrolebindings"], ["get", "list", "create", "patch", "delete"],
             "GatewayProvisioner: server-side apply of the binding of ClusterRole fsm-gateway-dataplane to that ServiceAccount (fsm-gateway-dataplane-<namespace>), get on a conflict; list+delete removes those of namespaces left with no Gateway"),
         .. Grant("coordination.k8s.io", ["leases"], ["get", "create", "update"],
-            "Leadership (KubernetesClient LeaderElector with a LeaseLock): the Lease in fsm-system"),
+            "Leadership (KubernetesClient LeaderElector with a LeaseLock): the Lease in fsm-system; ReplicaReportLeases: this replica's report Lease"),
+        .. Grant("coordination.k8s.io", ["leases"], ["list", "delete"],
+            "ReplicaReportLeases: list the other replicas' report Leases (by label), delete one expired for two lease durations"),
     ];
 
     /// <summary>ServiceAccount fsm-gateway in each Gateway's namespace (<c>fsm-gateway gateway</c>): read-only.</summary>

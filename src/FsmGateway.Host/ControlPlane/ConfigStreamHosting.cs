@@ -1,4 +1,5 @@
 using System.Net;
+using FsmGateway.Kubernetes;
 using FsmGateway.Transport.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -26,7 +27,14 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
         var services = builder.Services;
         services.AddOptions<ConfigStreamServerOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ConfigStreamServerOptions>, ConfigStreamServerOptionsValidator>());
-        services.AddSingleton(sp => new DataPlaneReports(sp.GetRequiredService<IOptions<ConfigStreamServerOptions>>().Value.Provisions));
+        // With several replicas, each shares its data planes' reports through the exchange (ADR 0010); a report
+        // outlives its stream by the lease duration, as another replica's outlive that replica.
+        services.AddSingleton(sp => new DataPlaneReports(
+            sp.GetRequiredService<IOptions<ConfigStreamServerOptions>>().Value.Provisions,
+            sp.GetService<IReplicaReportExchange>(),
+            sp.GetService<IOptions<KubernetesControllerOptions>>()?.Value.LeaseDuration,
+            sp.GetService<TimeProvider>(),
+            sp.GetService<ILogger<DataPlaneReports>>()));
         services.AddSingleton<IListenerBindingsSource>(sp => sp.GetRequiredService<DataPlaneReports>());
         services.TryAddSingleton<IDataPlaneAuthorizer, AnyDataPlane>();
         services.AddGrpc();

@@ -94,6 +94,13 @@ public static class KubernetesBuilderExtensions
             sp.GetService<ILogger<Leadership>>() ?? NullLogger<Leadership>.Instance,
             sp.GetService<IMeterFactory>()));
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
+        services.TryAddSingleton(sp => new ReplicaReportLeases(
+            sp.GetRequiredService<KubernetesConnection>().Client,
+            sp.GetRequiredService<IOptions<KubernetesControllerOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILogger<ReplicaReportLeases>>() ?? NullLogger<ReplicaReportLeases>.Instance));
+        services.TryAddSingleton<IReplicaReportExchange>(sp => sp.GetRequiredService<ReplicaReportLeases>());
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaReportLeases>());
         services.TryAddSingleton(sp =>
         {
             var client = sp.GetRequiredService<KubernetesConnection>().Client;

@@ -130,6 +130,8 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
     }
 
     /// <summary>Sends SIGTERM, as Kubernetes and systemd do, and waits for the exit code.</summary>
+    private int _disposed;
+
     public async Task<int> TerminateAsync(TimeSpan? timeout = null)
     {
         using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
@@ -147,8 +149,14 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Kills the process (SIGKILL) unless it exited; a second call does nothing, so a test may kill a process early that <c>await using</c> also disposes.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
