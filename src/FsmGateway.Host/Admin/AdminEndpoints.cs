@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 
 namespace FsmGateway.Host.Admin;
 
@@ -31,9 +32,13 @@ internal static class AdminEndpoints
             context.Connection.RemoteIpAddress is { } client && !IPAddress.IsLoopback(client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client)
                 ? Results.Text("/status answers local clients only (use kubectl port-forward)\n", statusCode: StatusCodes.Status403Forbidden)
                 : state.LastCompilation is { } last
-                    ? Results.Text(StatusJson.ToJson(last, context.RequestServices.GetService<GatewayProxy>()) + "\n", "application/json")
+                    ? Results.Text(StatusJson.ToJson(last, Proxy(context.RequestServices)) + "\n", "application/json")
                     : Results.Text("waiting for the first config sync\n", statusCode: StatusCodes.Status503ServiceUnavailable));
     }
+
+    /// <summary>The proxy whose endpoint health /status shows; a controller has none (and must not build one to answer).</summary>
+    private static GatewayProxy? Proxy(IServiceProvider services) =>
+        services.GetRequiredService<IOptions<FsmGatewayOptions>>().Value.Mode == GatewayMode.Controller ? null : services.GetService<GatewayProxy>();
 
     private static HealthCheckOptions Probe(string tag, string healthyBody) => new()
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FsmGateway.Resources;
 using FsmGateway.Transport;
+using FsmGateway.Transport.Hosting;
 
 namespace FsmGateway.Host.Cli;
 
@@ -105,7 +106,7 @@ internal static class ControllerStreamCli
                 o =>
                 {
                     o.ServedGateway = served;
-                    o.GatewaysHaveOwnAddresses = true;
+                    o.Mode = GatewayMode.DataPlane;
                 },
                 gateway =>
                 {

@@ -3,6 +3,7 @@ using FsmGateway.Host.ControlPlane;
 using FsmGateway.Kubernetes;
 using FsmGateway.Resources;
 using FsmGateway.Transport;
+using FsmGateway.Transport.Hosting;
 
 namespace FsmGateway.Host.Cli;
 
@@ -70,8 +71,7 @@ internal static class KubernetesCommands
                 settings,
                 o =>
                 {
-                    o.ServeTraffic = false;
-                    o.GatewaysHaveOwnAddresses = true;
+                    o.Mode = GatewayMode.Controller;
                 },
                 gateway => gateway
                     .AddKubernetes(o =>
@@ -192,7 +192,7 @@ internal static class KubernetesCommands
                 o =>
                 {
                     o.ServedGateway = new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]);
-                    o.GatewaysHaveOwnAddresses = true;
+                    o.Mode = GatewayMode.DataPlane;
                 },
                 gateway =>
                 {

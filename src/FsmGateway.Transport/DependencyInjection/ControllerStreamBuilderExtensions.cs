@@ -15,8 +15,8 @@ public static class ControllerStreamBuilderExtensions
     /// <summary>
     /// Serves one Gateway with the config its controller streams (its dependency closure, nothing else), and reports
     /// to the controller what was bound. No Kubernetes client or credentials are needed. Serves only that Gateway's
-    /// listeners, on addresses of its own (<see cref="FsmGatewayOptions.ServedGateway"/>,
-    /// <see cref="FsmGatewayOptions.GatewaysHaveOwnAddresses"/>), and takes the GatewayClass from the stream
+    /// listeners, on addresses of its own (<see cref="GatewayMode.DataPlane"/>, <see cref="FsmGatewayOptions.ServedGateway"/>),
+    /// and takes the GatewayClass from the stream
     /// (<see cref="FsmGatewayOptions.ImplicitGatewayClassName"/> is cleared). Options are checked at start.
     /// </summary>
     /// <param name="builder">The gateway builder.</param>
@@ -32,7 +32,7 @@ public static class ControllerStreamBuilderExtensions
         services.AddOptions<FsmGatewayOptions>().PostConfigure<IOptions<ControllerStreamOptions>>(static (gateway, stream) =>
         {
             gateway.ServedGateway ??= stream.Value.Gateway;
-            gateway.GatewaysHaveOwnAddresses = true;
+            gateway.Mode = GatewayMode.DataPlane;
             gateway.ImplicitGatewayClassName = null;
         });
         services.TryAddSingleton(TimeProvider.System);

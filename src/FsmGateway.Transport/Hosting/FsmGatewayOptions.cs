@@ -24,24 +24,18 @@ public sealed class FsmGatewayOptions
     /// <summary>The scheduler for the debounce timers; the task pool when null. Tests pass a virtual-time scheduler.</summary>
     public IScheduler? Scheduler { get; set; }
 
-    /// <summary>Stop the application when the first config binds no listener at all (what a command-line host wants). Default false.</summary>
+    /// <summary>
+    /// Stop the application when the first config binds no listener at all (what a command-line host wants; an
+    /// embedder's application usually has more to do). A behaviour of the host, not a mode. Default false.
+    /// </summary>
     public bool StopWhenNothingBinds { get; set; }
 
-    /// <summary>
-    /// Whether this process serves traffic. Default true. False for a controller whose data plane runs elsewhere: it
-    /// binds nothing, and statuses are computed as if every listener were bound.
-    /// </summary>
-    public bool ServeTraffic { get; set; } = true;
+    /// <summary>What this process is: standalone (the default), a controller, or the data plane of one Gateway.</summary>
+    public GatewayMode Mode { get; set; } = GatewayMode.Standalone;
 
     /// <summary>
-    /// When set, only this Gateway's listeners are bound (the data plane of one provisioned Gateway); the others are
-    /// still compiled, so routes and statuses see the whole config. Null (the default) serves every Gateway that is ours.
+    /// The Gateway whose listeners a <see cref="GatewayMode.DataPlane"/> binds (required there, and only there); the
+    /// others are still compiled, so routes and statuses see the whole config.
     /// </summary>
     public ResourceKey? ServedGateway { get; set; }
-
-    /// <summary>
-    /// Whether each Gateway is served on addresses of its own (a data plane per Gateway, as the Kubernetes controller
-    /// provisions), so listeners of different Gateways never conflict over a port. Default false.
-    /// </summary>
-    public bool GatewaysHaveOwnAddresses { get; set; }
 }

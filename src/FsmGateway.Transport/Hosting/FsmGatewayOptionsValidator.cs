@@ -25,6 +25,19 @@ internal sealed class FsmGatewayOptionsValidator : IValidateOptions<FsmGatewayOp
             failures.Add($"FsmGatewayOptions.BindRetryInterval must be positive (is {options.BindRetryInterval})");
         }
 
+        if (!Enum.IsDefined(options.Mode))
+        {
+            failures.Add($"FsmGatewayOptions.Mode: {options.Mode} is not a mode (Standalone, Controller, DataPlane)");
+        }
+        else if (options.Mode == GatewayMode.DataPlane && options.ServedGateway is null)
+        {
+            failures.Add("FsmGatewayOptions.ServedGateway is required in mode DataPlane (the Gateway whose listeners it binds)");
+        }
+        else if (options.Mode != GatewayMode.DataPlane && options.ServedGateway is { } served)
+        {
+            failures.Add($"FsmGatewayOptions.ServedGateway ({served}) is only for mode DataPlane, not {options.Mode}");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

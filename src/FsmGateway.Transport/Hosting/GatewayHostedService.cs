@@ -6,6 +6,7 @@ using FsmGateway.Resources;
 using FsmGateway.Routing;
 using FsmGateway.Status;
 using FsmGateway.Transport.Proxy;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -14,11 +15,12 @@ namespace FsmGateway.Transport.Hosting;
 
 /// <summary>
 /// The pipeline: sources → snapshots (merged, reduced, synced, debounced) → compile → apply to the proxy → statuses.
-/// Compiles only the latest snapshot when several queue up. On stop, the proxy stops accepting and drains.
+/// Compiles only the latest snapshot when several queue up. On stop, the proxy stops accepting and drains. A
+/// <see cref="GatewayMode.Controller"/> binds nothing and builds no proxy at all.
 /// </summary>
 internal sealed partial class GatewayHostedService(
     IEnumerable<IConfigSource> sources,
-    GatewayProxy proxy,
+    IServiceProvider services,
     IEnumerable<IStatusSink> sinks,
     GatewayRuntimeState state,
     IOptions<FsmGatewayOptions> options,
@@ -31,6 +33,9 @@ internal sealed partial class GatewayHostedService(
     IMeterFactory? meterFactory = null) : BackgroundService
 {
     private readonly FsmGatewayOptions _options = options.Value;
+
+    /// <summary>The proxy that binds and serves; none in a controller, which serves no traffic.</summary>
+    private readonly GatewayProxy? _proxy = options.Value.Mode == GatewayMode.Controller ? null : services.GetRequiredService<GatewayProxy>();
     private readonly ConfigMetrics _metrics = new(meterFactory);
 
     /// <summary>The revision last applied, so that re-applying it (to retry binds) does not count as a new revision.</summary>
@@ -86,7 +91,7 @@ internal sealed partial class GatewayHostedService(
         // compiled again with them. One lock orders both writers, so a re-written snapshot never displaces a newer one.
         var newest = new object();
         ConfigSnapshot? latest = null;
-        using var reports = _options.ServeTraffic || _bindingSource is null
+        using var reports = _proxy is not null || _bindingSource is null
             ? null
             : _bindingSource.Bindings.Subscribe(bindings =>
             {
@@ -99,7 +104,7 @@ internal sealed partial class GatewayHostedService(
                     }
                 }
             });
-        using var provisioned = _options.ServeTraffic || _dataPlaneSource is null
+        using var provisioned = _proxy is not null || _dataPlaneSource is null
             ? null
             : _dataPlaneSource.DataPlanes.Subscribe(dataPlanes =>
             {
@@ -138,7 +143,7 @@ internal sealed partial class GatewayHostedService(
         {
             ControllerName = controller.Value.ControllerName,
             ImplicitGatewayClassName = _options.ImplicitGatewayClassName,
-            GatewaysHaveOwnAddresses = _options.GatewaysHaveOwnAddresses,
+            GatewaysHaveOwnAddresses = _options.Mode != GatewayMode.Standalone,
         };
         ConfigSnapshot? current = null;
         var retryBinds = false;
@@ -198,8 +203,12 @@ internal sealed partial class GatewayHostedService(
         // Readiness goes false first, so a load balancer stops sending before the listeners close.
         state.Stopping();
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        LogDraining(logger, proxy.ActiveConnections);
-        await proxy.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (_proxy is not null)
+        {
+            LogDraining(logger, _proxy.ActiveConnections);
+            await _proxy.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         LogStopped(logger);
     }
 
@@ -210,11 +219,11 @@ internal sealed partial class GatewayHostedService(
         CompilationResult result;
         // The compiler is pure; its time is measured here, once per revision (both passes when serving).
         var compiling = time.GetTimestamp();
-        if (_options.ServeTraffic)
+        if (_proxy is not null)
         {
             result = RouteCompiler.Compile(snapshot, compilerOptions, ListenerBindings.Pending);
             var compileTime = time.GetElapsedTime(compiling);
-            bindings = await proxy.ApplyAsync(Served(result.Table), stoppingToken).ConfigureAwait(false);
+            bindings = await _proxy.ApplyAsync(Served(result.Table), stoppingToken).ConfigureAwait(false);
             compiling = time.GetTimestamp();
             result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
             _metrics.Compiled(compileTime + time.GetElapsedTime(compiling));
@@ -268,7 +277,7 @@ internal sealed partial class GatewayHostedService(
         {
             if (notServing is null)
             {
-                LogReady(logger, _options.ServeTraffic ? Served(result.Table).Listeners.Count(l => bindings.For(l.Port).State == BindState.Bound) : 0, snapshot.Revision);
+                LogReady(logger, _proxy is not null ? Served(result.Table).Listeners.Count(l => bindings.For(l.Port).State == BindState.Bound) : 0, snapshot.Revision);
             }
             else
             {
@@ -288,7 +297,7 @@ internal sealed partial class GatewayHostedService(
     /// </summary>
     private string? WhyNotServing(ConfigSnapshot snapshot, CompilationResult result, ListenerBindings bindings)
     {
-        if (!_options.ServeTraffic)
+        if (_proxy is null)
         {
             return null;
         }
@@ -364,7 +373,7 @@ internal sealed partial class GatewayHostedService(
         }
     }
 
-    /// <summary>The part of <paramref name="table"/> this process binds: every listener, or those of <see cref="FsmGatewayOptions.ServedGateway"/>.</summary>
+    /// <summary>The part of <paramref name="table"/> this process binds: every listener, or a data plane's Gateway's (<see cref="FsmGatewayOptions.ServedGateway"/>).</summary>
     private RoutingTable Served(RoutingTable table) => _options.ServedGateway is { } gateway
         ? new RoutingTable([.. table.Listeners.Where(l => l.Gateway == gateway)])
         : table;

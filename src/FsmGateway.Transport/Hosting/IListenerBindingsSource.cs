@@ -3,8 +3,8 @@ using FsmGateway.Routing;
 namespace FsmGateway.Transport.Hosting;
 
 /// <summary>
-/// What data planes elsewhere bound, for a gateway process that serves no traffic itself (<see cref="FsmGatewayOptions.ServeTraffic"/>
-/// false: a controller). Registered, it replaces the assumption that every listener is bound: each change compiles the
+/// What data planes elsewhere bound, for a gateway process that serves no traffic itself (a
+/// <see cref="GatewayMode.Controller"/>). Registered, it replaces the assumption that every listener is bound: each change compiles the
 /// current config again, so <c>Programmed</c> and <c>PortUnavailable</c> follow what the data planes report.
 /// </summary>
 public interface IListenerBindingsSource

@@ -71,7 +71,7 @@ public sealed class KubernetesEmbeddingTests
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Services.Configure<GatewayControllerOptions>(o => o.ControllerName = Custom);
-        builder.Services.AddFsmGateway(o => o.ServeTraffic = false)
+        builder.Services.AddFsmGateway(o => o.Mode = GatewayMode.Controller)
             .AddKubernetes(o => o.ClientConfiguration = server.ClientConfiguration())
             .AddKubernetesController(o => o.LeaderElection = false);
         using var host = builder.Build();
