@@ -46,6 +46,13 @@ if (args is ["--health-probe-cost", var protocol, var count, var seconds])
     return await HealthProbeCost.RunAsync(protocol, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture), int.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
 }
 
+if (args is ["--scale", ..])
+{
+    // Issue 12's scale targets (benchmarks/README.md): [subscribers, default 1,000] [EndpointSlice changes, default 200].
+    int ScaleArg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await ScaleBenchmark.RunAsync(ScaleArg(1, 1_000), ScaleArg(2, 200));
+}
+
 if (args is ["--health-probe-server", var serverPort, var serverProtocol])
 {
     return await HealthProbeCost.ServeAsync(int.Parse(serverPort, System.Globalization.CultureInfo.InvariantCulture), serverProtocol == "http");
