@@ -138,6 +138,8 @@ internal sealed partial class ConfigStreamService(
         var compiler = gatewayOptions.Value;
         Dictionary<ResourceKey, Resource>? sent = null;
         var sentRevision = -1L;
+        ConfigSnapshot? previous = null;
+        ImmutableSortedDictionary<ResourceKey, Resource>? closure = null;
         await foreach (var snapshot in snapshots.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             if (snapshot.Revision == sentRevision)
@@ -145,7 +147,27 @@ internal sealed partial class ConfigStreamService(
                 continue;
             }
 
-            var closure = GatewayClosure.Of(snapshot, gateway, compiler.ImplicitGatewayClassName, controllerOptions.Value.ControllerName);
+            // Most changes are endpoints: when only Services and EndpointSlices changed, this Gateway's closure is
+            // updated from the changed keys (and a stream whose Services are not among them has nothing to do);
+            // any other change computes it again from the whole snapshot.
+            if (closure is not null && previous is not null && snapshot.TryGetChangedKeys(previous, out var changed)
+                && GatewayClosure.TryUpdate(closure, snapshot, changed, out var updated))
+            {
+                var unchanged = ReferenceEquals(updated, closure);
+                closure = updated;
+                previous = snapshot;
+                if (unchanged)
+                {
+                    sentRevision = snapshot.Revision;
+                    continue;
+                }
+            }
+            else
+            {
+                closure = GatewayClosure.Of(snapshot, gateway, compiler.ImplicitGatewayClassName, controllerOptions.Value.ControllerName);
+                previous = snapshot;
+            }
+
             if (sent is null)
             {
                 var all = closure.Values.ToList();

@@ -88,9 +88,12 @@ internal static class BackendResolver
     /// The ready endpoints of one Service port across all its EndpointSlices: slice ports are matched to the
     /// Service port by name (an unnamed Service port matches an unnamed slice port); duplicates are merged.
     /// </summary>
-    private static ImmutableArray<BackendEndpoint> ReadyEndpoints(CompilationContext context, Service service, ServicePort servicePort)
+    private static ImmutableArray<BackendEndpoint> ReadyEndpoints(CompilationContext context, Service service, ServicePort servicePort) =>
+        ReadyEndpoints(context.SlicesOf(service.Metadata.Namespace, service.Metadata.Name), servicePort);
+
+    /// <summary>The ready endpoints of one Service port across <paramref name="slices"/> (the Service's EndpointSlices, in any order).</summary>
+    public static ImmutableArray<BackendEndpoint> ReadyEndpoints(IReadOnlyList<EndpointSlice> slices, ServicePort servicePort)
     {
-        var slices = context.SlicesOf(service.Metadata.Namespace, service.Metadata.Name);
         var found = new List<BackendEndpoint>(slices.Count == 1 ? slices[0].Endpoints.Length : 8);
         var wantedName = servicePort.Name ?? string.Empty;
         foreach (var slice in slices)

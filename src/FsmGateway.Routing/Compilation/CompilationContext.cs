@@ -103,9 +103,12 @@ internal sealed class CompilationContext
 
     public void Warn(ResourceKey? subject, string message) => _diagnostics.Add(new Diagnostic(DiagnosticSeverity.Warning, subject, message));
 
-    public ImmutableArray<Diagnostic> SortedDiagnostics() =>
+    public ImmutableArray<Diagnostic> SortedDiagnostics() => Sorted(_diagnostics);
+
+    /// <summary>Diagnostics in a result's order: without an object first, then by object and message; duplicates once.</summary>
+    public static ImmutableArray<Diagnostic> Sorted(IEnumerable<Diagnostic> diagnostics) =>
     [
-        .. _diagnostics
+        .. diagnostics
             .Distinct()
             .OrderBy(static d => d.Object.HasValue ? 1 : 0)
             .ThenBy(static d => d.Object ?? default)

@@ -24,10 +24,9 @@ internal static class TableBuilder
             }
 
             var routeBackends = winner is null ? [] : WithPolicies(backends[winner.Key].Backends, listener, winner, policies);
-            foreach (var backend in routeBackends.Where(static b => b.Problem is null && b.Endpoints.IsEmpty && b.Weight > 0))
+            foreach (var backend in routeBackends.Where(HasNoReadyEndpoints))
             {
-                context.Note(winner!.Key,
-                    $"backend Service {backend.Namespace}/{backend.Name} port {backend.Port} has no ready endpoints; its share of connections (weight {backend.Weight}) is closed at once");
+                context.Note(winner!.Key, NoReadyEndpoints(backend));
             }
 
             entries.Add(new ListenerRoute(
@@ -50,6 +49,16 @@ internal static class TableBuilder
                 .ThenBy(static e => e.ListenerName, StringComparer.Ordinal),
         ]);
     }
+
+    /// <summary>Whether the listener whose route carries <paramref name="backend"/> gets a <see cref="NoReadyEndpoints"/> note.</summary>
+    public static bool HasNoReadyEndpoints(RouteBackend backend) => backend.Problem is null && backend.Endpoints.IsEmpty && backend.Weight > 0;
+
+    /// <summary>The note on the winning route for a backend that resolved but has no ready endpoint.</summary>
+    public static string NoReadyEndpoints(RouteBackend backend) =>
+        $"{NoReadyEndpointsPrefix(backend.Namespace, backend.Name)}{backend.Port} has no ready endpoints; its share of connections (weight {backend.Weight}) is closed at once";
+
+    /// <summary>How every <see cref="NoReadyEndpoints"/> note about one Service begins.</summary>
+    public static string NoReadyEndpointsPrefix(string ns, string name) => $"backend Service {ns}/{name} port ";
 
     private static ImmutableArray<RouteBackend> WithPolicies(ImmutableArray<RouteBackend> backends, ListenerState listener, TcpRoute route, PolicyAttacher policies)
     {

@@ -38,6 +38,13 @@ internal sealed partial class GatewayHostedService(
     private readonly GatewayProxy? _proxy = options.Value.Mode == GatewayMode.Controller ? null : services.GetRequiredService<GatewayProxy>();
     private readonly ConfigMetrics _metrics = new(meterFactory);
 
+    /// <summary>
+    /// The compilers of the first pass (nothing bound yet) and of the pass with what was bound (a controller's only
+    /// pass): each recomputes only the listeners an EndpointSlice change reaches when nothing else changed.
+    /// </summary>
+    private readonly IncrementalRouteCompiler _unboundCompiler = new();
+    private readonly IncrementalRouteCompiler _compiler = new();
+
     /// <summary>The revision last applied, so that re-applying it (to retry binds) does not count as a new revision.</summary>
     private long? _appliedRevision;
     /// <summary>Stands for "nothing applied yet", so the first apply always logs whether it serves.</summary>
@@ -221,17 +228,17 @@ internal sealed partial class GatewayHostedService(
         var compiling = time.GetTimestamp();
         if (_proxy is not null)
         {
-            result = RouteCompiler.Compile(snapshot, compilerOptions, ListenerBindings.Pending);
+            result = _unboundCompiler.Compile(snapshot, compilerOptions, ListenerBindings.Pending);
             var compileTime = time.GetElapsedTime(compiling);
             bindings = await _proxy.ApplyAsync(Served(result.Table), stoppingToken).ConfigureAwait(false);
             compiling = time.GetTimestamp();
-            result = RouteCompiler.Compile(snapshot, compilerOptions, bindings);
+            result = _compiler.Compile(snapshot, compilerOptions, bindings);
             _metrics.Compiled(compileTime + time.GetElapsedTime(compiling));
         }
         else
         {
             bindings = _bindingSource is null ? ListenerBindings.AssumeAllBound : Volatile.Read(ref _reported) ?? ListenerBindings.Pending;
-            result = RouteCompiler.Compile(snapshot, compilerOptions, bindings, Volatile.Read(ref _provisioned));
+            result = _compiler.Compile(snapshot, compilerOptions, bindings, Volatile.Read(ref _provisioned));
             _metrics.Compiled(time.GetElapsedTime(compiling));
         }
 
