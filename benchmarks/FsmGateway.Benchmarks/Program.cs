@@ -53,6 +53,12 @@ if (args is ["--scale", ..])
     return await ScaleBenchmark.RunAsync(ScaleArg(1, 1_000), ScaleArg(2, 200));
 }
 
+if (args is ["--data-plane-rss", var dataPlane, ..])
+{
+    // Issue 12's claim: a data plane's RSS with a 10-object and a 100,000-object cluster (benchmarks/README.md): <fsm-gateway executable> [runs].
+    return await DataPlaneRss.RunAsync(dataPlane, args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 3);
+}
+
 if (args is ["--health-probe-server", var serverPort, var serverProtocol])
 {
     return await HealthProbeCost.ServeAsync(int.Parse(serverPort, System.Globalization.CultureInfo.InvariantCulture), serverProtocol == "http");
