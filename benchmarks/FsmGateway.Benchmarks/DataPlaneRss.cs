@@ -51,7 +51,7 @@ internal static class DataPlaneRss
         builder.Logging.ClearProviders();
         var state = new GatewayRuntimeState();
         builder.Services.AddSingleton(state);
-        builder.Services.AddOptions<FsmGatewayOptions>().Configure(static o => o.ServeTraffic = false);
+        builder.Services.AddOptions<FsmGatewayOptions>().Configure(static o => o.Mode = GatewayMode.Controller);
         builder.Services.AddOptions<GatewayControllerOptions>();
         var streamPort = FreePort();
         var hosting = new ConfigStreamHosting(o => (o.Address, o.Port, o.Identity) = ("127.0.0.1", streamPort, "rss-benchmark"));

@@ -63,7 +63,7 @@ internal static class ScaleBenchmark
             state,
             reports,
             new host::FsmGateway.Host.ControlPlane.AnyDataPlane(),
-            Options.Create(new FsmGatewayOptions { ServeTraffic = false }),
+            Options.Create(new FsmGatewayOptions { Mode = GatewayMode.Controller }),
             Options.Create(new GatewayControllerOptions()),
             Options.Create(new ConfigStreamServerOptions { Identity = "scale-benchmark" }),
             lifetime,
