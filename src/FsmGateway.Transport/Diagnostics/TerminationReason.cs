@@ -6,8 +6,7 @@ namespace FsmGateway.Transport.Proxy;
 /// the drain deadline and a refusal set theirs before they abort, so the resets their abort causes are not reported.
 /// </summary>
 /// <remarks>
-/// The refusals of client traffic policies (issue 10: a connection limit, an IP allow/deny list, an invalid PROXY
-/// protocol header: <see cref="RefusedProxyProtocol"/>) slot in as new members before <see cref="Error"/>; their labels and access-log text follow from
+/// A new reason slots in as a member before <see cref="Error"/>; its label and access-log text follow from
 /// <see cref="TerminationReasons"/>, and the metric tag sets are built for every member.
 /// </remarks>
 internal enum TerminationReason
