@@ -44,14 +44,12 @@ public sealed class KubernetesControllerOptions
 
     /// <summary>
     /// The controller's config stream the provisioned data-plane pods subscribe to (their <c>--controller-address</c>,
-    /// e.g. <c>http://fsm-gateway-controller.fsm-system:15010</c>), so that they report their listeners' bind outcomes
+    /// e.g. <c>https://fsm-gateway-controller.fsm-system:15010</c>), so that they report their listeners' bind outcomes
     /// and <c>Programmed</c> follows them (ADR 0010). Null: the pods read the API server and report nothing, so their
-    /// Gateways stay <c>Programmed=False</c> (<c>Pending</c>).
+    /// Gateways stay <c>Programmed=False</c> (<c>Pending</c>); their ServiceAccount is given no permissions, so that
+    /// works only where someone grants it read access.
     /// </summary>
     public string? DataPlaneControllerAddress { get; set; }
-
-    /// <summary>The ClusterRole the data-plane pods are bound to (read-only; shipped in <c>deploy/</c>). Default <c>fsm-gateway-dataplane</c>.</summary>
-    public string DataPlaneClusterRole { get; set; } = "fsm-gateway-dataplane";
 
     /// <summary>
     /// How long a data-plane pod lets open connections finish when it stops (passed to it as <c>--drain-timeout</c>);

@@ -13,8 +13,14 @@ internal static class CommandLineNames
     /// <summary>The Gateway a data plane serves, as <c>NAMESPACE/NAME</c>.</summary>
     public const string Gateway = "--gateway";
 
-    /// <summary>The controller's config stream a data plane subscribes to (ADR 0010), as <c>http://HOST:PORT</c>.</summary>
+    /// <summary>The controller's config stream a data plane subscribes to (ADR 0010), as <c>https://HOST:PORT</c> (<c>http://</c> for a controller run with <c>--stream-insecure</c>).</summary>
     public const string ControllerAddress = "--controller-address";
+
+    /// <summary>The CA certificate (PEM) a data plane verifies the controller's config stream against; requires https:// addresses.</summary>
+    public const string ControllerCaFile = "--controller-ca-file";
+
+    /// <summary>The file holding the token a data plane authenticates to the controller with (re-read at every connect: the kubelet renews it).</summary>
+    public const string ControllerTokenFile = "--controller-token-file";
 
     /// <summary>The controller name whose GatewayClasses are ours.</summary>
     public const string ControllerName = "--controller-name";

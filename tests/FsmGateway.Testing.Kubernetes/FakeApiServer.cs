@@ -30,6 +30,7 @@ public sealed class FakeApiServer : IAsyncDisposable
     private readonly FakeApiServerOptions _options;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentQueue<ApiRequest> _requests = new();
+    private readonly ConcurrentDictionary<string, (string Username, string[] Audiences)> _tokens = new(StringComparer.Ordinal);
     private readonly Lock _stallGate = new();
     private volatile WebApplication? _app;
     private volatile bool _stalled;
@@ -363,6 +364,60 @@ public sealed class FakeApiServer : IAsyncDisposable
     }
 
     /// <summary>The object (a copy), or null.</summary>
+    /// <summary>
+    /// Makes <paramref name="token"/> a valid token of ServiceAccount <paramref name="ns"/>/<paramref name="serviceAccount"/>
+    /// for <paramref name="audiences"/> (none: the API server's own, <c>https://kubernetes.default.svc.cluster.local</c>),
+    /// as the kubelet's projected tokens are: a <c>TokenReview</c> of it answers <c>system:serviceaccount:NS:NAME</c>
+    /// when the review asks for one of those audiences, and unauthenticated otherwise.
+    /// </summary>
+    public void AddServiceAccountToken(string token, string ns, string serviceAccount, params string[] audiences) =>
+        _tokens[token] = ($"system:serviceaccount:{ns}:{serviceAccount}", audiences.Length == 0 ? [DefaultAudience] : audiences);
+
+    /// <summary>Makes <paramref name="token"/> invalid from now on (as an expired or deleted-ServiceAccount token is).</summary>
+    public void RemoveToken(string token) => _tokens.TryRemove(token, out _);
+
+    private const string DefaultAudience = "https://kubernetes.default.svc.cluster.local";
+
+    /// <summary>A TokenReview, as kube-apiserver answers it: authenticated only for a known token and an audience it was made for.</summary>
+    private JsonObject Review(JsonObject review)
+    {
+        var spec = review["spec"] as JsonObject ?? throw FakeApiException.BadRequest("TokenReview: spec is required");
+        var token = spec["token"]?.GetValue<string>() ?? string.Empty;
+        var wanted = (spec["audiences"] as JsonArray)?.Select(a => a!.GetValue<string>()).ToArray() is { Length: > 0 } asked ? asked : [DefaultAudience];
+        JsonObject status;
+        if (!_tokens.TryGetValue(token, out var known))
+        {
+            status = new JsonObject { ["authenticated"] = false, ["error"] = "[invalid bearer token, token lookup failed]" };
+        }
+        else if (known.Audiences.Intersect(wanted, StringComparer.Ordinal).ToArray() is not { Length: > 0 } audiences)
+        {
+            status = new JsonObject { ["authenticated"] = false, ["error"] = $"[invalid bearer token, token audiences [{string.Join(" ", known.Audiences)}] is invalid for the target audiences [{string.Join(" ", wanted)}]]" };
+        }
+        else
+        {
+            status = new JsonObject
+            {
+                ["authenticated"] = true,
+                ["user"] = new JsonObject
+                {
+                    ["username"] = known.Username,
+                    ["uid"] = Guid.NewGuid().ToString(),
+                    ["groups"] = new JsonArray("system:serviceaccounts", $"system:serviceaccounts:{known.Username.Split(':')[2]}", "system:authenticated"),
+                },
+                ["audiences"] = new JsonArray([.. audiences.Select(a => (JsonNode?)a)]),
+            };
+        }
+
+        return new JsonObject
+        {
+            ["kind"] = "TokenReview",
+            ["apiVersion"] = "authentication.k8s.io/v1",
+            ["metadata"] = new JsonObject { ["creationTimestamp"] = null },
+            ["spec"] = spec.DeepClone(),
+            ["status"] = status,
+        };
+    }
+
     public JsonObject? Get(string apiVersion, string kind, string? ns, string name) =>
         _store.TryGet(_store.FindByKind(apiVersion, kind), ns, name);
 
@@ -687,6 +742,19 @@ public sealed class FakeApiServer : IAsyncDisposable
             fieldText = fieldText.Length == 0 ? "metadata.name=" + name : fieldText + ",metadata.name=" + name;
         }
         var fields = Selector.ParseFields(fieldText);
+        if (t.Plural == "tokenreviews" && t.Group == "authentication.k8s.io")
+        {
+            if (info.Verb != "create" || name is not null)
+            {
+                throw new FakeApiException(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource ({method} {t.Plural})");
+            }
+
+            var review = await ReadObjectAsync(ctx, allowYaml: false).ConfigureAwait(false);
+            CheckKind(t, review);
+            await WriteJsonAsync(ctx, 201, Review(review)).ConfigureAwait(false);
+            return;
+        }
+
         switch (info.Verb)
         {
             case "watch" when sub is null:

@@ -5,7 +5,7 @@ namespace FsmGateway.Testing.Kubernetes;
 public readonly record struct RequiredPermission(string Group, string Resource, string Verb, string Why);
 
 /// <summary>
-/// Every permission FsmGateway's two identities need, and why. This is the one list: <c>deploy/10-rbac.yaml</c> must
+/// Every permission FsmGateway's two identities need, and why (the data plane's: none). This is the one list: <c>deploy/10-rbac.yaml</c> must
 /// grant exactly these (<c>DeployManifestTests</c> checks it, in both directions), and every request the controller
 /// and the data plane make in the end-to-end tests must be one of these (<c>KubernetesModesTests</c> checks the fake
 /// API server's audit log). A new API call adds its entry here, then its rule in the manifest.
@@ -81,18 +81,25 @@ public static class RequiredPermissions
             "GatewayProvisioner: server-side apply of the per-Gateway PodDisruptionBudget (replicas > 1), get on a conflict or before deleting it when replicas drop to 1, list+delete removes those of Gateways no longer accepted"),
         .. Grant("", ["configmaps"], ["get", "list", "watch"],
             "GatewayProvisioner: read the ConfigMap a Gateway's spec.infrastructure.parametersRef names (replicas, resources, Service type, externalTrafficPolicy); OwnedObjectsWatch: list+watch ConfigMaps so an edit of one a Gateway names is applied at once"),
+        .. Grant("", ["configmaps"], ["create", "patch"],
+            "GatewayProvisioner: server-side apply of ConfigMap fsm-gateway-controller-ca (the config stream's CA certificate, public) in each Gateway's namespace"),
         .. Grant("", ["serviceaccounts"], ["get", "create", "patch"],
-            "GatewayProvisioner: server-side apply of ServiceAccount fsm-gateway in the Gateway's namespace (deleted with its Gateways, by owner references), get on a conflict"),
-        .. Grant("rbac.authorization.k8s.io", ["clusterrolebindings"], ["get", "list", "create", "patch", "delete"],
-            "GatewayProvisioner: server-side apply of the binding of ClusterRole fsm-gateway-dataplane to that ServiceAccount (fsm-gateway-dataplane-<namespace>), get on a conflict; list+delete removes those of namespaces left with no Gateway"),
+            "GatewayProvisioner: server-side apply of ServiceAccount fsm-gateway in the Gateway's namespace (deleted with its Gateways, by owner references; bound to no role), get on a conflict"),
+        .. Grant("authentication.k8s.io", ["tokenreviews"], ["create"],
+            "ServiceAccountAuthorizer: review the projected ServiceAccount token a data plane presents on the config stream (audience fsm-gateway-controller)"),
+        .. Grant("", ["secrets"], ["get", "create"],
+            "StreamAuthority: read, or create the first time, Secret fsm-system/fsm-gateway-controller-ca, the config stream's CA (a Role in fsm-system only; get limited to that name)"),
         .. Grant("coordination.k8s.io", ["leases"], ["get", "create", "update"],
             "Leadership (KubernetesClient LeaderElector with a LeaseLock): the Lease in fsm-system; ReplicaReportLeases: this replica's report Lease"),
         .. Grant("coordination.k8s.io", ["leases"], ["list", "delete"],
             "ReplicaReportLeases: list the other replicas' report Leases (by label), delete one expired for two lease durations"),
     ];
 
-    /// <summary>ServiceAccount fsm-gateway in each Gateway's namespace (<c>fsm-gateway gateway</c>): read-only.</summary>
-    public static IReadOnlyList<RequiredPermission> Dataplane { get; } = [.. Watch];
+    /// <summary>
+    /// ServiceAccount fsm-gateway in each Gateway's namespace (<c>fsm-gateway gateway --controller-address</c>): none.
+    /// The data plane gets its config from the controller's stream and never calls the API server.
+    /// </summary>
+    public static IReadOnlyList<RequiredPermission> Dataplane { get; } = [];
 
     private static IEnumerable<RequiredPermission> Watch =>
         WatchedKinds.SelectMany(k => Grant(k.Group, [k.Resource], ["list", "watch"], "KubernetesWatchSource: list+watch"));

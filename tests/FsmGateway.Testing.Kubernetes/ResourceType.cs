@@ -41,6 +41,9 @@ internal sealed record ResourceType(
         yield return new("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", true, false, []);
         yield return new("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", false, true, ["crd", "crds"]);
         yield return new("events.k8s.io", "v1", "events", "event", "Event", true, false, ["ev"]);
+
+        // Create only: the server answers with the review and keeps nothing (FakeApiServer.AddServiceAccountToken).
+        yield return new("authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", false, false, []);
     }
 
     /// <summary>Kubernetes version priority: GA before beta before alpha, higher numbers first, anything else last (alphabetically).</summary>

@@ -13,8 +13,20 @@ internal static class ControllerStreamCli
 {
     public static Option<string[]> CreateAddressOption(bool required) => new(CommandLineNames.ControllerAddress)
     {
-        Description = "Read config from the controller's config stream at this address (http://HOST:PORT; repeat it to name several replicas) instead of the API server: no Kubernetes credentials are used.",
+        Description = "Read config from the controller's config stream at this address (https://HOST:PORT, or http://HOST:PORT for a controller run with --stream-insecure; repeat it to name several replicas) instead of the API server: no Kubernetes credentials are used.",
         Required = required,
+    };
+
+    /// <summary>--controller-ca-file: the CA the controller's certificate must chain to.</summary>
+    public static Option<string?> CreateCaFileOption() => new(CommandLineNames.ControllerCaFile)
+    {
+        Description = "Verify the controller's config stream against the CA certificate(s) in this PEM file (only those; the addresses must be https://). In a cluster, the controller's CA from ConfigMap fsm-gateway-controller-ca. Read again at every connect.",
+    };
+
+    /// <summary>--controller-token-file: the bearer token sent to the controller.</summary>
+    public static Option<string?> CreateTokenFileOption() => new(CommandLineNames.ControllerTokenFile)
+    {
+        Description = "Authenticate to the controller with the token in this file (in a cluster, the pod's projected ServiceAccount token of audience fsm-gateway-controller; https:// addresses only). Read again at every connect, since the kubelet renews it.",
     };
 
     /// <summary>Reads the addresses; false, after writing why, when one is not <c>http(s)://HOST:PORT</c>.</summary>
@@ -25,7 +37,7 @@ internal static class ControllerStreamCli
         {
             if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
             {
-                error.WriteLine($"gateway: --controller-address '{LogText.Escape(text)}' is not http://HOST:PORT");
+                error.WriteLine($"gateway: --controller-address '{LogText.Escape(text)}' is not https://HOST:PORT (or http://HOST:PORT for a controller run with --stream-insecure)");
                 return false;
             }
 
@@ -50,7 +62,7 @@ internal static class ControllerStreamCli
         return true;
     }
 
-    public static void Use(IFsmGatewayBuilder gateway, IReadOnlyList<Uri> addresses, ResourceKey served) =>
+    public static void Use(IFsmGatewayBuilder gateway, IReadOnlyList<Uri> addresses, ResourceKey served, string? caFile, string? tokenFile) =>
         gateway.LoadFromController(o =>
         {
             foreach (var address in addresses)
@@ -59,6 +71,8 @@ internal static class ControllerStreamCli
             }
 
             o.Gateway = served;
+            o.CertificateAuthorityFile = caFile;
+            o.TokenFile = tokenFile;
             if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
             {
                 o.DataPlaneId = pod;
@@ -71,11 +85,13 @@ internal static class ControllerStreamCli
     {
         var gatewayName = new Option<string>(CommandLineNames.Gateway, "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
         var controllerAddress = CreateAddressOption(required: true);
+        var caFile = CreateCaFileOption();
+        var tokenFile = CreateTokenFileOption();
         var serve = new ServeOptions();
         var accessLog = new AccessLogCli();
         var command = new Command(CommandLineNames.GatewayCommand, "Run the data plane of one Gateway: bind its listeners and route them, reading config from the controller's config stream.")
         {
-            gatewayName, controllerAddress,
+            gatewayName, controllerAddress, caFile, tokenFile,
         };
         serve.AddTo(command);
         accessLog.AddTo(command);
@@ -115,7 +131,7 @@ internal static class ControllerStreamCli
                         gateway.AddAccessLog(configureAccessLog);
                     }
 
-                    Use(gateway, controllers, served);
+                    Use(gateway, controllers, served, parse.GetValue(caFile), parse.GetValue(tokenFile));
                 },
                 error,
                 cancellationToken);

@@ -27,14 +27,18 @@ internal static class KubernetesCommands
         var image = new Option<string?>("--image") { Description = "Data-plane image to provision per accepted Gateway (a Deployment and a LoadBalancer Service labelled app=fsm-gateway). Without it, nothing is provisioned." };
         var streamAddress = new Option<string>("--stream-address") { Description = "Address of the config stream data planes subscribe to (gRPC over HTTP/2; every replica serves it).", DefaultValueFactory = _ => "0.0.0.0" };
         var streamPort = new Option<int>("--stream-port") { Description = "Port of the config stream; 0 picks a free one.", DefaultValueFactory = _ => ConfigStreamServerOptions.DefaultPort };
+        var streamInsecure = new Option<bool>("--stream-insecure")
+        {
+            Description = "Serve the config stream as plain HTTP/2 to any caller, without TLS or data-plane authentication (local use and tests only). By default it is TLS, with a certificate from the CA in Secret fsm-gateway-controller-ca in --leader-election-namespace (created if absent), and each data plane is authenticated by its ServiceAccount token.",
+        };
         var dataPlaneStream = new Option<string?>("--data-plane-controller-address")
         {
-            Description = "The config stream provisioned data planes subscribe to (their --controller-address). Default: http://fsm-gateway-controller.NAMESPACE:STREAM-PORT, the controller Service of deploy/ in --leader-election-namespace; 'none' to have them read the API server (they then report no bind outcomes, and Programmed stays False).",
+            Description = "The config stream provisioned data planes subscribe to (their --controller-address); its host is also in the stream's certificate. Default: https://fsm-gateway-controller.NAMESPACE:STREAM-PORT (http:// with --stream-insecure), the controller Service of deploy/ in --leader-election-namespace; 'none' to have them read the API server (they then report no bind outcomes, so Programmed stays False, and their ServiceAccount has no permissions unless you grant some).",
         };
         var serve = new ServeOptions();
         var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader), provision a data plane per Gateway and stream each data plane its Gateway's config.")
         {
-            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort, dataPlaneStream,
+            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort, streamInsecure, dataPlaneStream,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -66,6 +70,21 @@ internal static class KubernetesCommands
                 return Task.FromResult(ExitCodes.BadInput);
             }
 
+            var insecure = parse.GetValue(streamInsecure);
+            var dataPlaneAddress = parse.GetValue(dataPlaneStream) switch
+            {
+                "none" => null,
+                { } given => given,
+                null => parse.GetValue(streamPort) is > 0 and var port
+                    ? $"{(insecure ? "http" : "https")}://{ConfigStreamServerOptions.ServiceName}.{parse.GetValue(leaseNamespace)}:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+                    : null,
+            };
+            if (dataPlaneAddress is not null && (!Uri.TryCreate(dataPlaneAddress, UriKind.Absolute, out var dataPlaneUri) || dataPlaneUri.Scheme != (insecure ? "http" : "https")))
+            {
+                error.WriteLine($"controller: --data-plane-controller-address '{LogText.Escape(dataPlaneAddress)}' is not {(insecure ? "http" : "https")}://HOST:PORT (the stream is {(insecure ? "plain HTTP/2 with --stream-insecure" : "TLS; --stream-insecure serves http://")})");
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+
             return GatewayServer.RunAsync(
                 "controller",
                 settings,
@@ -88,14 +107,7 @@ internal static class KubernetesCommands
                         o.RenewDeadline = renew;
                         o.RetryPeriod = retry;
                         o.DataPlaneImage = parse.GetValue(image);
-                        o.DataPlaneControllerAddress = parse.GetValue(dataPlaneStream) switch
-                        {
-                            "none" => null,
-                            { } given => given,
-                            null => parse.GetValue(streamPort) is > 0 and var port
-                                ? $"http://fsm-gateway-controller.{parse.GetValue(leaseNamespace)}:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
-                                : null,
-                        };
+                        o.DataPlaneControllerAddress = dataPlaneAddress;
 
                         // The controller drains nothing itself: its --drain-timeout is its data planes'.
                         o.DataPlaneDrainTimeout = settings.DrainTimeout;
@@ -111,6 +123,13 @@ internal static class KubernetesCommands
                     o.Address = parse.GetValue(streamAddress)!;
                     o.Port = parse.GetValue(streamPort);
                     o.Provisions = parse.GetValue(image) is not null;
+                    o.Insecure = insecure;
+                    o.Namespace = parse.GetValue(leaseNamespace)!;
+                    if (dataPlaneAddress is not null && new Uri(dataPlaneAddress).Host is { Length: > 0 } host)
+                    {
+                        o.ExtraServingNames.Add(host.Trim('[', ']'));
+                    }
+
                     if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
                     {
                         o.Identity = pod;
@@ -125,11 +144,13 @@ internal static class KubernetesCommands
         var connection = new ConnectionOptions();
         var gatewayName = new Option<string>(CommandLineNames.Gateway, "-g") { Description = "The Gateway to serve, as NAMESPACE/NAME.", Required = true };
         var controllerAddress = ControllerStreamCli.CreateAddressOption(required: false);
+        var caFile = ControllerStreamCli.CreateCaFileOption();
+        var tokenFile = ControllerStreamCli.CreateTokenFileOption();
         var serve = new ServeOptions();
         var accessLog = new AccessLogCli();
         var command = new Command(CommandLineNames.GatewayCommand, "Run the data plane of one Gateway: bind its listeners and route them, reading config from the controller's config stream (--controller-address) or the API server.")
         {
-            gatewayName, controllerAddress,
+            gatewayName, controllerAddress, caFile, tokenFile,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -152,6 +173,12 @@ internal static class KubernetesCommands
 
             ServeSettings settings;
             Action<KubernetesOptions>? configureClient = null;
+            if (controllers.Count == 0 && (parse.GetValue(caFile) is not null || parse.GetValue(tokenFile) is not null))
+            {
+                error.WriteLine($"gateway: {CommandLineNames.ControllerCaFile} and {CommandLineNames.ControllerTokenFile} are for the controller's config stream; give {CommandLineNames.ControllerAddress} too");
+                return Task.FromResult(ExitCodes.BadInput);
+            }
+
             if (controllers.Count > 0)
             {
                 if (connection.IsGiven(parse))
@@ -203,7 +230,7 @@ internal static class KubernetesCommands
 
                     if (controllers.Count > 0)
                     {
-                        ControllerStreamCli.Use(gateway, controllers, new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]));
+                        ControllerStreamCli.Use(gateway, controllers, new ResourceKey(ResourceKind.Gateway, parts[0], parts[1]), parse.GetValue(caFile), parse.GetValue(tokenFile));
                         return;
                     }
 

@@ -1,10 +1,15 @@
+using System.Diagnostics.Metrics;
 using System.Net;
+using System.Net.Security;
 using FsmGateway.Kubernetes;
+using FsmGateway.Kubernetes.Api;
+using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Transport.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -15,12 +20,15 @@ namespace FsmGateway.Host.ControlPlane;
 /// <summary>
 /// Serves the config stream from a controller process: its own Kestrel endpoint (HTTP/2 only, never the admin port,
 /// so the admin endpoints can stay local while the stream is open to the cluster), the gRPC service, and the data
-/// planes' reports as the compiler's listener bindings.
+/// planes' reports as the compiler's listener bindings. By default over TLS with a serving certificate from the
+/// controller's CA (<see cref="StreamAuthority"/>) and with each data plane's ServiceAccount token reviewed
+/// (<see cref="ServiceAccountAuthorizer"/>); <see cref="ConfigStreamServerOptions.Insecure"/> serves plain HTTP/2 to anyone.
 /// </summary>
 internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptions> configure)
 {
     private const string StreamPath = "/fsmgateway.controlplane.v1.ConfigStream";
     private ListenOptions? _listen;
+    private bool _secure;
 
     public void ConfigureServices(WebApplicationBuilder builder)
     {
@@ -36,7 +44,33 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
             sp.GetService<TimeProvider>(),
             sp.GetService<ILogger<DataPlaneReports>>()));
         services.AddSingleton<IListenerBindingsSource>(sp => sp.GetRequiredService<DataPlaneReports>());
-        services.TryAddSingleton<IDataPlaneAuthorizer, AnyDataPlane>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new ConfigStreamMetrics(sp.GetService<IMeterFactory>()));
+        var probe = new ConfigStreamServerOptions();
+        configure(probe);
+        _secure = !probe.Insecure;
+        if (_secure)
+        {
+            services.TryAddSingleton(sp =>
+            {
+                var stream = sp.GetRequiredService<IOptions<ConfigStreamServerOptions>>().Value;
+                return new StreamAuthority(
+                    sp.GetRequiredService<KubernetesConnection>().Client,
+                    stream.Namespace,
+                    stream.ServingNames(),
+                    sp.GetRequiredService<IOptions<GatewayControllerOptions>>().Value.ControllerName,
+                    sp.GetRequiredService<TimeProvider>(),
+                    sp.GetRequiredService<ILogger<StreamAuthority>>());
+            });
+            services.AddHostedService(sp => sp.GetRequiredService<StreamAuthority>());
+            services.TryAddSingleton<ITokenReviewer>(sp => new KubernetesTokenReviewer(sp.GetRequiredService<KubernetesConnection>().Client));
+            services.TryAddSingleton<IDataPlaneAuthorizer>(sp => new ServiceAccountAuthorizer(sp.GetRequiredService<ITokenReviewer>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ConfigStreamMetrics>()));
+        }
+        else
+        {
+            services.TryAddSingleton<IDataPlaneAuthorizer, AnyDataPlane>();
+        }
+
         services.AddGrpc();
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
@@ -57,6 +91,21 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
                 kestrel.Listen(address, stream.Port, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http2;
+                    if (_secure)
+                    {
+                        // The certificate is asked for per handshake: the CA may still be loading when the port opens
+                        // (the handshake waits for it), and a certificate near its end is replaced without a restart.
+                        var authority = kestrel.ApplicationServices.GetRequiredService<StreamAuthority>();
+                        listen.UseHttps(new TlsHandshakeCallbackOptions
+                        {
+                            OnConnection = async connection => new SslServerAuthenticationOptions
+                            {
+                                ServerCertificate = await authority.ServingAsync(connection.CancellationToken).ConfigureAwait(false),
+                                ApplicationProtocols = [SslApplicationProtocol.Http2],
+                            },
+                        });
+                    }
+
                     _listen = listen;
                 });
             }
@@ -85,13 +134,13 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
     {
         if (_listen is not null)
         {
-            LogServing(app.Logger, $"http://{_listen.IPEndPoint}");
+            LogServing(app.Logger, $"{(_secure ? "https" : "http")}://{_listen.IPEndPoint}", _secure ? "TLS, data planes authenticated by ServiceAccount token" : "plain HTTP/2, no authentication (--stream-insecure)");
         }
     }
 
     /// <summary>The port, for the start-up error that names which port could not be bound.</summary>
     public string Describe() => _listen is null ? string.Empty : $", or --stream-port for the config stream on {_listen.IPEndPoint}";
 
-    [LoggerMessage(1, LogLevel.Information, "Config stream on {Url}")]
-    private static partial void LogServing(ILogger logger, string url);
+    [LoggerMessage(1, LogLevel.Information, "Config stream on {Url} ({Security})")]
+    private static partial void LogServing(ILogger logger, string url, string security);
 }

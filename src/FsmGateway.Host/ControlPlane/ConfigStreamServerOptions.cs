@@ -20,6 +20,32 @@ internal sealed class ConfigStreamServerOptions
 
     /// <summary>Whether this controller provisions data planes, which words the status of a Gateway none has reported for.</summary>
     public bool Provisions { get; set; }
+
+    /// <summary>
+    /// Plain HTTP/2 and no authentication of data planes (<c>--stream-insecure</c>): for local use and tests. By
+    /// default the stream is TLS with a certificate from the controller's CA Secret, and each data plane is
+    /// authenticated by its ServiceAccount token (ADR 0010).
+    /// </summary>
+    public bool Insecure { get; set; }
+
+    /// <summary>The controller's namespace: where the CA Secret is, and whose Service DNS names the serving certificate holds.</summary>
+    public string Namespace { get; set; } = "fsm-system";
+
+    /// <summary>More names (DNS, or IP addresses) the serving certificate holds besides the controller Service's, e.g. the host of the data planes' controller address.</summary>
+    public IList<string> ExtraServingNames { get; } = [];
+
+    /// <summary>The name of the controller's Service (deploy/20-controller.yaml).</summary>
+    public const string ServiceName = "fsm-gateway-controller";
+
+    /// <summary>The names the serving certificate is issued for: the Service's DNS names in <see cref="Namespace"/>, then <see cref="ExtraServingNames"/>.</summary>
+    public IReadOnlyList<string> ServingNames() =>
+    [
+        ServiceName,
+        $"{ServiceName}.{Namespace}",
+        $"{ServiceName}.{Namespace}.svc",
+        $"{ServiceName}.{Namespace}.svc.cluster.local",
+        .. ExtraServingNames,
+    ];
 }
 
 /// <summary>Checks <see cref="ConfigStreamServerOptions"/> at start.</summary>
@@ -31,6 +57,11 @@ internal sealed class ConfigStreamServerOptionsValidator : IValidateOptions<Conf
         if (!IPAddress.TryParse(options.Address, out _))
         {
             failures.Add($"--stream-address: '{options.Address}' is not an IP address");
+        }
+
+        if (!options.Insecure && string.IsNullOrEmpty(options.Namespace))
+        {
+            failures.Add("--leader-election-namespace: the controller's namespace (where the config stream's CA Secret is kept) must not be empty");
         }
 
         if (options.Port is < 0 or > 65535)

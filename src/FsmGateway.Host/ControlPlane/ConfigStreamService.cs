@@ -63,8 +63,8 @@ internal sealed partial class ConfigStreamService(
         var dataPlane = hello.DataPlaneId.Length > 0 ? hello.DataPlaneId : context.Peer;
         if (await authorizer.RefuseAsync(context, gateway, cancellationToken).ConfigureAwait(false) is { } refusal)
         {
-            LogRefused(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(refusal));
-            throw new RpcException(new Grpc.Core.Status(StatusCode.PermissionDenied, refusal));
+            LogRefused(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(context.Peer), refusal.Code.ToString(), refusal.Message);
+            throw new RpcException(new Grpc.Core.Status(refusal.Code, refusal.Message));
         }
 
         await responseStream.WriteAsync(new ControllerMessage
@@ -219,8 +219,8 @@ internal sealed partial class ConfigStreamService(
     [LoggerMessage(2, LogLevel.Information, "Config stream: data plane {DataPlane} of {Gateway} disconnected")]
     private static partial void LogUnsubscribed(ILogger logger, string dataPlane, string gateway);
 
-    [LoggerMessage(3, LogLevel.Warning, "Config stream: refused data plane {DataPlane} for {Gateway}: {Reason}")]
-    private static partial void LogRefused(ILogger logger, string dataPlane, string gateway, string reason);
+    [LoggerMessage(3, LogLevel.Warning, "Config stream: refused data plane {DataPlane} for {Gateway} from {Peer} ({Code}): {Reason}")]
+    private static partial void LogRefused(ILogger logger, string dataPlane, string gateway, string peer, string code, string reason);
 
     [LoggerMessage(4, LogLevel.Debug, "Config stream: sent {Gateway} in full, {Count} object(s), revision {Revision}")]
     private static partial void LogSentFull(ILogger logger, string gateway, int count, long revision);

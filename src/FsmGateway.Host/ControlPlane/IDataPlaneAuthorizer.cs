@@ -3,21 +3,26 @@ using Grpc.Core;
 
 namespace FsmGateway.Host.ControlPlane;
 
+/// <summary>Why a caller of the config stream is refused.</summary>
+/// <param name="Code">The gRPC status: <see cref="StatusCode.Unauthenticated"/> (no valid credential), <see cref="StatusCode.PermissionDenied"/> (a valid one that may not have the Gateway) or <see cref="StatusCode.Unavailable"/> (the credential could not be checked now).</param>
+/// <param name="Message">What the data plane and the controller's log are told, naming the identity and the Gateway.</param>
+internal sealed record DataPlaneRefusal(StatusCode Code, string Message);
+
 /// <summary>
 /// Decides whether the caller of a config stream may have a Gateway's config: the one place a data plane's identity
-/// is checked, before anything is sent. ADR 0010: the TokenReview of a projected ServiceAccount token goes here.
+/// is checked, before anything is sent (ADR 0010).
 /// </summary>
 internal interface IDataPlaneAuthorizer
 {
-    /// <summary>Null to allow; otherwise why the caller is refused (sent as PermissionDenied).</summary>
-    ValueTask<string?> RefuseAsync(ServerCallContext call, ResourceKey gateway, CancellationToken cancellationToken);
+    /// <summary>Null to allow; otherwise why the caller is refused.</summary>
+    ValueTask<DataPlaneRefusal?> RefuseAsync(ServerCallContext call, ResourceKey gateway, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// Allows every caller: what the stream does until data planes authenticate (the channel is plain HTTP/2 inside the
-/// cluster today; see ADR 0010 for what replaces this).
+/// Allows every caller: the stream of a controller run with <c>--stream-insecure</c> (plain HTTP/2, for local use and
+/// tests without a cluster's ServiceAccounts).
 /// </summary>
 internal sealed class AnyDataPlane : IDataPlaneAuthorizer
 {
-    public ValueTask<string?> RefuseAsync(ServerCallContext call, ResourceKey gateway, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
+    public ValueTask<DataPlaneRefusal?> RefuseAsync(ServerCallContext call, ResourceKey gateway, CancellationToken cancellationToken) => ValueTask.FromResult<DataPlaneRefusal?>(null);
 }

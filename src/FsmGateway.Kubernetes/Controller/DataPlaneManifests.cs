@@ -17,8 +17,9 @@ internal sealed record DataPlaneObjects(V1Deployment Deployment, V1Service Servi
 /// Deployment running <c>fsm-gateway gateway --gateway ns/name</c>, a Service (LoadBalancer by default) labelled
 /// <c>app: fsm-gateway</c> exposing the listener ports and, with more than one replica, a PodDisruptionBudget, all
 /// owned by the Gateway (deleting it deletes them); and per namespace the ServiceAccount the pods run as (owned by
-/// every Gateway there) and its binding to the data-plane ClusterRole. No I/O, no clock: the same inputs give the
-/// same objects, which is what server-side apply wants and what the snapshot tests check.
+/// every Gateway there; it has no Kubernetes API permissions, and the pods mount no API token) and, when the stream is
+/// secured, the ConfigMap with the controller's CA certificate. No I/O, no clock: the same inputs give the same
+/// objects, which is what server-side apply wants and what the snapshot tests check.
 /// </summary>
 internal static partial class DataPlaneManifests
 {
@@ -40,6 +41,24 @@ internal static partial class DataPlaneManifests
     public const string GatewayAnnotation = "gateway.fsm-gateway.io/gateway";
 
     public const string ServiceAccountName = "fsm-gateway";
+
+    /// <summary>The audience of the projected token a data plane authenticates to the controller's config stream with (ADR 0010).</summary>
+    public const string TokenAudience = "fsm-gateway-controller";
+
+    /// <summary>The projected token's lifetime: the shortest the API server allows. The kubelet renews it at 80%; the data plane reads it again at every connect.</summary>
+    public const long TokenExpirationSeconds = 600;
+
+    /// <summary>The ConfigMap in each Gateway namespace holding the controller's CA certificate (public), which data planes verify the stream against.</summary>
+    public const string AuthorityConfigMapName = "fsm-gateway-controller-ca";
+
+    /// <summary>The key of the CA certificate (PEM) in <see cref="AuthorityConfigMapName"/>.</summary>
+    public const string AuthorityKey = "ca.crt";
+
+    /// <summary>Where the pod finds the CA certificate.</summary>
+    public const string AuthorityDirectory = "/var/run/secrets/fsm-gateway/controller-ca";
+
+    /// <summary>Where the pod finds its projected token.</summary>
+    public const string TokenDirectory = "/var/run/secrets/fsm-gateway/token";
 
     public const int DefaultAdminPort = 9901;
 
@@ -66,9 +85,6 @@ internal static partial class DataPlaneManifests
 
     /// <summary>A label value for the Gateway's name: the name itself when it fits (63 characters), else a hashed form.</summary>
     public static string GatewayLabelValue(string gatewayName) => Label(gatewayName, gatewayName);
-
-    /// <summary>The name of the ClusterRoleBinding that lets <paramref name="ns"/>'s data-plane ServiceAccount read.</summary>
-    public static string BindingName(string ns) => Label($"fsm-gateway-dataplane-{ns}", ns);
 
     /// <summary>The data plane's admin port: 9901, or the next port no listener uses.</summary>
     public static int AdminPort(IReadOnlyList<int> ports)
@@ -108,14 +124,17 @@ internal static partial class DataPlaneManifests
         Metadata = Metadata(ServiceAccountName, ns, null, options, [.. owners.OrderBy(g => g.Name, StringComparer.Ordinal).Select(g => OwnerReference(g, controller: false))]),
     };
 
-    /// <summary>The ClusterRoleBinding of <paramref name="ns"/>'s data-plane ServiceAccount to the read-only data-plane ClusterRole.</summary>
-    public static V1ClusterRoleBinding Binding(string ns, ProvisioningOptions options) => new()
+    /// <summary>
+    /// The ConfigMap <see cref="AuthorityConfigMapName"/> of <paramref name="ns"/>: the controller's CA certificate
+    /// (<paramref name="authorityPem"/>, public only), mounted into the data-plane pods, which verify the controller's
+    /// serving certificate against it. Owned like the ServiceAccount.
+    /// </summary>
+    public static V1ConfigMap AuthorityConfigMap(string ns, IEnumerable<DataPlaneGateway> owners, string authorityPem, ProvisioningOptions options) => new()
     {
-        ApiVersion = "rbac.authorization.k8s.io/v1",
-        Kind = "ClusterRoleBinding",
-        Metadata = Metadata(BindingName(ns), null, null, options, null),
-        RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = options.DataPlaneClusterRole },
-        Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = ServiceAccountName, NamespaceProperty = ns }],
+        ApiVersion = "v1",
+        Kind = "ConfigMap",
+        Metadata = Metadata(AuthorityConfigMapName, ns, null, options, [.. owners.OrderBy(g => g.Name, StringComparer.Ordinal).Select(g => OwnerReference(g, controller: false))]),
+        Data = new SortedDictionary<string, string>(StringComparer.Ordinal) { [AuthorityKey] = authorityPem },
     };
 
     /// <summary>
@@ -143,6 +162,9 @@ internal static partial class DataPlaneManifests
                     Spec = new V1PodSpec
                     {
                         ServiceAccountName = ServiceAccountName,
+
+                        // Fed by the config stream, the data plane never calls the API server (its ServiceAccount may do nothing there).
+                        AutomountServiceAccountToken = options.ControllerAddress is null ? null : false,
                         TerminationGracePeriodSeconds = GracePeriodSeconds(options),
                         SecurityContext = new V1PodSecurityContext
                         {
@@ -168,6 +190,9 @@ internal static partial class DataPlaneManifests
                                     CommandLineNames.AdminPort, admin.ToString(CultureInfo.InvariantCulture),
                                     CommandLineNames.DrainTimeout, DurationArgument(options.DrainTimeout),
                                     .. (options.ControllerAddress is { } stream ? [CommandLineNames.ControllerAddress, stream] : Array.Empty<string>()),
+                                    .. (options.SecureStream
+                                        ? [CommandLineNames.ControllerCaFile, $"{AuthorityDirectory}/{AuthorityKey}", CommandLineNames.ControllerTokenFile, $"{TokenDirectory}/token"]
+                                        : Array.Empty<string>()),
                                 ],
                                 Ports = [new V1ContainerPort { Name = "admin", ContainerPort = admin, Protocol = "TCP" }],
                                 ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/readyz", Port = admin } },
@@ -188,10 +213,35 @@ internal static partial class DataPlaneManifests
                                     ReadOnlyRootFilesystem = true,
                                     Capabilities = new V1Capabilities { Drop = ["ALL"] },
                                 },
-                                VolumeMounts = [new V1VolumeMount { Name = "tmp", MountPath = "/tmp" }],
+                                VolumeMounts =
+                                [
+                                    new V1VolumeMount { Name = "tmp", MountPath = "/tmp" },
+                                    .. (options.SecureStream
+                                        ? [new V1VolumeMount { Name = "controller-ca", MountPath = AuthorityDirectory, ReadOnlyProperty = true }, new V1VolumeMount { Name = "controller-token", MountPath = TokenDirectory, ReadOnlyProperty = true }]
+                                        : Array.Empty<V1VolumeMount>()),
+                                ],
                             },
                         ],
-                        Volumes = [new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() }],
+                        Volumes =
+                        [
+                            new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() },
+                            .. (options.SecureStream
+                                ? [
+                                    new V1Volume { Name = "controller-ca", ConfigMap = new V1ConfigMapVolumeSource { Name = AuthorityConfigMapName } },
+
+                                    // A token for the controller only (its audience), short-lived and renewed by the kubelet:
+                                    // worthless to the API server, and the pod mounts no API token at all.
+                                    new V1Volume
+                                    {
+                                        Name = "controller-token",
+                                        Projected = new V1ProjectedVolumeSource
+                                        {
+                                            Sources = [new V1VolumeProjection { ServiceAccountToken = new V1ServiceAccountTokenProjection { Audience = TokenAudience, ExpirationSeconds = TokenExpirationSeconds, Path = "token" } }],
+                                        },
+                                    },
+                                ]
+                                : Array.Empty<V1Volume>()),
+                        ],
                     },
                 },
             },

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Text.Json.Nodes;
 using FsmGateway.Kubernetes.Api;
+using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Resources;
 using FsmGateway.Status;
 using k8s.Models;
@@ -17,7 +18,11 @@ namespace FsmGateway.Kubernetes.Controller;
 /// restoring our value; an object of the same name that we did not make is left alone. A Gateway that is ours but not
 /// accepted keeps its data plane (and its load-balancer address); one that is gone or no longer ours loses it.
 /// </summary>
-internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObjects api, ProvisioningOptions options, ILogger logger, KubernetesMetrics? metrics = null)
+/// <remarks>
+/// With a <see cref="StreamAuthority"/> (the stream is secured) each namespace also gets the CA ConfigMap its pods
+/// verify the controller against; a namespace's Gateways wait until the CA is loaded.
+/// </remarks>
+internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObjects api, ProvisioningOptions options, ILogger logger, KubernetesMetrics? metrics = null, StreamAuthority? authority = null)
 {
     /// <summary>The label every provisioned object carries, with the value <see cref="ManagedByValue"/>.</summary>
     public const string ManagedByLabel = DataPlaneManifests.ManagedByLabel;
@@ -86,7 +91,7 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
             try
             {
                 if (await ApplyAsync(ApiResource.ServiceAccount, byNamespace.Key, DataPlaneManifests.ServiceAccountName, DataPlaneManifests.ServiceAccount(byNamespace.Key, byNamespace, options), cancellationToken).ConfigureAwait(false) is not null
-                    && await ApplyAsync(ApiResource.ClusterRoleBinding, null, DataPlaneManifests.BindingName(byNamespace.Key), DataPlaneManifests.Binding(byNamespace.Key, options), cancellationToken).ConfigureAwait(false) is not null)
+                    && await AuthorityConfigMapAsync(byNamespace.Key, byNamespace, cancellationToken).ConfigureAwait(false))
                 {
                     usableAccounts.Add(byNamespace.Key);
                 }
@@ -157,6 +162,27 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
         }
 
         return (found, complete);
+    }
+
+    /// <summary>
+    /// Applies the namespace's CA ConfigMap when the stream is secured; false (try again later) while the CA is not
+    /// loaded yet: pods started without it could not verify the controller.
+    /// </summary>
+    private async Task<bool> AuthorityConfigMapAsync(string ns, IEnumerable<DataPlaneGateway> owners, CancellationToken cancellationToken)
+    {
+        if (authority is null)
+        {
+            return true;
+        }
+
+        if (authority.AuthorityPem is not { } pem)
+        {
+            LogAuthorityPending(logger, ns);
+            return false;
+        }
+
+        var configMap = DataPlaneManifests.AuthorityConfigMap(ns, owners, pem, options);
+        return await ApplyAsync(ApiResource.ConfigMap, ns, DataPlaneManifests.AuthorityConfigMapName, configMap, cancellationToken).ConfigureAwait(false) is not null;
     }
 
     /// <summary>
@@ -236,8 +262,8 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
 
     /// <summary>
     /// Deletes what this controller provisioned for Gateways that are no longer ours (a deleted Gateway's objects go
-    /// with it through their owner references), the PodDisruptionBudgets of Gateways that want none, and the
-    /// data-plane bindings of namespaces left with no Gateway.
+    /// with it through their owner references) and the PodDisruptionBudgets of Gateways that want none. (A namespace's
+    /// ServiceAccount and CA ConfigMap go with its last Gateway, through their owner references.)
     /// </summary>
     private async Task RemoveUnusedAsync(HashSet<ResourceKey> ours, List<DataPlaneGateway> provisioned, CancellationToken cancellationToken)
     {
@@ -262,19 +288,6 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
                     metrics?.Provisioned(resource.Kind, KubernetesMetrics.Deleted);
                     LogRemoved(logger, resource.Kind, $"{ns}/{name}", gateway);
                 }
-            }
-        }
-
-        var namespaces = provisioned.Select(g => g.Namespace).ToHashSet(StringComparer.Ordinal);
-        foreach (var binding in await api.ListAsync(ApiResource.ClusterRoleBinding, selector, cancellationToken).ConfigureAwait(false))
-        {
-            var name = Meta(binding, "name");
-            var ns = binding["subjects"]?[0]?["namespace"]?.GetValue<string>();
-            if (IsOurs(binding) && ns is not null && !namespaces.Contains(ns) && await api.DeleteAsync(ApiResource.ClusterRoleBinding, null, name, cancellationToken).ConfigureAwait(false))
-            {
-                _applied.Remove((ApiResource.ClusterRoleBinding.Kind, null, name));
-                metrics?.Provisioned(ApiResource.ClusterRoleBinding.Kind, KubernetesMetrics.Deleted);
-                LogRemoved(logger, ApiResource.ClusterRoleBinding.Kind, name, $"namespace {ns}");
             }
         }
     }
@@ -380,6 +393,9 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
 
     [LoggerMessage(7, LogLevel.Information, "{Kind} {Name} was changed by someone else; applying ours again ({Conflict})")]
     private static partial void LogRestoring(ILogger logger, string kind, string name, string conflict);
+
+    [LoggerMessage(9, LogLevel.Information, "The data planes of namespace {Namespace} wait for the config stream's CA to be loaded")]
+    private static partial void LogAuthorityPending(ILogger logger, string @namespace);
 
     [LoggerMessage(8, LogLevel.Warning, "The data plane of Gateway {Gateway} is left as it is: {Error}")]
     private static partial void LogInvalidParameters(ILogger logger, string gateway, string error);

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using FsmGateway.Configuration;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Kubernetes.Controller;
+using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Status;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -110,9 +111,12 @@ public static class KubernetesBuilderExtensions
             var versions = new ServedVersions(client);
             var loggers = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
             var metrics = sp.GetRequiredService<KubernetesMetrics>();
+
+            // Registered by the host that serves the config stream securely (ADR 0010): the pods then get its CA and a token.
+            var authority = sp.GetService<StreamAuthority>();
             var writer = new KubernetesStatusWriter(versions, api, controllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
             var provisioner = options.DataPlaneImage is { } image
-                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, options.DataPlaneClusterRole, controllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay) { ControllerAddress = options.DataPlaneControllerAddress }, loggers.CreateLogger<GatewayProvisioner>(), metrics)
+                ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, controllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay) { ControllerAddress = options.DataPlaneControllerAddress, SecureStream = authority is not null }, loggers.CreateLogger<GatewayProvisioner>(), metrics, authority)
                 : null;
             var owned = provisioner is null
                 ? null

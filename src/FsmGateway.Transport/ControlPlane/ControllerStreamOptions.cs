@@ -6,10 +6,26 @@ namespace FsmGateway.Transport.ControlPlane;
 public sealed class ControllerStreamOptions
 {
     /// <summary>
-    /// The controller's stream addresses (<c>http://host:port</c>), tried in turn: a Service name reaches any replica,
-    /// several addresses name replicas one by one. At least one is required.
+    /// The controller's stream addresses (<c>https://host:port</c>, or <c>http://host:port</c> for a controller that
+    /// serves the stream without TLS), tried in turn: a Service name reaches any replica, several addresses name
+    /// replicas one by one. At least one is required.
     /// </summary>
     public IList<Uri> Addresses { get; } = [];
+
+    /// <summary>
+    /// A PEM file of the CA certificate(s) the controller's serving certificate must chain to (in a cluster, the
+    /// controller's CA from the ConfigMap the provisioner writes). Every address must then be <c>https://</c>, and
+    /// only that CA is trusted (not the system's). Read again at every connect, so a replaced CA is picked up.
+    /// Null: the system's trust store verifies <c>https://</c> addresses.
+    /// </summary>
+    public string? CertificateAuthorityFile { get; set; }
+
+    /// <summary>
+    /// A file holding the bearer token sent to the controller (in a cluster, the pod's projected ServiceAccount token
+    /// of audience <c>fsm-gateway-controller</c>). Read again at every connect, since the kubelet renews it. Requires
+    /// <c>https://</c> addresses: a credential is never sent in clear. Null: no token is sent.
+    /// </summary>
+    public string? TokenFile { get; set; }
 
     /// <summary>The Gateway this data plane serves. Required.</summary>
     public ResourceKey? Gateway { get; set; }

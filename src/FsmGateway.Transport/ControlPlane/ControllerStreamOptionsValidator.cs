@@ -10,7 +10,7 @@ internal sealed class ControllerStreamOptionsValidator : IValidateOptions<Contro
         var failures = new List<string>();
         if (options.Addresses.Count == 0)
         {
-            failures.Add("ControllerStream.Addresses: at least one controller address is required (e.g. http://fsm-gateway-controller.fsm-system:15010)");
+            failures.Add("ControllerStream.Addresses: at least one controller address is required (e.g. https://fsm-gateway-controller.fsm-system:15010)");
         }
 
         foreach (var address in options.Addresses)
@@ -18,6 +18,33 @@ internal sealed class ControllerStreamOptionsValidator : IValidateOptions<Contro
             if (address is null || !address.IsAbsoluteUri || (address.Scheme != Uri.UriSchemeHttp && address.Scheme != Uri.UriSchemeHttps) || address.AbsolutePath != "/")
             {
                 failures.Add($"ControllerStream.Addresses: '{address}' is not http://HOST:PORT or https://HOST:PORT");
+            }
+        }
+
+        var plain = options.Addresses.Where(a => a is not null && a.IsAbsoluteUri && a.Scheme == Uri.UriSchemeHttp).ToList();
+        if (options.CertificateAuthorityFile is { } caFile)
+        {
+            if (plain.Count > 0)
+            {
+                failures.Add($"ControllerStream.CertificateAuthorityFile: a CA to verify the controller with needs https:// addresses, not '{plain[0]}'");
+            }
+
+            if (ControllerTls.LoadAuthorities(caFile) is { Error: { } error })
+            {
+                failures.Add($"ControllerStream.CertificateAuthorityFile: {error}");
+            }
+        }
+
+        if (options.TokenFile is { } tokenFile)
+        {
+            if (plain.Count > 0)
+            {
+                failures.Add($"ControllerStream.TokenFile: a token is sent only over https://, not to '{plain[0]}'");
+            }
+
+            if (ControllerTls.ReadToken(tokenFile) is { Error: { } error })
+            {
+                failures.Add($"ControllerStream.TokenFile: {error}");
             }
         }
 

@@ -63,6 +63,9 @@ internal sealed partial class ControllerStreamSource : IConfigSource
     /// <inheritdoc />
     public IObservable<ConfigEvent> Events { get; }
 
+    /// <summary>Why the last TLS handshake's certificate was refused (null when it was not): written by the handshake, read when the stream fails.</summary>
+    private volatile string? _rejection;
+
     /// <summary>Streams that ended or failed so far (for tests and the log).</summary>
     internal int Disconnects { get; private set; }
 
@@ -86,14 +89,15 @@ internal sealed partial class ControllerStreamSource : IConfigSource
             }
             catch (RpcException e)
             {
-                why = $"{e.StatusCode}: {e.Status.Detail}";
+                // A certificate the data plane refused surfaces as an unavailable call: say why it was refused.
+                why = _rejection is { } refused ? $"refused the controller: {refused}" : $"{e.StatusCode}: {e.Status.Detail}";
                 LogStreamFailureTrace(_logger, e);
             }
 #pragma warning disable CA1031 // Whatever broke this stream (a bad message, an I/O error), the data plane connects again.
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                why = ErrorText.Of(e);
+                why = _rejection is { } refused ? $"refused the controller: {refused}" : ErrorText.Of(e);
                 LogStreamFailureTrace(_logger, e);
             }
 
@@ -107,22 +111,60 @@ internal sealed partial class ControllerStreamSource : IConfigSource
     /// <summary>One stream, until it ends. Returns whether it synced.</summary>
     private async Task<bool> StreamAsync(Uri address, ResourceKey gateway, IObserver<ConfigEvent> observer, ReconnectBackoff backoff, CancellationToken cancellationToken)
     {
+        _rejection = null;
+        // The CA and the token are read at every connect: the kubelet renews the token, and a replaced CA reaches
+        // the mounted ConfigMap without a restart.
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = _options.ConnectTimeout,
+            KeepAlivePingDelay = _options.KeepAliveInterval,
+            KeepAlivePingTimeout = _options.KeepAliveInterval,
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        };
+        if (_options.CertificateAuthorityFile is { } caFile)
+        {
+            var (authorities, error) = ControllerTls.LoadAuthorities(caFile);
+            if (authorities is null)
+            {
+                handler.Dispose();
+                throw new InvalidDataException($"--controller-ca-file {error}");
+            }
+
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                _rejection = ControllerTls.Reject(certificate, errors, authorities);
+                return _rejection is null;
+            };
+        }
+
+        var headers = new Metadata();
+        if (_options.TokenFile is { } tokenFile)
+        {
+            var (token, error) = ControllerTls.ReadToken(tokenFile);
+            if (token is null)
+            {
+                handler.Dispose();
+                throw new InvalidDataException($"--controller-token-file {error}");
+            }
+
+            headers.Add("authorization", $"Bearer {token}");
+        }
+
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = _handler ?? new SocketsHttpHandler
-            {
-                ConnectTimeout = _options.ConnectTimeout,
-                KeepAlivePingDelay = _options.KeepAliveInterval,
-                KeepAlivePingTimeout = _options.KeepAliveInterval,
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            },
+            HttpHandler = _handler ?? handler,
             DisposeHttpClient = true,
             MaxReceiveMessageSize = null,
         });
+        if (_handler is not null)
+        {
+            handler.Dispose();
+        }
+
         var client = new ConfigStream.ConfigStreamClient(channel);
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var call = client.Subscribe(cancellationToken: stream.Token);
+        using var call = client.Subscribe(headers, cancellationToken: stream.Token);
         await call.RequestStream.WriteAsync(new DataPlaneMessage
         {
             Hello = new Hello

@@ -155,7 +155,7 @@ public sealed class ConfigStreamTests : IAsyncLifetime
     }
 
     private GatewayProcess StartController() => GatewayProcess.Start(
-        "controller", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--no-leader-election",
+        "controller", "--stream-insecure", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--no-leader-election",
         "--stream-address", "127.0.0.1", "--stream-port", _stream.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private GatewayProcess StartDataPlane() => GatewayProcess.Start(

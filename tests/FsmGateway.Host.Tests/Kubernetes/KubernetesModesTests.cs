@@ -74,7 +74,10 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         ApplyEndpoints(Namespace, "httpbin", backendA.Port);
 
         var stream = Net.FreePort();
-        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system", "--stream-address", "127.0.0.1", "--stream-port", stream.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // The stream is secured (the default): the provisioned pods are told to connect to https://127.0.0.1:PORT, which
+        // the controller's serving certificate therefore names.
+        var streamText = stream.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system", "--stream-address", "127.0.0.1", "--stream-port", streamText, "--data-plane-controller-address", $"https://127.0.0.1:{streamText}");
         await controller.WaitUntilReadyAsync();
 
         // The controller provisions the data plane: a Deployment and a LoadBalancer Service labelled app=fsm-gateway, owned by the Gateway.
@@ -101,10 +104,31 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         // Until its data plane runs and has an address, the Gateway is accepted but not programmed.
         await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "Pending"), "Programmed=False Pending while no data plane has reported", TimeSpan.FromSeconds(30));
 
+        // No role is bound to the data plane: its ServiceAccount may do nothing at the API server, and its pods mount no
+        // API token, only the CA ConfigMap and a projected token for the controller.
+        Assert.Empty(_server.List("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"));
+        Assert.Empty(_server.List("rbac.authorization.k8s.io/v1", "RoleBinding", Namespace));
+        Assert.False(deployment["spec"]!["template"]!["spec"]!["automountServiceAccountToken"]!.GetValue<bool>());
+        var authority = await EventuallyGetAsync("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca", controller);
+
         // The data plane runs what the Deployment runs (here as a local process), its config streamed by the controller:
-        // no kubeconfig, no request to the API server.
-        args = [.. args.Select((a, i) => i > 0 && args[i - 1] == "--admin-port" ? "0" : i > 0 && args[i - 1] == "--admin-address" ? "127.0.0.1" : a)];
-        await using var dataPlane = GatewayProcess.Start(new Dictionary<string, string?> { ["KUBECONFIG"] = null }, [.. args, "--controller-address", $"http://127.0.0.1:{stream}"]);
+        // no kubeconfig, no request to the API server. The files the pod would mount: the CA from the ConfigMap, and the
+        // projected token of ServiceAccount httpbin/fsm-gateway, which the fake API server's TokenReview knows.
+        var caFile = Path.Combine(_dir.FullName, "ca.crt");
+        File.WriteAllText(caFile, authority["data"]!["ca.crt"]!.GetValue<string>());
+        var tokenFile = Path.Combine(_dir.FullName, "token");
+        File.WriteAllText(tokenFile, "httpbin-data-plane-token");
+        _server.AddServiceAccountToken("httpbin-data-plane-token", Namespace, "fsm-gateway", "fsm-gateway-controller");
+        Assert.Equal($"https://127.0.0.1:{streamText}", args[args.IndexOf("--controller-address") + 1]);
+        args = [.. args.Select((a, i) => (i > 0 ? args[i - 1] : null) switch
+        {
+            "--admin-port" => "0",
+            "--admin-address" => "127.0.0.1",
+            "--controller-ca-file" => caFile,
+            "--controller-token-file" => tokenFile,
+            _ => a,
+        })];
+        await using var dataPlane = GatewayProcess.Start(new Dictionary<string, string?> { ["KUBECONFIG"] = null }, [.. args]);
         await dataPlane.WaitUntilReadyAsync();
         await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["message"]?.GetValue<string>()?.Contains("Deployment", StringComparison.Ordinal) == true), "Programmed=False Pending while the Deployment has no available replica", TimeSpan.FromSeconds(30));
         _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
@@ -209,6 +233,8 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         // Deleting the Gateway deletes what was provisioned for it, and the data plane stops listening.
         _server.Delete(GatewayApi, "Gateway", Namespace, GatewayName);
         await Net.EventuallyAsync(() => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, DataPlane) is null && _server.Get("v1", "Service", Namespace, DataPlane) is null), "the Deployment and Service are gone with their Gateway");
+        Assert.Null(_server.Get("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca"));
+        Assert.Null(_server.Get("v1", "ServiceAccount", Namespace, "fsm-gateway"));
         await Net.EventuallyAsync(() => Net.IsRefusedAsync(_foo), "the data plane unbinds the deleted Gateway's listeners");
 
         Assert.Equal(0, await dataPlane.TerminateAsync());
@@ -216,8 +242,10 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.DoesNotContain(_server.Requests, r => r.StatusCode >= 500);
 
         // Every call the controller made is one that deploy/10-rbac.yaml grants it (RequiredPermissions is kept equal to
-        // it); the data plane, fed by the controller's stream, made none.
+        // it), among them the TokenReview of the data plane's token; the data plane, fed by the controller's stream,
+        // made none.
         AssertAllowed("(controller)", RequiredPermissions.Controller);
+        Assert.Contains(_server.Requests, r => r is { Resource: "tokenreviews", Verb: "create", StatusCode: 201 } && r.UserAgent!.Contains("(controller)", StringComparison.Ordinal));
         Assert.DoesNotContain(_server.Requests, r => r.UserAgent?.Contains("(gateway)", StringComparison.Ordinal) == true);
     }
 

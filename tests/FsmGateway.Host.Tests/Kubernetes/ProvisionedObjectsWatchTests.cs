@@ -51,7 +51,7 @@ public sealed class ProvisionedObjectsWatchTests : IAsyncLifetime
     public async Task Programmed_follows_the_data_plane_becoming_available_and_addressed_with_no_other_event()
     {
         var stream = _stream.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await using var controller = GatewayProcess.Start("controller", "--stream-address", "127.0.0.1", "--stream-port", stream, "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+        await using var controller = GatewayProcess.Start("controller", "--stream-insecure", "--stream-address", "127.0.0.1", "--stream-port", stream, "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
 
         // Its data plane (as a local process) binds the listener and says so on the config stream: Programmed then
         // depends on the provisioned Deployment and Service alone.

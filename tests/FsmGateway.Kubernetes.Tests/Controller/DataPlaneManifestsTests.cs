@@ -13,7 +13,14 @@ namespace FsmGateway.Kubernetes.Tests.Controller;
 /// </summary>
 public sealed class DataPlaneManifestsTests
 {
-    private static readonly ProvisioningOptions Options = new("example.com/fsm-gateway:1.0", 1, "fsm-gateway-dataplane", "flomesh.io/gateway-controller", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5));
+    /// <summary>What the controller provisions by default: pods on the secured config stream (ADR 0010).</summary>
+    private static readonly ProvisioningOptions Options = new("example.com/fsm-gateway:1.0", 1, "flomesh.io/gateway-controller", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5))
+    {
+        ControllerAddress = "https://fsm-gateway-controller.fsm-system:15010",
+        SecureStream = true,
+    };
+
+    private const string AuthorityPem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
     private static DataPlaneGateway Gateway(string infrastructure = "") => DataPlaneGateway.Read(JsonNode.Parse($$"""
         {
@@ -55,7 +62,7 @@ public sealed class DataPlaneManifestsTests
         var objects = DataPlaneManifests.Build(gateway, DataPlaneParameters.None, Options);
 
         Assert.Null(objects.DisruptionBudget);
-        Snapshot.Match(Render(objects, ("serviceAccount", DataPlaneManifests.ServiceAccount("httpbin", [gateway], Options)), ("clusterRoleBinding", DataPlaneManifests.Binding("httpbin", Options))));
+        Snapshot.Match(Render(objects, ("serviceAccount", DataPlaneManifests.ServiceAccount("httpbin", [gateway], Options)), ("authorityConfigMap", DataPlaneManifests.AuthorityConfigMap("httpbin", [gateway], AuthorityPem, Options))));
     }
 
     [Fact]
@@ -140,12 +147,48 @@ public sealed class DataPlaneManifestsTests
     [Fact]
     public void With_a_controller_address_the_pods_subscribe_to_the_config_stream_and_without_one_they_do_not()
     {
-        var streamed = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options with { ControllerAddress = "http://fsm-gateway-controller.fsm-system:15010" });
+        var streamed = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options with { ControllerAddress = "http://fsm-gateway-controller.fsm-system:15010", SecureStream = false });
         var args = streamed.Deployment.Spec.Template.Spec.Containers[0].Args;
         Assert.Equal("http://fsm-gateway-controller.fsm-system:15010", args[args.IndexOf("--controller-address") + 1]);
+        Assert.False(streamed.Deployment.Spec.Template.Spec.AutomountServiceAccountToken);
 
-        var watching = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options);
+        var watching = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options with { ControllerAddress = null, SecureStream = false });
         Assert.DoesNotContain("--controller-address", watching.Deployment.Spec.Template.Spec.Containers[0].Args);
+        Assert.Null(watching.Deployment.Spec.Template.Spec.AutomountServiceAccountToken);
+    }
+
+    [Fact]
+    public void On_the_secured_stream_pods_verify_the_controller_with_the_ca_config_map_and_authenticate_with_a_projected_token_and_mount_no_api_token()
+    {
+        var pod = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options).Deployment.Spec.Template.Spec;
+        var container = pod.Containers[0];
+        string Arg(string name) => container.Args[container.Args.IndexOf(name) + 1];
+
+        Assert.False(pod.AutomountServiceAccountToken);
+        Assert.Equal("fsm-gateway", pod.ServiceAccountName);
+        Assert.StartsWith("https://", Arg("--controller-address"), StringComparison.Ordinal);
+
+        var ca = Assert.Single(pod.Volumes, v => v.ConfigMap is not null);
+        Assert.Equal("fsm-gateway-controller-ca", ca.ConfigMap.Name);
+        var caMount = Assert.Single(container.VolumeMounts, m => m.Name == ca.Name);
+        Assert.Equal($"{caMount.MountPath}/ca.crt", Arg("--controller-ca-file"));
+
+        var token = Assert.Single(pod.Volumes, v => v.Projected is not null);
+        var projection = Assert.Single(token.Projected.Sources).ServiceAccountToken;
+        Assert.Equal("fsm-gateway-controller", projection.Audience);
+        Assert.Equal(600, projection.ExpirationSeconds);
+        var tokenMount = Assert.Single(container.VolumeMounts, m => m.Name == token.Name);
+        Assert.True(tokenMount.ReadOnlyProperty);
+        Assert.Equal($"{tokenMount.MountPath}/{projection.Path}", Arg("--controller-token-file"));
+
+        var configMap = DataPlaneManifests.AuthorityConfigMap("httpbin", [Gateway()], AuthorityPem, Options);
+        Assert.Equal(("fsm-gateway-controller-ca", "httpbin"), (configMap.Metadata.Name, configMap.Metadata.NamespaceProperty));
+        Assert.Equal(AuthorityPem, configMap.Data["ca.crt"]);
+        Assert.Equal("simple-fsm-gateway", Assert.Single(configMap.Metadata.OwnerReferences).Name);
+
+        var plain = DataPlaneManifests.Build(Gateway(), DataPlaneParameters.None, Options with { SecureStream = false }).Deployment.Spec.Template.Spec;
+        Assert.DoesNotContain(plain.Volumes, v => v.Projected is not null || v.ConfigMap is not null);
+        Assert.DoesNotContain("--controller-token-file", plain.Containers[0].Args);
     }
 
     [Fact]

@@ -28,7 +28,7 @@ public sealed class DeployManifestTests
         Assert.Contains(Objects, o => o.Object is V1Namespace { Metadata.Name: SystemNamespace });
         Assert.Contains(Objects, o => o.Object is V1ServiceAccount { Metadata.Name: ControllerServiceAccount });
         Assert.Contains(Objects, o => o.Object is V1ClusterRole { Metadata.Name: "fsm-gateway-controller" });
-        Assert.Contains(Objects, o => o.Object is V1ClusterRole { Metadata.Name: DataplaneClusterRole });
+        Assert.DoesNotContain(Objects, o => o.Object is V1ClusterRole { Metadata.Name: DataplaneClusterRole });
         Assert.Single(Objects, o => o.Object is V1Deployment);
         var gatewayClass = Assert.Single(Objects.Select(o => o.Object).OfType<GatewayClassManifest>());
         Assert.Equal("fsm", gatewayClass.Metadata.Name);
@@ -145,7 +145,7 @@ public sealed class DeployManifestTests
         Assert.Equal("ClusterRole", binding.RoleRef.Kind);
         Assert.Contains(binding.Subjects, IsControllerServiceAccount);
 
-        var leaseBinding = Assert.Single(Objects.Select(o => o.Object).OfType<V1RoleBinding>(), b => b.Subjects.Any(IsControllerServiceAccount));
+        var leaseBinding = Assert.Single(Objects.Select(o => o.Object).OfType<V1RoleBinding>(), b => b.Subjects.Any(IsControllerServiceAccount) && b.RoleRef.Name == "fsm-gateway-controller-leader-election");
         Assert.Equal(SystemNamespace, leaseBinding.Metadata.NamespaceProperty);
         Assert.Equal("Role", leaseBinding.RoleRef.Kind);
         var leaseRole = Assert.Single(Objects.Select(o => o.Object).OfType<V1Role>(), r => r.Metadata.Name == leaseBinding.RoleRef.Name);
@@ -169,20 +169,24 @@ public sealed class DeployManifestTests
     }
 
     [Fact]
-    public void DataplaneRules_EqualRequiredPermissions()
+    public void Dataplane_HasNoApiPermissions_NoRoleIsBoundToItsServiceAccount()
     {
-        var role = Objects.Select(o => o.Object).OfType<V1ClusterRole>().Single(r => r.Metadata.Name == DataplaneClusterRole);
-        AssertGrantsExactly(DataplaneClusterRole, Expand(role.Rules), RequiredPermissions.Dataplane);
+        Assert.Empty(RequiredPermissions.Dataplane);
+        var bindings = Objects.Select(o => o.Object).OfType<V1ClusterRoleBinding>().Select(b => (b.Metadata.Name, b.Subjects))
+            .Concat(Objects.Select(o => o.Object).OfType<V1RoleBinding>().Select(b => (b.Metadata.Name, b.Subjects)));
+        Assert.All(bindings, b => Assert.All(b.Subjects, s => Assert.True(IsControllerServiceAccount(s), $"binding {b.Name} grants {s.Kind} {s.NamespaceProperty}/{s.Name}, not the controller")));
+        Assert.DoesNotContain(RequiredPermissions.Controller, p => p.Group == "rbac.authorization.k8s.io");
     }
 
     [Fact]
-    public void Controller_HoldsEveryDataplanePermissionClusterWide_SoItMayBindTheDataplaneRole()
+    public void SecretPermissions_AreOnlyInFsmSystem_AndReadingIsLimitedToTheStreamCa()
     {
-        // RBAC escalation prevention: a ClusterRoleBinding to a role is accepted only from someone holding all of
-        // that role's permissions cluster-wide (or the `bind` verb on it, which we do not grant).
-        var controller = Objects.Select(o => o.Object).OfType<V1ClusterRole>().Single(r => r.Metadata.Name == "fsm-gateway-controller");
-        var dataplane = Objects.Select(o => o.Object).OfType<V1ClusterRole>().Single(r => r.Metadata.Name == DataplaneClusterRole);
-        Assert.Empty(Expand(dataplane.Rules).Except(Expand(controller.Rules)));
+        Assert.DoesNotContain(Objects.Select(o => o.Object).OfType<V1ClusterRole>().SelectMany(r => Expand(r.Rules)), p => p.Resource == "secrets");
+        var rules = Objects.Select(o => o.Object).OfType<V1Role>().SelectMany(r => r.Rules.Select(rule => (Role: r, Rule: rule))).Where(x => x.Rule.Resources.Contains("secrets")).ToList();
+        Assert.NotEmpty(rules);
+        Assert.All(rules, x => Assert.Equal(SystemNamespace, x.Role.Metadata.NamespaceProperty));
+        var get = Assert.Single(rules, x => x.Rule.Verbs.Contains("get"));
+        Assert.Equal(["fsm-gateway-controller-ca"], get.Rule.ResourceNames);
     }
 
     [Fact]

@@ -1,0 +1,119 @@
+using System.Security.Cryptography;
+using System.Text;
+using FsmGateway.Kubernetes.Controller;
+using FsmGateway.Kubernetes.ControlPlane;
+using FsmGateway.Resources;
+using Grpc.Core;
+
+namespace FsmGateway.Host.ControlPlane;
+
+/// <summary>
+/// The controller's <see cref="IDataPlaneAuthorizer"/> (ADR 0010): a data plane presents its projected ServiceAccount
+/// token (audience <see cref="DataPlaneManifests.TokenAudience"/>) as <c>authorization: Bearer …</c>; a
+/// <c>TokenReview</c> says whose it is, and only the ServiceAccount the provisioner made for the Gateway's namespace
+/// (<see cref="DataPlaneManifests.ServiceAccountName"/>) is served that Gateway. Verdicts are cached for
+/// <see cref="CacheDuration"/> by the token's hash (a reconnecting fleet costs one review per token, not one per
+/// stream); a review that could not be made is not a verdict and is not cached.
+/// </summary>
+internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProvider time, ConfigStreamMetrics? metrics = null) : IDataPlaneAuthorizer
+{
+    /// <summary>How long a TokenReview's verdict is reused.</summary>
+    public static readonly TimeSpan CacheDuration = TimeSpan.FromSeconds(10);
+
+    /// <summary>Beyond this many cached verdicts, expired ones are dropped (and all of them if that is not enough).</summary>
+    private const int CacheLimit = 4096;
+
+    private const string ServiceAccountPrefix = "system:serviceaccount:";
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, (TokenReviewOutcome Outcome, DateTimeOffset Expires)> _cache = new(StringComparer.Ordinal);
+
+    /// <summary>TokenReviews made so far (for tests of the cache).</summary>
+    public int Reviews { get; private set; }
+
+    public async ValueTask<DataPlaneRefusal?> RefuseAsync(ServerCallContext call, ResourceKey gateway, CancellationToken cancellationToken)
+    {
+        var refusal = await RefuseAsync(call.RequestHeaders.GetValue("authorization"), gateway, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            metrics?.Refused(refusal.Code);
+        }
+
+        return refusal;
+    }
+
+    /// <summary>The decision for an <c>authorization</c> header value (null when absent).</summary>
+    public async ValueTask<DataPlaneRefusal?> RefuseAsync(string? authorization, ResourceKey gateway, CancellationToken cancellationToken)
+    {
+        const string Bearer = "Bearer ";
+        var named = LogText.Escape($"{gateway.Namespace}/{gateway.Name}");
+        if (authorization is null || !authorization.StartsWith(Bearer, StringComparison.OrdinalIgnoreCase) || authorization.Length == Bearer.Length)
+        {
+            return new DataPlaneRefusal(StatusCode.Unauthenticated, $"Gateway {named}: no bearer token; a data plane authenticates with its projected ServiceAccount token (--controller-token-file, audience {DataPlaneManifests.TokenAudience})");
+        }
+
+        var token = authorization[Bearer.Length..].Trim();
+        TokenReviewOutcome outcome;
+        try
+        {
+            outcome = await ReviewAsync(token, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new DataPlaneRefusal(StatusCode.Unavailable, $"Gateway {named}: the controller could not review the data plane's token ({ErrorText.Of(e)}); try again");
+        }
+
+        if (!outcome.Authenticated)
+        {
+            return new DataPlaneRefusal(StatusCode.Unauthenticated, $"Gateway {named}: the token was not accepted by the API server's TokenReview (audience {DataPlaneManifests.TokenAudience}): {outcome.Error}");
+        }
+
+        var expected = $"{gateway.Namespace}/{DataPlaneManifests.ServiceAccountName}";
+        var user = outcome.Username ?? string.Empty;
+        var who = user.StartsWith(ServiceAccountPrefix, StringComparison.Ordinal) && user[ServiceAccountPrefix.Length..].Split(':') is [{ Length: > 0 } ns, { Length: > 0 } name]
+            ? $"{ns}/{name}"
+            : null;
+        if (who != expected)
+        {
+            var caller = who is null ? $"user '{LogText.Escape(user)}' (not a ServiceAccount)" : $"ServiceAccount {LogText.Escape(who)}";
+            return new DataPlaneRefusal(StatusCode.PermissionDenied, $"{caller} may not subscribe to Gateway {named}: only ServiceAccount {expected}, which the controller provisions for that namespace, is served it");
+        }
+
+        return null;
+    }
+
+    private async Task<TokenReviewOutcome> ReviewAsync(string token, CancellationToken cancellationToken)
+    {
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            if (_cache.TryGetValue(key, out var cached) && cached.Expires > now)
+            {
+                return cached.Outcome;
+            }
+        }
+
+        var outcome = await reviewer.ReviewAsync(token, DataPlaneManifests.TokenAudience, cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            Reviews++;
+            if (_cache.Count >= CacheLimit)
+            {
+                foreach (var expired in _cache.Where(pair => pair.Value.Expires <= now).Select(pair => pair.Key).ToList())
+                {
+                    _cache.Remove(expired);
+                }
+
+                if (_cache.Count >= CacheLimit)
+                {
+                    _cache.Clear();
+                }
+            }
+
+            _cache[key] = (outcome, time.GetUtcNow() + CacheDuration);
+        }
+
+        return outcome;
+    }
+}
