@@ -113,7 +113,8 @@ public static class KubernetesBuilderExtensions
             var metrics = sp.GetRequiredService<KubernetesMetrics>();
 
             // Registered by the host that serves the config stream securely (ADR 0010): the pods then get its CA and a token.
-            var authority = sp.GetService<StreamAuthority>();
+            // Not with pods told to read the API server (no controller address): they would get a CA and token for nothing.
+            var authority = options.DataPlaneControllerAddress is null ? null : sp.GetService<StreamAuthority>();
             var writer = new KubernetesStatusWriter(versions, api, controllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
             var provisioner = options.DataPlaneImage is { } image
                 ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, controllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay) { ControllerAddress = options.DataPlaneControllerAddress, SecureStream = authority is not null }, loggers.CreateLogger<GatewayProvisioner>(), metrics, authority)

@@ -52,6 +52,8 @@ public sealed class ControllerUnderLoadTests : IAsyncLifetime
             new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" },
             "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
         await controller.WaitForLineAsync("leads: it writes status", TimeSpan.FromSeconds(60));
+        await controller.WaitForAdminAsync();
+        using var status = new HttpClient { BaseAddress = controller.AdminUri, Timeout = TimeSpan.FromSeconds(30) };
 
         for (var cycle = 0; cycle < Cycles; cycle++)
         {
@@ -74,12 +76,22 @@ public sealed class ControllerUnderLoadTests : IAsyncLifetime
                 _server.Delete(GatewayApi, "Gateway", Ns(i), $"gw-{i}");
             }
 
-            // The controller notices: no data-plane Deployment is left (one a pass still applied for a Gateway deleted
-            // meanwhile is removed by the next), and no role was ever bound to a data plane.
-            await KeepsUpAsync(
-                () => _server.List("apps/v1", "Deployment").Count == 0 && _server.List("rbac.authorization.k8s.io/v1", "ClusterRoleBinding").Count == 0,
-                $"cycle {cycle}: the deleted Gateways' Deployments removed",
-                controller);
+            // The controller notices: its compiled view (/status) holds none of the deleted Gateways, no data-plane
+            // Deployment is left, and no role was ever bound to a data plane. (Until the secured config stream this
+            // waited for the controller to delete the namespaces' data-plane bindings, which no longer exist.)
+            try
+            {
+                await Net.EventuallyAsync(
+                    async () => _server.List("apps/v1", "Deployment").Count == 0
+                        && _server.List("rbac.authorization.k8s.io/v1", "ClusterRoleBinding").Count == 0
+                        && !(await status.GetStringAsync(new Uri("/status", UriKind.Relative))).Contains("/gw-", StringComparison.Ordinal),
+                    $"cycle {cycle}: the controller has dropped the deleted Gateways",
+                    CatchUp);
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"{e.Message}. Output:\n{controller.Output}", e);
+            }
         }
 
         Assert.Equal(0, await controller.TerminateAsync());
