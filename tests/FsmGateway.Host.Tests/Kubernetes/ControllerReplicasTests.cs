@@ -153,7 +153,7 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
 
     private GatewayProcess StartController(string pod, int streamPort) => GatewayProcess.Start(
         new Dictionary<string, string?> { ["POD_NAME"] = pod },
-        "controller", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
+        "controller", "--stream-insecure", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
         "--lease-duration", "6s", "--renew-deadline", "4s", "--retry-period", "1s",
         "--stream-address", "127.0.0.1", "--stream-port", streamPort.ToString(CultureInfo.InvariantCulture));
 
