@@ -2,15 +2,18 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 
 namespace FsmGateway.Kubernetes.Controller;
 
 /// <summary>
-/// What a Gateway's <c>spec.infrastructure.parametersRef</c> ConfigMap may set for its data plane, one key of
-/// <c>data</c> each (all optional): <c>replicas</c> (a whole number, 1 to 100), <c>resources</c> (the container's
+/// What a Gateway's <c>spec.infrastructure.parametersRef</c> ConfigMap may set for its data plane: in FSM's layout,
+/// the same fields under <c>fsm.gateway</c> of Helm values in <c>data["values.yaml"]</c> (see ReadValuesYaml); in
+/// FsmGateway's own flat layout, one key of <c>data</c> each (all optional): <c>replicas</c> (a whole number, 1 to 100), <c>resources</c> (the container's
 /// <c>requests</c>/<c>limits</c>, as YAML or JSON), <c>serviceType</c> (<c>LoadBalancer</c>, <c>NodePort</c> or
 /// <c>ClusterIP</c>) and <c>externalTrafficPolicy</c> (<c>Cluster</c> or <c>Local</c>; not with <c>ClusterIP</c>).
-/// Any other key is an error too, so a typo is reported rather than ignored.
+/// In the flat layout any other key is an error, so a typo is reported rather than ignored.
 /// </summary>
 /// <param name="Replicas">The Deployment's replicas, or null for the controller's default.</param>
 /// <param name="Resources">The container's resources, or null for the default requests.</param>
@@ -22,6 +25,9 @@ internal sealed record DataPlaneParameters(int? Replicas, V1ResourceRequirements
     public const string ResourcesKey = "resources";
     public const string ServiceTypeKey = "serviceType";
     public const string ExternalTrafficPolicyKey = "externalTrafficPolicy";
+
+    /// <summary>FSM's key: Helm values of its gateway chart, of which <c>fsm.gateway.*</c> are read.</summary>
+    public const string ValuesYamlKey = "values.yaml";
     public const int MaxReplicas = 100;
 
     /// <summary>No parameters: every default.</summary>
@@ -32,58 +38,176 @@ internal sealed record DataPlaneParameters(int? Replicas, V1ResourceRequirements
 
     /// <summary>
     /// Reads the ConfigMap <paramref name="configMapName"/> (<c>namespace/name</c>, for messages) with
-    /// <paramref name="data"/>; the errors name the ConfigMap and the field, and are empty when the parameters are valid.
+    /// <paramref name="data"/>, in FSM's layout (one key <c>values.yaml</c>, see <see cref="ValuesYamlKey"/>) or in
+    /// FsmGateway's flat keys; the errors name the ConfigMap and the field, and are empty when the parameters are valid.
     /// </summary>
     public static (DataPlaneParameters Parameters, IReadOnlyList<string> Errors) Read(string configMapName, JsonObject? data)
     {
         var errors = new List<string>();
-        string Where(string key) => $"ConfigMap {configMapName}: data.{key}";
-        int? replicas = null;
-        V1ResourceRequirements? resources = null;
-        string? serviceType = null, trafficPolicy = null;
+        var fields = new Fields();
+        if (data?.ContainsKey(ValuesYamlKey) == true)
+        {
+            ReadValuesYaml(configMapName, data, fields, errors);
+            return (fields.Finish(errors), errors);
+        }
+
         foreach (var (key, node) in data ?? [])
         {
+            var where = $"ConfigMap {configMapName}: data.{key}";
             var text = node is JsonValue v && v.TryGetValue<string>(out var s) ? s.Trim() : null;
             if (text is null)
             {
-                errors.Add($"{Where(key)}: is not a string");
+                errors.Add($"{where}: is not a string");
+            }
+            else if (!fields.Set(key, text, where, errors))
+            {
+                errors.Add($"{where}: unknown key (expected {ValuesYamlKey}, or {ReplicasKey}, {ResourcesKey}, {ServiceTypeKey} or {ExternalTrafficPolicyKey})");
+            }
+        }
+
+        return (fields.Finish(errors), errors);
+    }
+
+    /// <summary>
+    /// FSM's layout (flomesh-io/fsm <c>pkg/controllers/gateway/v1/gateway_controller.go</c>, resolveParameterValues):
+    /// <c>data["values.yaml"]</c> holds Helm values of FSM's gateway chart (<c>charts/gateway/values.yaml</c>), of
+    /// which FsmGateway maps <c>fsm.gateway.replicas</c>, <c>.resources</c>, <c>.serviceType</c> and its own
+    /// <c>.externalTrafficPolicy</c>. Every other value is ignored, as FSM's chart ignores values it does not use;
+    /// other keys of <c>data</c> are ignored too, as FSM does, except FsmGateway's flat keys, which may not be mixed in.
+    /// </summary>
+    private static void ReadValuesYaml(string configMapName, JsonObject data, Fields fields, List<string> errors)
+    {
+        var where = $"ConfigMap {configMapName}: data.{ValuesYamlKey}";
+        foreach (var key in data.Select(p => p.Key).Where(k => k is ReplicasKey or ResourcesKey or ServiceTypeKey or ExternalTrafficPolicyKey))
+        {
+            errors.Add($"ConfigMap {configMapName}: data.{key}: may not be set next to data.{ValuesYamlKey} (set fsm.gateway.{key} in {ValuesYamlKey})");
+        }
+
+        if (data[ValuesYamlKey] is not JsonValue value || !value.TryGetValue<string>(out var text))
+        {
+            errors.Add($"{where}: is not a string");
+            return;
+        }
+
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            errors.Add($"{where}: not YAML: {LogText.Escape(FirstLine(e))}");
+            return;
+        }
+
+        YamlNode? node = stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
+        var path = string.Empty;
+        foreach (var step in new[] { "fsm", "gateway" })
+        {
+            if (node is null || node is YamlScalarNode { Value: null or "" or "~" or "null" })
+            {
+                return; // nothing under fsm.gateway: every default, as in FSM
+            }
+
+            if (node is not YamlMappingNode mapping)
+            {
+                errors.Add($"{where}: {(path.Length == 0 ? "the document" : path)}: is not a mapping");
+                return;
+            }
+
+            path = path.Length == 0 ? step : $"{path}.{step}";
+            node = mapping.Children.TryGetValue(new YamlScalarNode(step), out var child) ? child : null;
+        }
+
+        if (node is null || node is YamlScalarNode { Value: null or "" or "~" or "null" })
+        {
+            return;
+        }
+
+        if (node is not YamlMappingNode gateway)
+        {
+            errors.Add($"{where}: fsm.gateway: is not a mapping");
+            return;
+        }
+
+        foreach (var (keyNode, field) in gateway.Children)
+        {
+            if (keyNode is not YamlScalarNode { Value: ReplicasKey or ResourcesKey or ServiceTypeKey or ExternalTrafficPolicyKey } key)
+            {
                 continue;
             }
 
+            var fieldWhere = $"{where}: fsm.gateway.{key.Value}";
+            if (key.Value == ResourcesKey)
+            {
+                if (field is not YamlMappingNode)
+                {
+                    errors.Add($"{fieldWhere}: only requests and limits may be set");
+                    continue;
+                }
+
+                using var writer = new StringWriter(CultureInfo.InvariantCulture);
+                new YamlStream(new YamlDocument(field)).Save(writer, assignAnchors: false);
+                fields.Set(key.Value, writer.ToString(), fieldWhere, errors);
+            }
+            else if (field is YamlScalarNode { Value: { } scalar })
+            {
+                fields.Set(key.Value!, scalar.Trim(), fieldWhere, errors);
+            }
+            else
+            {
+                errors.Add($"{fieldWhere}: is not a scalar");
+            }
+        }
+    }
+
+    /// <summary>The fields read so far, from either layout; <c>where</c> names the ConfigMap and the field for errors.</summary>
+    private sealed class Fields
+    {
+        private int? _replicas;
+        private V1ResourceRequirements? _resources;
+        private string? _serviceType, _trafficPolicy, _trafficPolicyWhere;
+
+        /// <summary>Sets field <paramref name="key"/>; false if it is no field.</summary>
+        public bool Set(string key, string text, string where, List<string> errors)
+        {
             switch (key)
             {
                 case ReplicasKey:
                     if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= MaxReplicas)
                     {
-                        replicas = n;
+                        _replicas = n;
                     }
                     else
                     {
-                        errors.Add($"{Where(key)}: '{LogText.Escape(text)}' is not a whole number from 1 to {MaxReplicas}");
+                        errors.Add($"{where}: '{LogText.Escape(text)}' is not a whole number from 1 to {MaxReplicas}");
                     }
 
-                    break;
+                    return true;
                 case ResourcesKey:
-                    resources = ReadResources(text, Where(key), errors);
-                    break;
+                    _resources = ReadResources(text, where, errors);
+                    return true;
                 case ServiceTypeKey:
-                    serviceType = OneOf(text, ServiceTypes, Where(key), errors);
-                    break;
+                    _serviceType = OneOf(text, ServiceTypes, where, errors);
+                    return true;
                 case ExternalTrafficPolicyKey:
-                    trafficPolicy = OneOf(text, TrafficPolicies, Where(key), errors);
-                    break;
+                    _trafficPolicy = OneOf(text, TrafficPolicies, where, errors);
+                    _trafficPolicyWhere = where;
+                    return true;
                 default:
-                    errors.Add($"{Where(key)}: unknown key (expected {ReplicasKey}, {ResourcesKey}, {ServiceTypeKey} or {ExternalTrafficPolicyKey})");
-                    break;
+                    return false;
             }
         }
 
-        if (trafficPolicy is not null && serviceType == "ClusterIP")
+        public DataPlaneParameters Finish(List<string> errors)
         {
-            errors.Add($"{Where(ExternalTrafficPolicyKey)}: only applies to a LoadBalancer or NodePort Service, not ClusterIP");
-        }
+            if (_trafficPolicy is not null && _serviceType == "ClusterIP")
+            {
+                errors.Add($"{_trafficPolicyWhere}: only applies to a LoadBalancer or NodePort Service, not ClusterIP");
+            }
 
-        return (new DataPlaneParameters(replicas, resources, serviceType, trafficPolicy), errors);
+            return new DataPlaneParameters(_replicas, _resources, _serviceType, _trafficPolicy);
+        }
     }
 
     private static string? OneOf(string text, string[] allowed, string where, List<string> errors)
@@ -105,7 +229,7 @@ internal sealed record DataPlaneParameters(int? Replicas, V1ResourceRequirements
         {
             resources = KubernetesYaml.Deserialize<V1ResourceRequirements>(text, strict: true);
         }
-        catch (Exception e) when (e is YamlDotNet.Core.YamlException or FormatException or ArgumentException or InvalidOperationException or OverflowException)
+        catch (Exception e) when (e is YamlException or FormatException or ArgumentException or InvalidOperationException or OverflowException)
         {
             errors.Add($"{where}: not a resources object (requests and limits of quantities such as cpu: 500m, memory: 128Mi): {LogText.Escape(FirstLine(e))}");
             return null;

@@ -10,8 +10,8 @@ namespace FsmGateway.Host.Tests.Kubernetes;
 /// The controller (a real process) provisions with server-side apply against the fake API server: the objects are
 /// applied by field manager <c>fsm-gateway-controller</c> (no create, no read-compare-patch), a hand edit of a field it
 /// set is undone at once while a field someone else added stays, the Gateway's infrastructure labels reach the objects,
-/// a parametersRef ConfigMap scales the data plane (with a PodDisruptionBudget above one replica), an invalid one is
-/// reported on the Gateway and changes nothing, and deleting the Gateway removes everything made for it.
+/// a parametersRef ConfigMap (FsmGateway's flat keys, or FSM's values.yaml) scales the data plane (with a
+/// PodDisruptionBudget above one replica), an invalid one is reported on the Gateway and changes nothing, and deleting the Gateway removes everything made for it.
 /// </summary>
 public sealed class ProvisioningTests : IAsyncLifetime
 {
@@ -116,7 +116,7 @@ public sealed class ProvisioningTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ParametersRef_config_map_scales_the_data_plane_an_invalid_one_is_reported_and_changes_nothing()
+    public async Task ParametersRef_config_map_flat_or_fsm_values_yaml_scales_the_data_plane_an_invalid_one_is_reported_and_changes_nothing()
     {
         _server.ApplyYaml($$"""
             apiVersion: v1
@@ -178,6 +178,31 @@ public sealed class ProvisioningTests : IAsyncLifetime
                 && _server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["externalTrafficPolicy"] is null),
             $"one replica, no PodDisruptionBudget, the Service back to the defaults; controller output:\n{controller.Output}",
             Promptly);
+
+        // The same ConfigMap in FSM's layout (Helm values of FSM's gateway chart under data["values.yaml"], as in FSM's
+        // own e2e test): applied at once, values FsmGateway does not map (logLevel, nodeSelector) ignored as FSM's chart does.
+        SetParameters("""
+            {"values.yaml": "fsm:\n  gateway:\n    logLevel: debug\n    replicas: 2\n    serviceType: NodePort\n    externalTrafficPolicy: Local\n    nodeSelector: { disktype: ssd }\n    resources:\n      requests:\n        cpu: 123m\n        memory: 257Mi\n      limits:\n        cpu: 1314m\n        memory: 2048Mi\n"}
+            """);
+        await Net.EventuallyAsync(
+            () => Task.FromResult(Condition("Accepted")?["status"]?.GetValue<string>() == "True"
+                && _server.Get("apps/v1", "Deployment", Namespace, DataPlane)?["spec"]?["replicas"]?.GetValue<int>() == 2
+                && _server.Get("apps/v1", "Deployment", Namespace, DataPlane)?["spec"]?["template"]?["spec"]?["containers"]?[0]?["resources"]?["requests"]?["cpu"]?.GetValue<string>() == "123m"
+                && _server.Get("policy/v1", "PodDisruptionBudget", Namespace, DataPlane) is not null
+                && _server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["type"]?.GetValue<string>() == "NodePort"
+                && _server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["externalTrafficPolicy"]?.GetValue<string>() == "Local"),
+            $"two replicas with FSM's resources, a PodDisruptionBudget, a NodePort Service with policy Local; controller output:\n{controller.Output}",
+            Promptly);
+
+        // An invalid value in FSM's layout: reported naming the ConfigMap, the key and the value's path; nothing changes.
+        SetParameters("""{"values.yaml": "fsm:\n  gateway:\n    replicas: three\n"}""");
+        await Net.EventuallyAsync(
+            () => Task.FromResult(Condition("Accepted") is { } accepted && accepted["reason"]?.GetValue<string>() == "InvalidParameters"),
+            $"Accepted=False InvalidParameters; controller output:\n{controller.Output}",
+            Promptly);
+        Assert.Contains($"ConfigMap {Namespace}/gateway-params: data.values.yaml: fsm.gateway.replicas: 'three'", Condition("Accepted")!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(2, _server.Get("apps/v1", "Deployment", Namespace, DataPlane)!["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Equal("NodePort", _server.Get("v1", "Service", Namespace, DataPlane)!["spec"]!["type"]!.GetValue<string>());
 
         Assert.Equal(0, await controller.TerminateAsync());
         AssertAllowed();

@@ -144,6 +144,96 @@ public sealed class DataPlaneManifestsTests
         Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
     }
 
+    /// <summary>A ConfigMap as FSM users write it (FSM's e2e test, tests/e2e/e2e_gatewayapi_test.go, plus chart values FsmGateway does not map).</summary>
+    private static (DataPlaneParameters Parameters, IReadOnlyList<string> Errors) FsmValues(string valuesYaml, string? extraData = null)
+    {
+        var data = new JsonObject { ["values.yaml"] = valuesYaml };
+        foreach (var (key, value) in JsonNode.Parse(extraData ?? "{}")!.AsObject())
+        {
+            data[key] = value?.DeepClone();
+        }
+
+        return DataPlaneParameters.Read("httpbin/gateway-params", data);
+    }
+
+    [Fact]
+    public void Fsm_values_yaml_config_map_sets_replicas_resources_service_type_and_traffic_policy_and_ignores_chart_values_it_does_not_map()
+    {
+        var (parameters, errors) = FsmValues("""
+            fsm:
+              image: { registry: flomesh, tag: "1.6.0" }
+              gateway:
+                logLevel: debug
+                replicas: 2
+                serviceType: NodePort
+                externalTrafficPolicy: Local
+                resources:
+                  requests:
+                    cpu: 123m
+                    memory: 257Mi
+                  limits:
+                    cpu: 1314m
+                    memory: 2048Mi
+                podDisruptionBudget: { enabled: true, minAvailable: 1 }
+                nodeSelector: { disktype: ssd }
+                unknownToFsmToo: 42
+            """, """{ "notes.txt": "FSM reads only values.yaml" }""");
+        Assert.Empty(errors);
+        Assert.Equal((2, "NodePort", "Local"), (parameters.Replicas, parameters.ServiceType, parameters.ExternalTrafficPolicy));
+
+        var objects = DataPlaneManifests.Build(Gateway(), parameters, Options);
+
+        Assert.Equal(2, objects.Deployment.Spec.Replicas);
+        Assert.Equal("257Mi", objects.Deployment.Spec.Template.Spec.Containers[0].Resources.Requests["memory"].ToString());
+        Assert.NotNull(objects.DisruptionBudget);
+        Snapshot.Match(Render(objects));
+    }
+
+    [Fact]
+    public void Fsm_values_yaml_without_fsm_gateway_values_takes_every_default()
+    {
+        foreach (var yaml in new[] { "", "fsm:\n", "fsm:\n  image: { tag: 1.6.0 }\n", "fsm:\n  gateway: {}\n", "other: 1\n" })
+        {
+            var (parameters, errors) = FsmValues(yaml);
+
+            Assert.Empty(errors);
+            Assert.Equal(DataPlaneParameters.None, parameters);
+        }
+    }
+
+    [Fact]
+    public void Invalid_fsm_values_yaml_gives_one_error_per_bad_field_naming_the_config_map_key_and_the_value_path()
+    {
+        var (_, errors) = FsmValues("""
+            fsm:
+              gateway:
+                replicas: three
+                serviceType: Ingress
+                externalTrafficPolicy: [Local]
+                resources:
+                  requests: { cpu: lots }
+            """);
+
+        Assert.All(errors, e => Assert.StartsWith("ConfigMap httpbin/gateway-params: data.values.yaml: fsm.gateway.", e, StringComparison.Ordinal));
+        Snapshot.Match(errors);
+    }
+
+    [Theory]
+    [InlineData("fsm: { gateway: { replicas: 0 } }", "", "data.values.yaml: fsm.gateway.replicas: '0' is not a whole number from 1 to 100")]
+    [InlineData("fsm: { gateway: { serviceType: ClusterIP, externalTrafficPolicy: Local } }", "", "data.values.yaml: fsm.gateway.externalTrafficPolicy: only applies to a LoadBalancer or NodePort Service, not ClusterIP")]
+    [InlineData("fsm: { gateway: { resources: 2 } }", "", "data.values.yaml: fsm.gateway.resources: only requests and limits may be set")]
+    [InlineData("fsm: { gateway: { resources: { requests: { memory: 512Mi }, limits: { memory: 256Mi } } } }", "", "data.values.yaml: fsm.gateway.resources: requests.memory (512Mi) is more than limits.memory (256Mi)")]
+    [InlineData("fsm: [gateway]", "", "data.values.yaml: fsm: is not a mapping")]
+    [InlineData("fsm: { gateway: replicas=2 }", "", "data.values.yaml: fsm.gateway: is not a mapping")]
+    [InlineData("fsm: { gateway: { replicas: 2 }", "", "data.values.yaml: not YAML")]
+    [InlineData("fsm: { gateway: { replicas: 2 } }", """{ "replicas": "3" }""", "data.replicas: may not be set next to data.values.yaml (set fsm.gateway.replicas in values.yaml)")]
+    public void Invalid_fsm_values_yaml_is_named(string valuesYaml, string extraData, string expected)
+    {
+        var (_, errors) = FsmValues(valuesYaml, extraData.Length == 0 ? null : extraData);
+
+        Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void With_a_controller_address_the_pods_subscribe_to_the_config_stream_and_without_one_they_do_not()
     {
