@@ -1,18 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using FsmGateway.Testing;
 
 namespace FsmGateway.Host.Tests.Support;
 
 internal static class Net
 {
-    /// <summary>A port free on 127.0.0.1 right now (bound to port 0, then released).</summary>
-    public static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
+    /// <summary>A port free on 127.0.0.1 right now that nothing binding port 0 can take (see <see cref="TestPorts"/>).</summary>
+    public static int FreePort() => TestPorts.Next();
 
     public static async Task<Socket> ConnectAsync(int port)
     {

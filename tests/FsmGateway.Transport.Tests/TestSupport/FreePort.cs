@@ -1,42 +1,16 @@
-using System.Net;
-using System.Net.Sockets;
+using FsmGateway.Testing;
 
 namespace FsmGateway.Transport.Tests.TestSupport;
 
-/// <summary>Ports for tests that must name a port before anything listens on it.</summary>
+/// <summary>Ports for tests that must name a port before anything listens on it (see <see cref="TestPorts"/>).</summary>
 internal static class FreePort
 {
-    /// <summary>A loopback port that was free a moment ago: bind port 0, read the port the kernel chose, release it.</summary>
+    /// <summary>A loopback port that is free now and that nothing binding port 0 can take before the test binds it.</summary>
     /// <returns>The port.</returns>
-    public static int Get()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
+    public static int Get() => TestPorts.Next();
 
     /// <summary>Several distinct free ports.</summary>
     /// <param name="count">How many.</param>
     /// <returns>The ports.</returns>
-    public static int[] Get(int count)
-    {
-        // Hold all of them at once so that the kernel cannot hand out the same port twice.
-        var sockets = Enumerable.Range(0, count).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)).ToList();
-        try
-        {
-            foreach (var socket in sockets)
-            {
-                socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            }
-
-            return [.. sockets.Select(static s => ((IPEndPoint)s.LocalEndPoint!).Port)];
-        }
-        finally
-        {
-            foreach (var socket in sockets)
-            {
-                socket.Dispose();
-            }
-        }
-    }
+    public static int[] Get(int count) => TestPorts.Next(count);
 }
