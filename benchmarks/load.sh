@@ -7,10 +7,13 @@
 #   benchmarks/load.sh --quick      # CI: 1 round, short tests, direct haproxy gw; exits 1 only on a gross
 #                                   # regression (a throughput/rate figure below QUICK_MIN x HAProxy's, default 0.5)
 #   benchmarks/load.sh --report DIR/results.tsv   # re-print the ratio table of an earlier run
+#   EXE=artifacts/publish/fsm-gateway benchmarks/load.sh   # also the Native AOT data plane (eng/publish.sh), as
+#                                   # gw-aot in the same run, with a ratio table of its own (AOT against JIT, same rounds)
 #
 # Environment:
 #   L4BENCH=../shared/bench/l4bench.sh (relative to the repo root)   ROUNDS=3   SKIP_BUILD=0 (1: use the built host)
 #   GW_ENV="" (extra VAR=value settings for our host, e.g. GW_ENV="DOTNET_TieredPGO=0")   GW_ARGS="" (extra run args)
+#   EXE="" (an executable host to run as gw-aot next to gw; it gets GW_ENV and GW_ARGS too)
 #   PROXIES="direct haproxy haproxy-splice nginx"  (the others; gw is always added)   QUICK_MIN=0.5
 #   Every other l4bench knob (BULK_SECS, RR_SECS, CC_SECS, WARMUP_SECS, PIN, PROXY_CPUS, OUT_DIR, ...) passes through.
 #   Needs: haproxy nginx (+ stream module) iperf3 wrk jq taskset dotnet. Missing ones: run `l4bench.sh --install-deps`.
@@ -24,10 +27,11 @@ QUICK=0
 
 die() { printf 'load.sh: %s\n' "$*" >&2; exit 2; }
 
-# ratio_table RESULTS_TSV: medians per proxy; ours (gw) / best haproxy (default or splice, per figure) and / nginx.
-# In quick mode, also prints GROSS REGRESSION lines and exits 1 when a rate is below QUICK_MIN x haproxy.
+# ratio_table RESULTS_TSV [OURS]: medians per proxy; ours (gw, or OURS such as gw-aot) / best haproxy (default or
+# splice, per figure) and / nginx. In quick mode, also prints GROSS REGRESSION lines and exits 1 when a rate is below
+# QUICK_MIN x haproxy.
 ratio_table() {
-  awk -F'\t' -v quick="$QUICK" -v qmin="$QUICK_MIN" '
+  awk -F'\t' -v quick="$QUICK" -v qmin="$QUICK_MIN" -v ours="${2:-gw}" '
     function med(p, j,   m, c, x, a, i, t) {
       m=0; for (c=1; c<=cnt[p]; c++) { x=val[p,c,j]; if (x!="NA" && x!="" && x!~/FAILED/) a[++m]=x+0 }
       if (m==0) return "NA"
@@ -44,7 +48,7 @@ ratio_table() {
     /^#/ || $1=="proxy" { next }
     { p=$1; c=++cnt[p]; for (j=2; j<=21; j++) val[p,c,j]=(j<=NF ? $j : "NA"); if (NF>=21 && $21>rounds) rounds=$21 }
     END {
-      if (!("gw" in cnt)) { print "no gw rows in results"; exit 2 }
+      if (!(ours in cnt)) { print "no " ours " rows in results"; exit 2 }
       # name, column, higher is better, target ratio vs best haproxy ("" = no target), is a rate (quick check)
       n=0
       N[++n]="bulk1 Gb/s";         J[n]=2;  H[n]=1; T[n]=1.0;  R[n]=1
@@ -57,11 +61,11 @@ ratio_table() {
       N[++n]="CPU us/req (ka)";    J[n]=13; H[n]=0; T[n]=1.0;  R[n]=0
       N[++n]="CPU us/conn (close)"; J[n]=14; H[n]=0; T[n]=1.0; R[n]=0
       N[++n]="peak RSS MiB (load)"; J[n]=10; H[n]=0; T[n]="";  R[n]=0
-      printf "\nFsmGateway (gw) vs HAProxy (best of default/splice-auto per figure) and nginx; medians of %d round(s)\n", rounds
-      printf "%-21s %9s %9s %9s %9s %8s %8s  %-8s %s\n", "figure", "gw", "haproxy", "nginx", "direct", "gw/hap", "gw/ngx", "target", "status"
+      printf "\nFsmGateway (%s) vs HAProxy (best of default/splice-auto per figure) and nginx; medians of %d round(s)\n", ours, rounds
+      printf "%-21s %9s %9s %9s %9s %8s %8s  %-8s %s\n", "figure", ours, "haproxy", "nginx", "direct", "/hap", "/ngx", "target", "status"
       bad=0
       for (i=1; i<=n; i++) {
-        g=med("gw", J[i]); h=best(J[i], H[i]); x=(("nginx") in cnt) ? med("nginx", J[i]) : "NA"; d=(("direct") in cnt) ? med("direct", J[i]) : "NA"
+        g=med(ours, J[i]); h=best(J[i], H[i]); x=(("nginx") in cnt) ? med("nginx", J[i]) : "NA"; d=(("direct") in cnt) ? med("direct", J[i]) : "NA"
         rh=r(g, h); st="info"; tg="-"
         if (T[i]!="") {
           tg=(H[i] ? ">= " : "<= ") T[i] "x"
@@ -70,14 +74,18 @@ ratio_table() {
         printf "%-21s %9s %9s %9s %9s %8s %8s  %-8s %s\n", N[i], f(g), f(h), f(x), f(d), rh, r(g, x), tg, st
         if (quick && R[i] && (rh=="NA" || rh+0 < qmin)) { bad++; printf "GROSS REGRESSION: %s is %s x haproxy (< %s)\n", N[i], rh, qmin }
       }
-      e=0; for (c=1; c<=cnt["gw"]; c++) e+=val["gw",c,15]
-      printf "(gw errors over all rounds: %d; ratios are of medians; for latency and CPU lower is better)\n", e
+      e=0; for (c=1; c<=cnt[ours]; c++) e+=val[ours,c,15]
+      printf "(%s errors over all rounds: %d; ratios are of medians; for latency and CPU lower is better)\n", ours, e
       if (quick) { if (bad) { print "quick check: FAILED"; exit 1 } else print "quick check: passed (every rate >= " qmin " x haproxy)" }
     }' "$1"
 }
 
 case ${1:-} in
-  --report) [[ -r ${2:-} ]] || die "usage: $0 --report path/to/results.tsv"; ratio_table "$2"; exit $? ;;
+  --report)
+    [[ -r ${2:-} ]] || die "usage: $0 --report path/to/results.tsv"
+    rc=0; ratio_table "$2" || rc=$?
+    if grep -q $'^gw-aot\t' "$2"; then ratio_table "$2" gw-aot || rc=$?; fi
+    exit "$rc" ;;
   --quick) QUICK=1; shift ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
   "") ;;
@@ -101,7 +109,16 @@ fi
 [[ -r $dll ]] || die "host not built: $dll (run dotnet build src/FsmGateway.Host -c Release)"
 
 tmpl=$here/gw.tmpl.yaml
-gw_cmd="gw=sed -e \"s/@LISTEN@/\$LISTEN_PORT/g\" -e \"s/@BACKEND@/\$BACKEND_PORT/g\" '$tmpl' > \"\$BENCH_WORK/gw.yaml\" && exec env ${GW_ENV:-} dotnet '$dll' run --config \"\$BENCH_WORK/gw.yaml\" --admin-port 0 --log-level Warning ${GW_ARGS:-}"
+# gw_spec NAME HOST...: an l4bench proxy spec that writes the template's config and runs HOST on it.
+gw_spec() {
+  local name=$1; shift
+  echo "$name=sed -e \"s/@LISTEN@/\$LISTEN_PORT/g\" -e \"s/@BACKEND@/\$BACKEND_PORT/g\" '$tmpl' > \"\$BENCH_WORK/$name.yaml\" && exec env ${GW_ENV:-} $* run --config \"\$BENCH_WORK/$name.yaml\" --admin-port 0 --log-level Warning ${GW_ARGS:-}"
+}
+gws=("$(gw_spec gw dotnet "'$dll'")")
+if [[ -n ${EXE:-} ]]; then
+  [[ -x $EXE ]] || die "not an executable: $EXE (eng/publish.sh builds the Native AOT data plane)"
+  gws+=("$(gw_spec gw-aot "'$(cd "$(dirname "$EXE")" && pwd)/$(basename "$EXE")'")")
+fi
 
 if (( QUICK )); then
   export ROUNDS=1 BULK_SECS=${BULK_SECS:-2} RR_SECS=${RR_SECS:-2} CC_SECS=${CC_SECS:-2} WARMUP_SECS=${WARMUP_SECS:-1}
@@ -112,10 +129,11 @@ else
 fi
 export OUT_DIR=${OUT_DIR:-/tmp/fsm-load-$(date +%Y%m%d-%H%M%S)}
 
-"$L4BENCH" "${others[@]}" "$gw_cmd" >&2 || die "l4bench failed (see $OUT_DIR)"
+"$L4BENCH" "${others[@]}" "${gws[@]}" >&2 || die "l4bench failed (see $OUT_DIR)"
 [[ -r $OUT_DIR/results.tsv ]] || die "no results in $OUT_DIR"
 cat "$OUT_DIR/table.txt"
 rc=0
 ratio_table "$OUT_DIR/results.tsv" | tee "$OUT_DIR/ratio.txt" || rc=$?
+if [[ -n ${EXE:-} ]]; then ratio_table "$OUT_DIR/results.tsv" gw-aot | tee -a "$OUT_DIR/ratio.txt" || rc=$?; fi
 echo "results: $OUT_DIR"
 exit "$rc"
