@@ -6,14 +6,14 @@ using FsmGateway.Transport.Tests.TestSupport;
 namespace FsmGateway.Transport.Tests;
 
 /// <summary>Stopping: graceful drain, the deadline, and dispose.</summary>
-public sealed class LifecycleTests
+public abstract class LifecycleTests : TransportTestBase
 {
     [Fact(Timeout = Guard.TestTimeout)]
     public async Task StopAsync_ConnectionMidConversation_CompletesItsExchangeThenStopsAndRefusesNewConnections()
     {
         await using var echo = TestBackend.Echo();
         var port = FreePort.Get();
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, echo))), new ProxyOptions { DrainTimeout = TimeSpan.FromSeconds(20) });
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, echo))), new ProxyOptions { DrainTimeout = TimeSpan.FromSeconds(20) });
         using var deadline = Guard.Deadline(30);
         using var client = await TestClient.ConnectAsync(port, deadline.Token);
         await client.AssertEchoesAsync("request, part 1");
@@ -39,7 +39,7 @@ public sealed class LifecycleTests
         await using var echo = TestBackend.Echo();
         var port = FreePort.Get();
         var drain = TimeSpan.FromSeconds(1);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, echo))), new ProxyOptions { DrainTimeout = drain });
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, echo))), new ProxyOptions { DrainTimeout = drain });
         using var deadline = Guard.Deadline(30);
         using var client = await TestClient.ConnectAsync(port, deadline.Token);
         await client.AssertEchoesAsync();
@@ -57,7 +57,7 @@ public sealed class LifecycleTests
     {
         await using var echo = TestBackend.Echo();
         var port = FreePort.Get();
-        var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, echo))), new ProxyOptions { DrainTimeout = TimeSpan.FromMinutes(5) });
+        var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, echo))), new ProxyOptions { DrainTimeout = TimeSpan.FromMinutes(5) });
         using var deadline = Guard.Deadline(30);
         using var client = await TestClient.ConnectAsync(port, deadline.Token);
         await client.AssertEchoesAsync();
@@ -74,7 +74,7 @@ public sealed class LifecycleTests
         await using var echo = TestBackend.Echo();
         var ports = FreePort.Get(2);
         var svc = Routes.Backend("svc", 1, echo);
-        var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(ports[0], svc), Routes.Listener(ports[1], svc)), new ProxyOptions { DrainTimeout = TimeSpan.FromMinutes(5) });
+        var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(ports[0], svc), Routes.Listener(ports[1], svc)), new ProxyOptions { DrainTimeout = TimeSpan.FromMinutes(5) });
         using var deadline = Guard.Deadline(30);
         using var client = await TestClient.ConnectAsync(ports[1], deadline.Token);
         await client.AssertEchoesAsync();
@@ -92,7 +92,7 @@ public sealed class LifecycleTests
         await using var echo = TestBackend.Echo();
         var ports = FreePort.Get(2);
         var svc = Routes.Backend("svc", 1, echo);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(ports[0], svc), Routes.Listener(ports[1], svc)), new ProxyOptions { DrainTimeout = TimeSpan.FromSeconds(20) });
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(ports[0], svc), Routes.Listener(ports[1], svc)), new ProxyOptions { DrainTimeout = TimeSpan.FromSeconds(20) });
         using var deadline = Guard.Deadline(30);
         using var client = await TestClient.ConnectAsync(ports[1], deadline.Token);
         await client.AssertEchoesAsync();
@@ -110,7 +110,7 @@ public sealed class LifecycleTests
     [Fact(Timeout = Guard.TestTimeout)]
     public async Task DisposeAsync_CalledTwice_SecondCallDoesNothing()
     {
-        var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Unrouted(FreePort.Get())));
+        var proxy = await StartProxyAsync(Routes.Table(Routes.Unrouted(FreePort.Get())));
 
         await proxy.DisposeAsync();
         await proxy.DisposeAsync();
@@ -124,4 +124,16 @@ public sealed class LifecycleTests
 
         await Assert.ThrowsAsync<ObjectDisposedException>(() => proxy.ApplyAsync(Routes.Table(Routes.Unrouted(FreePort.Get())), CancellationToken.None));
     }
+}
+
+/// <summary>The lifecycle tests on the portable sockets transport.</summary>
+public sealed class SocketsLifecycleTests : LifecycleTests
+{
+    protected override ProxyTransport Transport => ProxyTransport.Sockets;
+}
+
+/// <summary>The lifecycle tests on the Linux transport (splice, accept4, listener shards).</summary>
+public sealed class LinuxLifecycleTests : LifecycleTests
+{
+    protected override ProxyTransport Transport => ProxyTransport.Linux;
 }

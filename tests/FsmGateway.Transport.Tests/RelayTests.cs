@@ -8,7 +8,7 @@ using FsmGateway.Transport.Tests.TestSupport;
 namespace FsmGateway.Transport.Tests;
 
 /// <summary>The bytes themselves: half-close, large transfers both ways, backpressure and resets.</summary>
-public sealed class RelayTests
+public abstract class RelayTests : TransportTestBase
 {
     [Fact(Timeout = Guard.TestTimeout)]
     public async Task Relay_ClientHalfCloses_ReceivesWholeEchoThenEndOfStream()
@@ -260,8 +260,8 @@ public sealed class RelayTests
         Assert.Equal(nameof(SocketError.ConnectionReset), await backendSaw.Task.Within("the backend noticing the reset"));
     }
 
-    private static Task<GatewayProxy> StartAsync(TestBackend backend) =>
-        Routes.StartProxyAsync(Routes.Table(Routes.Listener(FreePort.Get(), Routes.Backend("svc", 1, backend))));
+    private Task<GatewayProxy> StartAsync(TestBackend backend) =>
+        StartProxyAsync(Routes.Table(Routes.Listener(FreePort.Get(), Routes.Backend("svc", 1, backend))));
 
     private static int Port(GatewayProxy proxy) => ((System.Net.IPEndPoint)Assert.Single(proxy.BoundEndPoints)).Port;
 
@@ -273,4 +273,16 @@ public sealed class RelayTests
     }
 
     private static byte[] Pattern(long start, int length) => [.. Enumerable.Range(0, length).Select(i => (byte)((start + i) * 7 % 251))];
+}
+
+/// <summary>The relay tests on the portable sockets transport.</summary>
+public sealed class SocketsRelayTests : RelayTests
+{
+    protected override ProxyTransport Transport => ProxyTransport.Sockets;
+}
+
+/// <summary>The relay tests on the Linux transport (splice, accept4, listener shards).</summary>
+public sealed class LinuxRelayTests : RelayTests
+{
+    protected override ProxyTransport Transport => ProxyTransport.Linux;
 }

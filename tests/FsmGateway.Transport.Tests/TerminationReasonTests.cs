@@ -12,7 +12,7 @@ namespace FsmGateway.Transport.Tests;
 /// Why each connection ended, as <c>fsmgateway.connections.closed{reason}</c> counts it: real sockets, one scripted
 /// connection per reason, the counter read for the listener's own port (other tests run at the same time).
 /// </summary>
-public sealed class TerminationReasonTests
+public abstract class TerminationReasonTests : TransportTestBase
 {
     [Fact(Timeout = Guard.TestTimeout)]
     public async Task Closed_ClientEndsFirst_IsClientClosed()
@@ -20,7 +20,7 @@ public sealed class TerminationReasonTests
         await using var backend = TestBackend.Echo();
         var port = FreePort.Get();
         using var closed = new ClosedCounter(port);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
 
         using (var client = await TestClient.ConnectAsync(port, CancellationToken.None))
         {
@@ -38,7 +38,7 @@ public sealed class TerminationReasonTests
         await using var backend = TestBackend.Tagging("hello");
         var port = FreePort.Get();
         using var closed = new ClosedCounter(port);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
 
         using (var client = await TestClient.ConnectAsync(port, CancellationToken.None))
         {
@@ -54,7 +54,7 @@ public sealed class TerminationReasonTests
         await using var backend = TestBackend.Echo();
         var port = FreePort.Get();
         using var closed = new ClosedCounter(port);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
 
         using (var client = await TestClient.ConnectAsync(port, CancellationToken.None))
         {
@@ -76,7 +76,7 @@ public sealed class TerminationReasonTests
         });
         var port = FreePort.Get();
         using var closed = new ClosedCounter(port);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
 
         using (var client = await TestClient.ConnectAsync(port, CancellationToken.None))
         {
@@ -93,7 +93,7 @@ public sealed class TerminationReasonTests
         await using var backend = TestBackend.Echo();
         var ports = FreePort.Get(2);
         using var idleClosed = new ClosedCounter(ports[0]);
-        await using (var idleProxy = await Routes.StartProxyAsync(
+        await using (var idleProxy = await StartProxyAsync(
             Routes.Table(Routes.Listener(ports[0], Routes.Backend("svc", 1, backend))),
             new ProxyOptions { IdleTimeout = TimeSpan.FromMilliseconds(300) }))
         {
@@ -104,7 +104,7 @@ public sealed class TerminationReasonTests
         }
 
         using var maxClosed = new ClosedCounter(ports[1]);
-        await using (var maxProxy = await Routes.StartProxyAsync(
+        await using (var maxProxy = await StartProxyAsync(
             Routes.Table(Routes.Listener(ports[1], Routes.Backend("svc", 1, backend))),
             new ProxyOptions { MaxConnectionDuration = TimeSpan.FromMilliseconds(300) }))
         {
@@ -121,7 +121,7 @@ public sealed class TerminationReasonTests
         await using var backend = TestBackend.Echo();
         var port = FreePort.Get();
         using var closed = new ClosedCounter(port);
-        var proxy = await Routes.StartProxyAsync(
+        var proxy = await StartProxyAsync(
             Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))),
             new ProxyOptions { DrainTimeout = TimeSpan.FromMilliseconds(200) });
         await using (proxy)
@@ -141,7 +141,7 @@ public sealed class TerminationReasonTests
         using var noRouteClosed = new ClosedCounter(noRoute);
         using var invalidClosed = new ClosedCounter(invalid);
         using var deadClosed = new ClosedCounter(dead);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(
+        await using var proxy = await StartProxyAsync(Routes.Table(
             Routes.Unrouted(noRoute),
             Routes.Listener(invalid, Routes.Invalid("missing", 1)),
             Routes.Listener(dead, Routes.Backend("dead", 1, new BackendEndpoint("127.0.0.1", deadEndpoint)))));
@@ -167,7 +167,7 @@ public sealed class TerminationReasonTests
         await using var backend = TestBackend.Echo();
         var port = FreePort.Get();
         using var closed = new ClosedCounter(port);
-        await using var proxy = await Routes.StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
+        await using var proxy = await StartProxyAsync(Routes.Table(Routes.Listener(port, Routes.Backend("svc", 1, backend))));
         await EchoAndCloseAsync(port);
         await closed.WaitForAsync("client_closed");
 
@@ -183,4 +183,16 @@ public sealed class TerminationReasonTests
         client.Shutdown(SocketShutdown.Send);
         Assert.False((await client.ReadToEndAsync()).Reset);
     }
+}
+
+/// <summary>The termination reasons tests on the portable sockets transport.</summary>
+public sealed class SocketsTerminationReasonTests : TerminationReasonTests
+{
+    protected override ProxyTransport Transport => ProxyTransport.Sockets;
+}
+
+/// <summary>The termination reasons tests on the Linux transport (splice, accept4, listener shards).</summary>
+public sealed class LinuxTerminationReasonTests : TerminationReasonTests
+{
+    protected override ProxyTransport Transport => ProxyTransport.Linux;
 }

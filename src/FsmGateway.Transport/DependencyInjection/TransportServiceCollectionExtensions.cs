@@ -1,7 +1,6 @@
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.LoadBalancing;
 using FsmGateway.Transport.Proxy;
-using FsmGateway.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -12,7 +11,8 @@ namespace FsmGateway.Transport;
 public static class TransportServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the <see cref="GatewayProxy"/> with the socket transport and round-robin policy, unless other
+    /// Adds the <see cref="GatewayProxy"/> with the transport <see cref="ProxyOptions.Transport"/> selects (the Linux
+    /// transport on Linux, the sockets transport elsewhere) and the load-balancing policies, unless other
     /// implementations of <see cref="IListenerFactory"/> or <see cref="IUpstreamConnector"/> were registered first.
     /// </summary>
     /// <param name="services">The services.</param>
@@ -29,9 +29,9 @@ public static class TransportServiceCollectionExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<SocketTransport>();
-        services.TryAddSingleton<IListenerFactory>(static sp => sp.GetRequiredService<SocketTransport>());
-        services.TryAddSingleton<IUpstreamConnector>(static sp => sp.GetRequiredService<SocketTransport>());
+        services.TryAddSingleton(static sp => TransportSelection.Create(sp.GetRequiredService<IOptions<ProxyOptions>>().Value));
+        services.TryAddSingleton(static sp => sp.GetRequiredService<TransportSelection>().Listeners);
+        services.TryAddSingleton(static sp => sp.GetRequiredService<TransportSelection>().Connector);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, RoundRobinPolicy>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, LeastRequestPolicy>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILoadBalancingPolicy, RandomPolicy>());

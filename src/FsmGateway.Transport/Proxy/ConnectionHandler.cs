@@ -88,7 +88,7 @@ internal sealed class ConnectionHandler(
                 return;
             }
 
-            if (model.Route.Client.TcpKeepalive is { } keepalive && client is SocketConnection socket)
+            if (model.Route.Client.TcpKeepalive is { } keepalive && client is IKeepaliveConnection socket)
             {
                 socket.SetKeepalive(keepalive);
             }

@@ -98,15 +98,24 @@ public sealed class GatewayProxy : IAsyncDisposable
         _listeners = new ListenerSet(listenerFactory, _handler, _connections, NewModel, _options.DrainTimeout, timeProvider, log);
     }
 
-    /// <summary>Creates a proxy on plain TCP sockets with round-robin endpoint choice.</summary>
+    /// <summary>
+    /// Creates a proxy on the transport <see cref="ProxyOptions.Transport"/> selects (by default the Linux transport on
+    /// Linux, plain .NET sockets elsewhere) with round-robin endpoint choice.
+    /// </summary>
     /// <param name="options">Timeouts and limits; defaults when null.</param>
     /// <param name="timeProvider">The clock; the system clock when null.</param>
     /// <param name="logger">Where to log.</param>
     /// <returns>The proxy.</returns>
     public static GatewayProxy CreateDefault(ProxyOptions? options = null, TimeProvider? timeProvider = null, ILogger<GatewayProxy>? logger = null)
     {
-        var transport = new Sockets.SocketTransport();
-        return new GatewayProxy(transport, transport, [], Options.Create(options ?? new ProxyOptions()), timeProvider ?? TimeProvider.System, logger);
+        options ??= new ProxyOptions();
+        if (ProxyOptionsValidator.Instance.Validate(Options.DefaultName, options) is { Failed: true } invalid)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(ProxyOptions), invalid.Failures);
+        }
+
+        var transport = TransportSelection.Create(options);
+        return new GatewayProxy(transport.Listeners, transport.Connector, [], Options.Create(options), timeProvider ?? TimeProvider.System, logger);
     }
 
     /// <summary>The endpoints bound now, across all listeners.</summary>

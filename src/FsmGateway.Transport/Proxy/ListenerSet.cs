@@ -163,7 +163,10 @@ internal sealed class ListenerSet(
         foreach (var socket in sockets)
         {
             Log.Listening(logger, socket.EndPoint, LogText.Escape(route.ListenerName), LogText.Escape(route.Gateway.ToString()));
-            listener.AcceptLoops.Add(AcceptLoopAsync(listener, socket));
+            foreach (var shard in socket is IShardedConnectionListener sharded ? sharded.Shards : [socket])
+            {
+                listener.AcceptLoops.Add(AcceptLoopAsync(listener, shard));
+            }
         }
 
         return BindOutcome.Bound;

@@ -61,6 +61,22 @@ public sealed class ProxyOptions
     public TimeSpan PassiveHealthMaxEjectionTime { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// Which transport binds listeners and opens upstream connections. Default <see cref="ProxyTransport.Auto"/>: the
+    /// Linux transport (zero-copy relay, sharded listeners) on Linux, the sockets transport elsewhere. Applies when the
+    /// gateway picks the transport (<c>AddFsmGateway</c>, <see cref="GatewayProxy.CreateDefault"/>), not to a listener
+    /// factory or connector an embedder registers.
+    /// </summary>
+    public ProxyTransport Transport { get; set; } = ProxyTransport.Auto;
+
+    /// <summary>
+    /// With the Linux transport, how many <c>SO_REUSEPORT</c> sockets each listening endpoint is bound with, each with
+    /// its own accept loop; the kernel spreads new connections over them. Default <see langword="null"/>: one per
+    /// processor the process may use (<see cref="Environment.ProcessorCount"/>), so a process given one core binds one
+    /// socket, exclusively, as the sockets transport does. Between 1 and 1024.
+    /// </summary>
+    public int? ListenerShards { get; set; }
+
+    /// <summary>
     /// Export per-endpoint metrics (open connections, health, ejections; labelled by backend Service and endpoint
     /// address and port). Off by default: one series per endpoint can be many.
     /// </summary>

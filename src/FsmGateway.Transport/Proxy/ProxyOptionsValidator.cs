@@ -11,6 +11,9 @@ internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
     /// <summary>The largest relay buffer per direction: more is a typo (and each open connection may hold two).</summary>
     public const int MaxBufferSize = 16 * 1024 * 1024;
 
+    /// <summary>The most listening sockets per endpoint: more is a typo.</summary>
+    public const int MaxListenerShards = 1024;
+
     public static ProxyOptionsValidator Instance { get; } = new();
 
     public ValidateOptionsResult Validate(string? name, ProxyOptions options)
@@ -70,6 +73,20 @@ internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
         if (string.IsNullOrWhiteSpace(options.LoadBalancingPolicy))
         {
             failures.Add("ProxyOptions.LoadBalancingPolicy must name a policy");
+        }
+
+        if (!Enum.IsDefined(options.Transport))
+        {
+            failures.Add($"ProxyOptions.Transport must be Auto, Sockets or Linux (is {(int)options.Transport})");
+        }
+        else if (options.Transport == ProxyTransport.Linux && !Linux.LinuxTransport.IsSupported)
+        {
+            failures.Add($"ProxyOptions.Transport is Linux, which runs on Linux only (this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}); use Auto or Sockets");
+        }
+
+        if (options.ListenerShards is { } shards and (< 1 or > MaxListenerShards))
+        {
+            failures.Add($"ProxyOptions.ListenerShards must be between 1 and {MaxListenerShards}, or null for one per processor (is {shards})");
         }
 
         AccessLog.AccessLogOptionsValidator.Validate(options.AccessLog, failures);

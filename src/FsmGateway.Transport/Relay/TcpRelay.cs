@@ -1,5 +1,6 @@
 using System.Buffers;
 using FsmGateway.Transport.Connections;
+using FsmGateway.Transport.Linux;
 using FsmGateway.Transport.Proxy;
 
 namespace FsmGateway.Transport.Relay;
@@ -26,8 +27,8 @@ internal static class TcpRelay
     /// <param name="downloadLimit">Caps the rate from the backend to the client, or <see langword="null"/>.</param>
     public static async Task<TerminationReason> RunAsync(IDuplexConnection client, IDuplexConnection upstream, RelayCounters counters, int bufferSize, TokenBucket? uploadLimit = null, TokenBucket? downloadLimit = null)
     {
-        var upload = PumpAsync(client, upstream, counters, upload: true, bufferSize, uploadLimit);
-        var download = PumpAsync(upstream, client, counters, upload: false, bufferSize, downloadLimit);
+        var upload = Pump(client, upstream, counters, upload: true, bufferSize, uploadLimit);
+        var download = Pump(upstream, client, counters, upload: false, bufferSize, downloadLimit);
 
         // Whichever direction fails first aborts both connections, which ends the other pump promptly. A failure
         // after the other direction ended cleanly (a reset after a half-close) aborts both too: a graceful close would
@@ -77,6 +78,15 @@ internal static class TcpRelay
         PumpEnd.ReceiveFailed => upload ? TerminationReason.ClientReset : TerminationReason.BackendReset,
         _ => upload ? TerminationReason.BackendReset : TerminationReason.ClientReset,
     };
+
+    /// <summary>
+    /// The splice pump between two connections of the Linux transport (zero-copy for bulk data), the copy pump
+    /// otherwise; a rate limit meters each read, so a limited direction copies.
+    /// </summary>
+    private static Task<PumpEnd> Pump(IDuplexConnection from, IDuplexConnection to, RelayCounters counters, bool upload, int bufferSize, TokenBucket? limit) =>
+        limit is null && from is LinuxConnection source && to is LinuxConnection target
+            ? SplicePump.RunAsync(source, target, counters, upload, bufferSize)
+            : PumpAsync(from, to, counters, upload, bufferSize, limit);
 
     /// <summary>
     /// Copies until end of stream or an error, and says which. Never throws. Holds at most <paramref name="bufferSize"/>
@@ -134,7 +144,8 @@ internal static class TcpRelay
         }
     }
 
-    private enum PumpEnd
+    /// <summary>How a pump ended.</summary>
+    internal enum PumpEnd
     {
         EndOfStream,
         ReceiveFailed,

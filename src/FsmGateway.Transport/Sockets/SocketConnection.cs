@@ -5,7 +5,7 @@ using FsmGateway.Transport.Connections;
 namespace FsmGateway.Transport.Sockets;
 
 /// <summary>A TCP socket as an <see cref="IDuplexConnection"/>.</summary>
-internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeekableConnection
+internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeekableConnection, IKeepaliveConnection
 {
     private int _disposed;
 
