@@ -101,6 +101,8 @@ internal static partial class GatewayServer
                 o.IdleTimeout = settings.IdleTimeout == TimeSpan.Zero ? null : settings.IdleTimeout;
                 o.ConnectTimeout = settings.ConnectTimeout;
                 o.EndpointMetrics = settings.EndpointMetrics;
+                o.Transport = settings.Transport;
+                o.ListenerShards = settings.ListenerShards;
             })
             .AddStatusSink<LogStatusSink>()
             .AddStatusSink<StartupMemoryRelease>();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FsmGateway.Resources;
+using FsmGateway.Transport.Proxy;
 using Microsoft.Extensions.Logging;
 
 namespace FsmGateway.Host.Cli;
@@ -17,6 +18,8 @@ internal sealed class ServeOptions
     private readonly Option<int?> _metricsPort = new("--metrics-port") { Description = "Serve /metrics also on this port, and nothing else there (so it can be open to the cluster while /status stays local); 0 picks a free one. Off by default: /metrics is on the admin port." };
     private readonly Option<bool> _noMetrics = new("--no-metrics") { Description = "Serve no /metrics and subscribe no exporter to the instruments: for when nothing scrapes, or to measure what metrics cost." };
     private readonly Option<bool> _endpointMetrics = new("--endpoint-metrics") { Description = "Also export per-endpoint metrics on /metrics (open connections, passive health, ejections; one series per backend endpoint). Off by default." };
+    private readonly Option<string> _transport = new("--transport") { Description = "How connections are accepted and relayed: linux (splice for bulk data, accept4, SO_REUSEPORT listener shards; Linux only), sockets (portable .NET sockets), or auto (linux on Linux, sockets elsewhere).", HelpName = "auto|sockets|linux", DefaultValueFactory = _ => "auto" };
+    private readonly Option<int?> _listenerShards = new("--listener-shards") { Description = "With the linux transport, SO_REUSEPORT sockets (each with its own accept loop) per listening endpoint. Default: one per processor the process may use." };
     private readonly Option<LogLevel> _logLevel = new("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
     private readonly Option<string> _logFormat = new("--log-format") { Description = "Log lines as text (one line each) or as JSON objects (one a line, with EventId, LogLevel, Category, Message, State and a UTC Timestamp).", HelpName = "json|text", DefaultValueFactory = _ => "text" };
 
@@ -37,6 +40,24 @@ internal sealed class ServeOptions
                 result.AddError($"--log-format: '{LogText.Escape(format ?? string.Empty)}' is not a log format (json or text)");
             }
         });
+        _transport.Validators.Add(static result =>
+        {
+            if (result.GetValueOrDefault<string>() is var transport && transport is not ("auto" or "sockets" or "linux"))
+            {
+                result.AddError($"--transport: '{LogText.Escape(transport ?? string.Empty)}' is not a transport (auto, sockets or linux)");
+            }
+            else if (transport == "linux" && !OperatingSystem.IsLinux())
+            {
+                result.AddError("--transport: linux runs on Linux only; use auto or sockets");
+            }
+        });
+        _listenerShards.Validators.Add(static result =>
+        {
+            if (result.GetValueOrDefault<int?>() is { } shards and (< 1 or > 1024))
+            {
+                result.AddError($"--listener-shards: {shards} is out of range (1 to 1024)");
+            }
+        });
         _controllerName.Validators.Add(static result =>
         {
             if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
@@ -48,7 +69,7 @@ internal sealed class ServeOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _noMetrics, _endpointMetrics, _logLevel, _logFormat])
+        foreach (var option in (Option[])[_controllerName, _adminAddress, _adminPort, _drainTimeout, _idleTimeout, _connectTimeout, _metricsAddress, _metricsPort, _noMetrics, _endpointMetrics, _transport, _listenerShards, _logLevel, _logFormat])
         {
             command.Options.Add(option);
         }
@@ -95,6 +116,13 @@ internal sealed class ServeOptions
             Metrics = !noMetrics,
             LogFormat = parse.GetValue(_logFormat) == "json" ? LogFormat.Json : LogFormat.Text,
             EndpointMetrics = endpointMetrics,
+            Transport = parse.GetValue(_transport) switch
+            {
+                "linux" => ProxyTransport.Linux,
+                "sockets" => ProxyTransport.Sockets,
+                _ => ProxyTransport.Auto,
+            },
+            ListenerShards = parse.GetValue(_listenerShards),
         };
     }
 }
@@ -120,6 +148,12 @@ internal sealed record ServeSettings(
 
     /// <summary>Whether <c>/metrics</c> carries the per-endpoint series (<c>--endpoint-metrics</c>).</summary>
     public bool EndpointMetrics { get; init; }
+
+    /// <summary>The transport (<c>--transport</c>).</summary>
+    public ProxyTransport Transport { get; init; }
+
+    /// <summary>Listening sockets per endpoint with the Linux transport (<c>--listener-shards</c>); one per processor when null.</summary>
+    public int? ListenerShards { get; init; }
 
     /// <summary>How log lines are written.</summary>
     public LogFormat LogFormat { get; init; }
