@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using FsmGateway.Host.Tests.Support;
 using FsmGateway.Testing.Kubernetes;
+using static FsmGateway.Host.Tests.Support.SeedCluster;
 
 namespace FsmGateway.Host.Tests.Kubernetes;
 
@@ -10,37 +11,21 @@ namespace FsmGateway.Host.Tests.Kubernetes;
 /// </summary>
 public sealed class ApiServerOutageTests : IAsyncLifetime
 {
-    private const string GatewayApi = "gateway.networking.k8s.io/v1";
     private const string LeaseApi = "coordination.k8s.io/v1";
-    private const string Namespace = "httpbin";
-    private const string GatewayName = "simple-fsm-gateway";
     private const string DataPlane = "fsm-gateway-simple-fsm-gateway";
 
-    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-outage-");
-    private readonly int _foo = Net.FreePort();
-    private readonly int _bar = Net.FreePort();
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
-    private FakeApiServer _server = null!;
-    private string _kubeconfig = null!;
+    private SeedCluster _cluster = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "outage-token" });
-        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
-        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
-        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
-        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
-        var seed = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "seed/tcp-routing.yaml"))
-            .Replace("port: 8000", $"port: {_foo}", StringComparison.Ordinal)
-            .Replace("port: 8001", $"port: {_bar}", StringComparison.Ordinal);
-        _server.ApplyYaml(seed, Namespace);
+        _cluster = await SeedCluster.StartAsync("outage-token");
     }
 
     public async Task DisposeAsync()
     {
         _http.Dispose();
-        await _server.DisposeAsync();
-        _dir.Delete(recursive: true);
+        await _cluster.DisposeAsync();
     }
 
     [Fact]
@@ -48,18 +33,18 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
     {
         await using var backendA = new BannerServer("A");
         await using var backendB = new BannerServer("B");
-        ApplyEndpoints(backendA.Port);
+        _cluster.ApplyEndpoints(backendA.Port);
 
         // A renew deadline longer than the outage: the leader keeps leading through it.
         await using var controller = GatewayProcess.Start(
-            "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0",
+            "controller", "--stream-port", "0", "--kubeconfig", _cluster.Kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0",
             "--leader-election-namespace", "fsm-system", "--lease-duration", "60s", "--renew-deadline", "45s", "--retry-period", "1s");
         await controller.WaitUntilReadyAsync();
         await controller.WaitForLineAsync("leads: it writes status");
-        var deployment = await EventuallyGetAsync("apps/v1", "Deployment", Namespace, DataPlane, controller);
-        await EventuallyGetAsync("v1", "Service", Namespace, DataPlane, controller); // created after the Deployment
-        _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
-        _server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
+        var deployment = await _cluster.EventuallyGetAsync("apps/v1", "Deployment", Namespace, DataPlane, controller);
+        await _cluster.EventuallyGetAsync("v1", "Service", Namespace, DataPlane, controller); // created after the Deployment
+        _cluster.Server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
+        _cluster.Server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
         // Programmed needs a data plane reporting on the config stream; this one reads the API server (watch mode), so
         // the status written is enough here.
         await Net.EventuallyAsync(() => Task.FromResult(Programmed(GatewayName) is not null), "the Gateway has status", TimeSpan.FromSeconds(30));
@@ -67,16 +52,16 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
         // The data plane, as the Deployment runs it, in the mode that reads the API server.
         var args = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
         args = [.. args.Select((a, i) => i > 0 && args[i - 1] == "--admin-port" ? "0" : i > 0 && args[i - 1] == "--admin-address" ? "127.0.0.1" : a)];
-        await using var dataPlane = GatewayProcess.Start([.. args, "--kubeconfig", _kubeconfig]);
+        await using var dataPlane = GatewayProcess.Start([.. args, "--kubeconfig", _cluster.Kubeconfig]);
         await dataPlane.WaitUntilReadyAsync();
-        Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_cluster.Foo));
         Assert.Equal(200, (await ReadyzAsync(controller)).Status);
         var holder = LeaseHolder();
         Assert.NotNull(holder);
 
         // The API server goes away for 30 s. Meanwhile the cluster changes behind it (as another API server replica
         // would record): a second Gateway, and the backend moves.
-        await _server.StopAsync();
+        await _cluster.Server.StopAsync();
         var outage = DateTime.UtcNow;
         var wasNotReady = false;
         var changed = false;
@@ -85,7 +70,7 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
         {
             Assert.False(controller.HasExited, $"the controller exited ({controller.Output})");
             Assert.False(dataPlane.HasExited, $"the data plane exited ({dataPlane.Output})");
-            Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+            Assert.Equal("A", await BannerServer.ReadBannerAsync(_cluster.Foo));
             Assert.Equal(200, (await ReadyzAsync(dataPlane)).Status);
             var (status, body) = await ReadyzAsync(controller);
             if (status == 503)
@@ -97,8 +82,8 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
             if (!changed && DateTime.UtcNow - outage > TimeSpan.FromSeconds(5))
             {
                 changed = true;
-                ApplyEndpoints(backendB.Port);
-                _server.ApplyYaml(SecondGateway(gw2Port), Namespace);
+                _cluster.ApplyEndpoints(backendB.Port);
+                _cluster.Server.ApplyYaml(SecondGateway(gw2Port), Namespace);
             }
 
             await Task.Delay(1000);
@@ -108,14 +93,14 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
         Assert.Equal(503, (await ReadyzAsync(controller)).Status);
 
         // Back, with no watch history: everything is listed again and caught up.
-        await _server.RestartAsync();
+        await _cluster.Server.RestartAsync();
         await Net.EventuallyAsync(async () => (await ReadyzAsync(controller)).Status == 200, "the controller is ready again", TimeSpan.FromSeconds(20));
         await Net.EventuallyAsync(
-            () => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, "fsm-gateway-second") is not null && _server.Get("v1", "Service", Namespace, "fsm-gateway-second") is not null),
+            () => Task.FromResult(_cluster.Server.Get("apps/v1", "Deployment", Namespace, "fsm-gateway-second") is not null && _cluster.Server.Get("v1", "Service", Namespace, "fsm-gateway-second") is not null),
             $"the Gateway added during the outage is provisioned; controller output:\n{controller.Output}",
             TimeSpan.FromSeconds(20));
         await Net.EventuallyAsync(() => Task.FromResult(Programmed("second") is not null), "the Gateway added during the outage has status", TimeSpan.FromSeconds(20));
-        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "B", "the data plane routes to the backend moved during the outage", TimeSpan.FromSeconds(20));
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_cluster.Foo) == "B", "the data plane routes to the backend moved during the outage", TimeSpan.FromSeconds(20));
 
         // One leader, the same one, throughout.
         Assert.Equal(holder, LeaseHolder());
@@ -131,25 +116,25 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
     public async Task Controller_whose_renew_deadline_passes_during_an_outage_steps_down_keeps_running_and_leads_again_when_the_server_is_back()
     {
         await using var controller = GatewayProcess.Start(
-            "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
+            "controller", "--stream-port", "0", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
             "--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "500ms");
         await controller.WaitUntilReadyAsync();
         await controller.WaitForLineAsync("leads: it writes status");
         await Net.EventuallyAsync(() => Task.FromResult(Programmed(GatewayName) is not null), "the leader writes status", TimeSpan.FromSeconds(30));
 
-        await _server.StopAsync();
+        await _cluster.Server.StopAsync();
         await controller.WaitForLineAsync("could not renew Lease .* for the renew deadline", TimeSpan.FromSeconds(30));
         await controller.WaitForLineAsync("no longer leads");
         Assert.False(controller.HasExited, $"the controller exited ({controller.Output})");
         Assert.Equal(503, (await ReadyzAsync(controller)).Status);
 
-        await _server.RestartAsync();
+        await _cluster.Server.RestartAsync();
         await Net.EventuallyAsync(() => Task.FromResult(controller.CountLines("leads: it writes status") == 2), $"the controller leads again; output:\n{controller.Output}", TimeSpan.FromSeconds(30));
-        var gateway = _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!;
+        var gateway = _cluster.Server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!;
         gateway["spec"]!["listeners"]!.AsArray().Add(new JsonObject { ["name"] = "baz", ["port"] = Net.FreePort(), ["protocol"] = "TCP" });
-        _server.Apply(gateway);
+        _cluster.Server.Apply(gateway);
         await Net.EventuallyAsync(
-            () => Task.FromResult(_server.Get(GatewayApi, "Gateway", Namespace, GatewayName)?["status"]?["listeners"]?.AsArray().Any(l => l?["name"]?.GetValue<string>() == "baz") == true),
+            () => Task.FromResult(_cluster.Server.Get(GatewayApi, "Gateway", Namespace, GatewayName)?["status"]?["listeners"]?.AsArray().Any(l => l?["name"]?.GetValue<string>() == "baz") == true),
             "the leader writes the new listener's status",
             TimeSpan.FromSeconds(30));
         Assert.Equal(0, await controller.TerminateAsync());
@@ -158,9 +143,9 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
     [Fact]
     public async Task Controller_started_while_the_API_server_is_unreachable_keeps_running_not_ready_and_becomes_ready_when_it_appears()
     {
-        await _server.StopAsync();
+        await _cluster.Server.StopAsync();
         await using var controller = GatewayProcess.Start(
-            "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
+            "controller", "--stream-port", "0", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
             "--lease-duration", "6s", "--renew-deadline", "4s", "--retry-period", "1s");
         await controller.WaitForAdminAsync();
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
@@ -174,7 +159,7 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
         }
 
         Assert.Contains("kubernetes-api: the Kubernetes API server has not answered since", (await ReadyzAsync(controller)).Body, StringComparison.Ordinal);
-        await _server.RestartAsync();
+        await _cluster.Server.RestartAsync();
         await controller.WaitForLineAsync("Gateway ready", TimeSpan.FromSeconds(30));
         await Net.EventuallyAsync(async () => (await ReadyzAsync(controller)).Status == 200, "the controller is ready once the API server answers", TimeSpan.FromSeconds(20));
         await controller.WaitForLineAsync("leads: it writes status");
@@ -189,23 +174,11 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
     }
 
     private string? LeaseHolder() =>
-        _server.Get(LeaseApi, "Lease", "fsm-system", "fsm-gateway-controller")?["spec"]?["holderIdentity"]?.GetValue<string>();
+        _cluster.Server.Get(LeaseApi, "Lease", "fsm-system", "fsm-gateway-controller")?["spec"]?["holderIdentity"]?.GetValue<string>();
 
     private string? Programmed(string gateway) =>
-        _server.Get(GatewayApi, "Gateway", Namespace, gateway)?["status"]?["conditions"]?.AsArray()
+        _cluster.Server.Get(GatewayApi, "Gateway", Namespace, gateway)?["status"]?["conditions"]?.AsArray()
             .FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Programmed")?["status"]?.GetValue<string>();
-
-    private void ApplyEndpoints(int port) => _server.ApplyYaml($"""
-        apiVersion: discovery.k8s.io/v1
-        kind: EndpointSlice
-        metadata:
-          name: httpbin-0
-          namespace: {Namespace}
-          labels: {"{"} kubernetes.io/service-name: httpbin {"}"}
-        addressType: IPv4
-        ports: [{"{"} port: {port}, protocol: TCP {"}"}]
-        endpoints: [{"{"} addresses: [127.0.0.1], conditions: {"{"} ready: true {"}"} {"}"}]
-        """);
 
     private static string SecondGateway(int port) => $"""
         apiVersion: gateway.networking.k8s.io/v1
@@ -215,11 +188,4 @@ public sealed class ApiServerOutageTests : IAsyncLifetime
           gatewayClassName: fsm
           listeners: [{"{"} name: tcp, port: {port}, protocol: TCP {"}"}]
         """;
-
-    private async Task<JsonObject> EventuallyGetAsync(string apiVersion, string kind, string ns, string name, GatewayProcess controller)
-    {
-        JsonObject? found = null;
-        await Net.EventuallyAsync(() => Task.FromResult((found = _server.Get(apiVersion, kind, ns, name)) is not null), $"{kind} {ns}/{name} is provisioned; controller output:\n{controller.Output}", TimeSpan.FromSeconds(30));
-        return found!;
-    }
 }

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using FsmGateway.Host.Tests.Support;
 using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Testing.Kubernetes;
+using static FsmGateway.Host.Tests.Support.SeedCluster;
 
 namespace FsmGateway.Host.Tests.Kubernetes;
 
@@ -16,46 +17,31 @@ namespace FsmGateway.Host.Tests.Kubernetes;
 /// </summary>
 public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 {
-    private const string Namespace = "httpbin";
-    private const string GatewayName = "simple-fsm-gateway";
     private const string Audience = "fsm-gateway-controller";
 
-    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-stream-tls-");
-    private readonly int _foo = Net.FreePort();
-    private readonly int _bar = Net.FreePort();
-    private FakeApiServer _server = null!;
-    private string _kubeconfig = null!;
+    private SeedCluster _cluster = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "controller-token" });
-        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
-        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
-        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
-        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
-        var seed = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "seed/tcp-routing.yaml"))
-            .Replace("port: 8000", $"port: {_foo}", StringComparison.Ordinal)
-            .Replace("port: 8001", $"port: {_bar}", StringComparison.Ordinal);
-        _server.ApplyYaml(seed, Namespace);
+        _cluster = await SeedCluster.StartAsync("controller-token");
 
         // The tokens the kubelet would project: the Gateway namespace's data-plane ServiceAccount, another namespace's,
         // and one for the API server's audience (a pod's ordinary API token).
-        _server.AddServiceAccountToken("httpbin-token", Namespace, "fsm-gateway", Audience);
-        _server.AddServiceAccountToken("intruder-token", "intruder", "fsm-gateway", Audience);
-        _server.AddServiceAccountToken("api-audience-token", Namespace, "fsm-gateway");
+        _cluster.Server.AddServiceAccountToken("httpbin-token", Namespace, "fsm-gateway", Audience);
+        _cluster.Server.AddServiceAccountToken("intruder-token", "intruder", "fsm-gateway", Audience);
+        _cluster.Server.AddServiceAccountToken("api-audience-token", Namespace, "fsm-gateway");
     }
 
     public async Task DisposeAsync()
     {
-        await _server.DisposeAsync();
-        _dir.Delete(recursive: true);
+        await _cluster.DisposeAsync();
     }
 
     [Fact]
     public async Task Data_plane_authenticated_by_token_and_verifying_the_controller_over_tls_is_served_and_other_service_accounts_are_refused()
     {
         await using var backend = new BannerServer("A");
-        ApplyEndpoints(backend.Port);
+        _cluster.ApplyEndpoints(backend.Port);
         var stream = Net.FreePort();
         await using var controller = StartController(stream);
         await controller.WaitUntilReadyAsync();
@@ -64,8 +50,8 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 
         await using var dataPlane = StartDataPlane(stream, ca, Token("httpbin-token"));
         await dataPlane.WaitUntilReadyAsync();
-        Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
-        Assert.Equal("A", await BannerServer.ReadBannerAsync(_bar));
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_cluster.Foo));
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_cluster.Bar));
         await controller.WaitForLineAsync($"data plane dp-httpbin subscribed for .*{GatewayName}");
 
         // Another namespace's data-plane ServiceAccount: refused before anything is sent, and both sides say who and why.
@@ -95,7 +81,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 
         // Only the good data plane ever received config.
         Assert.Equal(1, controller.CountLines("subscribed for"));
-        Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_cluster.Foo));
         Assert.Equal(0, await dataPlane.TerminateAsync());
         Assert.Equal(0, await controller.TerminateAsync());
     }
@@ -103,14 +89,14 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
     [Fact]
     public async Task Data_plane_with_another_ca_refuses_the_controller_and_never_subscribes()
     {
-        ApplyEndpoints(Net.FreePort());
+        _cluster.ApplyEndpoints(Net.FreePort());
         var stream = Net.FreePort();
         await using var controller = StartController(stream);
         await controller.WaitUntilReadyAsync();
         await CaFileAsync();
 
         using var stranger = StreamCertificates.CreateAuthority(DateTimeOffset.UtcNow);
-        var otherCa = Path.Combine(_dir.FullName, "other-ca.crt");
+        var otherCa = Path.Combine(_cluster.Directory.FullName, "other-ca.crt");
         await File.WriteAllTextAsync(otherCa, StreamCertificates.CertificatePem(stranger));
         await using var dataPlane = StartDataPlane(stream, otherCa, Token("httpbin-token"));
 
@@ -118,10 +104,10 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
         Assert.Contains("refused the controller", refused, StringComparison.Ordinal);
         Assert.Contains("does not chain to the CA in the --controller-ca-file", refused, StringComparison.Ordinal);
         await AssertNotReadyAsync(dataPlane);
-        Assert.True(await Net.IsRefusedAsync(_foo));
+        Assert.True(await Net.IsRefusedAsync(_cluster.Foo));
 
         // The token was never sent: the controller reviewed nothing and served nothing.
-        Assert.DoesNotContain(_server.Requests, r => r.Resource == "tokenreviews");
+        Assert.DoesNotContain(_cluster.Server.Requests, r => r.Resource == "tokenreviews");
         Assert.Equal(0, controller.CountLines("subscribed for"));
         Assert.Equal(0, await controller.TerminateAsync());
     }
@@ -130,7 +116,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
     public async Task Two_controller_replicas_share_one_ca_across_restarts_and_the_data_plane_moves_between_them()
     {
         await using var echo = new EchoServer();
-        ApplyEndpoints(echo.Port);
+        _cluster.ApplyEndpoints(echo.Port);
         var (streamA, streamB) = (Net.FreePort(), Net.FreePort());
         var replicaA = StartController(streamA, "replica-a");
         try
@@ -143,7 +129,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
             var ca = await CaFileAsync();
             await replicaA.WaitForLineAsync("Config stream CA: (created|using) Secret");
             await replicaB.WaitForLineAsync("Config stream CA: (created|using) Secret");
-            Assert.Single(_server.Requests, r => r is { Verb: "create", Resource: "secrets", StatusCode: 201 });
+            Assert.Single(_cluster.Server.Requests, r => r is { Verb: "create", Resource: "secrets", StatusCode: 201 });
 
             await using var dataPlane = GatewayProcess.Start(
                 new Dictionary<string, string?> { ["KUBECONFIG"] = null, ["POD_NAME"] = "dp-httpbin" },
@@ -152,7 +138,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
                 "--controller-ca-file", ca, "--controller-token-file", Token("httpbin-token"));
             await dataPlane.WaitUntilReadyAsync();
             await replicaA.WaitForLineAsync("subscribed for");
-            using var held = await Net.ConnectAsync(_foo);
+            using var held = await Net.ConnectAsync(_cluster.Foo);
             Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
 
             // Replica A dies: the data plane moves to B (same CA), keeping its connection.
@@ -165,12 +151,12 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
             replicaA = StartController(streamA, "replica-a");
             await replicaA.WaitUntilReadyAsync();
             await replicaA.WaitForLineAsync("Config stream CA: using Secret");
-            Assert.Single(_server.Requests, r => r is { Verb: "create", Resource: "secrets", StatusCode: 201 });
+            Assert.Single(_cluster.Server.Requests, r => r is { Verb: "create", Resource: "secrets", StatusCode: 201 });
             await replicaB.DisposeAsync();
             await replicaA.WaitForLineAsync("subscribed for", TimeSpan.FromSeconds(60));
             await Net.EventuallyAsync(() => Task.FromResult(dataPlane.CountLines("Config stream: synced") >= 3), "the data plane resyncs from the restarted replica A", TimeSpan.FromSeconds(60));
             Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
-            Assert.Equal("new", await Net.EchoOnceAsync(_bar, "new"));
+            Assert.Equal("new", await Net.EchoOnceAsync(_cluster.Bar, "new"));
             held.Dispose();
             Assert.Equal(0, await dataPlane.TerminateAsync());
         }
@@ -183,14 +169,14 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
     [Fact]
     public async Task Bad_ca_or_token_settings_are_a_clear_start_up_error()
     {
-        var missing = Path.Combine(_dir.FullName, "missing.crt");
+        var missing = Path.Combine(_cluster.Directory.FullName, "missing.crt");
         await using (var noFile = StartDataPlane(Net.FreePort(), missing, Token("httpbin-token")))
         {
             Assert.NotEqual(0, await noFile.WaitForExitAsync());
             Assert.Contains($"ControllerStream.CertificateAuthorityFile: '{missing}' cannot be read", noFile.Output, StringComparison.Ordinal);
         }
 
-        var notPem = Path.Combine(_dir.FullName, "not-pem.crt");
+        var notPem = Path.Combine(_cluster.Directory.FullName, "not-pem.crt");
         await File.WriteAllTextAsync(notPem, "hello");
         await using (var garbage = StartDataPlane(Net.FreePort(), notPem, Token("httpbin-token")))
         {
@@ -199,7 +185,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
         }
 
         using var authority = StreamCertificates.CreateAuthority(DateTimeOffset.UtcNow);
-        var ca = Path.Combine(_dir.FullName, "ca.crt");
+        var ca = Path.Combine(_cluster.Directory.FullName, "ca.crt");
         await File.WriteAllTextAsync(ca, StreamCertificates.CertificatePem(authority));
         await using (var plain = GatewayProcess.Start(
             new Dictionary<string, string?> { ["KUBECONFIG"] = null },
@@ -214,7 +200,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 
     private GatewayProcess StartController(int stream, string name = "controller-0") => GatewayProcess.Start(
         new Dictionary<string, string?> { ["POD_NAME"] = name },
-        "controller", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--no-leader-election", "--leader-election-namespace", "fsm-system",
+        "controller", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--no-leader-election", "--leader-election-namespace", "fsm-system",
         "--stream-address", "127.0.0.1", "--stream-port", stream.ToString(CultureInfo.InvariantCulture),
         "--data-plane-controller-address", $"https://127.0.0.1:{stream.ToString(CultureInfo.InvariantCulture)}");
 
@@ -228,15 +214,15 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
     private async Task<string> CaFileAsync()
     {
         JsonNode? secret = null;
-        await Net.EventuallyAsync(() => Task.FromResult((secret = _server.Get("v1", "Secret", "fsm-system", StreamAuthority.SecretName)) is not null), "the controller's CA Secret", TimeSpan.FromSeconds(30));
-        var path = Path.Combine(_dir.FullName, "controller-ca.crt");
+        await Net.EventuallyAsync(() => Task.FromResult((secret = _cluster.Server.Get("v1", "Secret", "fsm-system", StreamAuthority.SecretName)) is not null), "the controller's CA Secret", TimeSpan.FromSeconds(30));
+        var path = Path.Combine(_cluster.Directory.FullName, "controller-ca.crt");
         await File.WriteAllTextAsync(path, Encoding.ASCII.GetString(Convert.FromBase64String(secret!["data"]!["tls.crt"]!.GetValue<string>())));
         return path;
     }
 
     private string Token(string token)
     {
-        var path = Path.Combine(_dir.FullName, $"{token}.jwt");
+        var path = Path.Combine(_cluster.Directory.FullName, $"{token}.jwt");
         File.WriteAllText(path, token + "\n");
         return path;
     }
@@ -248,16 +234,4 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync(new Uri(dataPlane.AdminUri!, "/readyz"))).StatusCode);
         Assert.False(dataPlane.HasExited);
     }
-
-    private void ApplyEndpoints(int port) => _server.ApplyYaml($$"""
-        apiVersion: discovery.k8s.io/v1
-        kind: EndpointSlice
-        metadata:
-          name: httpbin-0
-          namespace: {{Namespace}}
-          labels: { kubernetes.io/service-name: httpbin }
-        addressType: IPv4
-        ports: [{ port: {{port}}, protocol: TCP }]
-        endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
-        """);
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using FsmGateway.Host.Tests.Support;
 using FsmGateway.Testing.Kubernetes;
+using static FsmGateway.Host.Tests.Support.SeedCluster;
 
 namespace FsmGateway.Host.Tests.Kubernetes;
 
@@ -15,42 +16,26 @@ namespace FsmGateway.Host.Tests.Kubernetes;
 /// </summary>
 public sealed class ControllerReplicasTests : IAsyncLifetime
 {
-    private const string GatewayApi = "gateway.networking.k8s.io/v1";
-    private const string Namespace = "httpbin";
-    private const string GatewayName = "simple-fsm-gateway";
 
-    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-replicas-");
-    private readonly int _foo = Net.FreePort();
-    private readonly int _bar = Net.FreePort();
     private readonly int _streamA = Net.FreePort();
     private readonly int _streamB = Net.FreePort();
-    private FakeApiServer _server = null!;
-    private string _kubeconfig = null!;
+    private SeedCluster _cluster = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "replicas-token" });
-        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
-        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
-        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
-        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
-        var seed = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "seed/tcp-routing.yaml"))
-            .Replace("port: 8000", $"port: {_foo}", StringComparison.Ordinal)
-            .Replace("port: 8001", $"port: {_bar}", StringComparison.Ordinal);
-        _server.ApplyYaml(seed, Namespace);
+        _cluster = await SeedCluster.StartAsync("replicas-token");
     }
 
     public async Task DisposeAsync()
     {
-        await _server.DisposeAsync();
-        _dir.Delete(recursive: true);
+        await _cluster.DisposeAsync();
     }
 
     [Fact]
     public async Task DataPlaneOnTheNonLeader_IsProgrammed_AndMovedToTheLeaderWhenItsReplicaDies_WithoutFlapping()
     {
         await using var echo = new EchoServer();
-        ApplyEndpoints(echo.Port);
+        _cluster.ApplyEndpoints(echo.Port);
         await using var leader = StartController("controller-a", _streamA);
         await leader.WaitForLineAsync("leads: it writes status");
         await using var follower = StartController("controller-b", _streamB);
@@ -62,14 +47,14 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
         await dataPlane.WaitUntilReadyAsync();
         await follower.WaitForLineAsync("data plane dp-0 subscribed for");
         await Net.EventuallyAsync(
-            () => Task.FromResult(GatewayStatus() is { } s && Is(s, "Programmed", "True", "Programmed")
+            () => Task.FromResult(_cluster.GatewayStatus() is { } s && Is(s, "Programmed", "True", "Programmed")
                 && Listener(s, "foo") is { } foo && Is(foo, "Programmed", "True", "Programmed")
                 && Listener(s, "bar") is { } bar && Is(bar, "Programmed", "True", "Programmed")),
-            $"the leader writes Programmed=True from the follower's data plane's report; status: {GatewayStatus()?.ToJsonString()}",
+            $"the leader writes Programmed=True from the follower's data plane's report; status: {_cluster.GatewayStatus()?.ToJsonString()}",
             TimeSpan.FromSeconds(30));
         Assert.DoesNotContain("subscribed for", leader.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("Wrote the status", follower.Output, StringComparison.Ordinal);
-        using var held = await Net.ConnectAsync(_foo);
+        using var held = await Net.ConnectAsync(_cluster.Foo);
         Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
 
         // From here on, every status the leader writes must keep the Gateway Programmed.
@@ -79,7 +64,7 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
         {
             while (!watching.IsCancellationRequested)
             {
-                if (GatewayStatus() is { } s && !(Is(s, "Programmed", "True", "Programmed")
+                if (_cluster.GatewayStatus() is { } s && !(Is(s, "Programmed", "True", "Programmed")
                     && Listener(s, "foo") is { } foo && Is(foo, "Programmed", "True", "Programmed")
                     && Listener(s, "bar") is { } bar && Is(bar, "Programmed", "True", "Programmed")))
                 {
@@ -95,7 +80,7 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
         await dataPlane.WaitForLineAsync("Config stream from .* ended");
         await leader.WaitForLineAsync("data plane dp-0 subscribed for", TimeSpan.FromSeconds(30));
         Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
-        Assert.Equal("new", await Net.EchoOnceAsync(_bar, "new"));
+        Assert.Equal("new", await Net.EchoOnceAsync(_cluster.Bar, "new"));
 
         // The dead replica's reports expire (its Lease is not renewed for its lease duration); the data plane's report to
         // the leader carries on, so the Gateway stays Programmed throughout.
@@ -110,8 +95,8 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
         // A data plane that is gone for good stops counting once its report outlived its stream by the lease duration.
         await dataPlane.DisposeAsync();
         await Net.EventuallyAsync(
-            () => Task.FromResult(GatewayStatus() is { } s && Is(s, "Programmed", "False", "Pending")),
-            $"Programmed=False/Pending once the data plane is gone; status: {GatewayStatus()?.ToJsonString()}",
+            () => Task.FromResult(_cluster.GatewayStatus() is { } s && Is(s, "Programmed", "False", "Pending")),
+            $"Programmed=False/Pending once the data plane is gone; status: {_cluster.GatewayStatus()?.ToJsonString()}",
             TimeSpan.FromSeconds(30));
         Assert.Equal(0, await leader.TerminateAsync());
     }
@@ -120,7 +105,7 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
     public async Task ReplicaDiesWithItsDataPlane_ItsReportsExpire_AndTheLeaderWritesProgrammedFalse()
     {
         await using var echo = new EchoServer();
-        ApplyEndpoints(echo.Port);
+        _cluster.ApplyEndpoints(echo.Port);
         await using var leader = StartController("controller-a", _streamA);
         await leader.WaitForLineAsync("leads: it writes status");
         await using var follower = StartController("controller-b", _streamB);
@@ -128,8 +113,8 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
         await using var dataPlane = StartDataPlane(_streamB);
         await dataPlane.WaitUntilReadyAsync();
         await Net.EventuallyAsync(
-            () => Task.FromResult(GatewayStatus() is { } s && Is(s, "Programmed", "True", "Programmed")),
-            $"Programmed=True from the follower's data plane; status: {GatewayStatus()?.ToJsonString()}",
+            () => Task.FromResult(_cluster.GatewayStatus() is { } s && Is(s, "Programmed", "True", "Programmed")),
+            $"Programmed=True from the follower's data plane; status: {_cluster.GatewayStatus()?.ToJsonString()}",
             TimeSpan.FromSeconds(30));
 
         // Both die at once (a node lost): nothing will ever report for them again, and the leader must not keep the
@@ -137,15 +122,15 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
         await dataPlane.DisposeAsync();
         await follower.DisposeAsync();
         await Net.EventuallyAsync(
-            () => Task.FromResult(GatewayStatus() is { } s && Is(s, "Programmed", "False", "Pending")
+            () => Task.FromResult(_cluster.GatewayStatus() is { } s && Is(s, "Programmed", "False", "Pending")
                 && Condition(s, "Programmed")!["message"]!.GetValue<string>().Contains("no data plane", StringComparison.Ordinal)),
-            $"Programmed=False/Pending once the dead replica's reports expire; status: {GatewayStatus()?.ToJsonString()}",
+            $"Programmed=False/Pending once the dead replica's reports expire; status: {_cluster.GatewayStatus()?.ToJsonString()}",
             TimeSpan.FromSeconds(30));
         Assert.Contains("controller-b has not renewed its data-plane reports", leader.Output, StringComparison.Ordinal);
 
         // Two lease durations on, the leader deletes the dead replica's report Lease.
         await Net.EventuallyAsync(
-            () => Task.FromResult(_server.List("coordination.k8s.io/v1", "Lease").All(l => l["metadata"]?["name"]?.GetValue<string>() != "fsm-gateway-reports-controller-b")),
+            () => Task.FromResult(_cluster.Server.List("coordination.k8s.io/v1", "Lease").All(l => l["metadata"]?["name"]?.GetValue<string>() != "fsm-gateway-reports-controller-b")),
             "the expired report Lease is deleted",
             TimeSpan.FromSeconds(30));
         Assert.Equal(0, await leader.TerminateAsync());
@@ -153,7 +138,7 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
 
     private GatewayProcess StartController(string pod, int streamPort) => GatewayProcess.Start(
         new Dictionary<string, string?> { ["POD_NAME"] = pod },
-        "controller", "--stream-insecure", "--kubeconfig", _kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
+        "controller", "--stream-insecure", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--leader-election-namespace", "fsm-system",
         "--lease-duration", "6s", "--renew-deadline", "4s", "--retry-period", "1s",
         "--stream-address", "127.0.0.1", "--stream-port", streamPort.ToString(CultureInfo.InvariantCulture));
 
@@ -163,27 +148,4 @@ public sealed class ControllerReplicasTests : IAsyncLifetime
             "gateway", "--gateway", $"{Namespace}/{GatewayName}", "--admin-port", "0",
             .. streamPorts.SelectMany(p => new[] { "--controller-address", $"http://127.0.0.1:{p.ToString(CultureInfo.InvariantCulture)}" }),
         ]);
-
-    private void ApplyEndpoints(int port) => _server.ApplyYaml($$"""
-        apiVersion: discovery.k8s.io/v1
-        kind: EndpointSlice
-        metadata:
-          name: httpbin-0
-          namespace: {{Namespace}}
-          labels: { kubernetes.io/service-name: httpbin }
-        addressType: IPv4
-        ports: [{ port: {{port}}, protocol: TCP }]
-        endpoints: [{ addresses: [127.0.0.1], conditions: { ready: true } }]
-        """);
-
-    private JsonNode? GatewayStatus() => _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)?["status"];
-
-    private static JsonNode? Listener(JsonNode status, string name) =>
-        status["listeners"]?.AsArray().FirstOrDefault(l => l?["name"]?.GetValue<string>() == name);
-
-    private static JsonNode? Condition(JsonNode owner, string type) =>
-        owner["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == type);
-
-    private static bool Is(JsonNode owner, string type, string status, string reason) =>
-        Condition(owner, type) is { } c && c["status"]?.GetValue<string>() == status && c["reason"]?.GetValue<string>() == reason;
 }

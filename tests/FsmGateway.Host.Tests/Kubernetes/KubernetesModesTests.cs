@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using FsmGateway.Host.Tests.Support;
 using FsmGateway.Testing.Kubernetes;
+using static FsmGateway.Host.Tests.Support.SeedCluster;
 
 namespace FsmGateway.Host.Tests.Kubernetes;
 
@@ -11,38 +12,21 @@ namespace FsmGateway.Host.Tests.Kubernetes;
 /// </summary>
 public sealed class KubernetesModesTests : IAsyncLifetime
 {
-    private const string GatewayApi = "gateway.networking.k8s.io/v1";
     private const string RouteApi = "gateway.networking.k8s.io/v1alpha2";
-    private const string Namespace = "httpbin";
-    private const string GatewayName = "simple-fsm-gateway";
     private const string DataPlane = "fsm-gateway-simple-fsm-gateway";
 
-    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("fsm-k8s-");
-    private readonly int _foo = Net.FreePort();
-    private readonly int _bar = Net.FreePort();
-    private FakeApiServer _server = null!;
-    private string _kubeconfig = null!;
+    private SeedCluster _cluster = null!;
 
     public async Task InitializeAsync()
     {
         // Responses framed as kube-apiserver frames them (chunked above 2 KiB, the final chunk late): the data plane runs
         // with inline socket completions, and its API client must never read them synchronously (ADR 0005).
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromSeconds(2), Token = "e2e-token", ChunkedAbove = 2048 });
-        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2", referenceGrantVersion: "v1beta1");
-        _kubeconfig = _server.WriteKubeconfig(Path.Combine(_dir.FullName, "kubeconfig"));
-        _server.ApplyYaml(File.ReadAllText(RepoPaths.Of("deploy/30-gatewayclass.yaml")));
-        _server.ApplyYaml($"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n");
-
-        // kubectl apply -n httpbin -f tcp-routing.yaml, with the listeners on free ports.
-        var seed = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "seed/tcp-routing.yaml"))
-            .Replace("port: 8000", $"port: {_foo}", StringComparison.Ordinal)
-            .Replace("port: 8001", $"port: {_bar}", StringComparison.Ordinal);
-        _server.ApplyYaml(seed, Namespace);
+        _cluster = await SeedCluster.StartAsync("e2e-token", chunkedAbove: 2048);
 
         // Backend policies (issue 15) that change nothing the data plane does here (round robin, the default connect
         // timeout), so the routing below stays as it is once the transport honours them.
-        _server.InstallPolicyCrds();
-        _server.ApplyYaml("""
+        _cluster.Server.InstallPolicyCrds();
+        _cluster.Server.ApplyYaml("""
             apiVersion: gateway.flomesh.io/v1alpha2
             kind: BackendLBPolicy
             metadata: { name: lb }
@@ -61,8 +45,7 @@ public sealed class KubernetesModesTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _server.DisposeAsync();
-        _dir.Delete(recursive: true);
+        await _cluster.DisposeAsync();
     }
 
     [Fact]
@@ -71,22 +54,22 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         await using var backendA = new BannerServer("A");
         await using var backendB = new BannerServer("B");
         await using var backendC = new BannerServer("C");
-        ApplyEndpoints(Namespace, "httpbin", backendA.Port);
+        _cluster.ApplyEndpoints(Namespace, "httpbin", backendA.Port);
 
         var stream = Net.FreePort();
         // The stream is secured (the default): the provisioned pods are told to connect to https://127.0.0.1:PORT, which
         // the controller's serving certificate therefore names.
         var streamText = stream.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system", "--stream-address", "127.0.0.1", "--stream-port", streamText, "--data-plane-controller-address", $"https://127.0.0.1:{streamText}");
+        await using var controller = GatewayProcess.Start("controller", "--kubeconfig", _cluster.Kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system", "--stream-address", "127.0.0.1", "--stream-port", streamText, "--data-plane-controller-address", $"https://127.0.0.1:{streamText}");
         await controller.WaitUntilReadyAsync();
 
         // The controller provisions the data plane: a Deployment and a LoadBalancer Service labelled app=fsm-gateway, owned by the Gateway.
-        var deployment = await EventuallyGetAsync("apps/v1", "Deployment", Namespace, DataPlane, controller);
-        var service = await EventuallyGetAsync("v1", "Service", Namespace, DataPlane, controller);
-        var gatewayUid = _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!["metadata"]!["uid"]!.GetValue<string>();
+        var deployment = await _cluster.EventuallyGetAsync("apps/v1", "Deployment", Namespace, DataPlane, controller);
+        var service = await _cluster.EventuallyGetAsync("v1", "Service", Namespace, DataPlane, controller);
+        var gatewayUid = _cluster.Server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!["metadata"]!["uid"]!.GetValue<string>();
         Assert.Equal("fsm-gateway", service["metadata"]!["labels"]!["app"]!.GetValue<string>());
         Assert.Equal("LoadBalancer", service["spec"]!["type"]!.GetValue<string>());
-        Assert.Equal([_foo, _bar], service["spec"]!["ports"]!.AsArray().Select(p => p!["port"]!.GetValue<int>()));
+        Assert.Equal([_cluster.Foo, _cluster.Bar], service["spec"]!["ports"]!.AsArray().Select(p => p!["port"]!.GetValue<int>()));
         Assert.Equal(gatewayUid, service["metadata"]!["ownerReferences"]![0]!["uid"]!.GetValue<string>());
         Assert.Equal(gatewayUid, deployment["metadata"]!["ownerReferences"]![0]!["uid"]!.GetValue<string>());
         var container = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!;
@@ -99,26 +82,26 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.Equal("true", annotations["prometheus.io/scrape"]!.GetValue<string>());
         Assert.Equal("/metrics", annotations["prometheus.io/path"]!.GetValue<string>());
         Assert.Equal(container["ports"]![0]!["containerPort"]!.GetValue<int>().ToString(System.Globalization.CultureInfo.InvariantCulture), annotations["prometheus.io/port"]!.GetValue<string>());
-        Assert.Single(_server.List("v1", "Service", Namespace), s => s["metadata"]?["labels"]?["app"]?.GetValue<string>() == "fsm-gateway");
+        Assert.Single(_cluster.Server.List("v1", "Service", Namespace), s => s["metadata"]?["labels"]?["app"]?.GetValue<string>() == "fsm-gateway");
 
         // Until its data plane runs and has an address, the Gateway is accepted but not programmed.
-        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "Pending"), "Programmed=False Pending while no data plane has reported", TimeSpan.FromSeconds(30));
+        await Net.EventuallyAsync(() => Task.FromResult(_cluster.GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "Pending"), "Programmed=False Pending while no data plane has reported", TimeSpan.FromSeconds(30));
 
         // No role is bound to the data plane: its ServiceAccount may do nothing at the API server, and its pods mount no
         // API token, only the CA ConfigMap and a projected token for the controller.
-        Assert.Empty(_server.List("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"));
-        Assert.Empty(_server.List("rbac.authorization.k8s.io/v1", "RoleBinding", Namespace));
+        Assert.Empty(_cluster.Server.List("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"));
+        Assert.Empty(_cluster.Server.List("rbac.authorization.k8s.io/v1", "RoleBinding", Namespace));
         Assert.False(deployment["spec"]!["template"]!["spec"]!["automountServiceAccountToken"]!.GetValue<bool>());
-        var authority = await EventuallyGetAsync("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca", controller);
+        var authority = await _cluster.EventuallyGetAsync("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca", controller);
 
         // The data plane runs what the Deployment runs (here as a local process), its config streamed by the controller:
         // no kubeconfig, no request to the API server. The files the pod would mount: the CA from the ConfigMap, and the
         // projected token of ServiceAccount httpbin/fsm-gateway, which the fake API server's TokenReview knows.
-        var caFile = Path.Combine(_dir.FullName, "ca.crt");
+        var caFile = Path.Combine(_cluster.Directory.FullName, "ca.crt");
         File.WriteAllText(caFile, authority["data"]!["ca.crt"]!.GetValue<string>());
-        var tokenFile = Path.Combine(_dir.FullName, "token");
+        var tokenFile = Path.Combine(_cluster.Directory.FullName, "token");
         File.WriteAllText(tokenFile, "httpbin-data-plane-token");
-        _server.AddServiceAccountToken("httpbin-data-plane-token", Namespace, "fsm-gateway", "fsm-gateway-controller");
+        _cluster.Server.AddServiceAccountToken("httpbin-data-plane-token", Namespace, "fsm-gateway", "fsm-gateway-controller");
         Assert.Equal($"https://127.0.0.1:{streamText}", args[args.IndexOf("--controller-address") + 1]);
         args = [.. args.Select((a, i) => (i > 0 ? args[i - 1] : null) switch
         {
@@ -130,16 +113,16 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         })];
         await using var dataPlane = GatewayProcess.Start(new Dictionary<string, string?> { ["KUBECONFIG"] = null }, [.. args]);
         await dataPlane.WaitUntilReadyAsync();
-        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["message"]?.GetValue<string>()?.Contains("Deployment", StringComparison.Ordinal) == true), "Programmed=False Pending while the Deployment has no available replica", TimeSpan.FromSeconds(30));
-        _server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
-        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "AddressNotAssigned"), "Programmed=False AddressNotAssigned while the Service has no load-balancer address", TimeSpan.FromSeconds(30));
+        await Net.EventuallyAsync(() => Task.FromResult(_cluster.GatewayStatus() is { } s && Condition(s, "Programmed")?["message"]?.GetValue<string>()?.Contains("Deployment", StringComparison.Ordinal) == true), "Programmed=False Pending while the Deployment has no available replica", TimeSpan.FromSeconds(30));
+        _cluster.Server.SetStatus("apps/v1", "Deployment", Namespace, DataPlane, JsonNode.Parse("""{"replicas":1,"availableReplicas":1,"readyReplicas":1}""")!);
+        await Net.EventuallyAsync(() => Task.FromResult(_cluster.GatewayStatus() is { } s && Condition(s, "Programmed")?["reason"]?.GetValue<string>() == "AddressNotAssigned"), "Programmed=False AddressNotAssigned while the Service has no load-balancer address", TimeSpan.FromSeconds(30));
 
         // The cloud assigns the Service an address; the Gateway's status.addresses reports it.
-        _server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
-        await Net.EventuallyAsync(() => Task.FromResult(GatewayStatus()?["addresses"]?[0]?["value"]?.GetValue<string>() == "127.0.0.1" && Condition(GatewayStatus()!, "Programmed")?["status"]?.GetValue<string>() == "True"), "Gateway status.addresses from the Service's load-balancer ingress, and Programmed", TimeSpan.FromSeconds(30));
+        _cluster.Server.SetStatus("v1", "Service", Namespace, DataPlane, JsonNode.Parse("""{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}""")!);
+        await Net.EventuallyAsync(() => Task.FromResult(_cluster.GatewayStatus()?["addresses"]?[0]?["value"]?.GetValue<string>() == "127.0.0.1" && Condition(_cluster.GatewayStatus()!, "Programmed")?["status"]?.GetValue<string>() == "True"), "Gateway status.addresses from the Service's load-balancer ingress, and Programmed", TimeSpan.FromSeconds(30));
 
         // The statuses gateway-api-tcp.md requires.
-        var status = GatewayStatus()!;
+        var status = _cluster.GatewayStatus()!;
         Assert.Equal("IPAddress", status["addresses"]![0]!["type"]!.GetValue<string>());
         AssertCondition(status, "Accepted", "True", "Accepted");
         AssertCondition(status, "Programmed", "True", "Programmed");
@@ -153,7 +136,7 @@ public sealed class KubernetesModesTests : IAsyncLifetime
             AssertCondition(listener, "Conflicted", "False", "NoConflicts");
         }
 
-        AssertCondition(_server.Get(GatewayApi, "GatewayClass", null, "fsm")!["status"]!, "Accepted", "True", "Accepted");
+        AssertCondition(_cluster.Server.Get(GatewayApi, "GatewayClass", null, "fsm")!["status"]!, "Accepted", "True", "Accepted");
         var parents = RouteParents();
         Assert.Equal(2, parents.Count);
         Assert.All(parents, p =>
@@ -167,7 +150,7 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         foreach (var (apiVersion, kind, name) in new[] { ("gateway.flomesh.io/v1alpha2", "BackendLBPolicy", "lb"), ("gateway.fsmgateway.io/v1alpha1", "BackendTrafficPolicy", "route-timeout") })
         {
             await Net.EventuallyAsync(
-                () => Task.FromResult(_server.Get(apiVersion, kind, Namespace, name)?["status"]?["ancestors"]?[0] is { } ancestor
+                () => Task.FromResult(_cluster.Server.Get(apiVersion, kind, Namespace, name)?["status"]?["ancestors"]?[0] is { } ancestor
                     && ancestor["ancestorRef"]?["name"]?.GetValue<string>() == GatewayName
                     && ancestor["controllerName"]?.GetValue<string>() == "flomesh.io/gateway-controller"
                     && Condition(ancestor, "Accepted")?["status"]?.GetValue<string>() == "True"),
@@ -175,21 +158,21 @@ public sealed class KubernetesModesTests : IAsyncLifetime
                 TimeSpan.FromSeconds(30));
         }
 
-        Assert.Equal("A", await BannerServer.ReadBannerAsync(_foo));
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_cluster.Foo));
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
         {
             var text = await http.GetStringAsync(new Uri(dataPlane.AdminUri!, annotations["prometheus.io/path"]!.GetValue<string>()));
             Assert.Contains("fsmgateway_connections_accepted_total{", text, StringComparison.Ordinal);
         }
 
-        Assert.Equal("A", await BannerServer.ReadBannerAsync(_bar));
+        Assert.Equal("A", await BannerServer.ReadBannerAsync(_cluster.Bar));
 
         // A scaled backend: the new endpoint gets connections too.
-        ApplyEndpoints(Namespace, "httpbin", backendA.Port, backendB.Port);
-        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "B", "connections reach the second endpoint");
+        _cluster.ApplyEndpoints(Namespace, "httpbin", backendA.Port, backendB.Port);
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_cluster.Foo) == "B", "connections reach the second endpoint");
 
         // A cross-namespace backend, allowed by a ReferenceGrant; then the grant is deleted.
-        _server.ApplyYaml($"""
+        _cluster.Server.ApplyYaml($"""
             apiVersion: v1
             kind: Namespace
             metadata: {"{"} name: shared {"}"}
@@ -206,52 +189,52 @@ public sealed class KubernetesModesTests : IAsyncLifetime
               from: [{"{"} group: gateway.networking.k8s.io, kind: TCPRoute, namespace: {Namespace} {"}"}]
               to: [{"{"} group: "", kind: Service {"}"}]
             """);
-        ApplyEndpoints("shared", "shared", backendC.Port);
-        var route = _server.Get(RouteApi, "TCPRoute", Namespace, "tcp-route")!;
+        _cluster.ApplyEndpoints("shared", "shared", backendC.Port);
+        var route = _cluster.Server.Get(RouteApi, "TCPRoute", Namespace, "tcp-route")!;
         route["spec"]!["rules"] = JsonNode.Parse("""[{"backendRefs":[{"name":"shared","namespace":"shared","port":9000}]}]""");
-        _server.Apply(route);
-        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == "C", "connections reach the granted cross-namespace backend");
+        _cluster.Server.Apply(route);
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_cluster.Foo) == "C", "connections reach the granted cross-namespace backend");
 
-        _server.Delete("gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "shared", "from-httpbin");
+        _cluster.Server.Delete("gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "shared", "from-httpbin");
         await Net.EventuallyAsync(
             () => Task.FromResult(RouteParents().All(p => Condition(p!, "ResolvedRefs")?["reason"]?.GetValue<string>() == "RefNotPermitted")),
             "ResolvedRefs=False RefNotPermitted on both parents",
             TimeSpan.FromSeconds(30));
-        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_foo) == string.Empty, "connections are closed once the grant is gone");
+        await Net.EventuallyAsync(async () => await BannerServer.ReadBannerAsync(_cluster.Foo) == string.Empty, "connections are closed once the grant is gone");
 
         // A listener added to the Gateway: the provisioned Service exposes its port, and the data plane binds it.
         var baz = Net.FreePort();
-        var gateway = _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!;
+        var gateway = _cluster.Server.Get(GatewayApi, "Gateway", Namespace, GatewayName)!;
         gateway["spec"]!["listeners"]!.AsArray().Add(new JsonObject { ["name"] = "baz", ["port"] = baz, ["protocol"] = "TCP" });
-        _server.Apply(gateway);
+        _cluster.Server.Apply(gateway);
         await Net.EventuallyAsync(
-            () => Task.FromResult(_server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["ports"]?.AsArray().Any(p => p?["port"]?.GetValue<int>() == baz) == true),
+            () => Task.FromResult(_cluster.Server.Get("v1", "Service", Namespace, DataPlane)?["spec"]?["ports"]?.AsArray().Any(p => p?["port"]?.GetValue<int>() == baz) == true),
             "the Service exposes the new listener's port",
             TimeSpan.FromSeconds(30));
         await Net.EventuallyAsync(async () => !await Net.IsRefusedAsync(baz), "the data plane binds the new listener");
 
         // Deleting the Gateway deletes what was provisioned for it, and the data plane stops listening.
-        _server.Delete(GatewayApi, "Gateway", Namespace, GatewayName);
-        await Net.EventuallyAsync(() => Task.FromResult(_server.Get("apps/v1", "Deployment", Namespace, DataPlane) is null && _server.Get("v1", "Service", Namespace, DataPlane) is null), "the Deployment and Service are gone with their Gateway");
-        Assert.Null(_server.Get("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca"));
-        Assert.Null(_server.Get("v1", "ServiceAccount", Namespace, "fsm-gateway"));
-        await Net.EventuallyAsync(() => Net.IsRefusedAsync(_foo), "the data plane unbinds the deleted Gateway's listeners");
+        _cluster.Server.Delete(GatewayApi, "Gateway", Namespace, GatewayName);
+        await Net.EventuallyAsync(() => Task.FromResult(_cluster.Server.Get("apps/v1", "Deployment", Namespace, DataPlane) is null && _cluster.Server.Get("v1", "Service", Namespace, DataPlane) is null), "the Deployment and Service are gone with their Gateway");
+        Assert.Null(_cluster.Server.Get("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca"));
+        Assert.Null(_cluster.Server.Get("v1", "ServiceAccount", Namespace, "fsm-gateway"));
+        await Net.EventuallyAsync(() => Net.IsRefusedAsync(_cluster.Foo), "the data plane unbinds the deleted Gateway's listeners");
 
         Assert.Equal(0, await dataPlane.TerminateAsync());
         Assert.Equal(0, await controller.TerminateAsync());
-        Assert.DoesNotContain(_server.Requests, r => r.StatusCode >= 500);
+        Assert.DoesNotContain(_cluster.Server.Requests, r => r.StatusCode >= 500);
 
         // Every call the controller made is one that deploy/10-rbac.yaml grants it (RequiredPermissions is kept equal to
         // it), among them the TokenReview of the data plane's token; the data plane, fed by the controller's stream,
         // made none.
         AssertAllowed("(controller)", RequiredPermissions.Controller);
-        Assert.Contains(_server.Requests, r => r is { Resource: "tokenreviews", Verb: "create", StatusCode: 201 } && r.UserAgent!.Contains("(controller)", StringComparison.Ordinal));
-        Assert.DoesNotContain(_server.Requests, r => r.UserAgent?.Contains("(gateway)", StringComparison.Ordinal) == true);
+        Assert.Contains(_cluster.Server.Requests, r => r is { Resource: "tokenreviews", Verb: "create", StatusCode: 201 } && r.UserAgent!.Contains("(controller)", StringComparison.Ordinal));
+        Assert.DoesNotContain(_cluster.Server.Requests, r => r.UserAgent?.Contains("(gateway)", StringComparison.Ordinal) == true);
     }
 
     private void AssertAllowed(string userAgent, IReadOnlyList<RequiredPermission> granted)
     {
-        var calls = _server.Requests.Where(r => r.UserAgent?.Contains(userAgent, StringComparison.Ordinal) == true && r.Resource.Length > 0).ToList();
+        var calls = _cluster.Server.Requests.Where(r => r.UserAgent?.Contains(userAgent, StringComparison.Ordinal) == true && r.Resource.Length > 0).ToList();
         Assert.NotEmpty(calls);
         var denied = calls
             .Select(r => (r.Group, Resource: r.Subresource is null ? r.Resource : $"{r.Resource}/{r.Subresource}", r.Verb))
@@ -261,45 +244,8 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         Assert.True(denied.Count == 0, $"{userAgent} made calls its RBAC does not grant: {string.Join(", ", denied)}");
     }
 
-    private void ApplyEndpoints(string ns, string service, params int[] ports)
-    {
-        // One slice per endpoint port; EndpointSlice ports are the endpoints' own (target) ports.
-        var existing = _server.List("discovery.k8s.io/v1", "EndpointSlice", ns).Where(s => s["metadata"]?["labels"]?["kubernetes.io/service-name"]?.GetValue<string>() == service).ToList();
-        for (var i = 0; i < ports.Length; i++)
-        {
-            _server.ApplyYaml($"""
-                apiVersion: discovery.k8s.io/v1
-                kind: EndpointSlice
-                metadata:
-                  name: {service}-{i}
-                  namespace: {ns}
-                  labels: {"{"} kubernetes.io/service-name: {service} {"}"}
-                addressType: IPv4
-                ports: [{"{"} port: {ports[i]}, protocol: TCP {"}"}]
-                endpoints: [{"{"} addresses: [127.0.0.1], conditions: {"{"} ready: true {"}"} {"}"}]
-                """);
-        }
-
-        foreach (var stale in existing.Skip(ports.Length))
-        {
-            _server.Delete("discovery.k8s.io/v1", "EndpointSlice", ns, stale["metadata"]!["name"]!.GetValue<string>());
-        }
-    }
-
-    private JsonNode? GatewayStatus() => _server.Get(GatewayApi, "Gateway", Namespace, GatewayName)?["status"];
-
     private List<JsonNode?> RouteParents() =>
-        [.. (_server.Get(RouteApi, "TCPRoute", Namespace, "tcp-route")?["status"]?["parents"]?.AsArray() ?? [])];
-
-    private async Task<JsonObject> EventuallyGetAsync(string apiVersion, string kind, string ns, string name, GatewayProcess controller)
-    {
-        JsonObject? found = null;
-        await Net.EventuallyAsync(() => Task.FromResult((found = _server.Get(apiVersion, kind, ns, name)) is not null), $"{kind} {ns}/{name} is provisioned; controller output:\n{controller.Output}", TimeSpan.FromSeconds(30));
-        return found!;
-    }
-
-    private static JsonNode? Condition(JsonNode owner, string type) =>
-        owner["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.GetValue<string>() == type);
+        [.. (_cluster.Server.Get(RouteApi, "TCPRoute", Namespace, "tcp-route")?["status"]?["parents"]?.AsArray() ?? [])];
 
     private static void AssertCondition(JsonNode owner, string type, string status, string reason)
     {
