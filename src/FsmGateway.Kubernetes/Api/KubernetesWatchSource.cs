@@ -1,6 +1,7 @@
 using System.Reactive.Linq;
 using System.Text.Json.Nodes;
 using FsmGateway.Configuration;
+using FsmGateway.Kubernetes.Controller;
 using FsmGateway.Kubernetes.Mapping;
 using FsmGateway.Resources;
 using k8s;
@@ -14,7 +15,8 @@ namespace FsmGateway.Kubernetes.Api;
 /// re-listed on a 410 or an error event, with back-off that the API server's return cuts short) whose objects are mapped by <see cref="ResourceMapper"/>; the
 /// first list ends with <see cref="ConfigEvent.SourceSynced"/>. A kind the cluster does not serve at start is logged,
 /// counts as synced with no objects, and is looked for again periodically; one that stops being served keeps its
-/// objects until it is served again.
+/// objects until it is served again. With <see cref="ObservedUids"/> (the controller's), each object's uid is told to it
+/// before the event enters the pipeline.
 /// </summary>
 internal sealed partial class KubernetesWatchSource(
     IKubernetes client,
@@ -24,12 +26,14 @@ internal sealed partial class KubernetesWatchSource(
     ILogger logger,
     ApiServerReachability? reachability = null,
     Func<JsonObject, Resource?>? map = null,
-    KubernetesMetrics? metrics = null) : IConfigSource
+    KubernetesMetrics? metrics = null,
+    ObservedUids? uids = null) : IConfigSource
 {
     private readonly Func<JsonObject, Resource?> _map = map ?? (json => ResourceMapper.Map(json, defaultNamespace: string.Empty).Resource);
     private int _unreadable;
 
     private readonly ResourceKind _kind = kind.Kind;
+    private readonly ObservedUids? _uids = uids;
     private readonly ILogger _logger = logger;
     private readonly ApiServerReachability _reachability = reachability ?? new ApiServerReachability(time);
     private readonly WatchedResource _resource = new(kind.Group, kind.Plural, kind.ApiKindName, kind.Versions);
@@ -72,10 +76,18 @@ internal sealed partial class KubernetesWatchSource(
             }
         }
 
-        public void Upserted(ObjectName name, Resource item) => observer.OnNext(new ConfigEvent.Upserted(source.Name, item));
+        public void Upserted(ObjectName name, Resource item)
+        {
+            source._uids?.Upserted(item.Key, item.Metadata.Uid);
+            observer.OnNext(new ConfigEvent.Upserted(source.Name, item));
+        }
 
-        public void Deleted(ObjectName name) =>
-            observer.OnNext(new ConfigEvent.Deleted(source.Name, new ResourceKey(source._kind, name.Namespace, name.Name)));
+        public void Deleted(ObjectName name)
+        {
+            var key = new ResourceKey(source._kind, name.Namespace, name.Name);
+            source._uids?.Deleted(key);
+            observer.OnNext(new ConfigEvent.Deleted(source.Name, key));
+        }
 
         public void Synced() => observer.OnNext(new ConfigEvent.SourceSynced(source.Name));
     }

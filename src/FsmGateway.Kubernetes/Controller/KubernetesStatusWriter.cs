@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using FsmGateway.Kubernetes.Api;
@@ -13,12 +14,23 @@ namespace FsmGateway.Kubernetes.Controller;
 /// condition's status and reason stay the same; route <c>status.parents</c> entries of other controllers left as they
 /// are; a 409 (the object changed since it was read) read again and retried.
 /// </summary>
-internal sealed partial class KubernetesStatusWriter(ServedVersions versions, ApiObjects api, string controllerName, TimeProvider time, ILogger logger, KubernetesMetrics? metrics = null)
+/// <remarks>
+/// What was written is remembered per object with the uid it was written to, and an unchanged status is skipped only
+/// while <paramref name="uids"/> (the config watch's view) shows that same uid: a Gateway deleted and created again
+/// under its name, even within one debounce window or while a pass was busy (so that no status set without it came
+/// between), is a new object with no status, and gets it written.
+/// </remarks>
+internal sealed partial class KubernetesStatusWriter(ServedVersions versions, ApiObjects api, string controllerName, ObservedUids uids, TimeProvider time, ILogger logger, KubernetesMetrics? metrics = null)
 {
     private const int MaxAttempts = 5;
 
-    /// <summary>The last status written per object, so an unchanged status costs no request at all.</summary>
-    private readonly Dictionary<ResourceKey, JsonObject> _written = [];
+    /// <summary>The kinds whose status is written (<see cref="ObservedUids"/> keeps their uids).</summary>
+    public static FrozenSet<ResourceKind> WrittenKinds { get; } = Enum.GetValues<ResourceKind>()
+        .Where(k => k is ResourceKind.GatewayClass or ResourceKind.Gateway or ResourceKind.TcpRoute || PolicyKind(k) is not null)
+        .ToFrozenSet();
+
+    /// <summary>The last status written per object and the uid of the object it was written to, so an unchanged status costs no request at all.</summary>
+    private readonly Dictionary<ResourceKey, Written> _written = [];
 
     /// <summary>Forgets what was written, so the next publish compares with the cluster again (e.g. on gaining leadership).</summary>
     public void Reset()
@@ -112,7 +124,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
 
     private async Task WriteAsync(ApiKind kind, ResourceKey key, JsonObject desired, Func<JsonObject?, JsonObject, JsonObject> merge, CancellationToken cancellationToken)
     {
-        if (_written.TryGetValue(key, out var last) && JsonNode.DeepEquals(last, desired))
+        if (_written.TryGetValue(key, out var last) && JsonNode.DeepEquals(last.Status, desired) && last.Uid is not null && last.Uid == uids.UidOf(key))
         {
             return;
         }
@@ -142,11 +154,12 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
                 return;
             }
 
+            var uid = current["metadata"]?["uid"] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
             var currentStatus = current["status"] as JsonObject;
             var merged = merge(currentStatus, (JsonObject)desired.DeepClone());
             if (JsonNode.DeepEquals(currentStatus ?? new JsonObject(), merged))
             {
-                _written[key] = desired;
+                _written[key] = new Written(desired, uid);
                 return;
             }
 
@@ -169,7 +182,7 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
             }
 
             metrics?.StatusWritten(kind.ApiKindName, KubernetesMetrics.WriteOk);
-            _written[key] = desired;
+            _written[key] = new Written(desired, uid);
             LogWritten(logger, key.ToString(), Summary(merged));
             return;
         }
@@ -310,6 +323,9 @@ internal sealed partial class KubernetesStatusWriter(ServedVersions versions, Ap
 
         return desired;
     }
+
+    /// <summary>A status written, and the uid of the object it was written to (null when the object showed none).</summary>
+    private sealed record Written(JsonObject Status, string? Uid);
 
     private static string Summary(JsonObject status) =>
         status["parents"] is JsonArray parents ? $"{parents.Count} parent entr{(parents.Count == 1 ? "y" : "ies")}"

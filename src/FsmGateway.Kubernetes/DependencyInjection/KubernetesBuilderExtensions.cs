@@ -55,7 +55,8 @@ public static class KubernetesBuilderExtensions
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetService<ILoggerFactory>()?.CreateLogger<KubernetesWatchSource>() ?? NullLogger<KubernetesWatchSource>.Instance,
                 sp.GetRequiredService<ApiServerReachability>(),
-                metrics: sp.GetRequiredService<KubernetesMetrics>()));
+                metrics: sp.GetRequiredService<KubernetesMetrics>(),
+                uids: sp.GetService<ObservedUids>()));
         }
 
         return builder;
@@ -87,6 +88,8 @@ public static class KubernetesBuilderExtensions
             return builder;
         }
 
+        // The config watch tells the status writer each object's uid (a re-created object is a new one to write to).
+        services.TryAddSingleton<ObservedUids>();
         services.TryAddSingleton(sp => new Leadership(
             sp.GetRequiredService<KubernetesConnection>().Client,
             sp.GetRequiredService<IOptions<KubernetesControllerOptions>>(),
@@ -115,7 +118,7 @@ public static class KubernetesBuilderExtensions
             // Registered by the host that serves the config stream securely (ADR 0010): the pods then get its CA and a token.
             // Not with pods told to read the API server (no controller address): they would get a CA and token for nothing.
             var authority = options.DataPlaneControllerAddress is null ? null : sp.GetService<StreamAuthority>();
-            var writer = new KubernetesStatusWriter(versions, api, controllerName, sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
+            var writer = new KubernetesStatusWriter(versions, api, controllerName, sp.GetRequiredService<ObservedUids>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesStatusWriter>(), metrics);
             var provisioner = options.DataPlaneImage is { } image
                 ? new GatewayProvisioner(versions, api, new ProvisioningOptions(image, options.DataPlaneReplicas, controllerName, options.DataPlaneDrainTimeout, options.DataPlanePreStopDelay) { ControllerAddress = options.DataPlaneControllerAddress, SecureStream = authority is not null }, loggers.CreateLogger<GatewayProvisioner>(), metrics, authority)
                 : null;

@@ -28,6 +28,9 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         """ + "\n" + File.ReadAllText(RepoPaths.Of("samples/tcp-routing/seed/tcp-routing.yaml"));
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero));
+
+    /// <summary>Fed by <see cref="Compile"/> as the controller's config watch feeds it.</summary>
+    private readonly ObservedUids _uids = new();
     private FakeApiServer _server = null!;
     private IKubernetes _client = null!;
     private KubernetesStatusWriter _writer = null!;
@@ -37,7 +40,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { InstallGatewayApiCrds = true });
         _server.ApplyYaml(Manifest, "httpbin");
         _client = new k8s.Kubernetes(_server.ClientConfiguration(), new CoreGroupPathHandler());
-        _writer = new KubernetesStatusWriter(new ServedVersions(_client), new ApiObjects(_client), Ours, _time, NullLogger.Instance);
+        _writer = new KubernetesStatusWriter(new ServedVersions(_client), new ApiObjects(_client), Ours, _uids, _time, NullLogger.Instance);
     }
 
     public async Task DisposeAsync()
@@ -83,6 +86,53 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         _writer.Reset();
         await _writer.WriteAsync(Compile(), CancellationToken.None);
         Assert.DoesNotContain(_server.Requests.Skip(requests), r => r.Verb == "update");
+    }
+
+    [Fact]
+    public async Task Writes_the_status_of_a_gateway_deleted_and_created_again_under_its_name_though_the_status_is_the_same()
+    {
+        var key = new ResourceKey(ResourceKind.Gateway, "httpbin", "simple-fsm-gateway");
+        var before = Compile();
+        await _writer.WriteAsync(before, CancellationToken.None);
+        var old = _server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!;
+        Assert.NotNull(old["status"]?["listeners"]);
+
+        // Deleted and created again before the next pass (as within one debounce window, or while a pass is busy): no
+        // status set without it comes between, and the new object's compiled status equals the old one's.
+        _server.Delete(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway");
+        _uids.Deleted(key);
+        _server.ApplyYaml(Manifest, "httpbin");
+        var again = Compile();
+        var created = _server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!;
+        Assert.NotEqual(old["metadata"]!["uid"]!.GetValue<string>(), created["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Null(created["status"]?["listeners"]);
+        Assert.Equal(StatusJson.Gateway(before.Gateways[key]).ToJsonString(), StatusJson.Gateway(again.Gateways[key]).ToJsonString());
+
+        Assert.True(await _writer.WriteAsync(again, CancellationToken.None));
+
+        var status = _server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!["status"]!;
+        Assert.Equal(["foo", "bar"], status["listeners"]!.AsArray().Select(l => l!["name"]!.GetValue<string>()));
+        Assert.Equal("True", Condition(status, "Accepted")["status"]!.GetValue<string>());
+
+        // And once written to the new object, an unchanged status costs no request again.
+        var requests = _server.Requests.Count;
+        Assert.True(await _writer.WriteAsync(Compile(), CancellationToken.None));
+        Assert.Equal(requests, _server.Requests.Count);
+    }
+
+    [Fact]
+    public async Task A_pass_before_the_watch_shows_a_gateways_new_uid_is_followed_by_one_that_writes_it()
+    {
+        await _writer.WriteAsync(Compile(), CancellationToken.None);
+
+        // The API server has the new object, the watch has not told us yet: this pass cannot tell it from the old one.
+        _server.Delete(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway");
+        _server.ApplyYaml(Manifest, "httpbin");
+        Assert.True(await _writer.WriteAsync(Compile(observe: false), CancellationToken.None));
+
+        // The watch's event (which brings a new snapshot, so a new pass) tells the new uid first: that pass writes.
+        Assert.True(await _writer.WriteAsync(Compile(), CancellationToken.None));
+        Assert.NotNull(_server.Get(GatewayV1, "Gateway", "httpbin", "simple-fsm-gateway")!["status"]?["listeners"]);
     }
 
     [Fact]
@@ -277,7 +327,8 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         Assert.Contains(_server.Requests, r => r is { Resource: "listenerfilters", Subresource: "status", Verb: "update" });
     }
 
-    private StatusSet Compile()
+    /// <summary>Compiles what the fake holds; with <paramref name="observe"/>, tells <see cref="_uids"/> each object's uid first, as the watch would.</summary>
+    private StatusSet Compile(bool observe = true)
     {
         var crds = _server.List("apiextensions.k8s.io/v1", "CustomResourceDefinition").Select(c => c["metadata"]!["name"]!.GetValue<string>()).ToHashSet();
         var policyKinds = crds.Contains("healthcheckpolicies.gateway.flomesh.io")
@@ -300,7 +351,16 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
             .Concat(_server.List("v1", "Service"))
             .Concat(policyKinds)
             .Select(o => ResourceMapper.Map(o, string.Empty).Resource)
-            .OfType<Resource>();
+            .OfType<Resource>()
+            .ToList();
+        if (observe)
+        {
+            foreach (var resource in resources)
+            {
+                _uids.Upserted(resource.Key, resource.Metadata.Uid);
+            }
+        }
+
         return RouteCompiler.Compile(ConfigSnapshot.From(resources), CompilerOptions.Default, ListenerBindings.AssumeAllBound).Statuses;
     }
 

@@ -1,5 +1,6 @@
 using FsmGateway.Configuration;
 using FsmGateway.Kubernetes.Api;
+using FsmGateway.Kubernetes.Controller;
 using FsmGateway.Resources;
 using FsmGateway.Testing.Kubernetes;
 using k8s;
@@ -88,6 +89,51 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
 
         _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
         await recorder.WaitForAsync(Deleted("a"), at, "a deleted");
+    }
+
+    [Fact]
+    public async Task Tells_the_status_writer_each_objects_uid_before_the_event_so_a_route_created_again_is_a_new_object()
+    {
+        _server.InstallGatewayApiCrds();
+        var uids = new ObservedUids();
+        var key = new ResourceKey(ResourceKind.TcpRoute, "apps", "a");
+        string? seenAtEvent = null;
+        var source = new KubernetesWatchSource(_client, ApiKind.TcpRoute, new KubernetesOptions(), TimeProvider.System, NullLogger.Instance, uids: uids);
+        using var recorder = new EventRecorder(new ObservingSource(source, e =>
+        {
+            if (e is ConfigEvent.Upserted { Resource.Key: var upserted } && upserted == key)
+            {
+                seenAtEvent = uids.UidOf(key);
+            }
+        }));
+        var at = await recorder.WaitForAsync(Synced, what: "synced");
+
+        _server.ApplyYaml(Routes.Split("---")[0]);
+        at = await recorder.WaitForAsync(Upserted("a"), at, "a added");
+        var first = _server.Get("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a")!["metadata"]!["uid"]!.GetValue<string>();
+        Assert.Equal(first, seenAtEvent);
+
+        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
+        at = await recorder.WaitForAsync(Deleted("a"), at, "a deleted");
+        Assert.Null(uids.UidOf(key));
+
+        _server.ApplyYaml(Routes.Split("---")[0]);
+        await recorder.WaitForAsync(Upserted("a"), at, "a created again");
+        var second = _server.Get("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a")!["metadata"]!["uid"]!.GetValue<string>();
+        Assert.NotEqual(first, second);
+        Assert.Equal(second, seenAtEvent);
+
+        // Kinds whose status is not written (Services, EndpointSlices: most objects) are not kept.
+        Assert.False(ObservedUids.Tracks(ResourceKind.Service));
+        Assert.False(ObservedUids.Tracks(ResourceKind.EndpointSlice));
+    }
+
+    /// <summary>A source whose events are seen by <paramref name="seen"/> as they are delivered.</summary>
+    private sealed class ObservingSource(IConfigSource inner, Action<ConfigEvent> seen) : IConfigSource
+    {
+        public string Name => inner.Name;
+
+        public IObservable<ConfigEvent> Events => System.Reactive.Linq.Observable.Do(inner.Events, seen);
     }
 
     [Fact]
