@@ -13,3 +13,16 @@ internal interface IPeekableConnection
     /// <returns>The number of bytes copied.</returns>
     ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A connection that can receive without waiting: the relay's first read of a direction tries it with a buffer before
+/// it waits without one, so bytes already there cost one receive instead of a zero-byte wait and a receive.
+/// </summary>
+internal interface INonBlockingReceive
+{
+    /// <summary>Receives what is there now into <paramref name="buffer"/>, without waiting.</summary>
+    /// <param name="buffer">Where to put the bytes.</param>
+    /// <returns>The number of bytes received, 0 at end of stream, or -1 when nothing is there yet.</returns>
+    /// <exception cref="System.Net.Sockets.SocketException">The connection failed.</exception>
+    int TryReceive(Span<byte> buffer);
+}

@@ -51,8 +51,7 @@ internal sealed class ConnectionHandler(
         var client = connection.Client;
         var tags = connection.ListenerTags = model.ListenerTags;
         metrics.Accepted(tags);
-        connection.ClientEndPoint = client.RemoteEndPoint;
-        connection.GatewayEndPoint = client.LocalEndPoint;
+        connection.ClientEndPoint = client.RemoteEndPoint; // known from the accept: no system call
         if (accessLog is not null)
         {
             connection.StartedAtUtc = time.GetUtcNow();

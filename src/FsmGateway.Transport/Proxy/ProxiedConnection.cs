@@ -25,6 +25,7 @@ internal sealed class ProxiedConnection : RelayCounters
     private CancellationTokenSource? _connectCancel;
     private TerminationReason _expiring;
     private IDuplexConnection? _upstream;
+    private System.Net.EndPoint? _gatewayEndPoint;
     private BackendTags? _backendTags;
     private EndpointState? _endpoint;
     private int _aborted;
@@ -96,8 +97,15 @@ internal sealed class ProxiedConnection : RelayCounters
     /// </summary>
     public System.Net.EndPoint? ClientEndPoint { get; set; }
 
-    /// <summary>The address the client connected to: the socket's local end, or the destination of an accepted PROXY protocol header.</summary>
-    public System.Net.EndPoint? GatewayEndPoint { get; set; }
+    /// <summary>
+    /// The address the client connected to: the destination of an accepted PROXY protocol header, or else the client
+    /// socket's local end, read only when asked for (a PROXY protocol header sent upstream): most connections never need it.
+    /// </summary>
+    public System.Net.EndPoint? GatewayEndPoint
+    {
+        get => _gatewayEndPoint ?? Client.LocalEndPoint;
+        set => _gatewayEndPoint = value;
+    }
 
     /// <summary>Client bytes received before the relay (an optional PROXY protocol header that was absent), sent upstream first.</summary>
     public ReadOnlyMemory<byte> Prefix { get; set; }

@@ -97,12 +97,20 @@ internal static class TcpRelay
     {
         var chunk = limit is null ? bufferSize : (int)Math.Min(bufferSize, limit.Burst);
         var sending = false;
+
+        // The client's first bytes are usually there when the relay starts (they came while the upstream connected):
+        // take them with one receive instead of a zero-byte wait and a receive. The upstream usually has not answered
+        // yet, so its direction waits first.
+        var tryFirst = upload ? from as INonBlockingReceive : null;
         try
         {
             while (true)
             {
-                // Wait for data without a buffer.
-                await from.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                if (tryFirst is null)
+                {
+                    // Wait for data without a buffer.
+                    await from.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                }
 
                 var rented = ArrayPool<byte>.Shared.Rent(chunk);
                 var buffer = rented.AsMemory(0, chunk); // the pool may hand out more than asked: the limit is what is used
@@ -111,7 +119,20 @@ internal static class TcpRelay
                     int received;
                     do
                     {
-                        received = await from.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
+                        if (tryFirst is not null)
+                        {
+                            received = tryFirst.TryReceive(buffer.Span);
+                            tryFirst = null;
+                            if (received < 0)
+                            {
+                                break; // nothing yet: the buffer goes back, and the wait is without it
+                            }
+                        }
+                        else
+                        {
+                            received = await from.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
+                        }
+
                         if (received == 0)
                         {
                             counters.RecordEnd(upload); // before the FIN is passed on, which may end the other direction

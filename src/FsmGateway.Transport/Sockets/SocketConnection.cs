@@ -4,29 +4,65 @@ using FsmGateway.Transport.Connections;
 
 namespace FsmGateway.Transport.Sockets;
 
-/// <summary>A TCP socket as an <see cref="IDuplexConnection"/>.</summary>
-internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeekableConnection, IKeepaliveConnection
+/// <summary>
+/// A TCP socket as an <see cref="IDuplexConnection"/>. Its endpoints are read when first asked for, not at accept or
+/// connect: each is a system call (<c>getsockname</c>, <c>getpeername</c>) that most connections never need (an
+/// accepted socket's peer and a connected socket's remote end are known without one). Once read, an endpoint is kept,
+/// so it can still be reported after the socket has closed.
+/// </summary>
+internal sealed class SocketConnection : IDuplexConnection, IPeekableConnection, IKeepaliveConnection, INonBlockingReceive
 {
+    private readonly Socket _socket;
+    private EndPoint? _localEndPoint;
+    private EndPoint? _remoteEndPoint;
     private int _disposed;
 
-    public EndPoint? LocalEndPoint { get; } = socket.LocalEndPoint;
+    /// <summary>Wraps <paramref name="socket"/>.</summary>
+    /// <param name="socket">The connected socket.</param>
+    /// <param name="remoteEndPoint">Its remote end when the caller knows it (the endpoint connected to), so it is never asked of the socket.</param>
+    public SocketConnection(Socket socket, EndPoint? remoteEndPoint = null)
+    {
+        _socket = socket;
+        _remoteEndPoint = remoteEndPoint;
+    }
 
-    public EndPoint? RemoteEndPoint { get; } = socket.RemoteEndPoint;
+    public EndPoint? LocalEndPoint => _localEndPoint ??= Read(static s => s.LocalEndPoint, _socket);
+
+    public EndPoint? RemoteEndPoint => _remoteEndPoint ??= Read(static s => s.RemoteEndPoint, _socket);
 
     /// <summary>The socket (for tests that read its options back).</summary>
-    internal Socket Socket => socket;
+    internal Socket Socket => _socket;
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
-        socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+        _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+    /// <inheritdoc />
+    public int TryReceive(Span<byte> buffer)
+    {
+        if (_socket.Blocking)
+        {
+            // Only the flag .NET keeps: the descriptor is non-blocking already once an asynchronous operation ran
+            // (or becomes so now, the same fcntl the first asynchronous operation would make).
+            _socket.Blocking = false;
+        }
+
+        var received = _socket.Receive(buffer, SocketFlags.None, out var error);
+        return error switch
+        {
+            SocketError.Success => received,
+            SocketError.WouldBlock => -1,
+            _ => throw new SocketException((int)error),
+        };
+    }
 
     public ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
-        socket.ReceiveAsync(buffer, SocketFlags.Peek, cancellationToken);
+        _socket.ReceiveAsync(buffer, SocketFlags.Peek, cancellationToken);
 
     public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         while (!data.IsEmpty)
         {
-            var sent = await socket.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var sent = await _socket.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
             data = data[sent..];
         }
     }
@@ -36,7 +72,7 @@ internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeek
     {
         try
         {
-            SocketTransport.SetKeepalive(socket, keepalive);
+            SocketTransport.SetKeepalive(_socket, keepalive);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -48,7 +84,7 @@ internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeek
     {
         try
         {
-            socket.Shutdown(SocketShutdown.Send);
+            _socket.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -60,7 +96,7 @@ internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeek
     {
         try
         {
-            socket.LingerState = new LingerOption(enable: true, seconds: 0);
+            _socket.LingerState = new LingerOption(enable: true, seconds: 0);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -76,11 +112,23 @@ internal sealed class SocketConnection(Socket socket) : IDuplexConnection, IPeek
         return ValueTask.CompletedTask;
     }
 
+    private static EndPoint? Read(Func<Socket, EndPoint?> endPoint, Socket socket)
+    {
+        try
+        {
+            return endPoint(socket);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return null; // closed before anyone asked
+        }
+    }
+
     private void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            socket.Dispose();
+            _socket.Dispose();
         }
     }
 }

@@ -25,6 +25,9 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
             }
 
             BindExclusively(socket, endPoint);
+
+            // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one system call per connection fewer.
+            socket.NoDelay = true;
             socket.Listen(1024);
             return ValueTask.FromResult<IConnectionListener>(new SocketConnectionListener(socket));
         }
@@ -77,7 +80,7 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
             }
 
             await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
-            return new SocketConnection(socket);
+            return new SocketConnection(socket, endPoint as IPEndPoint);
         }
         catch
         {
@@ -124,16 +127,21 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
                 try
                 {
                     var accepted = await socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                    try
+                    if (!OperatingSystem.IsLinux())
                     {
-                        accepted.NoDelay = true;
-                        return new SocketConnection(accepted);
+                        // Linux copies TCP_NODELAY from the listener; elsewhere it is set on each connection.
+                        try
+                        {
+                            accepted.NoDelay = true;
+                        }
+                        catch
+                        {
+                            accepted.Dispose();
+                            throw;
+                        }
                     }
-                    catch
-                    {
-                        accepted.Dispose();
-                        throw;
-                    }
+
+                    return new SocketConnection(accepted);
                 }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
                 {
