@@ -99,4 +99,31 @@ public sealed class WeightedBackendPickerTests
         Assert.Equal(80_000, counts[0]);
         Assert.Equal(40_000, counts[1]);
     }
+
+    [Fact]
+    public void Next_CycleLongerThanTheTable_StillExactSharesPerCycle()
+    {
+        // 4,999 + 5,002 = 10,001 picks a cycle (coprime weights): walked with the running state, not a table.
+        var a = Routes.Backend("a", 4_999, new BackendEndpoint("10.0.0.1", 80));
+        var b = Routes.Backend("b", 5_002, new BackendEndpoint("10.0.0.2", 80));
+        var picker = new WeightedBackendPicker([a, b]);
+
+        for (var cycle = 0; cycle < 2; cycle++)
+        {
+            var counts = Enumerable.Range(0, 10_001).Select(_ => picker.Next()!.Name).CountBy(static n => n).ToDictionary();
+            Assert.Equal(4_999, counts["a"]);
+            Assert.Equal(5_002, counts["b"]);
+        }
+    }
+
+    [Fact]
+    public void Next_WeightsWithACommonDivisor_SameSequenceAsTheReducedWeights()
+    {
+        var reduced = new WeightedBackendPicker([Routes.Backend("a", 5, new BackendEndpoint("10.0.0.1", 80)), Routes.Backend("b", 2, new BackendEndpoint("10.0.0.2", 80))]);
+        var scaled = new WeightedBackendPicker([Routes.Backend("a", 5_000, new BackendEndpoint("10.0.0.1", 80)), Routes.Backend("b", 2_000, new BackendEndpoint("10.0.0.2", 80))]);
+
+        Assert.Equal(
+            string.Concat(Enumerable.Range(0, 21).Select(_ => reduced.Next()!.Name)),
+            string.Concat(Enumerable.Range(0, 21).Select(_ => scaled.Next()!.Name)));
+    }
 }

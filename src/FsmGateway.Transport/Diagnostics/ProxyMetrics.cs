@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using FsmGateway.Resources;
 using FsmGateway.Routing;
+using FsmGateway.Transport.Concurrency;
 
 namespace FsmGateway.Transport.Proxy;
 
@@ -13,7 +14,7 @@ namespace FsmGateway.Transport.Proxy;
 /// Gateway, name and port; backend instruments the route and the backend Service. The tag sets are built once per
 /// listener and backend when a route model is built (<see cref="ListenerTags"/>, <see cref="BackendTags"/>), so
 /// recording allocates and boxes nothing. Never a client address or port: labels stay bounded. The counters on the
-/// connection path are <see cref="ListenerTotals"/> and <see cref="BackendTotals"/>, added to with Interlocked and read
+/// connection path are <see cref="ListenerTotals"/> and <see cref="BackendTotals"/>, striped per core (<see cref="StripedCounters"/>) and read
 /// by observable instruments at collection; the rare ones (connect failures, ejections) and the histograms are
 /// plain instruments.
 /// </summary>
@@ -50,9 +51,9 @@ internal sealed class ProxyMetrics : IDisposable
             "fsmgateway.connections.closed",
             () => ObserveListeners(static (t, emit) =>
             {
-                for (var i = 0; i < t.Closed.Length; i++)
+                for (var i = 0; i < t.Tags.Closed.Length; i++)
                 {
-                    if (Volatile.Read(ref t.Closed[i]) is > 0 and var closed)
+                    if (t.Closed(i) is > 0 and var closed)
                     {
                         emit(closed, in t.Tags.Closed[i]);
                     }
@@ -130,20 +131,20 @@ internal sealed class ProxyMetrics : IDisposable
     /// <summary>An active health transition, with the backend Service's tags and <c>state</c> (up or down), built once per probed endpoint.</summary>
     public void HealthTransition(KeyValuePair<string, object?>[] tags) => _healthTransitions.Add(1, tags);
 
-    // The totals are counted whether or not anything listens: a few uncontended Interlocked adds per connection,
-    // and any one of the observable instruments may be the one a listener enabled.
+    // The totals are counted whether or not anything listens: a few Interlocked adds per connection, each on the
+    // calling core's own cache line, and any one of the observable instruments may be the one a listener enabled.
     public void Accepted(ListenerTags tags)
     {
-        var totals = Totals(tags);
-        Interlocked.Increment(ref totals.Accepted);
-        Interlocked.Increment(ref totals.Active);
+        var totals = Totals(tags).Counters;
+        totals.Increment(ListenerTotals.AcceptedCounter);
+        totals.Increment(ListenerTotals.ActiveCounter);
     }
 
     public void Closed(ListenerTags tags, TerminationReason reason)
     {
-        var totals = Totals(tags);
-        Interlocked.Decrement(ref totals.Active);
-        Interlocked.Increment(ref totals.Closed[(int)reason]);
+        var totals = Totals(tags).Counters;
+        totals.Decrement(ListenerTotals.ActiveCounter);
+        totals.Increment(ListenerTotals.ClosedCounter + (int)reason);
     }
 
     public void ConnectFailed(BackendTags tags, Exception error, bool timedOut)
@@ -157,7 +158,7 @@ internal sealed class ProxyMetrics : IDisposable
 
     public void Connected(BackendTags tags, TimeSpan connectTime)
     {
-        Interlocked.Increment(ref Totals(tags).Connections);
+        Totals(tags).Counters.Increment(BackendTotals.ConnectionsCounter);
 
         if (_connectDuration.Enabled)
         {
@@ -175,12 +176,10 @@ internal sealed class ProxyMetrics : IDisposable
 
     public void Transferred(ListenerTags listener, BackendTags? backend, bool upload, int bytes)
     {
-        var totals = Totals(listener);
-        Interlocked.Add(ref upload ? ref totals.UpstreamBytes : ref totals.DownstreamBytes, bytes);
+        Totals(listener).Counters.Add(upload ? ListenerTotals.UpstreamBytesCounter : ListenerTotals.DownstreamBytesCounter, bytes);
         if (backend is not null)
         {
-            var backendTotals = Totals(backend);
-            Interlocked.Add(ref upload ? ref backendTotals.UpstreamBytes : ref backendTotals.DownstreamBytes, bytes);
+            Totals(backend).Counters.Add(upload ? BackendTotals.UpstreamBytesCounter : BackendTotals.DownstreamBytesCounter, bytes);
         }
     }
 
@@ -306,31 +305,50 @@ internal sealed class BackendTags
     }
 }
 
-/// <summary>A listener's counter totals, shared by every tag set with its labels, for the process's life.</summary>
+/// <summary>A listener's counter totals, shared by every tag set with its labels, for the process's life; striped per core.</summary>
 internal sealed class ListenerTotals(ListenerTags tags)
 {
-#pragma warning disable SA1401, CA1051 // Fields, for Interlocked.
-    public long Accepted;
-    public long Active;
-    public long UpstreamBytes;
-    public long DownstreamBytes;
-#pragma warning restore SA1401, CA1051
+    public const int AcceptedCounter = 0;
+    public const int ActiveCounter = 1;
+    public const int UpstreamBytesCounter = 2;
+    public const int DownstreamBytesCounter = 3;
 
-    /// <summary>Closed connections, indexed by <see cref="TerminationReason"/>.</summary>
-    public long[] Closed { get; } = new long[tags.Closed.Length];
+    /// <summary>The first of the closed counters, one per <see cref="TerminationReason"/>.</summary>
+    public const int ClosedCounter = 4;
+
+    /// <summary>The counters, indexed by the constants above.</summary>
+    public StripedCounters Counters { get; } = new(ClosedCounter + tags.Closed.Length);
+
+    public long Accepted => Counters.Sum(AcceptedCounter);
+
+    public long Active => Counters.Sum(ActiveCounter);
+
+    public long UpstreamBytes => Counters.Sum(UpstreamBytesCounter);
+
+    public long DownstreamBytes => Counters.Sum(DownstreamBytesCounter);
 
     /// <summary>The tag sets the totals are published with (the first route model's; the labels are the key).</summary>
     public ListenerTags Tags { get; } = tags;
+
+    /// <summary>Closed connections with <see cref="TerminationReason"/> <paramref name="reason"/>.</summary>
+    public long Closed(int reason) => Counters.Sum(ClosedCounter + reason);
 }
 
-/// <summary>A backend's counter totals, shared by every tag set with its labels, for the process's life.</summary>
+/// <summary>A backend's counter totals, shared by every tag set with its labels, for the process's life; striped per core.</summary>
 internal sealed class BackendTotals(BackendTags tags)
 {
-#pragma warning disable SA1401, CA1051 // Fields, for Interlocked.
-    public long Connections;
-    public long UpstreamBytes;
-    public long DownstreamBytes;
-#pragma warning restore SA1401, CA1051
+    public const int ConnectionsCounter = 0;
+    public const int UpstreamBytesCounter = 1;
+    public const int DownstreamBytesCounter = 2;
+
+    /// <summary>The counters, indexed by the constants above.</summary>
+    public StripedCounters Counters { get; } = new(3);
+
+    public long Connections => Counters.Sum(ConnectionsCounter);
+
+    public long UpstreamBytes => Counters.Sum(UpstreamBytesCounter);
+
+    public long DownstreamBytes => Counters.Sum(DownstreamBytesCounter);
 
     /// <summary>The tag sets the totals are published with (the first route model's; the labels are the key).</summary>
     public BackendTags Tags { get; } = tags;

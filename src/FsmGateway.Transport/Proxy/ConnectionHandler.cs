@@ -26,16 +26,13 @@ internal sealed class ConnectionHandler(
     TimeProvider time,
     ILogger logger)
 {
-    private int _active;
-
     /// <summary>The client connections held now, across all listeners.</summary>
-    public int ActiveConnections => Volatile.Read(ref _active);
+    public int ActiveConnections => registry.Count;
 
     /// <summary>Takes over <paramref name="client"/>, accepted on <paramref name="listener"/>, and serves it in the background.</summary>
     public void Start(IDuplexConnection client, ListenerRuntime listener)
     {
         var connection = new ProxiedConnection(client, listener, listener.Model, time, metrics);
-        Interlocked.Increment(ref _active);
         listener.Add();
         registry.Add(connection);
 
@@ -211,7 +208,6 @@ internal sealed class ConnectionHandler(
         }
         finally
         {
-            Interlocked.Decrement(ref _active);
             registry.Remove(connection);
             connection.Listener.Remove();
         }

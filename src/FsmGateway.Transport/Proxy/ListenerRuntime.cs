@@ -1,6 +1,7 @@
 using System.Net;
 using FsmGateway.Resources;
 using FsmGateway.Routing;
+using FsmGateway.Transport.Concurrency;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.LoadBalancing;
 
@@ -14,7 +15,7 @@ namespace FsmGateway.Transport.Proxy;
 internal sealed class ListenerRuntime(BindKey key, IReadOnlyList<IConnectionListener> sockets, RouteModel model)
 {
     private readonly Lock _lock = new();
-    private int _connections;
+    private readonly StripedCounters _connections = new(1); // per stripe: connections from several cores never contend
     private TaskCompletionSource? _drained;
     private volatile RouteModel _model = model;
 
@@ -33,37 +34,41 @@ internal sealed class ListenerRuntime(BindKey key, IReadOnlyList<IConnectionList
     public List<Task> AcceptLoops { get; } = [];
 
     /// <summary>The connections accepted here and not yet released (they are held in the proxy's one <see cref="ConnectionRegistry"/>).</summary>
-    public int ConnectionCount => Volatile.Read(ref _connections);
+    public int ConnectionCount => (int)_connections.Sum(0);
 
-    public void Add() => Interlocked.Increment(ref _connections);
+    public void Add() => _connections.Increment(0);
 
     public void Remove()
     {
-        if (Interlocked.Decrement(ref _connections) == 0)
+        _connections.Decrement(0);
+
+        // Only once a drain waits: a stripe's count alone says nothing, so the stripes are summed. Every decrement
+        // is a full fence, so of two last removers on different stripes at least one sees both, and sees 0 (no
+        // connection is added once the listener no longer accepts, which is before anyone waits).
+        if (Volatile.Read(ref _drained) is { } drained && ConnectionCount == 0)
         {
-            lock (_lock)
-            {
-                if (Volatile.Read(ref _connections) == 0)
-                {
-                    _drained?.TrySetResult();
-                }
-            }
+            drained.TrySetResult();
         }
     }
 
     /// <summary>Completes when the last connection has closed. Called once the listener accepts no more.</summary>
     public Task WhenDrained()
     {
-        // The lock pairs with Remove: either Remove sees the new source, or this sees the count at 0.
         lock (_lock)
         {
-            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (Volatile.Read(ref _connections) == 0)
+            var drained = _drained;
+            if (drained is null)
             {
-                _drained.TrySetResult();
+                drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Interlocked.Exchange(ref _drained, drained); // a full fence: a Remove after it sees it, or this sees its decrement
             }
 
-            return _drained.Task;
+            if (ConnectionCount == 0)
+            {
+                drained.TrySetResult();
+            }
+
+            return drained.Task;
         }
     }
 }

@@ -45,8 +45,14 @@ internal sealed class ProxiedConnection : RelayCounters
         StartedAt = _lastActivity = time.GetTimestamp();
     }
 
-    /// <summary>The connection's key in the <see cref="ConnectionRegistry"/>.</summary>
-    public long Id { get; set; }
+    /// <summary>The <see cref="ConnectionRegistry"/> stripe holding the connection; null once removed. Written under its lock.</summary>
+    internal ConnectionRegistry.Stripe? RegistryStripe { get; set; }
+
+    /// <summary>The previous connection in the registry stripe's list. Written under its lock.</summary>
+    internal ProxiedConnection? PreviousInRegistry { get; set; }
+
+    /// <summary>The next connection in the registry stripe's list. Written under its lock.</summary>
+    internal ProxiedConnection? NextInRegistry { get; set; }
 
     public IDuplexConnection Client { get; }
 
