@@ -10,7 +10,7 @@ namespace FsmGateway.Transport.Linux;
 /// comes from .NET's own epoll) and its file descriptor for <c>splice(2)</c>, which the relay uses between two such
 /// connections (<see cref="SplicePump"/>). Endpoints are read when first asked for.
 /// </summary>
-internal sealed class LinuxConnection(Socket socket, LinuxTransport transport) : IDuplexConnection, IPeekableConnection, IKeepaliveConnection
+internal sealed class LinuxConnection(Socket socket, LinuxTransport transport) : IDuplexConnection, IPeekableConnection, IKeepaliveConnection, INonBlockingReceive
 {
     private EndPoint? _local;
     private EndPoint? _remote;
@@ -31,6 +31,23 @@ internal sealed class LinuxConnection(Socket socket, LinuxTransport transport) :
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+    /// <inheritdoc />
+    public int TryReceive(Span<byte> buffer)
+    {
+        if (socket.Blocking)
+        {
+            socket.Blocking = false; // the descriptor is non-blocking already (accept4 SOCK_NONBLOCK): only .NET's flag
+        }
+
+        var received = socket.Receive(buffer, SocketFlags.None, out var error);
+        return error switch
+        {
+            SocketError.Success => received,
+            SocketError.WouldBlock => -1,
+            _ => throw new SocketException((int)error),
+        };
+    }
 
     public ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         socket.ReceiveAsync(buffer, SocketFlags.Peek, cancellationToken);

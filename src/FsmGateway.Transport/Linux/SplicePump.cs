@@ -19,12 +19,19 @@ internal static class SplicePump
         var sending = false;
         var splicing = false;
         SplicePipe? pipe = null;
+
+        // As the copy pump: the client's first bytes are usually there already, and are taken with one receive.
+        var tryFirst = upload;
         try
         {
             while (true)
             {
-                // Wait for data without a buffer or a pipe.
-                await from.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                if (!tryFirst)
+                {
+                    // Wait for data without a buffer or a pipe.
+                    await from.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                }
+
                 if (!splicing)
                 {
                     var rented = ArrayPool<byte>.Shared.Rent(bufferSize);
@@ -32,7 +39,20 @@ internal static class SplicePump
                     try
                     {
                         var buffer = rented.AsMemory(0, bufferSize);
-                        received = await from.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
+                        if (tryFirst)
+                        {
+                            tryFirst = false;
+                            received = from.TryReceive(buffer.Span);
+                            if (received < 0)
+                            {
+                                continue; // nothing yet: the buffer goes back, and the wait is without it
+                            }
+                        }
+                        else
+                        {
+                            received = await from.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
+                        }
+
                         if (received == 0)
                         {
                             return End(to, counters, upload);
