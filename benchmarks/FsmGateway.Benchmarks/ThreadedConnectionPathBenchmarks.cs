@@ -45,7 +45,7 @@ public class ThreadedConnectionPathBenchmarks
     [Params(false, true)]
     public bool Shared { get; set; }
 
-    [Params("Ideal", "Pick", "Register")]
+    [Params("Ideal", "Pick", "Register", "RegistryOnly", "MetricsOnly")]
     public string Operation { get; set; } = "Pick";
 
     [GlobalSetup]
@@ -111,12 +111,36 @@ public class ThreadedConnectionPathBenchmarks
                     runtime.Remove();
                 }
             },
-            _ => thread =>
+            ("Register", true) => thread =>
             {
                 var connection = connections[thread];
                 for (var i = 0; i < OperationsPerThread; i++)
                 {
                     sharedRegistry.Connection(connection);
+                }
+            },
+            ("RegistryOnly", _) => thread =>
+            {
+                var connection = connections[thread];
+                for (var i = 0; i < OperationsPerThread; i++)
+                {
+                    runtime.Add();
+                    registry.Add(connection);
+                    registry.Remove(connection);
+                    runtime.Remove();
+                }
+            },
+            _ => thread =>
+            {
+                for (var i = 0; i < OperationsPerThread; i++)
+                {
+                    metrics.Accepted(model.ListenerTags);
+                    metrics.Connected(backendTags, TimeSpan.Zero);
+                    metrics.Transferred(model.ListenerTags, backendTags, upload: true, 100);
+                    metrics.Transferred(model.ListenerTags, backendTags, upload: false, 100);
+                    metrics.Transferred(model.ListenerTags, backendTags, upload: true, 100);
+                    metrics.Transferred(model.ListenerTags, backendTags, upload: false, 100);
+                    metrics.Closed(model.ListenerTags, TerminationReason.ClientClosed);
                 }
             },
         };
