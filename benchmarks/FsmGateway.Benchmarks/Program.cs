@@ -27,6 +27,12 @@ if (args is ["--smoke"])
     return 0;
 }
 
+if (args is ["--full-compile", ..])
+{
+    // Issue 12's full-compile target (benchmarks/README.md): the scale cluster compiled as the controller compiles it, [runs] times.
+    return FullCompileProbe.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20);
+}
+
 if (args is ["--config-change", ..])
 {
     // Issue #6's config-change target: an endpoint change reaching new connections, and a live connection surviving.

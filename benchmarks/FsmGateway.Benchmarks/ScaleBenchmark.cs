@@ -39,7 +39,7 @@ internal static class ScaleBenchmark
         var snapshot = LargeSnapshot.Build();
         Console.WriteLine($"cluster: {snapshot.Resources.Count:N0} objects ({LargeSnapshot.Gateways:N0} Gateways × {LargeSnapshot.ListenersPerGateway} listeners, {LargeSnapshot.Routes:N0} TCPRoutes, Services and EndpointSlices of {LargeSnapshot.EndpointsPerService} endpoints), built in {total.Elapsed.TotalSeconds:F1} s");
 
-        var compilerOptions = new CompilerOptions { ControllerName = GatewayApi.DefaultControllerName, ImplicitGatewayClassName = GatewayApi.DefaultGatewayClassName };
+        var compilerOptions = new CompilerOptions { ControllerName = GatewayApi.DefaultControllerName, ImplicitGatewayClassName = GatewayApi.DefaultGatewayClassName, GatewaysHaveOwnAddresses = true };
         var compiler = new Compiler(compilerOptions);
 
         // Full compiles (what the controller does at start and, today, after every change).

@@ -17,7 +17,8 @@ public readonly record struct ResourceKey(ResourceKind Kind, string Namespace, s
     /// <inheritdoc />
     public int CompareTo(ResourceKey other)
     {
-        var byKind = Kind.CompareTo(other.Kind);
+        // Compared as integers: Enum.CompareTo(object) boxes both values, and keys are compared in every sorted collection.
+        var byKind = ((int)Kind).CompareTo((int)other.Kind);
         if (byKind != 0)
         {
             return byKind;

@@ -94,7 +94,8 @@ internal static class BackendResolver
     /// <summary>The ready endpoints of one Service port across <paramref name="slices"/> (the Service's EndpointSlices, in any order).</summary>
     public static ImmutableArray<BackendEndpoint> ReadyEndpoints(IReadOnlyList<EndpointSlice> slices, ServicePort servicePort)
     {
-        var found = new List<BackendEndpoint>(slices.Count == 1 ? slices[0].Endpoints.Length : 8);
+        var found = new BackendEndpoint[slices.Count == 1 ? AddressCount(slices[0]) : 8];
+        var count = 0;
         var wantedName = servicePort.Name ?? string.Empty;
         foreach (var slice in slices)
         {
@@ -122,22 +123,41 @@ internal static class BackendResolver
 
                 foreach (var address in endpoint.Addresses)
                 {
-                    found.Add(new BackendEndpoint(address, portNumber));
+                    if (count == found.Length)
+                    {
+                        Array.Resize(ref found, Math.Max(8, found.Length * 2));
+                    }
+
+                    found[count++] = new BackendEndpoint(address, portNumber);
                 }
             }
         }
 
-        found.Sort();
-        var distinct = ImmutableArray.CreateBuilder<BackendEndpoint>(found.Count);
-        foreach (var endpoint in found)
+        // Sorted, duplicates merged in place; the array itself becomes the result when it is exactly full.
+        Array.Sort(found, 0, count);
+        var distinct = 0;
+        for (var i = 0; i < count; i++)
         {
-            if (distinct.Count == 0 || distinct[^1] != endpoint)
+            if (distinct == 0 || found[distinct - 1] != found[i])
             {
-                distinct.Add(endpoint);
+                found[distinct++] = found[i];
             }
         }
 
-        return distinct.DrainToImmutable();
+        return distinct == found.Length
+            ? System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(found)
+            : [.. found.AsSpan(0, distinct)];
+    }
+
+    private static int AddressCount(EndpointSlice slice)
+    {
+        var count = 0;
+        foreach (var endpoint in slice.Endpoints)
+        {
+            count += endpoint.Addresses.Length;
+        }
+
+        return count;
     }
 
     /// <summary>The path of a backendRef (<c>spec.rules[0].backendRefs[1]</c>), formatted only when a message needs it.</summary>

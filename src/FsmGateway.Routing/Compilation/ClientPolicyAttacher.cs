@@ -60,6 +60,12 @@ internal sealed class ClientPolicyAttacher
     /// <summary>The merged client policy of a served listener whose connections go to <paramref name="route"/> (null: none).</summary>
     public ClientPolicy Effective(ListenerState listener, TcpRoute? route)
     {
+        if (!_filters.HasListenerFilters && _rateLimitWinners.Count == 0 && !_policies.HasAny(ResourceKind.RouteRuleFilterPolicy) && !_policies.HasAny(ResourceKind.ClientTrafficPolicy))
+        {
+            // Nothing could apply: what the merge below would return, without its allocations (one call per listener).
+            return ClientPolicy.Default;
+        }
+
         var policy = ClientPolicy.Default;
         var sources = new List<ResourceKey>();
         var gateway = listener.Owner.Key;

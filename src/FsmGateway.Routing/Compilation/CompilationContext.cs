@@ -13,10 +13,16 @@ internal sealed class CompilationContext
     private readonly Dictionary<(string Namespace, string Service), List<EndpointSlice>> _slicesByService = [];
 
     public CompilationContext(ConfigSnapshot snapshot, CompilerOptions options, ListenerBindings bindings)
+        : this(snapshot.Resources.Values, options, bindings)
+    {
+    }
+
+    /// <summary>A context over <paramref name="resources"/>, which must be sorted by key and hold each key once (a snapshot's order).</summary>
+    public CompilationContext(IEnumerable<Resource> resources, CompilerOptions options, ListenerBindings bindings)
     {
         Options = options;
         Bindings = bindings;
-        foreach (var resource in snapshot.Resources.Values)
+        foreach (var resource in resources)
         {
             switch (resource)
             {
@@ -98,6 +104,23 @@ internal sealed class CompilationContext
 
         return ns.Length == 0 ? NoLabels : ImmutableDictionary<string, string>.Empty.Add(MetadataNameLabel, ns);
     }
+
+    /// <summary>
+    /// A condition whose message is a constant, shared by every object of one generation that has it (conditions are
+    /// immutable): thousands of listeners and routes say "All references resolved", and one object serves them all.
+    /// </summary>
+    public Condition Fixed(string type, ConditionStatus status, string reason, string message, long generation)
+    {
+        var key = (type, status, reason, message, generation);
+        if (!_fixedConditions.TryGetValue(key, out var condition))
+        {
+            _fixedConditions[key] = condition = new Condition(type, status, reason, message, generation);
+        }
+
+        return condition;
+    }
+
+    private readonly Dictionary<(string, ConditionStatus, string, string, long), Condition> _fixedConditions = [];
 
     public void Note(ResourceKey? subject, string message) => _diagnostics.Add(new Diagnostic(DiagnosticSeverity.Info, subject, message));
 

@@ -57,6 +57,9 @@ internal sealed class FsmFilters
         return filters;
     }
 
+    /// <summary>Whether any ListenerFilter exists (valid or not); without one, <see cref="ForListener"/> finds nothing.</summary>
+    public bool HasListenerFilters => _listenerFilters.Count > 0;
+
     /// <summary>
     /// The valid ListenerFilters on a listener port of a Gateway, in run order: those of aspect <c>Listener</c>, then those
     /// of aspect <c>Route</c> (FSM runs them before the route's own filters).

@@ -10,6 +10,9 @@ internal sealed class GatewayState(Gateway gateway)
 
     public ResourceKey Key => Gateway.Key;
 
+    /// <summary>The Gateway as messages name it (<c>Gateway ns/name</c>), formatted once: every route attached to it names it.</summary>
+    public string Described => field ??= Gateway.Key.ToString();
+
     public long Generation => Gateway.Metadata.Generation;
 
     /// <summary>Why the Gateway as a whole is not accepted (reason, message), or null.</summary>

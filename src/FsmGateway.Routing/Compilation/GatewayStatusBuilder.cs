@@ -16,7 +16,15 @@ internal static class GatewayStatusBuilder
     {
         foreach (var gateway in gateways)
         {
-            var listeners = gateway.Listeners.Select(l => ListenerStatusOf(context, l)).ToList();
+            var listeners = new List<(ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed)>(gateway.Listeners.Count);
+            var listenerStatuses = new ListenerStatus[gateway.Listeners.Count];
+            foreach (var listener in gateway.Listeners)
+            {
+                var outcome = ListenerStatusOf(context, listener);
+                listenerStatuses[listeners.Count] = outcome.Status;
+                listeners.Add(outcome);
+            }
+
             var accepted = Accepted(gateway, listeners);
             var programmed = Programmed(gateway, listeners);
             EquatableArray<GatewayAddress> addresses = [];
@@ -30,7 +38,7 @@ internal static class GatewayStatusBuilder
             statuses[gateway.Key] = new GatewayStatus(
                 addresses,
                 Conditions.Sorted(accepted, programmed),
-                [.. listeners.Select(static l => l.Status)]);
+                System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(listenerStatuses));
         }
     }
 
@@ -86,16 +94,16 @@ internal static class GatewayStatusBuilder
         }
         else
         {
-            accepted = Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted, "Listener is accepted", generation);
+            accepted = context.Fixed(ConditionTypes.Accepted, ConditionStatus.True, ConditionReasons.Accepted, "Listener is accepted", generation);
         }
 
         var conflicted = listener.ConflictMessage is { } conflict
             ? Conditions.True(ConditionTypes.Conflicted, ConditionReasons.ProtocolConflict, conflict, generation)
-            : Conditions.False(ConditionTypes.Conflicted, ConditionReasons.NoConflicts, "No conflicts", generation);
+            : context.Fixed(ConditionTypes.Conflicted, ConditionStatus.False, ConditionReasons.NoConflicts, "No conflicts", generation);
 
         var resolvedRefs = listener.InvalidKindsMessage is { } invalidKinds
             ? Conditions.False(ConditionTypes.ResolvedRefs, ConditionReasons.InvalidRouteKinds, invalidKinds, generation)
-            : Conditions.True(ConditionTypes.ResolvedRefs, ConditionReasons.ResolvedRefs, "All references resolved", generation);
+            : context.Fixed(ConditionTypes.ResolvedRefs, ConditionStatus.True, ConditionReasons.ResolvedRefs, "All references resolved", generation);
 
         var programmed = ProgrammedCondition(listener, bind, generation);
         var status = new ListenerStatus(
@@ -147,16 +155,23 @@ internal static class GatewayStatusBuilder
             return Conditions.False(ConditionTypes.Accepted, rejection.Reason, rejection.Message, generation);
         }
 
-        var invalid = listeners.Where(static l => l.Accepted.Status != ConditionStatus.True).Select(static l => $"{l.State.Named} {l.Accepted.Reason}").ToList();
-        if (invalid.Count == 0)
+        if (listeners.TrueForAll(static l => l.Accepted.Status == ConditionStatus.True))
         {
             return Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted, "Gateway is accepted", generation);
         }
+
+        var invalid = listeners.Where(static l => l.Accepted.Status != ConditionStatus.True).Select(static l => $"{l.State.Named} {l.Accepted.Reason}").ToList();
 
         return invalid.Count == listeners.Count
             ? Conditions.False(ConditionTypes.Accepted, ConditionReasons.ListenersNotValid, $"No listener is valid: {string.Join(", ", invalid)}", generation)
             : Conditions.True(ConditionTypes.Accepted, ConditionReasons.ListenersNotValid, $"Some listeners are not valid: {string.Join(", ", invalid)}", generation);
     }
+
+    /// <summary>"All N accepted listeners are serving", formatted once per N (every Gateway with N listeners says it).</summary>
+    private static string AllServing(int count) =>
+        count < AllServingMessages.Length ? AllServingMessages[count] ??= $"All {count} accepted listeners are serving" : $"All {count} accepted listeners are serving";
+
+    private static readonly string?[] AllServingMessages = new string?[64];
 
     private static Condition Programmed(GatewayState gateway, List<(ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed)> listeners)
     {
@@ -166,13 +181,25 @@ internal static class GatewayStatusBuilder
             return Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid, "The Gateway is not accepted", generation);
         }
 
-        var accepted = listeners.Where(static l => l.Accepted.Status == ConditionStatus.True).ToList();
-        var notServing = accepted.Where(static l => l.Programmed.Status != ConditionStatus.True).ToList();
-        if (accepted.Count > 0 && notServing.Count == 0)
+        var acceptedCount = 0;
+        var serving = 0;
+        foreach (var listener in listeners)
+        {
+            if (listener.Accepted.Status == ConditionStatus.True)
+            {
+                acceptedCount++;
+                serving += listener.Programmed.Status == ConditionStatus.True ? 1 : 0;
+            }
+        }
+
+        if (acceptedCount > 0 && serving == acceptedCount)
         {
             return Conditions.True(ConditionTypes.Programmed, ConditionReasons.Programmed,
-                accepted.Count == 1 ? "The accepted listener is serving" : $"All {accepted.Count} accepted listeners are serving", generation);
+                acceptedCount == 1 ? "The accepted listener is serving" : AllServing(acceptedCount), generation);
         }
+
+        var accepted = listeners.Where(static l => l.Accepted.Status == ConditionStatus.True).ToList();
+        var notServing = accepted.Where(static l => l.Programmed.Status != ConditionStatus.True).ToList();
 
         if (accepted.Count == 0)
         {

@@ -52,6 +52,11 @@ internal static class ListenerValidator
 
     private static void ValidateAddresses(GatewayState state)
     {
+        if (state.Gateway.Addresses.IsEmpty)
+        {
+            return;
+        }
+
         var addresses = new List<string>();
         for (var i = 0; i < state.Gateway.Addresses.Length; i++)
         {
@@ -114,12 +119,33 @@ internal static class ListenerValidator
         }
     }
 
+    private static bool SharesAPort(List<ListenerState> listeners)
+    {
+        for (var i = 1; i < listeners.Count; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (listeners[i].Listener.Port == listeners[j].Listener.Port)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>
     /// A TCP listener shares its port with no other listener of its Gateway, except UDP ones: whether two listeners
     /// conflict is a property of the spec, so listeners we do not serve take part too.
     /// </summary>
     private static void MarkPortConflicts(GatewayState gateway)
     {
+        if (!SharesAPort(gateway.Listeners))
+        {
+            return;
+        }
+
         foreach (var group in gateway.Listeners.Where(static l => l.Listener.Protocol != "UDP").GroupBy(static l => l.Listener.Port))
         {
             var onPort = group.ToList();

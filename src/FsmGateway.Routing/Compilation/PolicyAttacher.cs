@@ -21,6 +21,7 @@ internal sealed class PolicyAttacher
     private readonly Dictionary<ResourceKey, HashSet<ParentReference>> _routeGateways = [];
     private readonly Dictionary<(string Namespace, string Name), HashSet<ParentReference>> _serviceGateways = [];
     private readonly HashSet<ResourceKey> _ourGateways = [];
+    private readonly HashSet<ResourceKind> _winnerKinds = [];
     private readonly FsmFilters? _filters;
 
     private PolicyAttacher(CompilationContext context, FsmFilters? filters)
@@ -37,7 +38,12 @@ internal sealed class PolicyAttacher
     public static PolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, FsmFilters? filters = null)
     {
         var attacher = new PolicyAttacher(context, filters);
-        attacher.IndexReach(gateways, backends);
+        if (context.Policies.Count > 0)
+        {
+            // Only policy statuses read the reach; a cluster without policies need not index every route.
+            attacher.IndexReach(gateways, backends);
+        }
+
         foreach (var policy in context.Policies.OrderBy(static p => p.Kind).ThenBy(static p => p, Resource.OldestFirst))
         {
             attacher._states.Add(attacher.Resolve(policy));
@@ -112,6 +118,12 @@ internal sealed class PolicyAttacher
 
         return sources.Count == 0 ? policy : policy with { Sources = [.. sources] };
     }
+
+    /// <summary>Whether any policy won a target; without one, every backend's policy is <see cref="BackendPolicy.Default"/>.</summary>
+    public bool HasWinners => _winners.Count > 0;
+
+    /// <summary>Whether any policy of <paramref name="kind"/> won a target.</summary>
+    public bool HasAny(ResourceKind kind) => _winnerKinds.Contains(kind);
 
     /// <summary>The policy of <paramref name="kind"/> that won <paramref name="target"/> (valid, and the oldest there), or null.</summary>
     public Resource? Winner(ResourceKind kind, PolicyTarget target) => _winners.GetValueOrDefault((kind, target))?.Policy;
@@ -237,6 +249,7 @@ internal sealed class PolicyAttacher
             foreach (var (_, target) in state.Targets)
             {
                 _winners.TryAdd((policy.Kind, target), state);
+                _winnerKinds.Add(policy.Kind);
             }
         }
 

@@ -10,6 +10,13 @@ internal static class PortConflictResolver
 {
     public static void Run(CompilationContext context, List<GatewayState> gateways)
     {
+        if (context.Options.GatewaysHaveOwnAddresses)
+        {
+            // Listeners of different Gateways never conflict, and those of one Gateway on one port already do
+            // (ListenerValidator): nothing is left to decide.
+            return;
+        }
+
         var contenders = gateways
             .Where(static g => g.Accepted)
             .OrderBy(static g => g.Gateway, Resources.Resource.OldestFirst)
@@ -24,8 +31,16 @@ internal static class PortConflictResolver
                 holders[listener.Listener.Port] = held = [];
             }
 
-            var ownAddresses = context.Options.GatewaysHaveOwnAddresses;
-            var holder = held.FirstOrDefault(h => (!ownAddresses || ReferenceEquals(h.Owner, listener.Owner)) && Overlap(h.Owner, listener.Owner));
+            ListenerState? holder = null;
+            foreach (var candidate in held)
+            {
+                if (Overlap(candidate.Owner, listener.Owner))
+                {
+                    holder = candidate;
+                    break;
+                }
+            }
+
             if (holder is null)
             {
                 held.Add(listener);

@@ -44,7 +44,7 @@ internal static class RouteAttacher
                     continue;
                 }
 
-                if (ours.Any(s => s.ParentRef == echoed))
+                if (AlreadyHas(ours, echoed))
                 {
                     continue;
                 }
@@ -54,7 +54,7 @@ internal static class RouteAttacher
                 ours.Add(new RouteParentStatus(
                     echoed,
                     context.Options.ControllerName,
-                    Conditions.Sorted(accepted, ResolvedRefsCondition(route, backends))));
+                    Conditions.Sorted(accepted, ResolvedRefsCondition(context, route, backends))));
             }
 
             if (backends is not null)
@@ -64,20 +64,52 @@ internal static class RouteAttacher
 
             // Entries other controllers wrote stay as they are; ours are replaced as a whole, and removed when the
             // route no longer reaches a Gateway of ours.
-            if (ours.Count > 0 || route.ExistingParentStatuses.Any(s => s.ControllerName == context.Options.ControllerName))
+            if (ours.Count > 0 || HasEntryOf(route.ExistingParentStatuses, context.Options.ControllerName))
             {
                 statuses[route.Key] = new RouteStatus(route.ExistingParentStatuses.IsEmpty
-                    ? ours.ToImmutable()
+                    ? ours.Count == ours.Capacity ? ours.MoveToImmutable() : ours.ToImmutable()
                     : [.. route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName), .. ours]);
             }
         }
 
-        foreach (var listener in gateways.SelectMany(static g => g.Listeners))
+        foreach (var gateway in gateways)
         {
-            listener.AttachedRoutes.Sort(Resource.OldestFirst);
+            foreach (var listener in gateway.Listeners)
+            {
+                if (listener.AttachedRoutes.Count > 1)
+                {
+                    listener.AttachedRoutes.Sort(Resource.OldestFirst);
+                }
+            }
         }
 
         return backendsByRoute;
+    }
+
+    private static bool AlreadyHas(ImmutableArray<RouteParentStatus>.Builder statuses, ParentReference parentRef)
+    {
+        foreach (var status in statuses)
+        {
+            if (status.ParentRef == parentRef)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool HasEntryOf(EquatableArray<RouteParentStatus> statuses, string controllerName)
+    {
+        foreach (var status in statuses)
+        {
+            if (status.ControllerName == controllerName)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Resolves every rule's backends, so ResolvedRefs speaks for the whole route even when it has several rules.</summary>
@@ -98,7 +130,7 @@ internal static class RouteAttacher
     private static Condition Attach(CompilationContext context, TcpRoute route, int index, ParentReference parentRef, GatewayState gateway)
     {
         var generation = route.Metadata.Generation;
-        var field = $"spec.parentRefs[{index}]";
+        var field = new ParentRefField(index);
         if (route.Rules.Length != 1)
         {
             return Conditions.False(ConditionTypes.Accepted, ConditionReasons.UnsupportedValue,
@@ -146,7 +178,14 @@ internal static class RouteAttacher
         }
 
         return Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted,
-            $"Accepted by {attached} listener{(attached == 1 ? string.Empty : "s")} of {gateway.Key}{AllWeightsZeroNote(route)}", generation);
+            attached == 1 ? $"Accepted by 1 listener of {gateway.Described}{AllWeightsZeroNote(route)}" : $"Accepted by {attached} listeners of {gateway.Described}{AllWeightsZeroNote(route)}",
+            generation);
+    }
+
+    /// <summary>The path of a parentRef (<c>spec.parentRefs[1]</c>), formatted only when a message needs it.</summary>
+    private readonly record struct ParentRefField(int Index)
+    {
+        public override string ToString() => $"spec.parentRefs[{Index}]";
     }
 
     /// <summary>Why <paramref name="listener"/> will not take <paramref name="route"/>, or null when it will.</summary>
@@ -174,12 +213,12 @@ internal static class RouteAttacher
         };
     }
 
-    private static Condition ResolvedRefsCondition(TcpRoute route, ResolvedBackends backends)
+    private static Condition ResolvedRefsCondition(CompilationContext context, TcpRoute route, ResolvedBackends backends)
     {
         var generation = route.Metadata.Generation;
         if (backends.Problems.Count == 0)
         {
-            return Conditions.True(ConditionTypes.ResolvedRefs, ConditionReasons.ResolvedRefs, "All references resolved", generation);
+            return context.Fixed(ConditionTypes.ResolvedRefs, ConditionStatus.True, ConditionReasons.ResolvedRefs, "All references resolved", generation);
         }
 
         var message = string.Join("; ", backends.Problems.Select(static p => p.Message));

@@ -9,45 +9,69 @@ internal static class TableBuilder
     public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
         var entries = new List<ListenerRoute>();
-        foreach (var listener in gateways.SelectMany(static g => g.Listeners).Where(static l => l.IsServed))
+        foreach (var gateway in gateways)
         {
-            var winner = listener.AttachedRoutes.FirstOrDefault();
-            if (winner is null)
+            foreach (var listener in gateway.Listeners)
             {
-                context.Note(listener.Owner.Key, $"{listener.Describe}: no route attached; connections will be closed at once");
+                if (listener.IsServed)
+                {
+                    entries.Add(Entry(context, listener, backends, policies, clients));
+                }
             }
-            else if (listener.AttachedRoutes.Count > 1)
-            {
-                var idle = string.Join(", ", listener.AttachedRoutes.Skip(1).Select(static r => $"{r.Metadata.Namespace}/{r.Metadata.Name}"));
-                context.Note(listener.Owner.Key,
-                    $"{listener.Describe}: {winner.Key} is the oldest attached route and carries the traffic; also attached: {idle}");
-            }
+        }
 
-            var routeBackends = winner is null ? [] : WithPolicies(backends[winner.Key].Backends, listener, winner, policies);
-            foreach (var backend in routeBackends.Where(HasNoReadyEndpoints))
+        entries.Sort(EntryOrder);
+        return new RoutingTable([.. entries]);
+    }
+
+    /// <summary>The table's order: by port, then Gateway, then listener name (unique among served listeners: two listeners of one Gateway on one port conflict, and neither is served).</summary>
+    public static int CompareEntries(ListenerRoute a, ListenerRoute b)
+    {
+        var byPort = a.Port.CompareTo(b.Port);
+        if (byPort != 0)
+        {
+            return byPort;
+        }
+
+        var byGateway = a.Gateway.CompareTo(b.Gateway);
+        return byGateway != 0 ? byGateway : string.CompareOrdinal(a.ListenerName, b.ListenerName);
+    }
+
+    private static readonly Comparison<ListenerRoute> EntryOrder = CompareEntries;
+
+    private static ListenerRoute Entry(CompilationContext context, ListenerState listener, Dictionary<ResourceKey, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
+    {
+        var winner = listener.AttachedRoutes.FirstOrDefault();
+        if (winner is null)
+        {
+            context.Note(listener.Owner.Key, $"{listener.Describe}: no route attached; connections will be closed at once");
+        }
+        else if (listener.AttachedRoutes.Count > 1)
+        {
+            var idle = string.Join(", ", listener.AttachedRoutes.Skip(1).Select(static r => $"{r.Metadata.Namespace}/{r.Metadata.Name}"));
+            context.Note(listener.Owner.Key,
+                $"{listener.Describe}: {winner.Key} is the oldest attached route and carries the traffic; also attached: {idle}");
+        }
+
+        var routeBackends = winner is null ? [] : WithPolicies(backends[winner.Key].Backends, listener, winner, policies);
+        foreach (var backend in routeBackends)
+        {
+            if (HasNoReadyEndpoints(backend))
             {
                 context.Note(winner!.Key, NoReadyEndpoints(backend));
             }
-
-            entries.Add(new ListenerRoute(
-                listener.Owner.Key,
-                listener.Listener.Name,
-                listener.Owner.BindAddresses,
-                listener.Listener.Port,
-                winner?.Key,
-                routeBackends)
-            {
-                Client = clients.Effective(listener, winner),
-            });
         }
 
-        return new RoutingTable(
-        [
-            .. entries
-                .OrderBy(static e => e.Port)
-                .ThenBy(static e => e.Gateway)
-                .ThenBy(static e => e.ListenerName, StringComparer.Ordinal),
-        ]);
+        return new ListenerRoute(
+            listener.Owner.Key,
+            listener.Listener.Name,
+            listener.Owner.BindAddresses,
+            listener.Listener.Port,
+            winner?.Key,
+            routeBackends)
+        {
+            Client = clients.Effective(listener, winner),
+        };
     }
 
     /// <summary>Whether the listener whose route carries <paramref name="backend"/> gets a <see cref="NoReadyEndpoints"/> note.</summary>
@@ -62,6 +86,11 @@ internal static class TableBuilder
 
     private static ImmutableArray<RouteBackend> WithPolicies(ImmutableArray<RouteBackend> backends, ListenerState listener, TcpRoute route, PolicyAttacher policies)
     {
+        if (!policies.HasWinners)
+        {
+            return backends;
+        }
+
         var builder = ImmutableArray.CreateBuilder<RouteBackend>(backends.Length);
         foreach (var backend in backends)
         {
