@@ -2,19 +2,31 @@ using System.Collections.Immutable;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
 using FsmGateway.Routing.Compilation;
+using FsmGateway.Routing.Incremental;
 using FsmGateway.Status;
 
 namespace FsmGateway.Routing;
 
 /// <summary>
 /// <see cref="RouteCompiler"/> with a memory of its last compilation, for a pipeline that compiles one snapshot after
-/// another. When the only objects that changed since the last snapshot (as <see cref="ConfigSnapshot.TryGetChangedKeys"/>
-/// tells) are EndpointSlices, and the options and listener bindings are the same, only the listeners whose backends
-/// reach those Services are recomputed: their endpoints, and the "no ready endpoints" notes on their routes. Nothing
-/// else in a compilation reads EndpointSlices, so statuses (route status across Gateways included) carry over as they
-/// are. Anything else compiles in full. The result is always equal to <see cref="RouteCompiler.Compile"/>'s for the
-/// same input (a property test checks it over random event sequences). Pure like the compiler (no I/O, no clock);
-/// not thread-safe: one pipeline calls it.
+/// another. What changed since the last snapshot (as <see cref="ConfigSnapshot.TryGetChangedKeys"/> tells), and which
+/// listener bindings and data planes differ, decide how much is recompiled:
+/// <list type="bullet">
+/// <item>Only EndpointSlices changed (same options, bindings and data planes): only the table entries whose backends
+/// reach those Services get new endpoints, and their "no ready endpoints" notes are redone. Nothing else in a
+/// compilation reads EndpointSlices, so statuses (route status across Gateways included) carry over as they are.</item>
+/// <item>Gateways, TCPRoutes, Services, EndpointSlices or ReferenceGrants changed, or data planes reported other
+/// bindings or provisioning found something new for some Gateways, and each Gateway has addresses of its own
+/// (<see cref="CompilerOptions.GatewaysHaveOwnAddresses"/>, so Gateways never conflict over a port) and the cluster
+/// holds no policy or filter: only the Gateways those changes can affect are compiled again. They are closed over the
+/// routes attached to them (a route with parents on several Gateways brings them all, so its status, one entry per
+/// parent, is whole), compiled from the objects they depend on alone, and the results replace theirs in the table,
+/// the statuses and the diagnostics.</item>
+/// <item>Anything else (a GatewayClass or Namespace, a policy or filter, other options, a change that reaches too much
+/// of the cluster) compiles in full.</item>
+/// </list>
+/// The result is always equal to <see cref="RouteCompiler.Compile"/>'s for the same input (a property test checks it
+/// over random event sequences). Pure like the compiler (no I/O, no clock); not thread-safe: one pipeline calls it.
 /// </summary>
 public sealed class IncrementalRouteCompiler
 {
@@ -24,16 +36,22 @@ public sealed class IncrementalRouteCompiler
     private ProvisionedDataPlanes? _dataPlanes;
     private CompilationResult? _result;
 
-    /// <summary>The table's listener entries by each Service their backends name; rebuilt after every full compile.</summary>
+    /// <summary>The table's listener entries by each Service their backends name; rebuilt after every compile that moves entries.</summary>
     private Dictionary<(string Namespace, string Name), List<int>>? _entriesByService;
 
-    /// <summary>The EndpointSlices of each Service, kept up to date from the changed keys; built on first use.</summary>
-    private Dictionary<(string Namespace, string Name), Dictionary<ResourceKey, EndpointSlice>>? _slicesByService;
+    /// <summary>Which objects affect which Gateways; built on first use, then kept up to date from the changed keys.</summary>
+    private DependencyIndex? _index;
 
-    /// <summary>Whether the last <see cref="Compile"/> recomputed only what changed.</summary>
+    /// <summary>Whether the last <see cref="Compile"/> recomputed only what changed (either way: endpoints, or some Gateways).</summary>
     public bool LastWasIncremental { get; private set; }
 
-    /// <summary>Compiles <paramref name="snapshot"/>, reusing the previous compilation where only EndpointSlices changed.</summary>
+    /// <summary>How many Gateways the last <see cref="Compile"/> compiled again on their own; 0 when it compiled in full or only endpoints changed.</summary>
+    public int LastRecompiledGateways { get; private set; }
+
+    /// <summary>Whether the last <see cref="Compile"/> compiled only the Gateways its changes reach (see <see cref="LastRecompiledGateways"/>).</summary>
+    public bool LastWasPerGateway { get; private set; }
+
+    /// <summary>Compiles <paramref name="snapshot"/>, reusing the previous compilation where the changes allow it.</summary>
     /// <param name="snapshot">Every object the gateway knows.</param>
     /// <param name="options">Which controller we are; <see cref="CompilerOptions.Default"/> when null.</param>
     /// <param name="bindings">What the transport bound; <see cref="ListenerBindings.Pending"/> when null.</param>
@@ -45,13 +63,40 @@ public sealed class IncrementalRouteCompiler
         options ??= CompilerOptions.Default;
         bindings ??= ListenerBindings.Pending;
         LastWasIncremental = false;
-        if (_result is { } previous && _snapshot is { } before && options.Equals(_options) && bindings.Equals(_bindings) && Equals(dataPlanes, _dataPlanes)
-            && snapshot.TryGetChangedKeys(before, out var changed) && changed.All(static k => k.Kind == ResourceKind.EndpointSlice))
+        LastWasPerGateway = false;
+        LastRecompiledGateways = 0;
+        IReadOnlyCollection<ResourceKey>? changed = null;
+        if (_snapshot is { } before && snapshot.TryGetChangedKeys(before, out changed))
         {
-            _result = EndpointsChanged(previous, before, snapshot, changed);
-            _snapshot = snapshot;
-            LastWasIncremental = true;
-            return _result;
+            _index?.Update(before, snapshot, changed);
+        }
+        else
+        {
+            _index = null;
+        }
+
+        if (_result is { } previous && _snapshot is { } earlier && changed is not null && options.Equals(_options))
+        {
+            var sameInputs = bindings.Equals(_bindings) && Equals(dataPlanes, _dataPlanes);
+            if (sameInputs && changed.All(static k => k.Kind == ResourceKind.EndpointSlice))
+            {
+                _result = EndpointsChanged(previous, earlier, snapshot, changed);
+                _snapshot = snapshot;
+                LastWasIncremental = true;
+                return _result;
+            }
+
+            if (TryPerGateway(previous, earlier, snapshot, changed, options, bindings, dataPlanes) is { } perGateway)
+            {
+                _result = perGateway;
+                _snapshot = snapshot;
+                _bindings = bindings;
+                _dataPlanes = dataPlanes;
+                _entriesByService = null;
+                LastWasIncremental = true;
+                LastWasPerGateway = true;
+                return _result;
+            }
         }
 
         _result = RouteCompiler.Compile(snapshot, options, bindings, dataPlanes);
@@ -60,31 +105,23 @@ public sealed class IncrementalRouteCompiler
         _bindings = bindings;
         _dataPlanes = dataPlanes;
         _entriesByService = null;
-        _slicesByService = null;
         return _result;
     }
 
     private CompilationResult EndpointsChanged(CompilationResult previous, ConfigSnapshot before, ConfigSnapshot after, IReadOnlyCollection<ResourceKey> changed)
     {
-        var slices = _slicesByService ??= IndexSlices(before);
+        var slices = (_index ??= DependencyIndex.Of(after)).SlicesByService;
         var services = new HashSet<(string Namespace, string Name)>();
         foreach (var key in changed)
         {
             if (before.Resources.GetValueOrDefault(key) is EndpointSlice { ServiceName: { } oldService })
             {
                 services.Add((key.Namespace, oldService));
-                Remove(slices, (key.Namespace, oldService), key);
             }
 
-            if (after.Resources.GetValueOrDefault(key) is EndpointSlice { ServiceName: { } newService } slice)
+            if (after.Resources.GetValueOrDefault(key) is EndpointSlice { ServiceName: { } newService })
             {
                 services.Add((key.Namespace, newService));
-                if (!slices.TryGetValue((key.Namespace, newService), out var held))
-                {
-                    slices[(key.Namespace, newService)] = held = [];
-                }
-
-                held[key] = slice;
             }
         }
 
@@ -167,31 +204,344 @@ public sealed class IncrementalRouteCompiler
         && diagnostic.Message.Contains(" has no ready endpoints; ", StringComparison.Ordinal)
         && prefixes.Exists(p => diagnostic.Message.StartsWith(p, StringComparison.Ordinal));
 
-    private static void Remove(Dictionary<(string, string), Dictionary<ResourceKey, EndpointSlice>> slices, (string, string) service, ResourceKey key)
+    /// <summary>
+    /// Compiles again only the Gateways the changes reach (see the class remarks), or returns null when the changes
+    /// need a full compile.
+    /// </summary>
+    private CompilationResult? TryPerGateway(
+        CompilationResult previous,
+        ConfigSnapshot before,
+        ConfigSnapshot after,
+        IReadOnlyCollection<ResourceKey> changed,
+        CompilerOptions options,
+        ListenerBindings bindings,
+        ProvisionedDataPlanes? dataPlanes)
     {
-        if (slices.TryGetValue(service, out var held) && held.Remove(key) && held.Count == 0)
+        if (!options.GatewaysHaveOwnAddresses)
         {
-            slices.Remove(service);
+            // Listeners of different Gateways may conflict over a port: one Gateway's outcome depends on the others.
+            return null;
         }
-    }
 
-    private static Dictionary<(string Namespace, string Name), Dictionary<ResourceKey, EndpointSlice>> IndexSlices(ConfigSnapshot snapshot)
-    {
-        var index = new Dictionary<(string, string), Dictionary<ResourceKey, EndpointSlice>>();
-        foreach (var slice in snapshot.OfType<EndpointSlice>())
+        foreach (var key in changed)
         {
-            if (slice.ServiceName is { } service)
+            if (!DependencyIndex.IsFollowed(key.Kind) || key.Kind is ResourceKind.GatewayClass or ResourceKind.Namespace)
             {
-                if (!index.TryGetValue((slice.Metadata.Namespace, service), out var held))
-                {
-                    index[(slice.Metadata.Namespace, service)] = held = [];
-                }
-
-                held[slice.Key] = slice;
+                // Classes and Namespaces are read by every Gateway; policies and filters attach across Gateways.
+                return null;
             }
         }
 
-        return index;
+        var index = _index ??= DependencyIndex.Of(after);
+        if (index.OtherObjects > 0)
+        {
+            return null;
+        }
+
+        var gateways = new HashSet<ResourceKey>();
+        if (!BindingsDiffer(_bindings!, bindings, gateways) || !DataPlanesDiffer(_dataPlanes, dataPlanes, gateways))
+        {
+            return null;
+        }
+
+        // The seeds: what each change touches directly.
+        var routes = new HashSet<ResourceKey>();
+        foreach (var key in changed)
+        {
+            switch (key.Kind)
+            {
+                case ResourceKind.Gateway:
+                    gateways.Add(key);
+                    break;
+                case ResourceKind.TcpRoute:
+                    routes.Add(key);
+                    if (before.Resources.GetValueOrDefault(key) is TcpRoute old)
+                    {
+                        // The Gateways it left lose its entry in their listeners' attached routes.
+                        gateways.UnionWith(DependencyIndex.Parents(old));
+                    }
+
+                    break;
+                case ResourceKind.Service:
+                    routes.UnionWith(index.RoutesUsing(key.Namespace, key.Name));
+                    break;
+                case ResourceKind.EndpointSlice:
+                    if (before.Resources.GetValueOrDefault(key) is EndpointSlice { ServiceName: { } oldService })
+                    {
+                        routes.UnionWith(index.RoutesUsing(key.Namespace, oldService));
+                    }
+
+                    if (after.Resources.GetValueOrDefault(key) is EndpointSlice { ServiceName: { } newService })
+                    {
+                        routes.UnionWith(index.RoutesUsing(key.Namespace, newService));
+                    }
+
+                    break;
+                case ResourceKind.ReferenceGrant:
+                    routes.UnionWith(index.RoutesReferringInto(key.Namespace));
+                    break;
+            }
+        }
+
+        // Closed over attachment: every route naming an affected Gateway, every Gateway an affected route names.
+        var limit = Math.Max(64, index.Routes / 8);
+        var pendingRoutes = new Queue<ResourceKey>(routes);
+        var pendingGateways = new Queue<ResourceKey>(gateways);
+        while (pendingRoutes.Count > 0 || pendingGateways.Count > 0)
+        {
+            while (pendingGateways.TryDequeue(out var gateway))
+            {
+                foreach (var route in index.RoutesOf(gateway))
+                {
+                    if (routes.Add(route))
+                    {
+                        pendingRoutes.Enqueue(route);
+                    }
+                }
+            }
+
+            while (pendingRoutes.TryDequeue(out var route))
+            {
+                if (after.Resources.GetValueOrDefault(route) is TcpRoute current)
+                {
+                    foreach (var gateway in DependencyIndex.Parents(current))
+                    {
+                        if (gateways.Add(gateway))
+                        {
+                            pendingGateways.Enqueue(gateway);
+                        }
+                    }
+                }
+            }
+
+            if (routes.Count > limit || gateways.Count > limit)
+            {
+                // So much of the cluster that compiling it whole is as cheap.
+                return null;
+            }
+        }
+
+        LastRecompiledGateways = gateways.Count;
+        if (gateways.Count == 0 && routes.Count == 0)
+        {
+            return previous with { Revision = after.Revision };
+        }
+
+        var part = RouteCompiler.CompileResources(Dependencies(after, index, gateways, routes), after.Revision, options, bindings, dataPlanes);
+        return Splice(previous, part, after.Revision, gateways, routes);
+    }
+
+    /// <summary>The objects a compilation of <paramref name="gateways"/> and <paramref name="routes"/> reads, sorted by key.</summary>
+    private static List<Resource> Dependencies(ConfigSnapshot snapshot, DependencyIndex index, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes)
+    {
+        var found = new Dictionary<ResourceKey, Resource>();
+        void Take(ResourceKey key)
+        {
+            if (!found.ContainsKey(key) && snapshot.Resources.TryGetValue(key, out var resource))
+            {
+                found[key] = resource;
+            }
+        }
+
+        foreach (var key in index.ReadEverywhere)
+        {
+            Take(key);
+        }
+
+        foreach (var key in gateways)
+        {
+            Take(key);
+        }
+
+        foreach (var key in routes)
+        {
+            if (snapshot.Resources.GetValueOrDefault(key) is not TcpRoute route)
+            {
+                continue;
+            }
+
+            found[key] = route;
+            foreach (var (ns, name) in DependencyIndex.Services(route))
+            {
+                Take(new ResourceKey(ResourceKind.Service, ns, name));
+                if (index.SlicesByService.TryGetValue((ns, name), out var slices))
+                {
+                    foreach (var (sliceKey, slice) in slices)
+                    {
+                        found[sliceKey] = slice;
+                    }
+                }
+
+                if (ns != route.Metadata.Namespace)
+                {
+                    foreach (var grant in index.GrantsIn(ns))
+                    {
+                        Take(grant);
+                    }
+                }
+            }
+        }
+
+        var sorted = found.Values.ToList();
+        sorted.Sort(static (a, b) => a.Key.CompareTo(b.Key));
+        return sorted;
+    }
+
+    /// <summary><paramref name="previous"/> with what <paramref name="part"/> says of <paramref name="gateways"/> and <paramref name="routes"/> in place of what it said.</summary>
+    private static CompilationResult Splice(CompilationResult previous, CompilationResult part, long revision, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes)
+    {
+        // The table: the other Gateways' entries as they were, merged in order with the recompiled ones.
+        var old = previous.Table.Listeners.Items;
+        var added = part.Table.Listeners.Items;
+        var table = ImmutableArray.CreateBuilder<ListenerRoute>(old.Length + added.Length);
+        var next = 0;
+        foreach (var entry in old)
+        {
+            if (gateways.Contains(entry.Gateway))
+            {
+                continue;
+            }
+
+            while (next < added.Length && TableBuilder.CompareEntries(added[next], entry) < 0)
+            {
+                table.Add(added[next++]);
+            }
+
+            table.Add(entry);
+        }
+
+        while (next < added.Length)
+        {
+            table.Add(added[next++]);
+        }
+
+        var gatewayStatuses = previous.Statuses.Gateways.ToBuilder();
+        foreach (var gateway in gateways)
+        {
+            if (part.Statuses.Gateways.TryGetValue(gateway, out var status))
+            {
+                gatewayStatuses[gateway] = status;
+            }
+            else
+            {
+                gatewayStatuses.Remove(gateway);
+            }
+        }
+
+        var routeStatuses = previous.Statuses.Routes.ToBuilder();
+        var apiVersions = previous.RouteApiVersions as ImmutableDictionary<ResourceKey, string> ?? previous.RouteApiVersions.ToImmutableDictionary();
+        var versions = apiVersions.ToBuilder();
+        foreach (var route in routes)
+        {
+            if (part.Statuses.Routes.TryGetValue(route, out var status))
+            {
+                routeStatuses[route] = status;
+                versions[route] = part.RouteApiVersions[route];
+            }
+            else
+            {
+                routeStatuses.Remove(route);
+                versions.Remove(route);
+            }
+        }
+
+        return previous with
+        {
+            Revision = revision,
+            Table = new RoutingTable(table.Count == table.Capacity ? table.MoveToImmutable() : table.ToImmutable()),
+            Statuses = previous.Statuses with { Gateways = gatewayStatuses.ToImmutable(), Routes = routeStatuses.ToImmutable() },
+            Diagnostics = MergeDiagnostics(previous.Diagnostics, part.Diagnostics, gateways, routes),
+            RouteApiVersions = versions.ToImmutable(),
+        };
+    }
+
+    /// <summary>
+    /// The diagnostics about other objects as they were, and those <paramref name="part"/> has about the recompiled
+    /// Gateways and routes, in a result's order. (The part's notes about GatewayClasses, or with no object, are the
+    /// same as before: classes did not change.)
+    /// </summary>
+    private static ImmutableArray<Diagnostic> MergeDiagnostics(ImmutableArray<Diagnostic> previous, ImmutableArray<Diagnostic> part, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes)
+    {
+        bool Recompiled(Diagnostic d) => d.Object is { } key && (gateways.Contains(key) || routes.Contains(key));
+        var kept = previous.Where(d => !Recompiled(d)).ToList();
+        var fresh = part.Where(Recompiled).ToList();
+        if (fresh.Count == 0 && kept.Count == previous.Length)
+        {
+            return previous;
+        }
+
+        return CompilationContext.Sorted(kept.Concat(fresh));
+    }
+
+    /// <summary>
+    /// Adds to <paramref name="gateways"/> each Gateway whose reported bindings differ; false when the bindings differ
+    /// in a way that is not per Gateway (one process's own ports).
+    /// </summary>
+    private static bool BindingsDiffer(ListenerBindings before, ListenerBindings after, HashSet<ResourceKey> gateways)
+    {
+        if (ReferenceEquals(before, after) || before.Equals(after))
+        {
+            return true;
+        }
+
+        if (before.ByGateway is not { } old || after.ByGateway is not { } now || !before.Unreported.Equals(after.Unreported))
+        {
+            return false;
+        }
+
+        DiffSorted(old, now, static (a, b) => a.Count == b.Count && a.All(p => b.TryGetValue(p.Key, out var o) && p.Value.Equals(o)), gateways);
+        return true;
+    }
+
+    /// <summary>Adds to <paramref name="gateways"/> each Gateway whose data plane differs; false when one side provisions nothing.</summary>
+    private static bool DataPlanesDiffer(ProvisionedDataPlanes? before, ProvisionedDataPlanes? after, HashSet<ResourceKey> gateways)
+    {
+        if (ReferenceEquals(before, after))
+        {
+            return true;
+        }
+
+        if (before is null || after is null)
+        {
+            return false;
+        }
+
+        DiffSorted(before.ByGateway, after.ByGateway, static (a, b) => a.Equals(b), gateways);
+        return true;
+    }
+
+    /// <summary>Walks two maps sorted by key side by side, adding each key that is in one only or whose values differ.</summary>
+    private static void DiffSorted<T>(ImmutableSortedDictionary<ResourceKey, T> before, ImmutableSortedDictionary<ResourceKey, T> after, Func<T, T, bool> same, HashSet<ResourceKey> keys)
+        where T : class
+    {
+        using var a = before.GetEnumerator();
+        using var b = after.GetEnumerator();
+        var hasA = a.MoveNext();
+        var hasB = b.MoveNext();
+        while (hasA || hasB)
+        {
+            var order = !hasA ? 1 : !hasB ? -1 : a.Current.Key.CompareTo(b.Current.Key);
+            if (order < 0)
+            {
+                keys.Add(a.Current.Key);
+                hasA = a.MoveNext();
+            }
+            else if (order > 0)
+            {
+                keys.Add(b.Current.Key);
+                hasB = b.MoveNext();
+            }
+            else
+            {
+                if (!ReferenceEquals(a.Current.Value, b.Current.Value) && !same(a.Current.Value, b.Current.Value))
+                {
+                    keys.Add(a.Current.Key);
+                }
+
+                hasA = a.MoveNext();
+                hasB = b.MoveNext();
+            }
+        }
     }
 
     private static Dictionary<(string Namespace, string Name), List<int>> IndexEntries(RoutingTable table)

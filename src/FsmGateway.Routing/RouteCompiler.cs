@@ -25,7 +25,16 @@ public static class RouteCompiler
     public static CompilationResult Compile(ConfigSnapshot snapshot, CompilerOptions? options = null, ListenerBindings? bindings = null, ProvisionedDataPlanes? dataPlanes = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        var context = new CompilationContext(snapshot, options ?? CompilerOptions.Default, bindings ?? ListenerBindings.Pending) { DataPlanes = dataPlanes };
+        return CompileResources(snapshot.Resources.Values, snapshot.Revision, options ?? CompilerOptions.Default, bindings ?? ListenerBindings.Pending, dataPlanes);
+    }
+
+    /// <summary>
+    /// Compiles <paramref name="resources"/> (sorted by key, each key once, as a snapshot holds them): what
+    /// <see cref="IncrementalRouteCompiler"/> calls with the part of a snapshot some Gateways depend on.
+    /// </summary>
+    internal static CompilationResult CompileResources(IEnumerable<Resource> resources, long revision, CompilerOptions options, ListenerBindings bindings, ProvisionedDataPlanes? dataPlanes)
+    {
+        var context = new CompilationContext(resources, options, bindings) { DataPlanes = dataPlanes };
 
         var classStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayClassStatus>();
         var gatewayStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayStatus>();
@@ -51,7 +60,7 @@ public static class RouteCompiler
             Policies = policyStatuses.ToImmutable(),
             Conditions = conditionStatuses.ToImmutable(),
         };
-        return new CompilationResult(snapshot.Revision, table, statuses, context.SortedDiagnostics())
+        return new CompilationResult(revision, table, statuses, context.SortedDiagnostics())
         {
             RouteApiVersions = context.Routes.Where(r => statuses.Routes.ContainsKey(r.Key)).ToDictionary(static r => r.Key, static r => r.ApiVersion),
         };
