@@ -131,6 +131,37 @@ public sealed class PerGatewayCompileTests
     }
 
     [Fact]
+    public void ClosureTryUpdate_ARouteOrGatewayOfAnotherGateway_LeavesTheClosureAsItIs()
+    {
+        var snapshot = ConfigSnapshot.From(Cluster());
+        var gateway = new ResourceKey(ResourceKind.Gateway, "a", "gw-0");
+        var closure = GatewayClosure.Of(snapshot, gateway, null, GatewayApi.DefaultControllerName);
+
+        var changed = snapshot
+            .Apply(new ConfigEvent.Upserted("default", Route("b", "r0", [("b", "gw-1", null)], "s2", null, 3)))
+            .Apply(new ConfigEvent.Upserted("default", Gateway("c", "gw-2", "fsm", 9005, fromAll: false, conflict: false)));
+        Assert.True(changed.TryGetChangedKeys(snapshot, out var keys));
+
+        Assert.True(GatewayClosure.TryUpdate(closure, changed, keys, out var updated));
+        Assert.Same(closure, updated);
+        Assert.Equal(GatewayClosure.Of(changed, gateway, null, GatewayApi.DefaultControllerName).ToList(), updated.ToList());
+    }
+
+    [Fact]
+    public void ClosureTryUpdate_ARouteThatNamesTheGateway_AsksForARecompute()
+    {
+        var snapshot = ConfigSnapshot.From(Cluster());
+        var gateway = new ResourceKey(ResourceKind.Gateway, "a", "gw-0");
+        var closure = GatewayClosure.Of(snapshot, gateway, null, GatewayApi.DefaultControllerName);
+
+        // A route of b's that now names a's Gateway as well.
+        var changed = snapshot.Apply(new ConfigEvent.Upserted("default", Route("b", "r0", [("b", "gw-1", null), ("a", "gw-0", null)], "s2", null, 3)));
+        Assert.True(changed.TryGetChangedKeys(snapshot, out var keys));
+
+        Assert.False(GatewayClosure.TryUpdate(closure, changed, keys, out _));
+    }
+
+    [Fact]
     public void Compile_WithoutOwnAddresses_ARouteChangeCompilesInFull()
     {
         var snapshot = ConfigSnapshot.From(Cluster());

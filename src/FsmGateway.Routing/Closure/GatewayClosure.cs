@@ -130,8 +130,10 @@ public static class GatewayClosure
     /// <summary>
     /// Brings a closure computed earlier up to date with <paramref name="snapshot"/> when the only objects that changed
     /// since (<paramref name="changed"/>, as <see cref="ConfigSnapshot.TryGetChangedKeys"/> gives them) are Services and
-    /// EndpointSlices, which the closure takes or leaves by the Services its routes name: O(changes), not O(objects),
-    /// and equal to <see cref="Of"/> for the new snapshot. False for any other change: then call <see cref="Of"/>.
+    /// EndpointSlices, which the closure takes or leaves by the Services its routes name, and other Gateways or routes
+    /// that neither name this Gateway nor are in its closure: O(changes), not O(objects), and equal to <see cref="Of"/>
+    /// for the new snapshot. False for any other change (this Gateway, a route of it, any other kind): then call
+    /// <see cref="Of"/>.
     /// </summary>
     /// <param name="closure">The Gateway's closure of the earlier snapshot.</param>
     /// <param name="snapshot">The new snapshot.</param>
@@ -148,9 +150,24 @@ public static class GatewayClosure
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(changed);
         updated = closure;
-        if (changed.Any(static k => k.Kind is not (ResourceKind.Service or ResourceKind.EndpointSlice)))
+        if (changed.Any(static k => k.Kind is not (ResourceKind.Service or ResourceKind.EndpointSlice or ResourceKind.TcpRoute or ResourceKind.Gateway)))
         {
             return false;
+        }
+
+        // A Gateway or route change matters only to the closure of that Gateway, or of a Gateway the route names (or
+        // named, when the closure holds it); an empty closure (no such Gateway yet) cannot tell which Gateway it is for.
+        var root = closure.IsEmpty ? null : closure.Values.OfType<Gateway>().First();
+        foreach (var key in changed)
+        {
+            switch (key.Kind)
+            {
+                case ResourceKind.Gateway when root is null || key == root.Key:
+                    return false;
+                case ResourceKind.TcpRoute when root is not null
+                    && (closure.ContainsKey(key) || snapshot.Resources.GetValueOrDefault(key) is TcpRoute route && route.ParentRefs.Any(p => NamesGateway(p, route.Metadata.Namespace, root))):
+                    return false;
+            }
         }
 
         if (closure.IsEmpty || changed.Count == 0)
