@@ -1,6 +1,7 @@
 extern alias host;
 
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using FsmGateway.Configuration;
@@ -133,13 +134,73 @@ internal static class ScaleBenchmark
         // Let every subscriber loop finish with the last snapshot before counting what the unaffected ones received.
         await Task.Delay(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         var unaffected = planes.Where(p => !affectedPlanes.Contains(p)).ToList();
+        var endpointIncremental = compiler.Incremental;
+        var unaffectedBytes = unaffected.Sum(static p => p.Bytes);
+        var unaffectedBatches = unaffected.Sum(static p => p.Batches);
+
+        // Route changes (one route's backend weight), through the same pipeline: compiled per Gateway, then streamed.
+        var routeCompile = new List<double>();
+        var routeEndToEnd = new List<double>();
+        var routeGateways = new List<int>();
+        compiler.ResetCounters();
+        for (var c = 0; c < changes; c++)
+        {
+            var gateway = random.Next(Math.Min(subscribers, LargeSnapshot.Gateways));
+            var route = gateway + (LargeSnapshot.Gateways * random.Next(LargeSnapshot.ListenersPerGateway));
+            var affected = planes.Where(p => p.Gateway == gateway).ToList();
+            var change = new ConfigEvent.Upserted("default", Route(route, weight: 2 + (c % 50)));
+
+            var start = Stopwatch.GetTimestamp();
+            snapshot = snapshot.Apply(change);
+            _ = snapshot.Resources;
+            var reduced = Stopwatch.GetTimestamp();
+            result = compiler.Compile(snapshot);
+            var compiled = Stopwatch.GetTimestamp();
+            routeGateways.Add(compiler.LastRecompiledGateways);
+            state.Applied(snapshot, result, ListenerBindings.AssumeAllBound, notServing: null);
+            await Task.WhenAll(affected.Select(p => p.WaitForAsync(snapshot.Revision))).ConfigureAwait(false);
+            var held = affected.Max(p => p.ReceivedAt);
+            routeCompile.Add(Stopwatch.GetElapsedTime(reduced, compiled).TotalMilliseconds);
+            routeEndToEnd.Add(Stopwatch.GetElapsedTime(start, held).TotalMilliseconds);
+        }
+
+        var routeIncremental = compiler.PerGateway;
+
+        // Data-plane reports: the controller compiles with what data planes reported binding (ListenerBindings.Reported);
+        // each report changes one Gateway's outcome for one port. The first compile with reports is a full one.
+        var reportCompile = new List<double>();
+        var outcomes = Enumerable.Range(0, LargeSnapshot.Gateways).ToImmutableSortedDictionary(
+            static g => new ResourceKey(ResourceKind.Gateway, $"team-{g % 50}", $"gw-{g}"),
+            static g => Enumerable.Range(0, LargeSnapshot.ListenersPerGateway).ToImmutableSortedDictionary(l => 10_000 + (g * LargeSnapshot.ListenersPerGateway) + l, _ => BindOutcome.Bound));
+        compiler.Bindings = ListenerBindings.Reported(outcomes, BindOutcome.NotYetBound);
+        compiler.Compile(snapshot);
+        compiler.ResetCounters();
+        for (var c = 0; c < changes; c++)
+        {
+            var gateway = random.Next(LargeSnapshot.Gateways);
+            var key = new ResourceKey(ResourceKind.Gateway, $"team-{gateway % 50}", $"gw-{gateway}");
+            var port = 10_000 + (gateway * LargeSnapshot.ListenersPerGateway) + random.Next(LargeSnapshot.ListenersPerGateway);
+            var ports = outcomes[key];
+            outcomes = outcomes.SetItem(key, ports.SetItem(port, ports[port].State == BindState.Bound ? BindOutcome.Failed("address already in use") : BindOutcome.Bound));
+            compiler.Bindings = ListenerBindings.Reported(outcomes, BindOutcome.NotYetBound);
+            var start = Stopwatch.GetTimestamp();
+            compiler.Compile(snapshot);
+            reportCompile.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        var reportIncremental = compiler.PerGateway;
         Console.WriteLine($"{changes} EndpointSlice changes (one endpoint address each; debounce not included):");
         Console.WriteLine($"  reducer (apply + merged view): {Percentiles(reducer)}");
-        Console.WriteLine($"  compile:                       {Percentiles(compile)} ({compiler.Incremental} of {changes} incremental)");
+        Console.WriteLine($"  compile:                       {Percentiles(compile)} ({endpointIncremental} of {changes} incremental)");
         Console.WriteLine($"  applied -> subscriber holds:   {Percentiles(push)}");
         Console.WriteLine($"  event -> subscriber holds:     {Percentiles(endToEnd)}");
         Console.WriteLine($"  bytes pushed per change to its affected subscriber(s): {affectedBytes.Average():F0} B average, {affectedBytes.Max()} B max");
-        Console.WriteLine($"  bytes pushed to the {unaffected.Count:N0} unaffected subscribers over all changes: {unaffected.Sum(static p => p.Bytes)} B in {unaffected.Sum(static p => p.Batches)} batches");
+        Console.WriteLine($"  bytes pushed to the {unaffected.Count:N0} unaffected subscribers over all changes: {unaffectedBytes} B in {unaffectedBatches} batches");
+        Console.WriteLine($"{changes} route changes (one TCPRoute's backend weight each; debounce not included):");
+        Console.WriteLine($"  compile:                       {Percentiles(routeCompile)} ({routeIncremental} of {changes} per Gateway, {routeGateways.Average():F1} Gateways recompiled on average)");
+        Console.WriteLine($"  event -> subscriber holds:     {Percentiles(routeEndToEnd)}");
+        Console.WriteLine($"{changes} data-plane reports (one listener's bind outcome each):");
+        Console.WriteLine($"  compile:                       {Percentiles(reportCompile)} ({reportIncremental} of {changes} per Gateway)");
         using (var self = Process.GetCurrentProcess())
         {
             Console.WriteLine($"controller memory after the changes: managed heap {GC.GetTotalMemory(forceFullCollection: true) / 1024.0 / 1024.0:F0} MiB, peak RSS {self.PeakWorkingSet64 / 1024.0 / 1024.0:F0} MiB");
@@ -167,6 +228,17 @@ internal static class ScaleBenchmark
             ]);
     }
 
+    /// <summary>TCPRoute <paramref name="route"/> as <see cref="LargeSnapshot"/> builds it, with its backend's weight set to <paramref name="weight"/>.</summary>
+    private static TcpRoute Route(int route, int weight)
+    {
+        var g = route % LargeSnapshot.Gateways;
+        var ns = $"team-{g % 50}";
+        return new TcpRoute(
+            new ObjectMeta(ns, $"route-{route}") { CreationTimestamp = new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(route) },
+            [new ParentReference(null, null, null, $"gw-{g}", $"l{route / LargeSnapshot.Gateways}", null)],
+            [new TcpRouteRule([new BackendReference(null, null, ns, $"svc-{route}", 80, weight)])]);
+    }
+
     private static string Percentiles(List<double> values)
     {
         var sorted = values.Order().ToList();
@@ -181,10 +253,20 @@ internal static class ScaleBenchmark
 
         public int Incremental { get; private set; }
 
+        public int PerGateway { get; private set; }
+
+        public int LastRecompiledGateways => _compiler.LastRecompiledGateways;
+
+        /// <summary>What data planes reported binding; every port bound until a report says otherwise.</summary>
+        public ListenerBindings Bindings { get; set; } = ListenerBindings.AssumeAllBound;
+
+        public void ResetCounters() => (Incremental, PerGateway) = (0, 0);
+
         public CompilationResult Compile(ConfigSnapshot snapshot)
         {
-            var result = _compiler.Compile(snapshot, options, ListenerBindings.AssumeAllBound);
+            var result = _compiler.Compile(snapshot, options, Bindings);
             Incremental += _compiler.LastWasIncremental ? 1 : 0;
+            PerGateway += _compiler.LastWasPerGateway ? 1 : 0;
             return result;
         }
     }

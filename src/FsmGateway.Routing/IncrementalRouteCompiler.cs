@@ -39,7 +39,7 @@ public sealed class IncrementalRouteCompiler
     /// <summary>The table's listener entries by each Service their backends name; rebuilt after every compile that moves entries.</summary>
     private Dictionary<(string Namespace, string Name), List<int>>? _entriesByService;
 
-    /// <summary>Which objects affect which Gateways; built on first use, then kept up to date from the changed keys.</summary>
+    /// <summary>Which objects affect which Gateways; built with a full compile, then kept up to date from the changed keys.</summary>
     private DependencyIndex? _index;
 
     /// <summary>Whether the last <see cref="Compile"/> recomputed only what changed (either way: endpoints, or some Gateways).</summary>
@@ -100,6 +100,9 @@ public sealed class IncrementalRouteCompiler
         }
 
         _result = RouteCompiler.Compile(snapshot, options, bindings, dataPlanes);
+
+        // Indexed once here (then kept up to date from the changed keys), so the first change after start does not pay for it.
+        _index ??= DependencyIndex.Of(snapshot);
         _snapshot = snapshot;
         _options = options;
         _bindings = bindings;
