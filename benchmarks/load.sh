@@ -14,6 +14,8 @@
 #   L4BENCH=../shared/bench/l4bench.sh (relative to the repo root)   ROUNDS=3   SKIP_BUILD=0 (1: use the built host)
 #   GW_ENV="" (extra VAR=value settings for our host, e.g. GW_ENV="DOTNET_TieredPGO=0")   GW_ARGS="" (extra run args)
 #   EXE="" (an executable host to run as gw-aot next to gw; it gets GW_ENV and GW_ARGS too)
+#   GW_B_ARGS="" (run args of a second JIT host, gw-b, in the same rounds instead of GW_ARGS: an A/B of a setting,
+#                 e.g. GW_ARGS="--transport sockets" GW_B_ARGS="--transport linux"; it gets a ratio table of its own)
 #   PROXIES="direct haproxy haproxy-splice nginx"  (the others; gw is always added)   QUICK_MIN=0.5
 #   Every other l4bench knob (BULK_SECS, RR_SECS, CC_SECS, WARMUP_SECS, PIN, PROXY_CPUS, OUT_DIR, ...) passes through.
 #   Needs: haproxy nginx (+ stream module) iperf3 wrk jq taskset dotnet. Missing ones: run `l4bench.sh --install-deps`.
@@ -84,7 +86,9 @@ case ${1:-} in
   --report)
     [[ -r ${2:-} ]] || die "usage: $0 --report path/to/results.tsv"
     rc=0; ratio_table "$2" || rc=$?
-    if grep -q $'^gw-aot\t' "$2"; then ratio_table "$2" gw-aot || rc=$?; fi
+    for ours in gw-b gw-aot; do
+      if grep -q "^$ours"$'\t' "$2"; then ratio_table "$2" "$ours" || rc=$?; fi
+    done
     exit "$rc" ;;
   --quick) QUICK=1; shift ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
@@ -115,6 +119,9 @@ gw_spec() {
   echo "$name=sed -e \"s/@LISTEN@/\$LISTEN_PORT/g\" -e \"s/@BACKEND@/\$BACKEND_PORT/g\" '$tmpl' > \"\$BENCH_WORK/$name.yaml\" && exec env ${GW_ENV:-} $* run --config \"\$BENCH_WORK/$name.yaml\" --admin-port 0 --log-level Warning ${GW_ARGS:-}"
 }
 gws=("$(gw_spec gw dotnet "'$dll'")")
+if [[ -n ${GW_B_ARGS:-} ]]; then
+  gws+=("$(GW_ARGS=$GW_B_ARGS gw_spec gw-b dotnet "'$dll'")")
+fi
 if [[ -n ${EXE:-} ]]; then
   [[ -x $EXE ]] || die "not an executable: $EXE (eng/publish.sh builds the Native AOT data plane)"
   gws+=("$(gw_spec gw-aot "'$(cd "$(dirname "$EXE")" && pwd)/$(basename "$EXE")'")")
@@ -134,6 +141,7 @@ export OUT_DIR=${OUT_DIR:-/tmp/fsm-load-$(date +%Y%m%d-%H%M%S)}
 cat "$OUT_DIR/table.txt"
 rc=0
 ratio_table "$OUT_DIR/results.tsv" | tee "$OUT_DIR/ratio.txt" || rc=$?
+if [[ -n ${GW_B_ARGS:-} ]]; then ratio_table "$OUT_DIR/results.tsv" gw-b | tee -a "$OUT_DIR/ratio.txt" || rc=$?; fi
 if [[ -n ${EXE:-} ]]; then ratio_table "$OUT_DIR/results.tsv" gw-aot | tee -a "$OUT_DIR/ratio.txt" || rc=$?; fi
 echo "results: $OUT_DIR"
 exit "$rc"
