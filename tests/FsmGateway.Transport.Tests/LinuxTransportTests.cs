@@ -42,6 +42,7 @@ public sealed class LinuxTransportTests
         });
         var payload = new byte[Size];
         new Random(13).NextBytes(payload);
+        long spliced = -1;
 
         var (line, transport) = await WithAccessLogAsync(sink, async port =>
         {
@@ -52,12 +53,14 @@ public sealed class LinuxTransportTests
             var reply = await client.ReadToEndAsync(deadline.Token);
             Assert.False(reply.Reset, "the connection was reset");
             Assert.Equal("done"u8.ToArray(), reply.Data);
+            spliced = SplicedMetric();
         });
 
         var (bytes, hash) = await received.Task.Within("the backend receiving everything");
         Assert.Equal(Size, bytes);
         Assert.Equal(SHA256.HashData(payload), hash);
         Assert.True(transport.SplicedBytes >= Size / 2, $"only {transport.SplicedBytes} of {Size} bytes were spliced");
+        Assert.Equal(transport.SplicedBytes, spliced);
         Assert.EndsWith($" bytes_upstream={Size} bytes_downstream=4 reason=client_closed closed_by=client", line, StringComparison.Ordinal);
     }
 
@@ -329,6 +332,24 @@ public sealed class LinuxTransportTests
     {
         var error = Assert.Throws<OptionsValidationException>(() => GatewayProxy.CreateDefault(new ProxyOptions { ListenerShards = shards, Transport = transport }));
         Assert.Contains(failure, error.Failures);
+    }
+
+    /// <summary>The largest value any live <c>fsmgateway.relay.spliced_bytes</c> instrument reports now (one proxy runs at a time).</summary>
+    private static long SplicedMetric()
+    {
+        long value = -1;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = static (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ProxyMetrics.MeterName && instrument.Name == "fsmgateway.relay.spliced_bytes")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, measured, _, _) => value = Math.Max(value, measured));
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return value;
     }
 
     /// <summary>

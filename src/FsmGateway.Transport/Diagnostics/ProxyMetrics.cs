@@ -103,6 +103,10 @@ internal sealed class ProxyMetrics : IDisposable
     /// Adds the per-endpoint instruments (behind <see cref="ProxyOptions.EndpointMetrics"/>): observed from the endpoint
     /// states at each collection, one series per endpoint being served, labelled by backend and <c>endpoint</c>.
     /// </summary>
+    /// <summary>Exports how many bytes the Linux transport relayed with <c>splice(2)</c>: zero-copy, never in the process's memory.</summary>
+    public void ObserveSplice(Linux.LinuxTransport transport) =>
+        _meter.CreateObservableCounter("fsmgateway.relay.spliced_bytes", () => transport.SplicedBytes, "By", "Bytes the Linux transport relayed zero-copy with splice(2), both directions (they are in fsmgateway.bytes too).");
+
     public void ObserveEndpoints(EndpointRegistry registry)
     {
         _meter.CreateObservableUpDownCounter(

@@ -88,6 +88,11 @@ public sealed class GatewayProxy : IAsyncDisposable
         _prober = new ActiveHealthProber(timeProvider, log, _metrics);
         _endpoints = new EndpointRegistry(timeProvider, _prober);
         _passiveHealth = PassiveHealthSettings.From(_options);
+        if (connector is Linux.LinuxTransport linux)
+        {
+            _metrics.ObserveSplice(linux);
+        }
+
         if (_options.EndpointMetrics)
         {
             _metrics.ObserveEndpoints(_endpoints);
