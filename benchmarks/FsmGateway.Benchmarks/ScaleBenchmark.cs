@@ -68,6 +68,7 @@ internal static class ScaleBenchmark
             Options.Create(new GatewayControllerOptions()),
             Options.Create(new ConfigStreamServerOptions { Identity = "scale-benchmark" }),
             lifetime,
+            TimeProvider.System,
             NullLogger<ConfigStreamService>.Instance);
         state.Applied(snapshot, result, ListenerBindings.AssumeAllBound, notServing: null);
 

@@ -27,6 +27,7 @@ internal static class KubernetesCommands
         var image = new Option<string?>("--image") { Description = "Data-plane image to provision per accepted Gateway (a Deployment and a LoadBalancer Service labelled app=fsm-gateway). Without it, nothing is provisioned." };
         var streamAddress = new Option<string>("--stream-address") { Description = "Address of the config stream data planes subscribe to (gRPC over HTTP/2; every replica serves it).", DefaultValueFactory = _ => "0.0.0.0" };
         var streamPort = new Option<int>("--stream-port") { Description = "Port of the config stream; 0 picks a free one.", DefaultValueFactory = _ => ConfigStreamServerOptions.DefaultPort };
+        var tokenReview = new Option<string>("--stream-token-review-interval") { Description = "How often the ServiceAccount token each open config stream was admitted with is reviewed again (a TokenReview), so a revoked ServiceAccount or deleted pod stops receiving config; a stream also ends when its token expires, and the data plane connects again with the token the kubelet renewed.", DefaultValueFactory = _ => "1m" };
         var streamInsecure = new Option<bool>("--stream-insecure")
         {
             Description = "Serve the config stream as plain HTTP/2 to any caller, without TLS or data-plane authentication (local use and tests only). By default it is TLS, with a certificate from the CA in Secret fsm-gateway-controller-ca in --leader-election-namespace (created if absent), and each data plane is authenticated by its ServiceAccount token.",
@@ -38,7 +39,7 @@ internal static class KubernetesCommands
         var serve = new ServeOptions();
         var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader), provision a data plane per Gateway and stream each data plane its Gateway's config.")
         {
-            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort, streamInsecure, dataPlaneStream,
+            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort, streamInsecure, tokenReview, dataPlaneStream,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -53,10 +54,10 @@ internal static class KubernetesCommands
             TimeSpan Positive(Option<string> option) => DurationParser.Read(parse, option) is var value && value > TimeSpan.Zero
                 ? value
                 : throw new ArgumentException($"{option.Name}: '{parse.GetValue(option)}' is not a positive duration (e.g. 15s)");
-            TimeSpan lease, renew, retry;
+            TimeSpan lease, renew, retry, review;
             try
             {
-                (lease, renew, retry) = (Positive(leaseDuration), Positive(renewDeadline), Positive(retryPeriod));
+                (lease, renew, retry, review) = (Positive(leaseDuration), Positive(renewDeadline), Positive(retryPeriod), Positive(tokenReview));
             }
             catch (ArgumentException e)
             {
@@ -124,6 +125,7 @@ internal static class KubernetesCommands
                     o.Port = parse.GetValue(streamPort);
                     o.Provisions = parse.GetValue(image) is not null;
                     o.Insecure = insecure;
+                    o.TokenReviewInterval = review;
                     o.Namespace = parse.GetValue(leaseNamespace)!;
                     if (dataPlaneAddress is not null && new Uri(dataPlaneAddress).Host is { Length: > 0 } host)
                     {

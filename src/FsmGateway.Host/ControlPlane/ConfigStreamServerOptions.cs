@@ -28,6 +28,13 @@ internal sealed class ConfigStreamServerOptions
     /// </summary>
     public bool Insecure { get; set; }
 
+    /// <summary>
+    /// How often the token an open stream was admitted with is reviewed again (<c>--stream-token-review-interval</c>):
+    /// a revoked ServiceAccount (or a deleted pod, whose bound token dies with it) stops receiving config within this.
+    /// A stream also ends when the token expires. One TokenReview per open stream per interval.
+    /// </summary>
+    public TimeSpan TokenReviewInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The controller's namespace: where the CA Secret is, and whose Service DNS names the serving certificate holds.</summary>
     public string Namespace { get; set; } = "fsm-system";
 
@@ -62,6 +69,11 @@ internal sealed class ConfigStreamServerOptionsValidator : IValidateOptions<Conf
         if (!options.Insecure && string.IsNullOrEmpty(options.Namespace))
         {
             failures.Add("--leader-election-namespace: the controller's namespace (where the config stream's CA Secret is kept) must not be empty");
+        }
+
+        if (options.TokenReviewInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"--stream-token-review-interval: {options.TokenReviewInterval} is not a positive duration");
         }
 
         if (options.Port is < 0 or > 65535)

@@ -21,7 +21,10 @@ namespace FsmGateway.Host.ControlPlane;
 /// The controller's end of the config stream (ADR 0010), served by every replica. A data plane says which Gateway it
 /// serves; it gets that Gateway's dependency closure (<see cref="GatewayClosure"/>) of the controller's latest applied
 /// snapshot, first whole (ending in synced), then as upserts and deletes computed against what it was sent, after every
-/// snapshot that changes them. Its reports of what it bound feed <see cref="DataPlaneReports"/>.
+/// snapshot that changes them. Its reports of what it bound feed <see cref="DataPlaneReports"/>. A stream lasts no longer
+/// than the credential it was admitted with: it ends (Unauthenticated) when the token expires, and when a review of
+/// the token every <see cref="ConfigStreamServerOptions.TokenReviewInterval"/> refuses it (a revoked ServiceAccount, a
+/// deleted pod); the data plane keeps serving and connects again with the token the kubelet renewed.
 /// </summary>
 internal sealed partial class ConfigStreamService(
     GatewayRuntimeState state,
@@ -31,6 +34,7 @@ internal sealed partial class ConfigStreamService(
     IOptions<GatewayControllerOptions> controllerOptions,
     IOptions<ConfigStreamServerOptions> options,
     IHostApplicationLifetime lifetime,
+    TimeProvider time,
     ILogger<ConfigStreamService> logger) : ConfigStream.ConfigStreamBase
 {
     /// <summary>The protocol versions this controller serves, oldest first.</summary>
@@ -77,9 +81,11 @@ internal sealed partial class ConfigStreamService(
         // The controller stopping ends every stream at once (Kestrel would otherwise wait for these endless calls until
         // its shutdown timeout): each data plane keeps serving and connects to another replica.
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        var credential = authorizer.ChecksCredentials ? GuardCredentialAsync(context, gateway, stream) : Task.FromResult<(DataPlaneRefusal Refusal, bool Expired)?>(null);
         try
         {
-            // The data plane closing its side (or breaking) ends the call; so does the controller stopping.
+            // The data plane closing its side (or breaking) ends the call; so does the controller stopping, and the
+            // credential expiring or being refused.
             var reading = ReadReportsAsync(requestStream, connection, stream);
             await SendConfigAsync(gateway, responseStream, stream.Token).ConfigureAwait(false);
             await reading.ConfigureAwait(false);
@@ -89,8 +95,64 @@ internal sealed partial class ConfigStreamService(
         }
         finally
         {
+            await stream.CancelAsync().ConfigureAwait(false);
             reports.Disconnect(connection);
             LogUnsubscribed(logger, LogText.Escape(dataPlane), gateway.ToString());
+        }
+
+        if (await credential.ConfigureAwait(false) is { } ended)
+        {
+            if (ended.Expired)
+            {
+                LogCredentialExpired(logger, LogText.Escape(dataPlane), gateway.ToString(), ended.Refusal.Message);
+            }
+            else
+            {
+                LogCredentialRefused(logger, LogText.Escape(dataPlane), gateway.ToString(), ended.Refusal.Code.ToString(), ended.Refusal.Message);
+            }
+
+            throw new RpcException(new Grpc.Core.Status(ended.Refusal.Code, ended.Refusal.Message));
+        }
+    }
+
+    /// <summary>
+    /// Ends the stream (cancels <paramref name="stream"/>) when the credential it was admitted with expires, or a review
+    /// of it every <see cref="ConfigStreamServerOptions.TokenReviewInterval"/> refuses it; returns why, or null when
+    /// the stream ended otherwise. A review that cannot be made now (the API server away) leaves the stream open: the
+    /// token's expiry still bounds it.
+    /// </summary>
+    private async Task<(DataPlaneRefusal Refusal, bool Expired)?> GuardCredentialAsync(ServerCallContext context, ResourceKey gateway, CancellationTokenSource stream)
+    {
+        var expiry = authorizer.CredentialExpiry(context);
+        var interval = options.Value.TokenReviewInterval;
+        try
+        {
+            while (true)
+            {
+                var now = time.GetUtcNow();
+                if (expiry is { } expires && expires <= now)
+                {
+                    await stream.CancelAsync().ConfigureAwait(false);
+                    return (new DataPlaneRefusal(StatusCode.Unauthenticated, $"Gateway {LogText.Escape($"{gateway.Namespace}/{gateway.Name}")}: the token this stream was admitted with expired at {expires:u}; connect again with a fresh one (the kubelet renews the projected token)"), true);
+                }
+
+                var wait = expiry is { } until && until - now < interval ? until - now : interval;
+                await Task.Delay(wait, time, stream.Token).ConfigureAwait(false);
+                if (expiry is { } due && due <= time.GetUtcNow())
+                {
+                    continue;
+                }
+
+                if (await authorizer.RefuseAsync(context, gateway, stream.Token).ConfigureAwait(false) is { Code: not StatusCode.Unavailable } refusal)
+                {
+                    await stream.CancelAsync().ConfigureAwait(false);
+                    return (refusal, false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
         }
     }
 
@@ -227,6 +289,12 @@ internal sealed partial class ConfigStreamService(
 
     [LoggerMessage(5, LogLevel.Debug, "Config stream: sent {Gateway} {Upserts} upsert(s) and {Deletes} delete(s), revision {Revision}")]
     private static partial void LogSentChanges(ILogger logger, string gateway, int upserts, int deletes, long revision);
+
+    [LoggerMessage(7, LogLevel.Information, "Config stream: ended the stream of data plane {DataPlane} for {Gateway} (Unauthenticated): {Reason}")]
+    private static partial void LogCredentialExpired(ILogger logger, string dataPlane, string gateway, string reason);
+
+    [LoggerMessage(8, LogLevel.Warning, "Config stream: ended the stream of data plane {DataPlane} for {Gateway}, its token refused on review ({Code}): {Reason}")]
+    private static partial void LogCredentialRefused(ILogger logger, string dataPlane, string gateway, string code, string reason);
 
     [LoggerMessage(6, LogLevel.Warning, "Config stream: reading a data plane's reports failed: {Error}")]
     private static partial void LogReadFailed(ILogger logger, string error);

@@ -14,8 +14,14 @@ internal sealed record DataPlaneRefusal(StatusCode Code, string Message);
 /// </summary>
 internal interface IDataPlaneAuthorizer
 {
-    /// <summary>Null to allow; otherwise why the caller is refused.</summary>
+    /// <summary>Null to allow; otherwise why the caller is refused. Asked when a stream starts, and again while it is open.</summary>
     ValueTask<DataPlaneRefusal?> RefuseAsync(ServerCallContext call, ResourceKey gateway, CancellationToken cancellationToken);
+
+    /// <summary>Whether callers present a credential that can expire or be revoked (then an open stream is checked again).</summary>
+    bool ChecksCredentials { get; }
+
+    /// <summary>When the credential of an allowed call stops being valid; null when it does not say.</summary>
+    DateTimeOffset? CredentialExpiry(ServerCallContext call);
 }
 
 /// <summary>
@@ -25,4 +31,8 @@ internal interface IDataPlaneAuthorizer
 internal sealed class AnyDataPlane : IDataPlaneAuthorizer
 {
     public ValueTask<DataPlaneRefusal?> RefuseAsync(ServerCallContext call, ResourceKey gateway, CancellationToken cancellationToken) => ValueTask.FromResult<DataPlaneRefusal?>(null);
+
+    public bool ChecksCredentials => false;
+
+    public DateTimeOffset? CredentialExpiry(ServerCallContext call) => null;
 }

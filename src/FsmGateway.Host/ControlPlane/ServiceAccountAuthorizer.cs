@@ -1,5 +1,7 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using FsmGateway.Kubernetes.Controller;
 using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Resources;
@@ -13,7 +15,9 @@ namespace FsmGateway.Host.ControlPlane;
 /// <c>TokenReview</c> says whose it is, and only the ServiceAccount the provisioner made for the Gateway's namespace
 /// (<see cref="DataPlaneManifests.ServiceAccountName"/>) is served that Gateway. Verdicts are cached for
 /// <see cref="CacheDuration"/> by the token's hash (a reconnecting fleet costs one review per token, not one per
-/// stream); a review that could not be made is not a verdict and is not cached.
+/// stream); a review that could not be made is not a verdict and is not cached. An allowed token's expiry is its JWT
+/// <c>exp</c> claim, read once the TokenReview has accepted the token (the API server checked the signature over it),
+/// so the stream it admitted ends when it expires.
 /// </summary>
 internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProvider time, ConfigStreamMetrics? metrics = null) : IDataPlaneAuthorizer
 {
@@ -80,6 +84,41 @@ internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProv
         }
 
         return null;
+    }
+
+    public bool ChecksCredentials => true;
+
+    public DateTimeOffset? CredentialExpiry(ServerCallContext call) => ExpiryOf(call.RequestHeaders.GetValue("authorization"));
+
+    /// <summary>
+    /// The <c>exp</c> claim of a bearer JWT (<c>Bearer header.payload.signature</c>, the payload base64url JSON); null
+    /// when the value is not such a token or has no numeric <c>exp</c>. Not a check of the token: only for one the
+    /// TokenReview accepted.
+    /// </summary>
+    internal static DateTimeOffset? ExpiryOf(string? authorization)
+    {
+        const string Bearer = "Bearer ";
+        if (authorization is null || !authorization.StartsWith(Bearer, StringComparison.OrdinalIgnoreCase)
+            || authorization[Bearer.Length..].Trim().Split('.') is not [_, { Length: > 0 } payload, _])
+        {
+            return null;
+        }
+
+        try
+        {
+            using var claims = JsonDocument.Parse(Base64Url.DecodeFromChars(payload));
+            return claims.RootElement.ValueKind == JsonValueKind.Object
+                && claims.RootElement.TryGetProperty("exp", out var exp)
+                && exp.ValueKind == JsonValueKind.Number
+                && exp.TryGetInt64(out var seconds)
+                && seconds is > 0 and < 253402300800
+                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                : null;
+        }
+        catch (Exception e) when (e is FormatException or JsonException)
+        {
+            return null;
+        }
     }
 
     private async Task<TokenReviewOutcome> ReviewAsync(string token, CancellationToken cancellationToken)

@@ -20,6 +20,20 @@ public sealed class ServiceAccountAuthorizerTests
     private ServiceAccountAuthorizer Authorizer() => new(_reviewer, _time);
 
     [Fact]
+    public void A_tokens_expiry_is_its_jwt_exp_claim_and_unknown_for_anything_else()
+    {
+        static string Part(string json) => System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes(json));
+        var jwt = $"{Part("""{"alg":"RS256"}""")}.{Part("""{"aud":["fsm-gateway-controller"],"exp":1796018400,"sub":"system:serviceaccount:httpbin:fsm-gateway"}""")}.c2ln";
+
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1796018400), ServiceAccountAuthorizer.ExpiryOf($"Bearer {jwt}"));
+        Assert.Null(ServiceAccountAuthorizer.ExpiryOf("Bearer opaque-token"));
+        Assert.Null(ServiceAccountAuthorizer.ExpiryOf($"Bearer {Part("{}")}.{Part("""{"exp":"soon"}""")}.c2ln"));
+        Assert.Null(ServiceAccountAuthorizer.ExpiryOf("Bearer a.!!!.c"));
+        Assert.Null(ServiceAccountAuthorizer.ExpiryOf($"Bearer {Part("{}")}.{Part("[1]")}.c2ln"));
+        Assert.Null(ServiceAccountAuthorizer.ExpiryOf(null));
+    }
+
+    [Fact]
     public async Task The_gateway_namespaces_data_plane_service_account_is_served()
     {
         _reviewer.Tokens["good"] = "system:serviceaccount:httpbin:fsm-gateway";

@@ -198,11 +198,92 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
         }
     }
 
-    private GatewayProcess StartController(int stream, string name = "controller-0") => GatewayProcess.Start(
+    /// <summary>
+    /// The token a stream was admitted with bounds it (until this, a stream outlived its token and a revoked
+    /// ServiceAccount kept receiving config): the controller ends the stream when the token expires, and the data plane
+    /// connects again with the token file the kubelet renewed meanwhile, keeping its open connection; a token the API
+    /// server no longer accepts (ServiceAccount deleted) ends the stream at the next review, and is refused after that,
+    /// while the data plane keeps serving its last config.
+    /// </summary>
+    [Fact]
+    public async Task A_stream_ends_when_its_token_expires_or_is_revoked_and_the_data_plane_reconnects_with_its_renewed_token_keeping_connections()
+    {
+        await using var echo = new EchoServer();
+        _cluster.ApplyEndpoints(echo.Port);
+        var stream = Net.FreePort();
+        await using var controller = StartController(stream, "controller-0", "--stream-token-review-interval", "1s");
+        await controller.WaitUntilReadyAsync();
+        var ca = await CaFileAsync();
+
+        // The projected token: a JWT (as the kubelet's are) that expires soon.
+        var first = Jwt(DateTimeOffset.UtcNow.AddSeconds(20));
+        _cluster.Server.AddServiceAccountToken(first, Namespace, "fsm-gateway", Audience);
+        var tokenFile = Path.Combine(_cluster.Directory.FullName, "token");
+        await File.WriteAllTextAsync(tokenFile, first);
+        await using var dataPlane = StartDataPlane(stream, ca, tokenFile);
+        await controller.WaitForLineAsync("data plane dp-httpbin subscribed for");
+
+        // The kubelet renews the file before the token expires; the data plane reads it at its next connect.
+        var second = Jwt(DateTimeOffset.UtcNow.AddMinutes(10));
+        _cluster.Server.AddServiceAccountToken(second, Namespace, "fsm-gateway", Audience);
+        await File.WriteAllTextAsync(tokenFile, second);
+        await dataPlane.WaitUntilReadyAsync();
+        using var held = await Net.ConnectAsync(_cluster.Foo);
+        Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
+
+        // The first token expires: the controller ends that stream, and the data plane is served again on its new token.
+        var expired = await controller.WaitForLineAsync("ended the stream of data plane dp-httpbin", TimeSpan.FromSeconds(60));
+        Assert.Contains("Unauthenticated", expired, StringComparison.Ordinal);
+        Assert.Contains("expired", expired, StringComparison.Ordinal);
+        await Net.EventuallyAsync(() => Task.FromResult(controller.CountLines("data plane dp-httpbin subscribed for") >= 2 && dataPlane.CountLines("Config stream: synced") >= 2), "the data plane subscribed again with the renewed token", TimeSpan.FromSeconds(60));
+        Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
+
+        // Config still reaches it on the new stream (which the expired first token could not have kept open).
+        await using var banner = new BannerServer("B");
+        _cluster.ApplyEndpoints(banner.Port);
+        await Net.EventuallyAsync(
+            async () =>
+            {
+                try
+                {
+                    return await BannerServer.ReadBannerAsync(_cluster.Bar) == "B";
+                }
+                catch (OperationCanceledException)
+                {
+                    return false; // still the echo server, which sends no banner
+                }
+            },
+            "the new endpoint reaches the data plane",
+            TimeSpan.FromSeconds(60));
+
+        // Revoked: the API server no longer accepts the token. A review (every second here; the verdict cache is 10 s)
+        // ends the stream, the data plane is refused from then on, and it keeps serving what it has.
+        _cluster.Server.RemoveToken(second);
+        await Net.EventuallyAsync(() => Task.FromResult(controller.CountLines("ended the stream of data plane dp-httpbin") >= 2), "the revoked token's stream ended", TimeSpan.FromSeconds(60));
+        Assert.Contains("not accepted by the API server's TokenReview", controller.Output, StringComparison.Ordinal);
+        await controller.WaitForLineAsync("refused data plane dp-httpbin", TimeSpan.FromSeconds(60));
+        Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
+        Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Bar));
+        Assert.False(dataPlane.HasExited);
+        held.Dispose();
+        Assert.Equal(0, await dataPlane.TerminateAsync());
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    /// <summary>A JWT shaped as a projected ServiceAccount token (the fake API server reviews it by value; the signature is not checked there).</summary>
+    private static string Jwt(DateTimeOffset expires)
+    {
+        static string Part(string json) => System.Buffers.Text.Base64Url.EncodeToString(Encoding.UTF8.GetBytes(json));
+        return $"{Part("""{"alg":"RS256","kid":"test"}""")}.{Part($$"""{"aud":["{{Audience}}"],"exp":{{expires.ToUnixTimeSeconds()}},"iat":{{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}},"sub":"system:serviceaccount:{{Namespace}}:fsm-gateway","jti":"{{Guid.NewGuid()}}"}""")}.c2lnbmF0dXJl";
+    }
+
+    private GatewayProcess StartController(int stream, string name = "controller-0", params string[] more) => GatewayProcess.Start(
         new Dictionary<string, string?> { ["POD_NAME"] = name },
-        "controller", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--no-leader-election", "--leader-election-namespace", "fsm-system",
-        "--stream-address", "127.0.0.1", "--stream-port", stream.ToString(CultureInfo.InvariantCulture),
-        "--data-plane-controller-address", $"https://127.0.0.1:{stream.ToString(CultureInfo.InvariantCulture)}");
+        [
+            "controller", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--no-leader-election", "--leader-election-namespace", "fsm-system",
+            "--stream-address", "127.0.0.1", "--stream-port", stream.ToString(CultureInfo.InvariantCulture),
+            "--data-plane-controller-address", $"https://127.0.0.1:{stream.ToString(CultureInfo.InvariantCulture)}", .. more,
+        ]);
 
     private GatewayProcess StartDataPlane(int stream, string caFile, string tokenFile, string name = "dp-httpbin") => GatewayProcess.Start(
         new Dictionary<string, string?> { ["KUBECONFIG"] = null, ["POD_NAME"] = name },
