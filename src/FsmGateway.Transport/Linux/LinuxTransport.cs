@@ -82,29 +82,9 @@ internal sealed class LinuxTransport : IListenerFactory, IUpstreamConnector
     public ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken) =>
         ConnectAsync(endPoint, UpstreamConnectOptions.None, cancellationToken);
 
-    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, UpstreamConnectOptions options, CancellationToken cancellationToken)
-    {
-        var socket = endPoint is DnsEndPoint
-            ? new Socket(SocketType.Stream, ProtocolType.Tcp)
-            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            socket.NoDelay = true;
-            if (options.TcpKeepalive is { } keepalive)
-            {
-                SocketTransport.SetKeepalive(socket, keepalive);
-            }
-
-            // The connect is asynchronous, so .NET has made the socket non-blocking, as splice needs.
-            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
-            return new LinuxConnection(socket, this);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    // The connect is asynchronous, so .NET has made the socket non-blocking, as splice needs.
+    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, UpstreamConnectOptions options, CancellationToken cancellationToken) =>
+        new LinuxConnection(await SocketTransport.ConnectSocketAsync(endPoint, options, cancellationToken).ConfigureAwait(false), this);
 
     internal void Spliced(long bytes) => Interlocked.Add(ref _splicedBytes, bytes);
 

@@ -66,7 +66,14 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
     public ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken) =>
         ConnectAsync(endPoint, UpstreamConnectOptions.None, cancellationToken);
 
-    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, UpstreamConnectOptions options, CancellationToken cancellationToken)
+    public async ValueTask<IDuplexConnection> ConnectAsync(EndPoint endPoint, UpstreamConnectOptions options, CancellationToken cancellationToken) =>
+        new SocketConnection(await ConnectSocketAsync(endPoint, options, cancellationToken).ConfigureAwait(false), endPoint as IPEndPoint);
+
+    /// <summary>
+    /// A TCP socket connected to <paramref name="endPoint"/> with <c>TCP_NODELAY</c> and the keepalive of
+    /// <paramref name="options"/>; disposed when the connect fails. Both transports connect upstream through it.
+    /// </summary>
+    internal static async ValueTask<Socket> ConnectSocketAsync(EndPoint endPoint, UpstreamConnectOptions options, CancellationToken cancellationToken)
     {
         var socket = endPoint is DnsEndPoint
             ? new Socket(SocketType.Stream, ProtocolType.Tcp)
@@ -80,7 +87,7 @@ internal sealed class SocketTransport : IListenerFactory, IUpstreamConnector
             }
 
             await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
-            return new SocketConnection(socket, endPoint as IPEndPoint);
+            return socket;
         }
         catch
         {
