@@ -376,6 +376,11 @@ public sealed class FakeApiServer : IAsyncDisposable
     /// <summary>Makes <paramref name="token"/> invalid from now on (as an expired or deleted-ServiceAccount token is).</summary>
     public void RemoveToken(string token) => _tokens.TryRemove(token, out _);
 
+    /// <summary>Every token a TokenReview asked about, in order (known or not).</summary>
+    public IReadOnlyList<string> ReviewedTokens => [.. _reviewedTokens];
+
+    private readonly ConcurrentQueue<string> _reviewedTokens = new();
+
     private const string DefaultAudience = "https://kubernetes.default.svc.cluster.local";
 
     /// <summary>A TokenReview, as kube-apiserver answers it: authenticated only for a known token and an audience it was made for.</summary>
@@ -383,6 +388,7 @@ public sealed class FakeApiServer : IAsyncDisposable
     {
         var spec = review["spec"] as JsonObject ?? throw FakeApiException.BadRequest("TokenReview: spec is required");
         var token = spec["token"]?.GetValue<string>() ?? string.Empty;
+        _reviewedTokens.Enqueue(token);
         var wanted = (spec["audiences"] as JsonArray)?.Select(a => a!.GetValue<string>()).ToArray() is { Length: > 0 } asked ? asked : [DefaultAudience];
         JsonObject status;
         if (!_tokens.TryGetValue(token, out var known))

@@ -27,6 +27,14 @@ public sealed class ControllerStreamOptions
     /// </summary>
     public string? TokenFile { get; set; }
 
+    /// <summary>
+    /// How often the <see cref="TokenFile"/> is read while a stream runs. When the kubelet has renewed it (it rotates a
+    /// projected token at 80 % of its lifetime, by swapping the volume's <c>..data</c> link, which file-change
+    /// notifications can miss), a new stream is opened with the new token and takes over once it has synced, and the
+    /// old one is closed: no gap, and no stream is ended by its token's expiry. Default 10 s.
+    /// </summary>
+    public TimeSpan TokenFileCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The Gateway this data plane serves. Required.</summary>
     public ResourceKey? Gateway { get; set; }
 

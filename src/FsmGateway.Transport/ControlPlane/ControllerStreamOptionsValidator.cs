@@ -68,6 +68,11 @@ internal sealed class ControllerStreamOptionsValidator : IValidateOptions<Contro
             failures.Add($"ControllerStream.ConnectTimeout: {options.ConnectTimeout} must be positive");
         }
 
+        if (options.TokenFileCheckInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"ControllerStream.TokenFileCheckInterval: {options.TokenFileCheckInterval} must be positive");
+        }
+
         if (options.KeepAliveInterval <= TimeSpan.Zero)
         {
             failures.Add($"ControllerStream.KeepAliveInterval: {options.KeepAliveInterval} must be positive");

@@ -63,9 +63,6 @@ internal sealed partial class ControllerStreamSource : IConfigSource
     /// <inheritdoc />
     public IObservable<ConfigEvent> Events { get; }
 
-    /// <summary>Why the last TLS handshake's certificate was refused (null when it was not): written by the handshake, read when the stream fails.</summary>
-    private volatile string? _rejection;
-
     /// <summary>Streams that ended or failed so far (for tests and the log).</summary>
     internal int Disconnects { get; private set; }
 
@@ -74,31 +71,18 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         var backoff = new ReconnectBackoff(_options.MinReconnectDelay, _options.MaxReconnectDelay, _random);
         var next = 0;
         var gateway = _options.Gateway!.Value;
+        using var output = new Output(observer);
         while (!cancellationToken.IsCancellationRequested)
         {
             var address = _options.Addresses[next++ % _options.Addresses.Count];
             string why;
             try
             {
-                var synced = await StreamAsync(address, gateway, observer, backoff, cancellationToken).ConfigureAwait(false);
-                why = synced ? "the controller ended the stream" : "the controller ended the stream before sending the config";
+                why = await SuperviseAsync(address, gateway, output, backoff, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
-            }
-            catch (RpcException e)
-            {
-                // A certificate the data plane refused surfaces as an unavailable call: say why it was refused.
-                why = _rejection is { } refused ? $"refused the controller: {refused}" : $"{e.StatusCode}: {e.Status.Detail}";
-                LogStreamFailureTrace(_logger, e);
-            }
-#pragma warning disable CA1031 // Whatever broke this stream (a bad message, an I/O error), the data plane connects again.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                why = _rejection is { } refused ? $"refused the controller: {refused}" : ErrorText.Of(e);
-                LogStreamFailureTrace(_logger, e);
             }
 
             Disconnects++;
@@ -108,10 +92,117 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         }
     }
 
-    /// <summary>One stream, until it ends. Returns whether it synced.</summary>
-    private async Task<bool> StreamAsync(Uri address, ResourceKey gateway, IObserver<ConfigEvent> observer, ReconnectBackoff backoff, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs streams to <paramref name="address"/> until one ends other than by being replaced, and returns why it ended.
+    /// While a stream runs, the token file is read every
+    /// <see cref="ControllerStreamOptions.TokenFileCheckInterval"/>: when the kubelet has renewed it, a second stream is
+    /// opened with the new token and, once it has synced, takes over from the first, which is closed (its requests
+    /// completed, so the controller ends it cleanly): the data plane never goes without a stream, and the controller
+    /// never has to end a stream whose token expired.
+    /// </summary>
+    private async Task<string> SuperviseAsync(Uri address, ResourceKey gateway, Output output, ReconnectBackoff backoff, CancellationToken cancellationToken)
     {
-        _rejection = null;
+        var current = new Attempt(output.NextId());
+        var running = StreamAsync(current, address, gateway, output, backoff, ReadToken, cancellationToken);
+        if (_options.TokenFile is not { } tokenFile)
+        {
+            return await WhyEndedAsync(running, current, cancellationToken).ConfigureAwait(false);
+        }
+
+        string? refusedToken = null;
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                var tick = Task.Delay(_options.TokenFileCheckInterval, _time, watching.Token);
+                if (await Task.WhenAny(running, tick).ConfigureAwait(false) == running)
+                {
+                    return await WhyEndedAsync(running, current, cancellationToken).ConfigureAwait(false);
+                }
+
+                await tick.ConfigureAwait(false);
+                if (ControllerTls.ReadToken(tokenFile).Token is not { } renewed || renewed == current.Token || renewed == refusedToken)
+                {
+                    continue; // unchanged, or unreadable mid-swap (read again next time), or already tried and refused
+                }
+
+                LogTokenRenewed(_logger, LogText.Escape(address.ToString()));
+                var replacement = new Attempt(output.NextId());
+                var replacing = StreamAsync(replacement, address, gateway, output, backoff, () => renewed, cancellationToken);
+                await Task.WhenAny(replacement.Synced.Task, replacing, running).ConfigureAwait(false);
+                if (!replacement.Synced.Task.IsCompleted && !replacing.IsCompleted)
+                {
+                    // The old stream ended while the new one was connecting: the new one carries on alone (and if it
+                    // ends before it syncs, that is reported as any stream's end).
+                    LogOldEndedFirst(_logger, LogText.Escape(address.ToString()), LogText.Escape(await WhyEndedAsync(running, current, cancellationToken).ConfigureAwait(false), LogText.MaxMessageLength));
+                    (current, running) = (replacement, replacing);
+                    continue;
+                }
+
+                if (!replacement.Synced.Task.IsCompleted)
+                {
+                    // The new stream ended before it synced: keep the old one (its token is still good until it
+                    // expires; if the controller ends it then, the data plane connects again as after any end).
+                    refusedToken = renewed;
+                    LogSwitchFailed(_logger, LogText.Escape(address.ToString()), LogText.Escape(await WhyEndedAsync(replacing, replacement, cancellationToken).ConfigureAwait(false), LogText.MaxMessageLength));
+                    continue;
+                }
+
+                // The new stream delivers from now on (it took over the output when it synced); close the old one.
+                current.Close();
+                var old = await WhyEndedAsync(running, current, cancellationToken).ConfigureAwait(false);
+                LogSwitched(_logger, LogText.Escape(address.ToString()), LogText.Escape(old, LogText.MaxMessageLength));
+                (current, running) = (replacement, replacing);
+            }
+        }
+        finally
+        {
+            await watching.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Why a stream ended, for the log: it never throws, but for the data plane stopping.</summary>
+    private async Task<string> WhyEndedAsync(Task<bool> stream, Attempt attempt, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await stream.ConfigureAwait(false) ? "the controller ended the stream" : "the controller ended the stream before sending the config";
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (RpcException e)
+        {
+            // A certificate the data plane refused surfaces as an unavailable call: say why it was refused.
+            LogStreamFailureTrace(_logger, e);
+            return attempt.Rejection is { } refused ? $"refused the controller: {refused}" : $"{e.StatusCode}: {e.Status.Detail}";
+        }
+#pragma warning disable CA1031 // Whatever broke this stream (a bad message, an I/O error), the data plane connects again.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            LogStreamFailureTrace(_logger, e);
+            return attempt.Rejection is { } refused ? $"refused the controller: {refused}" : ErrorText.Of(e);
+        }
+    }
+
+    /// <summary>The token file's token (null without one); read at every connect, since the kubelet renews it.</summary>
+    private string? ReadToken()
+    {
+        if (_options.TokenFile is not { } tokenFile)
+        {
+            return null;
+        }
+
+        var (token, error) = ControllerTls.ReadToken(tokenFile);
+        return token ?? throw new InvalidDataException($"--controller-token-file {error}");
+    }
+
+    /// <summary>One stream, until it ends. Returns whether it synced.</summary>
+    private async Task<bool> StreamAsync(Attempt attempt, Uri address, ResourceKey gateway, Output output, ReconnectBackoff backoff, Func<string?> token, CancellationToken cancellationToken)
+    {
         // The CA and the token are read at every connect: the kubelet renews the token, and a replaced CA reaches
         // the mounted ConfigMap without a restart.
         var handler = new SocketsHttpHandler
@@ -133,22 +224,25 @@ internal sealed partial class ControllerStreamSource : IConfigSource
 
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
-                _rejection = ControllerTls.Reject(certificate, errors, authorities);
-                return _rejection is null;
+                attempt.Rejection = ControllerTls.Reject(certificate, errors, authorities);
+                return attempt.Rejection is null;
             };
         }
 
         var headers = new Metadata();
-        if (_options.TokenFile is { } tokenFile)
+        try
         {
-            var (token, error) = ControllerTls.ReadToken(tokenFile);
-            if (token is null)
-            {
-                handler.Dispose();
-                throw new InvalidDataException($"--controller-token-file {error}");
-            }
+            attempt.Token = token();
+        }
+        catch
+        {
+            handler.Dispose();
+            throw;
+        }
 
-            headers.Add("authorization", $"Bearer {token}");
+        if (attempt.Token is { } bearer)
+        {
+            headers.Add("authorization", $"Bearer {bearer}");
         }
 
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
@@ -183,6 +277,28 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         using var applied = _state.AppliedBindings.Subscribe(_ => reportDue.Writer.TryWrite(true));
         var reporting = ReportAsync(call.RequestStream, reportDue.Reader, () => Volatile.Read(ref revision), stream.Token);
 
+        // Closed (replaced by a stream on a renewed token): the reports stop, the requests complete, and the controller
+        // ends the call cleanly; one that does not within the connect timeout is cancelled.
+        var closing = CloseWhenAskedAsync();
+        async Task CloseWhenAskedAsync()
+        {
+            try
+            {
+                await attempt.Closed.Task.WaitAsync(stream.Token).ConfigureAwait(false);
+                reportDue.Writer.TryComplete();
+                await reporting.ConfigureAwait(false);
+                await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                await Task.Delay(_options.ConnectTimeout, _time, stream.Token).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // The stream ended, or is being given up: however its close went, it is cancelled below.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+
+            await stream.CancelAsync().ConfigureAwait(false);
+        }
+
         var synced = false;
         Dictionary<ResourceKey, Resource>? pending = null;
         try
@@ -209,20 +325,23 @@ internal sealed partial class ControllerStreamSource : IConfigSource
 
                             if (batch.Synced)
                             {
-                                observer.OnNext(new ConfigEvent.SourceReset(Name, [.. pending.Values]));
+                                // This stream delivers from now on (a stream it replaces delivers no more).
+                                await output.TakeOverAsync(attempt, new ConfigEvent.SourceReset(Name, [.. pending.Values]), stream.Token).ConfigureAwait(false);
                                 LogSynced(_logger, pending.Count, batch.Revision);
                                 pending = null;
                                 synced = true;
+                                attempt.Synced.TrySetResult();
                                 backoff.Reset();
                             }
                         }
                         else if (synced)
                         {
+                            var events = new List<ConfigEvent>(batch.Upserts.Count + batch.Deletes.Count);
                             foreach (var upsert in batch.Upserts)
                             {
                                 if (Decode(upsert) is { } resource)
                                 {
-                                    observer.OnNext(new ConfigEvent.Upserted(Name, resource));
+                                    events.Add(new ConfigEvent.Upserted(Name, resource));
                                 }
                             }
 
@@ -230,9 +349,11 @@ internal sealed partial class ControllerStreamSource : IConfigSource
                             {
                                 if (ModelCodec.Decode(deleted) is { } key)
                                 {
-                                    observer.OnNext(new ConfigEvent.Deleted(Name, key));
+                                    events.Add(new ConfigEvent.Deleted(Name, key));
                                 }
                             }
+
+                            await output.SendAsync(attempt, events, stream.Token).ConfigureAwait(false);
                         }
 
                         Volatile.Write(ref revision, batch.Revision);
@@ -246,6 +367,7 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         finally
         {
             await stream.CancelAsync().ConfigureAwait(false);
+            await closing.ConfigureAwait(false);
             try
             {
                 await reporting.ConfigureAwait(false);
@@ -303,6 +425,90 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         return resource;
     }
 
+    /// <summary>One stream's state, as its supervisor and the output see it.</summary>
+    private sealed class Attempt(long id)
+    {
+        /// <summary>Increasing per stream: a newer stream takes over from an older one, never the other way.</summary>
+        public long Id => id;
+
+        /// <summary>The token the stream was opened with (null without a token file).</summary>
+        public string? Token { get; set; }
+
+        /// <summary>Why the TLS handshake's certificate was refused (null when it was not): written by the handshake, read when the stream fails.</summary>
+        public string? Rejection { get; set; }
+
+        /// <summary>Completes when the stream has synced and delivers.</summary>
+        public TaskCompletionSource Synced { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completed to close the stream gracefully (another has taken over).</summary>
+        public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Close() => Closed.TrySetResult();
+    }
+
+    /// <summary>
+    /// The pipeline's observer, shared by the streams of one subscription: one stream delivers at a time, the newest
+    /// to have synced (its full set taking over from an older stream's), and never two at once. Waits asynchronously,
+    /// so no thread that completes socket I/O blocks.
+    /// </summary>
+    private sealed class Output(IObserver<ConfigEvent> observer) : IDisposable
+    {
+        private readonly SemaphoreSlim _gate = new(1, 1);
+        private long _lastId;
+        private long _delivering;
+
+        public long NextId() => Interlocked.Increment(ref _lastId);
+
+        /// <summary>Delivers a stream's full set and makes it the one that delivers, unless a newer stream already does.</summary>
+        public async Task TakeOverAsync(Attempt attempt, ConfigEvent reset, CancellationToken cancellationToken)
+        {
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (attempt.Id < _delivering)
+                {
+                    return;
+                }
+
+                _delivering = attempt.Id;
+                observer.OnNext(reset);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+
+        /// <summary>Delivers a stream's changes while it is the one that delivers.</summary>
+        public async Task SendAsync(Attempt attempt, List<ConfigEvent> events, CancellationToken cancellationToken)
+        {
+            if (events.Count == 0)
+            {
+                return;
+            }
+
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (attempt.Id != _delivering)
+                {
+                    return;
+                }
+
+                foreach (var e in events)
+                {
+                    observer.OnNext(e);
+                }
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+
+        public void Dispose() => _gate.Dispose();
+    }
+
     [LoggerMessage(1, LogLevel.Information, "Config stream: connected to {Address} (controller {Controller}, protocol {Version}) for {Gateway}")]
     private static partial void LogConnected(ILogger logger, string address, string controller, uint version, string gateway);
 
@@ -320,4 +526,16 @@ internal sealed partial class ControllerStreamSource : IConfigSource
 
     [LoggerMessage(6, LogLevel.Warning, "Config stream: skipped a message of a kind this data plane does not know (field {Field})")]
     private static partial void LogUnknownMessage(ILogger logger, int field);
+
+    [LoggerMessage(7, LogLevel.Information, "Config stream: the token file was renewed; opening a new stream to {Address} with the new token to take over from the current one")]
+    private static partial void LogTokenRenewed(ILogger logger, string address);
+
+    [LoggerMessage(8, LogLevel.Information, "Config stream: the stream on the renewed token to {Address} took over; the old one was closed ({Old})")]
+    private static partial void LogSwitched(ILogger logger, string address, string old);
+
+    [LoggerMessage(9, LogLevel.Information, "Config stream: the stream on the renewed token to {Address} ended before it synced ({Reason}); keeping the current stream until it ends")]
+    private static partial void LogSwitchFailed(ILogger logger, string address, string reason);
+
+    [LoggerMessage(10, LogLevel.Information, "Config stream: the old stream to {Address} ended ({Reason}) while the one on the renewed token was connecting; that one carries on")]
+    private static partial void LogOldEndedFirst(ILogger logger, string address, string reason);
 }

@@ -200,10 +200,11 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 
     /// <summary>
     /// The token a stream was admitted with bounds it (until this, a stream outlived its token and a revoked
-    /// ServiceAccount kept receiving config): the controller ends the stream when the token expires, and the data plane
-    /// connects again with the token file the kubelet renewed meanwhile, keeping its open connection; a token the API
-    /// server no longer accepts (ServiceAccount deleted) ends the stream at the next review, and is refused after that,
-    /// while the data plane keeps serving its last config.
+    /// ServiceAccount kept receiving config): the controller ends the stream when the token expires (here the file is
+    /// renewed only then, as for a data plane that missed the kubelet's renewal), and the data plane connects again with
+    /// the renewed token file, keeping its open connection; a token the API server no longer accepts (ServiceAccount
+    /// deleted) ends the stream at the next review, and is refused after that, while the data plane keeps serving its
+    /// last config.
     /// </summary>
     [Fact]
     public async Task A_stream_ends_when_its_token_expires_or_is_revoked_and_the_data_plane_reconnects_with_its_renewed_token_keeping_connections()
@@ -223,19 +224,19 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
         await using var dataPlane = StartDataPlane(stream, ca, tokenFile);
         await controller.WaitForLineAsync("data plane dp-httpbin subscribed for");
 
-        // The kubelet renews the file before the token expires; the data plane reads it at its next connect.
-        var second = Jwt(DateTimeOffset.UtcNow.AddMinutes(10));
-        _cluster.Server.AddServiceAccountToken(second, Namespace, "fsm-gateway", Audience);
-        await File.WriteAllTextAsync(tokenFile, second);
         await dataPlane.WaitUntilReadyAsync();
         using var held = await Net.ConnectAsync(_cluster.Foo);
         Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
 
-        // The first token expires: the controller ends that stream, and the data plane is served again on its new token.
+        // The first token expires: the controller ends that stream; the file is renewed, and the data plane is served
+        // again on its new token (an attempt on the expired one meanwhile is ended at once).
         var expired = await controller.WaitForLineAsync("ended the stream of data plane dp-httpbin", TimeSpan.FromSeconds(60));
         Assert.Contains("Unauthenticated", expired, StringComparison.Ordinal);
         Assert.Contains("expired", expired, StringComparison.Ordinal);
-        await Net.EventuallyAsync(() => Task.FromResult(controller.CountLines("data plane dp-httpbin subscribed for") >= 2 && dataPlane.CountLines("Config stream: synced") >= 2), "the data plane subscribed again with the renewed token", TimeSpan.FromSeconds(60));
+        var second = Jwt(DateTimeOffset.UtcNow.AddMinutes(10));
+        _cluster.Server.AddServiceAccountToken(second, Namespace, "fsm-gateway", Audience);
+        await File.WriteAllTextAsync(tokenFile, second);
+        await Net.EventuallyAsync(() => Task.FromResult(_cluster.Server.ReviewedTokens.Contains(second) && dataPlane.CountLines("Config stream: synced") >= 2), "the data plane subscribed again with the renewed token", TimeSpan.FromSeconds(60));
         Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
 
         // Config still reaches it on the new stream (which the expired first token could not have kept open).
@@ -258,13 +259,91 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 
         // Revoked: the API server no longer accepts the token. A review (every second here; the verdict cache is 10 s)
         // ends the stream, the data plane is refused from then on, and it keeps serving what it has.
+        var endedBefore = controller.CountLines("ended the stream of data plane dp-httpbin");
         _cluster.Server.RemoveToken(second);
-        await Net.EventuallyAsync(() => Task.FromResult(controller.CountLines("ended the stream of data plane dp-httpbin") >= 2), "the revoked token's stream ended", TimeSpan.FromSeconds(60));
+        await Net.EventuallyAsync(() => Task.FromResult(controller.CountLines("ended the stream of data plane dp-httpbin") > endedBefore), "the revoked token's stream ended", TimeSpan.FromSeconds(60));
         Assert.Contains("not accepted by the API server's TokenReview", controller.Output, StringComparison.Ordinal);
         await controller.WaitForLineAsync("refused data plane dp-httpbin", TimeSpan.FromSeconds(60));
         Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
         Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Bar));
         Assert.False(dataPlane.HasExited);
+        held.Dispose();
+        Assert.Equal(0, await dataPlane.TerminateAsync());
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    /// <summary>
+    /// The kubelet renews the projected token file at 80 % of the token's lifetime: the data plane sees the new file,
+    /// opens a stream with the new token, lets it take over once it has synced and closes the old one, all before the
+    /// old token expires. No stream is ended by the controller, nothing is logged as a warning, the held connection
+    /// stays up and config keeps flowing. (Before, the data plane kept the old stream until the controller ended it at
+    /// the token's expiry: a warning and a reconnect per token lifetime.)
+    /// </summary>
+    [Fact]
+    public async Task A_renewed_token_file_moves_the_data_plane_to_a_new_stream_before_the_old_token_expires_with_no_warning_and_no_dropped_connection()
+    {
+        await using var echo = new EchoServer();
+        _cluster.ApplyEndpoints(echo.Port);
+        var stream = Net.FreePort();
+        await using var controller = StartController(stream, "controller-0", "--stream-token-review-interval", "1s");
+        await controller.WaitUntilReadyAsync();
+        var ca = await CaFileAsync();
+
+        var firstExpires = DateTimeOffset.UtcNow.AddSeconds(40);
+        var first = Jwt(firstExpires);
+        _cluster.Server.AddServiceAccountToken(first, Namespace, "fsm-gateway", Audience);
+        var tokenFile = Path.Combine(_cluster.Directory.FullName, "token");
+        await File.WriteAllTextAsync(tokenFile, first);
+        await using var dataPlane = StartDataPlane(stream, ca, tokenFile);
+        await dataPlane.WaitUntilReadyAsync();
+        await controller.WaitForLineAsync("data plane dp-httpbin subscribed for");
+        using var held = await Net.ConnectAsync(_cluster.Foo);
+        Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
+
+        // The kubelet's renewal: a new token, and the file swapped to it (write to a temporary file, then rename over).
+        var second = Jwt(DateTimeOffset.UtcNow.AddMinutes(10));
+        _cluster.Server.AddServiceAccountToken(second, Namespace, "fsm-gateway", Audience);
+        var staged = tokenFile + ".new";
+        await File.WriteAllTextAsync(staged, second);
+        File.Move(staged, tokenFile, overwrite: true);
+
+        // The data plane switches (checking the file every 10 s) well before the old token expires.
+        await dataPlane.WaitForLineAsync("Config stream: the stream on the renewed token to .* took over", TimeSpan.FromSeconds(35));
+        Assert.True(DateTimeOffset.UtcNow < firstExpires, "the switch came before the old token expired");
+        Assert.Contains(second, _cluster.Server.ReviewedTokens);
+        Assert.Equal(2, controller.CountLines("data plane dp-httpbin subscribed for"));
+        await controller.WaitForLineAsync("data plane dp-httpbin of .* disconnected");
+        Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
+
+        // Past the old token's expiry (and several reviews): nothing ended, nothing reconnected, and config still flows.
+        var wait = firstExpires - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(3);
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait);
+        }
+
+        await using var banner = new BannerServer("B");
+        _cluster.ApplyEndpoints(banner.Port);
+        await Net.EventuallyAsync(
+            async () =>
+            {
+                try
+                {
+                    return await BannerServer.ReadBannerAsync(_cluster.Bar) == "B";
+                }
+                catch (OperationCanceledException)
+                {
+                    return false; // still the echo server, which sends no banner
+                }
+            },
+            "the new endpoint reaches the data plane",
+            TimeSpan.FromSeconds(60));
+        Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
+        Assert.Equal(0, controller.CountLines("ended the stream of data plane"));
+        Assert.Equal(2, controller.CountLines("data plane dp-httpbin subscribed for"));
+        Assert.Equal(2, dataPlane.CountLines("Config stream: synced"));
+        Assert.Equal(0, dataPlane.CountLines("warn:.*Config stream"));
+        Assert.Equal(0, controller.CountLines("warn:.*Config stream"));
         held.Dispose();
         Assert.Equal(0, await dataPlane.TerminateAsync());
         Assert.Equal(0, await controller.TerminateAsync());

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using FsmGateway.Configuration;
 using Google.Protobuf;
@@ -140,6 +141,78 @@ public sealed class ControllerStreamSourceTests
         Assert.Equal(2, controller.Reports.Last().Listeners.Count);
     }
 
+    /// <summary>
+    /// The kubelet renews the projected token file before the token expires: the data plane opens a stream with the new
+    /// token, which takes over once synced, and closes the old one cleanly, so no stream ends by its token's expiry and
+    /// the pipeline never sees a gap (before, the data plane kept the old stream until the controller ended it).
+    /// </summary>
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task Events_TokenFileRenewed_ANewStreamOnTheNewTokenTakesOverAndTheOldOneIsClosed()
+    {
+        await using var controller = await FakeController.StartAsync();
+        controller.FullSet.Add(Batch(1, reset: true, synced: true, Gateway(8000)));
+        var directory = Directory.CreateTempSubdirectory("fsm-token-");
+        using var cleanup = Disposable.Create(() => directory.Delete(recursive: true));
+        var tokenFile = Path.Combine(directory.FullName, "token");
+        await File.WriteAllTextAsync(tokenFile, "first\n");
+        var (source, time, _) = Source([controller.Address], tokenFile);
+        var events = new ConcurrentQueue<ConfigEvent>();
+        var ended = false;
+        using var subscription = source.Events.Subscribe(events.Enqueue, _ => ended = true, () => ended = true);
+        Assert.True(await Guard.Eventually(() => events.Count == 1), "the first full set arrives");
+
+        // Unchanged: each check reads the file and opens nothing.
+        time.Advance(TimeSpan.FromSeconds(10));
+        await Task.Delay(300);
+        Assert.Equal(["Bearer first"], controller.Tokens);
+
+        await File.WriteAllTextAsync(tokenFile, "second\n");
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(await Guard.Eventually(() => controller.Tokens.Count == 2), "a stream is opened with the renewed token");
+        Assert.Equal(["Bearer first", "Bearer second"], controller.Tokens);
+        Assert.True(await Guard.Eventually(() => controller.ClosedByDataPlane == 1), "the old stream is closed once the new one synced");
+        Assert.True(await Guard.Eventually(() => events.Count == 2), "the new stream's full set arrives");
+        Assert.Equal(((ConfigEvent.SourceReset)events.First()).Resources.ToList(), Assert.IsType<ConfigEvent.SourceReset>(events.ElementAt(1)).Resources.ToList());
+        Assert.Equal(0, source.Disconnects);
+        Assert.False(ended);
+
+        // Changes come on the new stream, once each.
+        controller.Push(Batch(2, reset: false, synced: false, Service("a")));
+        Assert.True(await Guard.Eventually(() => events.Count == 3), "a change arrives on the new stream");
+        await Task.Delay(300);
+        Assert.Equal(3, events.Count);
+        Assert.Equal(2, controller.Hellos.Count);
+    }
+
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task Events_RenewedTokenRefused_TheOldStreamKeepsDeliveringAndTheTokenIsNotTriedAgain()
+    {
+        await using var controller = await FakeController.StartAsync();
+        controller.FullSet.Add(Batch(1, reset: true, synced: true, Gateway(8000)));
+        controller.RefusedTokens["bad"] = true;
+        var directory = Directory.CreateTempSubdirectory("fsm-token-");
+        using var cleanup = Disposable.Create(() => directory.Delete(recursive: true));
+        var tokenFile = Path.Combine(directory.FullName, "token");
+        await File.WriteAllTextAsync(tokenFile, "good");
+        var (source, time, _) = Source([controller.Address], tokenFile);
+        var events = new ConcurrentQueue<ConfigEvent>();
+        using var subscription = source.Events.Subscribe(events.Enqueue);
+        Assert.True(await Guard.Eventually(() => events.Count == 1), "the first full set arrives");
+
+        await File.WriteAllTextAsync(tokenFile, "bad");
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(await Guard.Eventually(() => controller.Tokens.Count == 2), "the renewed token is tried");
+        controller.Push(Batch(2, reset: false, synced: false, Service("a")));
+        Assert.True(await Guard.Eventually(() => events.Count == 2), "the old stream still delivers");
+        Assert.IsType<ConfigEvent.Upserted>(events.ElementAt(1));
+        Assert.Equal(0, source.Disconnects);
+        Assert.Equal(0, controller.ClosedByDataPlane);
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        await Task.Delay(300);
+        Assert.Equal(2, controller.Tokens.Count);
+    }
+
     [Fact]
     public void ReconnectBackoff_DoublesFromTheMinimumToTheMaximum_EachWaitInTheUpperHalf()
     {
@@ -239,9 +312,9 @@ public sealed class ControllerStreamSourceTests
         Assert.Null(ModelCodec.Decode(new P.ResourceKey { Kind = (P.ResourceKind)999, Namespace = "apps", Name = "x" }));
     }
 
-    private static (ControllerStreamSource Source, FakeTimeProvider Time, GatewayRuntimeState State) Source(IReadOnlyList<Uri> addresses)
+    private static (ControllerStreamSource Source, FakeTimeProvider Time, GatewayRuntimeState State) Source(IReadOnlyList<Uri> addresses, string? tokenFile = null)
     {
-        var options = new ControllerStreamOptions { Gateway = GatewayKey, DataPlaneId = "test-pod" };
+        var options = new ControllerStreamOptions { Gateway = GatewayKey, DataPlaneId = "test-pod", TokenFile = tokenFile };
         foreach (var address in addresses)
         {
             options.Addresses.Add(address);

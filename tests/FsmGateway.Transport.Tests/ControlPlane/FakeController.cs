@@ -13,8 +13,9 @@ namespace FsmGateway.Transport.Tests.ControlPlane;
 
 /// <summary>
 /// A controller's config stream on a real Kestrel (HTTP/2, 127.0.0.1, port 0): answers each Hello with a Welcome and
-/// <see cref="FullSet"/>, then sends what the test pushes, and records Hellos and Reports. <see cref="DropAsync"/>
-/// breaks the current stream as a controller that dies does.
+/// <see cref="FullSet"/>, then sends what the test pushes, and records Hellos, Reports and the bearer tokens presented.
+/// <see cref="DropAsync"/> breaks the current stream as a controller that dies does; a data plane completing its
+/// requests ends its stream cleanly, as the real controller does; a token in <see cref="RefusedTokens"/> is refused.
 /// </summary>
 internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisposable
 {
@@ -39,6 +40,17 @@ internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisp
 
     public List<ConfigBatch> FullSet { get; } = [];
 
+    /// <summary>The authorization header of every call, in order (empty when none was sent).</summary>
+    public ConcurrentQueue<string> Tokens { get; } = new();
+
+    /// <summary>Tokens (as in the Bearer header) refused with Unauthenticated before anything is sent.</summary>
+    public ConcurrentDictionary<string, bool> RefusedTokens { get; } = new();
+
+    /// <summary>Streams the data plane closed by completing its requests.</summary>
+    public int ClosedByDataPlane => _closedByDataPlane;
+
+    private int _closedByDataPlane;
+
     public Uri Address { get; private set; } = null!;
 
     public static async Task<FakeController> StartAsync(int port = 0)
@@ -62,7 +74,15 @@ internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisp
 
     public override async Task Subscribe(IAsyncStreamReader<DataPlaneMessage> requestStream, IServerStreamWriter<ControllerMessage> responseStream, ServerCallContext context)
     {
-        using var call = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _drop.Token);
+        var authorization = context.RequestHeaders.GetValue("authorization") ?? string.Empty;
+        Tokens.Enqueue(authorization);
+        if (RefusedTokens.ContainsKey(authorization.Replace("Bearer ", string.Empty, StringComparison.Ordinal)))
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unauthenticated, "the fake controller refuses this token"));
+        }
+
+        using var closed = new CancellationTokenSource();
+        using var call = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _drop.Token, closed.Token);
         var pushes = _pushes;
         if (!await requestStream.MoveNext(call.Token))
         {
@@ -85,6 +105,10 @@ internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisp
                     Reports.Enqueue(report);
                 }
             }
+
+            // The data plane completed its requests: end the call cleanly.
+            Interlocked.Increment(ref _closedByDataPlane);
+            await closed.CancelAsync();
         });
         try
         {
@@ -92,6 +116,10 @@ internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisp
             {
                 await responseStream.WriteAsync(message, call.Token);
             }
+        }
+        catch (OperationCanceledException) when (closed.IsCancellationRequested && !_drop.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            return;
         }
         catch (OperationCanceledException) when (_drop.IsCancellationRequested || call.IsCancellationRequested)
         {
