@@ -5,7 +5,9 @@
 # Usage:
 #   benchmarks/load.sh              # full: ROUNDS=3 (medians), direct haproxy haproxy-splice nginx gw, ~9 min
 #   benchmarks/load.sh --quick      # CI: 1 round, short tests, direct haproxy gw; exits 1 only on a gross
-#                                   # regression (a throughput/rate figure below QUICK_MIN x HAProxy's, default 0.5)
+#                                   # regression: a rate below its floor x HAProxy's (bulk 0.7, keep-alive 0.6,
+#                                   # new connections 0.4: about 0.6-0.7 of what one quick round measures on the Linux
+#                                   # transport, where a round moves by +-0.15), or below QUICK_MIN for every rate if set
 #   benchmarks/load.sh --report DIR/results.tsv   # re-print the ratio table of an earlier run
 #   EXE=artifacts/publish/fsm-gateway benchmarks/load.sh   # also the Native AOT data plane (eng/publish.sh), as
 #                                   # gw-aot in the same run, with a ratio table of its own (AOT against JIT, same rounds)
@@ -16,7 +18,7 @@
 #   EXE="" (an executable host to run as gw-aot next to gw; it gets GW_ENV and GW_ARGS too)
 #   GW_B_ARGS="" (run args of a second JIT host, gw-b, in the same rounds instead of GW_ARGS: an A/B of a setting,
 #                 e.g. GW_ARGS="--transport sockets" GW_B_ARGS="--transport linux"; it gets a ratio table of its own)
-#   PROXIES="direct haproxy haproxy-splice nginx"  (the others; gw is always added)   QUICK_MIN=0.5
+#   PROXIES="direct haproxy haproxy-splice nginx"  (the others; gw is always added)   QUICK_MIN="" (one floor for all)
 #   Every other l4bench knob (BULK_SECS, RR_SECS, CC_SECS, WARMUP_SECS, PIN, PROXY_CPUS, OUT_DIR, ...) passes through.
 #   Needs: haproxy nginx (+ stream module) iperf3 wrk jq taskset dotnet. Missing ones: run `l4bench.sh --install-deps`.
 set -euo pipefail
@@ -24,14 +26,14 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 L4BENCH=${L4BENCH:-$root/../shared/bench/l4bench.sh}
-QUICK_MIN=${QUICK_MIN:-0.5}
+QUICK_MIN=${QUICK_MIN:-}
 QUICK=0
 
 die() { printf 'load.sh: %s\n' "$*" >&2; exit 2; }
 
 # ratio_table RESULTS_TSV [OURS]: medians per proxy; ours (gw, or OURS such as gw-aot) / best haproxy (default or
 # splice, per figure) and / nginx. In quick mode, also prints GROSS REGRESSION lines and exits 1 when a rate is below
-# QUICK_MIN x haproxy.
+# its floor (or QUICK_MIN) x haproxy.
 ratio_table() {
   awk -F'\t' -v quick="$QUICK" -v qmin="$QUICK_MIN" -v ours="${2:-gw}" '
     function med(p, j,   m, c, x, a, i, t) {
@@ -51,13 +53,14 @@ ratio_table() {
     { p=$1; c=++cnt[p]; for (j=2; j<=21; j++) val[p,c,j]=(j<=NF ? $j : "NA"); if (NF>=21 && $21>rounds) rounds=$21 }
     END {
       if (!(ours in cnt)) { print "no " ours " rows in results"; exit 2 }
-      # name, column, higher is better, target ratio vs best haproxy ("" = no target), is a rate (quick check)
+      # name, column, higher is better, target ratio vs best haproxy ("" = no target), the floor of the quick check for a
+      # rate (0: not checked)
       n=0
-      N[++n]="bulk1 Gb/s";         J[n]=2;  H[n]=1; T[n]=1.0;  R[n]=1
-      N[++n]="bulk8 Gb/s";         J[n]=3;  H[n]=1; T[n]=1.0;  R[n]=1
-      N[++n]="ka req/s";           J[n]=4;  H[n]=1; T[n]=1.1;  R[n]=1
+      N[++n]="bulk1 Gb/s";         J[n]=2;  H[n]=1; T[n]=1.0;  R[n]=0.7
+      N[++n]="bulk8 Gb/s";         J[n]=3;  H[n]=1; T[n]=1.0;  R[n]=0.7
+      N[++n]="ka req/s";           J[n]=4;  H[n]=1; T[n]=1.1;  R[n]=0.6
       N[++n]="ka p99 ms";          J[n]=6;  H[n]=0; T[n]=1.0;  R[n]=0
-      N[++n]="close conn/s";       J[n]=7;  H[n]=1; T[n]=1.0;  R[n]=1
+      N[++n]="close conn/s";       J[n]=7;  H[n]=1; T[n]=1.0;  R[n]=0.4
       N[++n]="close p99 ms";       J[n]=9;  H[n]=0; T[n]="";   R[n]=0
       N[++n]="CPU s/GB (bulk1)";   J[n]=12; H[n]=0; T[n]=1.0;  R[n]=0
       N[++n]="CPU us/req (ka)";    J[n]=13; H[n]=0; T[n]=1.0;  R[n]=0
@@ -74,11 +77,12 @@ ratio_table() {
           if (rh=="NA") st="NA"; else st=((H[i] && rh+0 >= T[i]) || (!H[i] && rh+0 <= T[i])) ? "MET" : "NOT MET"
         }
         printf "%-21s %9s %9s %9s %9s %8s %8s  %-8s %s\n", N[i], f(g), f(h), f(x), f(d), rh, r(g, x), tg, st
-        if (quick && R[i] && (rh=="NA" || rh+0 < qmin)) { bad++; printf "GROSS REGRESSION: %s is %s x haproxy (< %s)\n", N[i], rh, qmin }
+        floor=(qmin!="") ? qmin : R[i]
+        if (quick && R[i] && (rh=="NA" || rh+0 < floor)) { bad++; printf "GROSS REGRESSION: %s is %s x haproxy (< %s)\n", N[i], rh, floor }
       }
       e=0; for (c=1; c<=cnt[ours]; c++) e+=val[ours,c,15]
       printf "(%s errors over all rounds: %d; ratios are of medians; for latency and CPU lower is better)\n", ours, e
-      if (quick) { if (bad) { print "quick check: FAILED"; exit 1 } else print "quick check: passed (every rate >= " qmin " x haproxy)" }
+      if (quick) { if (bad) { print "quick check: FAILED"; exit 1 } else print "quick check: passed (every rate above its floor x haproxy)" }
     }' "$1"
 }
 
