@@ -801,8 +801,18 @@ public sealed class FakeApiServer : IAsyncDisposable
                 return;
             }
             case "delete" when sub is null:
+            {
+                // DeleteOptions.preconditions.uid, as kube-apiserver checks it: another object of that name is a 409.
+                var options = await ReadTextAsync(ctx).ConfigureAwait(false) is { Length: > 0 } text ? JsonNode.Parse(text) : null;
+                if (options?["preconditions"]?["uid"]?.GetValue<string>() is { } uid
+                    && _store.TryGet(t, ns, name!) is { } current && current["metadata"]?["uid"]?.GetValue<string>() != uid)
+                {
+                    throw new FakeApiException(409, "Conflict", $"Precondition failed: UID in precondition: {uid}, UID in object meta: {current["metadata"]?["uid"]}", name, t.Group, t.Plural);
+                }
+
                 await WriteJsonAsync(ctx, 200, _store.Delete(t, ns, name!) ?? throw FakeApiException.NotFound(t, name!)).ConfigureAwait(false);
                 return;
+            }
             case "deletecollection" when sub is null:
                 await WriteJsonAsync(ctx, 200, _store.DeleteCollection(t, ns, labels, fields)).ConfigureAwait(false);
                 return;

@@ -47,17 +47,25 @@ internal sealed class ApiObjects(IKubernetes client)
             : client.CustomObjects.ReplaceClusterCustomObjectStatusAsync<JsonObject>(body, resource.Group, resource.Version, resource.Plural, name, cancellationToken: cancellationToken);
 
     /// <summary>Deletes the object; true when it existed.</summary>
-    public async Task<bool> DeleteAsync(ApiResource resource, string? ns, string name, CancellationToken cancellationToken)
+    public Task<bool> DeleteAsync(ApiResource resource, string? ns, string name, CancellationToken cancellationToken) =>
+        DeleteAsync(resource, ns, name, uid: null, cancellationToken);
+
+    /// <summary>
+    /// Deletes the object; true when it existed. With <paramref name="uid"/>, only that object (a precondition): one
+    /// re-created under the same name meanwhile makes it a 409 conflict.
+    /// </summary>
+    public async Task<bool> DeleteAsync(ApiResource resource, string? ns, string name, string? uid, CancellationToken cancellationToken)
     {
+        var options = uid is null ? null : new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = uid } };
         try
         {
             if (resource.Namespaced)
             {
-                await client.CustomObjects.DeleteNamespacedCustomObjectAsync(resource.Group, resource.Version, ns, resource.Plural, name, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await client.CustomObjects.DeleteNamespacedCustomObjectAsync(resource.Group, resource.Version, ns, resource.Plural, name, body: options, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                await client.CustomObjects.DeleteClusterCustomObjectAsync(resource.Group, resource.Version, resource.Plural, name, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await client.CustomObjects.DeleteClusterCustomObjectAsync(resource.Group, resource.Version, resource.Plural, name, body: options, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
 
             return true;
@@ -78,4 +86,7 @@ internal sealed class ApiObjects(IKubernetes client)
 
     /// <summary>Whether <paramref name="error"/> is the API server's 409: the object changed since it was read, or it already exists.</summary>
     public static bool IsConflict(Exception error) => error is HttpOperationException { Response.StatusCode: HttpStatusCode.Conflict };
+
+    /// <summary>Whether <paramref name="error"/> is the API server's 403: RBAC does not allow the call.</summary>
+    public static bool IsForbidden(Exception error) => error is HttpOperationException { Response.StatusCode: HttpStatusCode.Forbidden };
 }

@@ -18,6 +18,9 @@ internal sealed record ApiResource(string Group, string Version, string Plural, 
 
     public static ApiResource ConfigMap { get; } = new(string.Empty, "v1", "configmaps", "ConfigMap", Namespaced: true);
 
+    public static ApiResource ClusterRoleBinding { get; } = new("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", Namespaced: false);
+
+    public static ApiResource ClusterRole { get; } = new("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", Namespaced: false);
 
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";
 

@@ -22,6 +22,7 @@ namespace FsmGateway.Kubernetes.Controller;
 /// provisioned Deployments and Services (<see cref="OwnedObjectsWatch"/>) starts a pass as soon as one of them changes
 /// in a way that matters to its Gateway's status (a replica becomes available, the load balancer assigns an address),
 /// is edited by someone else, or is deleted, and as soon as a ConfigMap a Gateway's parametersRef names changes.
+/// The first pass also removes the data-plane RBAC earlier versions left (<see cref="LegacyDataPlaneRbac"/>).
 /// </summary>
 internal sealed partial class KubernetesControllerSink(
     Leadership leadership,
@@ -31,7 +32,8 @@ internal sealed partial class KubernetesControllerSink(
     TimeSpan resyncPeriod,
     ApiServerReachability reachability,
     TimeProvider time,
-    ILogger<KubernetesControllerSink> logger) : BackgroundService, IStatusSink, IProvisionedDataPlanesSource
+    ILogger<KubernetesControllerSink> logger,
+    LegacyDataPlaneRbac? legacyRbac = null) : BackgroundService, IStatusSink, IProvisionedDataPlanesSource
 {
     private static readonly TimeSpan MinRetry = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(30);
@@ -119,6 +121,12 @@ internal sealed partial class KubernetesControllerSink(
 
     private async Task<bool> PassAsync(StatusSet statuses, bool fullCheck, CancellationToken cancellationToken)
     {
+        // Once per process, by the leader: what earlier versions granted data planes goes (it never fails the pass).
+        if (legacyRbac is not null)
+        {
+            await legacyRbac.RunOnceAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (provisioner is null)
         {
             return await writer.WriteAsync(statuses, cancellationToken).ConfigureAwait(false);

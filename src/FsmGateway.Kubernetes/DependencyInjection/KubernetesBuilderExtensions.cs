@@ -125,7 +125,8 @@ public static class KubernetesBuilderExtensions
             var owned = provisioner is null
                 ? null
                 : new OwnedObjectsWatch(client, sp.GetRequiredService<IOptions<KubernetesOptions>>().Value, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<OwnedObjectsWatch>(), metrics);
-            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, owned, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>());
+            var legacyRbac = new LegacyDataPlaneRbac(api, controllerName, loggers.CreateLogger<LegacyDataPlaneRbac>(), metrics);
+            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, owned, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>(), legacyRbac);
         });
         services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());
         services.AddSingleton<IProvisionedDataPlanesSource>(sp => sp.GetRequiredService<KubernetesControllerSink>());

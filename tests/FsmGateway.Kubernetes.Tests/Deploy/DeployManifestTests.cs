@@ -175,7 +175,21 @@ public sealed class DeployManifestTests
         var bindings = Objects.Select(o => o.Object).OfType<V1ClusterRoleBinding>().Select(b => (b.Metadata.Name, b.Subjects))
             .Concat(Objects.Select(o => o.Object).OfType<V1RoleBinding>().Select(b => (b.Metadata.Name, b.Subjects)));
         Assert.All(bindings, b => Assert.All(b.Subjects, s => Assert.True(IsControllerServiceAccount(s), $"binding {b.Name} grants {s.Kind} {s.NamespaceProperty}/{s.Name}, not the controller")));
-        Assert.DoesNotContain(RequiredPermissions.Controller, p => p.Group == "rbac.authorization.k8s.io");
+    }
+
+    /// <summary>
+    /// The controller may remove the data-plane RBAC earlier versions left (LegacyDataPlaneRbac), and nothing more: no
+    /// verb that creates or changes a role or binding (so it can grant nothing), and the ClusterRole only by its name.
+    /// </summary>
+    [Fact]
+    public void ControllerRbacPermissions_OnlyRemoveEarlierVersionsDataPlaneRbac()
+    {
+        var rbac = RequiredPermissions.Controller.Where(p => p.Group == "rbac.authorization.k8s.io").Select(p => $"{p.Resource} {p.Verb}").Order(StringComparer.Ordinal);
+        Assert.Equal(["clusterrolebindings delete", "clusterrolebindings list", "clusterroles delete", "clusterroles get"], rbac);
+        var roleRules = Objects.Select(o => o.Object).OfType<V1ClusterRole>().SelectMany(r => r.Rules).Where(r => r.Resources.Contains("clusterroles")).ToList();
+        var roleRule = Assert.Single(roleRules);
+        Assert.Equal(["fsm-gateway-dataplane"], roleRule.ResourceNames);
+        Assert.DoesNotContain(Objects.Select(o => o.Object).OfType<V1ClusterRole>().SelectMany(r => Expand(r.Rules)), p => p.Group == "rbac.authorization.k8s.io" && p.Verb is "create" or "patch" or "update" or "bind" or "escalate");
     }
 
     [Fact]
