@@ -8,6 +8,7 @@
 # Usage: benchmarks/conn-cost.sh NAME=BUILD [NAME=BUILD ...]
 #   BUILD is a framework-dependent fsm-gateway.dll (run with `dotnet`) or an executable (the Native AOT data plane).
 #   e.g. benchmarks/conn-cost.sh base=/tmp/base/fsm-gateway.dll new=src/FsmGateway.Host/bin/Release/net10.0/fsm-gateway.dll
+#   Run arguments may follow the build, in the same word: "sock=/tmp/base/fsm-gateway.dll --transport sockets".
 # Environment: ROUNDS=5  CC_SECS=5  WARMUP_SECS=5 (JIT tiering; 1 is enough for AOT)  STRACE=0 (1: count syscalls too,
 #   STRACE_SECS=3)  WRK_CONNS=64  GW_ENV="" (VAR=value for the host)  PORT_BASE=19400  OUT_DIR=/tmp/conn-cost-<time>
 # Pinning as l4bench.sh: the proxy on CPU 1, wrk and the nginx backend on CPU 0. Needs nginx, wrk, strace (STRACE=1).
@@ -28,11 +29,12 @@ die() { printf 'conn-cost.sh: %s\n' "$*" >&2; exit 2; }
 for t in nginx wrk taskset ss; do command -v "$t" >/dev/null || die "needs $t"; done
 [[ $STRACE == 1 ]] && { command -v strace >/dev/null || die "needs strace"; }
 
-names=(); builds=()
+names=(); builds=(); bargs=()
 for a in "$@"; do
   [[ $a == *=* ]] || die "argument '$a' is not NAME=BUILD"
-  b=$(realpath "${a#*=}"); [[ -e $b ]] || die "no build at $b"
-  names+=("${a%%=*}"); builds+=("$b")
+  spec=${a#*=}; path=${spec%% *}; extra=""; [[ $spec == *" "* ]] && extra=${spec#* }
+  b=$(realpath "$path"); [[ -e $b ]] || die "no build at $b"
+  names+=("${a%%=*}"); builds+=("$b"); bargs+=("$extra")
 done
 
 mkdir -p "$OUT_DIR"
@@ -81,7 +83,7 @@ for ((r=1; r<=ROUNDS; r++)); do
     sed -e "s/@LISTEN@/$port/g" -e "s/@BACKEND@/$backend/g" "$here/gw.tmpl.yaml" >"$WORK/gw-$port.yaml"
     if [[ $build == *.dll ]]; then cmd=(dotnet "$build"); else cmd=("$build"); fi
     # shellcheck disable=SC2086
-    env $GW_ENV taskset -c 1 "${cmd[@]}" run --config "$WORK/gw-$port.yaml" --admin-port 0 --log-level Warning >"$OUT_DIR/$name-$r.log" 2>&1 &
+    env $GW_ENV taskset -c 1 "${cmd[@]}" run --config "$WORK/gw-$port.yaml" --admin-port 0 --log-level Warning ${bargs[$i]} >"$OUT_DIR/$name-$r.log" 2>&1 &
     gw=$!; PIDS+=("$gw")
     wait_listen "$port" || die "$name did not listen on $port: $(cat "$OUT_DIR/$name-$r.log")"
     url="http://127.0.0.1:$port/"

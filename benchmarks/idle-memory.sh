@@ -10,7 +10,7 @@
 #   benchmarks/idle-memory.sh            # N=10000
 #   N=2000 GW_ENV="DOTNET_GCgen0size=0x100000" benchmarks/idle-memory.sh
 # Env: N=10000 LISTEN_PORT=19901 BACKEND_PORT=19902 SETTLE=3 (s before each sample) GW_ENV="" (VAR=value for the
-#      host)  GCDUMP=file.gcdump (heap census at N connections)  SKIP_BUILD=1 (default: use the built host; 0 builds it)  MAX_SECS=180  DLL=(another build, e.g. a publish)
+#      host)  GW_ARGS="" (more run arguments, e.g. "--transport sockets")  GCDUMP=file.gcdump (heap census at N connections)  SKIP_BUILD=1 (default: use the built host; 0 builds it)  MAX_SECS=180  DLL=(another build, e.g. a publish)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,21 +28,22 @@ if [[ ${SKIP_BUILD:-1} == 0 ]]; then dotnet build "$root/src/FsmGateway.Host" -c
 [[ -r $dll ]] || die "host not built: $dll (dotnet build src/FsmGateway.Host -c Release)"
 for p in "$LISTEN_PORT" "$BACKEND_PORT"; do [[ -z $(ss -Hltn "sport = :$p") ]] || die "port $p is in use"; done
 
-# Each side needs N descriptors; the host needs 2N plus ~100 of its own. Raise the soft limit to what is needed (or
-# the hard limit); where the hard limit is below 2N + 200 (a container without CAP_SYS_RESOURCE), N is lowered to fit
+# Each side needs N descriptors; the host needs 2N plus ~220 of its own (assemblies, epoll, pipes). Raise the soft limit to what is needed (or
+# the hard limit); where the hard limit is below 2N + 400 (a container without CAP_SYS_RESOURCE), N is lowered to fit
 # and the output says so.
-need=$(( 2 * N + 200 ))
+need=$(( 2 * N + 400 ))
 ulimit -n "$need" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 have=$(ulimit -n)
 if (( have < need )); then
-  N=$(( (have - 200) / 2 ))
+  N=$(( (have - 400) / 2 ))
   echo "note: open-files hard limit is $have, so N is lowered to $N (raise it with ulimit -Hn as root for 10,000)" >&2
 fi
 
 work=$(mktemp -d /tmp/fsm-idle.XXXXXX)
 pids=()
 cleanup() {
-  local p
+  local rc=$? p
+  if (( rc != 0 )) && [[ -s $work/gw.log ]]; then cp "$work/gw.log" /tmp/idle-memory-gw.log; echo "host log: /tmp/idle-memory-gw.log" >&2; fi
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
   rm -rf "$work"
@@ -80,7 +81,7 @@ sed -e "s/@LISTEN@/$LISTEN_PORT/g" -e "s/@BACKEND@/$BACKEND_PORT/g" "$here/gw.tm
 timeout "$MAX_SECS" python3 "$work/backend.py" "$BACKEND_PORT" "$work/count" "$MAX_SECS" &
 pids+=($!)
 # shellcheck disable=SC2086
-timeout "$MAX_SECS" env ${GW_ENV:-} dotnet "$dll" run --config "$work/gw.yaml" --admin-port 0 --log-level Warning >"$work/gw.log" 2>&1 &
+timeout "$MAX_SECS" env ${GW_ENV:-} dotnet "$dll" run --config "$work/gw.yaml" --admin-port 0 --log-level Warning ${GW_ARGS:-} >"$work/gw.log" 2>&1 &
 gw=$!; pids+=("$gw")
 for ((i=0; i<200; i++)); do [[ -n $(ss -Hltn "sport = :$LISTEN_PORT") ]] && break; sleep 0.05; done
 [[ -n $(ss -Hltn "sport = :$LISTEN_PORT") ]] || die "the host did not listen: $(tail -5 "$work/gw.log")"
@@ -113,10 +114,10 @@ if [[ -n ${GCDUMP:-} ]]; then   # a managed-heap census with the connections ope
 fi
 exec 7>&-
 
-awk -v n="$N" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" -v p0="$pss0" -v p1="$pss1" -v p2="$pss2" -v est="$est" -v env="${GW_ENV:-}" 'BEGIN {
-  printf "host env: %s\n", (env == "" ? "(defaults)" : env)
+awk -v n="$N" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" -v p0="$pss0" -v p1="$pss1" -v p2="$pss2" -v est="$est" -v env="${GW_ENV:-}" -v args="${GW_ARGS:-}" 'BEGIN {
+  printf "host env: %s  args: %s\n", (env == "" ? "(defaults)" : env), (args == "" ? "(defaults)" : args)
   printf "idle RSS after start:           %7.1f MiB (PSS %.1f)\n", r0/1024, p0/1024
   printf "idle RSS after one connection:  %7.1f MiB (PSS %.1f)\n", r1/1024, p1/1024
   printf "RSS with %d idle connections: %7.1f MiB (PSS %.1f), %d established at the listener\n", n, r2/1024, p2/1024, est
-  printf "per idle proxied connection:    %7.2f KiB RSS (%.2f KiB PSS)   target <= 4 KiB\n", (r2-r1)/n, (p2-p1)/n
+  printf "per idle proxied connection:    %7.2f KiB RSS (%.2f KiB PSS)   target <= 2 KiB\n", (r2-r1)/n, (p2-p1)/n
 }'
