@@ -196,7 +196,7 @@ public sealed class LinuxTransportTests
         ValueTask<IDuplexConnection?> accept;
         if (queuedBeforeAccept)
         {
-            client = await TestClient.ConnectAsync(port, deadline.Token); // waits in the backlog: accept4 takes it
+            client = await TestClient.ConnectAsync(port, deadline.Token); // waits in the backlog: the accept takes it at once
             accept = listener.AcceptAsync(deadline.Token);
         }
         else

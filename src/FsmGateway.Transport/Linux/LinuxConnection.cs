@@ -10,10 +10,13 @@ namespace FsmGateway.Transport.Linux;
 /// comes from .NET's own epoll) and its file descriptor for <c>splice(2)</c>, which the relay uses between two such
 /// connections (<see cref="SplicePump"/>). Endpoints are read when first asked for.
 /// </summary>
-internal sealed class LinuxConnection(Socket socket, LinuxTransport transport) : IDuplexConnection, IPeekableConnection, IKeepaliveConnection, INonBlockingReceive
+/// <param name="socket">The connected socket.</param>
+/// <param name="transport">The transport that made it.</param>
+/// <param name="remoteEndPoint">Its remote end when the caller knows it (the endpoint connected to), so it is never asked of the socket.</param>
+internal sealed class LinuxConnection(Socket socket, LinuxTransport transport, EndPoint? remoteEndPoint = null) : IDuplexConnection, IPeekableConnection, IKeepaliveConnection, INonBlockingReceive
 {
     private EndPoint? _local;
-    private EndPoint? _remote;
+    private EndPoint? _remote = remoteEndPoint;
     private int _disposed;
 
     /// <summary>The socket's descriptor, for <c>splice(2)</c>; held (<c>DangerousAddRef</c>) around each call.</summary>
@@ -35,11 +38,7 @@ internal sealed class LinuxConnection(Socket socket, LinuxTransport transport) :
     /// <inheritdoc />
     public int TryReceive(Span<byte> buffer)
     {
-        if (socket.Blocking)
-        {
-            socket.Blocking = false; // the descriptor is non-blocking already (accept4 SOCK_NONBLOCK): only .NET's flag
-        }
-
+        EnsureNonBlocking();
         var received = socket.Receive(buffer, SocketFlags.None, out var error);
         return error switch
         {
@@ -47,6 +46,19 @@ internal sealed class LinuxConnection(Socket socket, LinuxTransport transport) :
             SocketError.WouldBlock => -1,
             _ => throw new SocketException((int)error),
         };
+    }
+
+    /// <summary>
+    /// Makes the descriptor non-blocking, as <c>splice(2)</c> and <see cref="TryReceive"/> need: once per socket at most
+    /// (<c>fcntl</c>), and not even that when an asynchronous operation (the upstream connect, a wait) has made it so
+    /// already; afterwards it is only .NET's flag that is read.
+    /// </summary>
+    public void EnsureNonBlocking()
+    {
+        if (socket.Blocking)
+        {
+            socket.Blocking = false;
+        }
     }
 
     public ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>

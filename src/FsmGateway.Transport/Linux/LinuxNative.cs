@@ -11,8 +11,6 @@ internal static partial class LinuxNative
 {
     public const int EINTR = 4;
     public const int EAGAIN = 11;
-    public const int SOCK_NONBLOCK = 0x800;
-    public const int SOCK_CLOEXEC = 0x80000;
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
     public const int SOL_SOCKET = 1;
@@ -20,9 +18,6 @@ internal static partial class LinuxNative
     public const int SO_REUSEPORT = 15;
     public const uint SPLICE_F_MOVE = 1;
     public const uint SPLICE_F_NONBLOCK = 2;
-
-    [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
-    public static partial int Accept4(int socket, nint address, nint addressLength, int flags);
 
     [LibraryImport("libc", EntryPoint = "splice", SetLastError = true)]
     public static partial nint Splice(int fdIn, nint offIn, int fdOut, nint offOut, nuint length, uint flags);

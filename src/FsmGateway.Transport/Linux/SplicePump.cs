@@ -13,7 +13,7 @@ namespace FsmGateway.Transport.Linux;
 /// </summary>
 internal static class SplicePump
 {
-    /// <summary>Copies and splices until end of stream or an error, and says which. Never throws.</summary>
+    /// <summary>Copies and splices until end of stream or an error, and reports which to <see cref="RelayCounters.PumpEnded"/>. Never throws.</summary>
     public static async Task<PumpEnd> RunAsync(LinuxConnection from, LinuxConnection to, RelayCounters counters, bool upload, int bufferSize)
     {
         var sending = false;
@@ -22,8 +22,13 @@ internal static class SplicePump
 
         // As the copy pump: the client's first bytes are usually there already, and are taken with one receive.
         var tryFirst = upload;
+        var end = PumpEnd.ReceiveFailed;
+        Exception? unforeseen = null;
         try
         {
+            // A splice must find both sockets non-blocking, whichever direction runs first.
+            from.EnsureNonBlocking();
+            to.EnsureNonBlocking();
             while (true)
             {
                 if (!tryFirst)
@@ -55,7 +60,7 @@ internal static class SplicePump
 
                         if (received == 0)
                         {
-                            return End(to, counters, upload);
+                            return end = End(to, counters, upload);
                         }
 
                         counters.Transferred(upload, received);
@@ -93,7 +98,7 @@ internal static class SplicePump
 
                     if (moved == 0)
                     {
-                        return End(to, counters, upload);
+                        return end = End(to, counters, upload);
                     }
 
                     counters.Transferred(upload, moved);
@@ -115,7 +120,12 @@ internal static class SplicePump
         catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or IOException or OperationCanceledException)
         {
             counters.RecordEnd(upload);
-            return sending ? PumpEnd.SendFailed : PumpEnd.ReceiveFailed;
+            return end = sending ? PumpEnd.SendFailed : PumpEnd.ReceiveFailed;
+        }
+        catch (Exception e)
+        {
+            unforeseen = e; // a bug: the relay fails with it
+            return end;
         }
         finally
         {
@@ -123,6 +133,9 @@ internal static class SplicePump
             {
                 SplicePipe.Pool.Return(pipe); // closed unless empty
             }
+
+            // Last, once the pipe is back: this may complete the relay, and the connection is released then.
+            counters.PumpEnded(upload, end, unforeseen);
         }
     }
 
