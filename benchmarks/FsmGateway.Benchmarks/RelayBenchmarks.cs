@@ -33,7 +33,7 @@ public class RelayBenchmarks
         var (upstreamRelaySide, server) = InMemoryDuplex.CreatePair();
         _pingClient = client;
         _pingServer = server;
-        _pingRelay = TcpRelay.RunAsync(clientRelaySide, upstreamRelaySide, NullCounters.Instance, RelayBufferBytes);
+        _pingRelay = TcpRelay.RunAsync(clientRelaySide, upstreamRelaySide, new NullCounters(), RelayBufferBytes).AsTask();
     }
 
     [GlobalCleanup(Target = nameof(PingPong100B))]
@@ -50,7 +50,7 @@ public class RelayBenchmarks
     {
         var (clientRelaySide, client) = InMemoryDuplex.CreatePair();
         var (upstreamRelaySide, server) = InMemoryDuplex.CreatePair();
-        var relay = TcpRelay.RunAsync(clientRelaySide, upstreamRelaySide, NullCounters.Instance, RelayBufferBytes);
+        var relay = TcpRelay.RunAsync(clientRelaySide, upstreamRelaySide, new NullCounters(), RelayBufferBytes);
         var drain = DrainAsync(server);
         for (var sent = 0; sent < BulkBytes; sent += ChunkBytes)
         {
@@ -114,8 +114,6 @@ public class RelayBenchmarks
 
     private sealed class NullCounters : RelayCounters
     {
-        public static readonly NullCounters Instance = new();
-
         public override void Transferred(bool upload, int bytes)
         {
         }

@@ -312,7 +312,7 @@ internal sealed class ConnectionHandler(
         var selection = new EndpointSelection(runtime, available, connection.ClientEndPoint);
         for (var attempt = 0; attempt < attempts; attempt++)
         {
-            var index = selection.Pick(out var endpoint, out var state);
+            var index = selection.Pick(out _, out var state);
             if (index < 0)
             {
                 Reject(connection, TerminationReason.RefusedBackendLimit, $"every endpoint of backend {backend.Namespace}/{backend.Name} has {settings.MaxConnectionsPerEndpoint} connections open, the maximum per endpoint");
@@ -322,8 +322,8 @@ internal sealed class ConnectionHandler(
             var started = time.GetTimestamp();
             try
             {
-                var upstream = await connector.ConnectAsync(ToEndPoint(endpoint), settings.ConnectOptions, connection.StartConnect(settings.ConnectTimeout)).ConfigureAwait(false);
-                connection.EndConnect();
+                var upstream = await connector.ConnectAsync(state.EndPoint, settings.ConnectOptions, connection.StartConnect(settings.ConnectTimeout)).ConfigureAwait(false);
+                connection.EndConnect(connected: true);
                 state.Succeeded();
                 connection.Endpoint = state;
                 metrics.Connected(runtime.Tags, time.GetElapsedTime(started));
@@ -332,7 +332,7 @@ internal sealed class ConnectionHandler(
             catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
             {
                 state.Release();
-                var timedOut = connection.EndConnect();
+                var timedOut = connection.EndConnect(connected: false);
                 if (e is OperationCanceledException && !timedOut)
                 {
                     // The connection was aborted (a drain deadline, the proxy stopping): that says nothing about the
@@ -373,7 +373,4 @@ internal sealed class ConnectionHandler(
             Log.PanicLeft(logger, runtime.Health.Key.ToString(), available.Healthy, available.All.Length);
         }
     }
-
-    private static EndPoint ToEndPoint(BackendEndpoint endpoint) =>
-        IPAddress.TryParse(endpoint.Address, out var ip) ? new IPEndPoint(ip, endpoint.Port) : new DnsEndPoint(endpoint.Address, endpoint.Port);
 }

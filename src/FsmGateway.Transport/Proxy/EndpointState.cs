@@ -161,6 +161,9 @@ internal sealed class EndpointState
         Backend = backend;
         _time = time;
         Address = $"{key.Endpoint.Address}:{key.Endpoint.Port.ToString(CultureInfo.InvariantCulture)}";
+        EndPoint = System.Net.IPAddress.TryParse(key.Endpoint.Address, out var ip)
+            ? new System.Net.IPEndPoint(ip, key.Endpoint.Port)
+            : new System.Net.DnsEndPoint(key.Endpoint.Address, key.Endpoint.Port);
         MetricTags =
         [
             new("backend_namespace", key.Backend.Namespace),
@@ -176,6 +179,12 @@ internal sealed class EndpointState
 
     /// <summary>The endpoint as <c>address:port</c>, as logs and metrics show it.</summary>
     public string Address { get; }
+
+    /// <summary>
+    /// The endpoint to connect to, parsed once (an IP address, or a name to resolve): every connection to it shares
+    /// this one object, which the upstream socket keeps as its remote end.
+    /// </summary>
+    public System.Net.EndPoint EndPoint { get; }
 
     /// <summary>The per-endpoint metric labels: the backend Service and port, and <c>endpoint</c> = address:port.</summary>
     public KeyValuePair<string, object?>[] MetricTags { get; }

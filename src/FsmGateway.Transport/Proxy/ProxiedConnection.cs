@@ -199,8 +199,22 @@ internal sealed class ProxiedConnection : RelayCounters
     }
 
     /// <summary>The connect attempt started by <see cref="StartConnect"/> has finished.</summary>
+    /// <param name="connected">
+    /// Whether it succeeded: then the cancellation source is let go of (unless cancelled), so an open connection does
+    /// not keep it and the registration the connect left in it (~190 bytes). An <see cref="Abort()"/> that read it just
+    /// before cancels a source nothing listens to any more.
+    /// </param>
     /// <returns>Whether the heartbeat found it past its deadline (and cancelled it).</returns>
-    public bool EndConnect() => Interlocked.Exchange(ref _connectDeadline, NoDeadline) == TimedOut;
+    public bool EndConnect(bool connected)
+    {
+        var timedOut = Interlocked.Exchange(ref _connectDeadline, NoDeadline) == TimedOut;
+        if (connected && Volatile.Read(ref _connectCancel) is { IsCancellationRequested: false } cancel)
+        {
+            Interlocked.CompareExchange(ref _connectCancel, null, cancel);
+        }
+
+        return timedOut;
+    }
 
     /// <summary>
     /// Whether a deadline has passed at <paramref name="now"/>: the PROXY protocol header's, the connect attempt's, or the idle, half-closed or

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Threading.Tasks.Sources;
 using FsmGateway.Transport.Connections;
 using FsmGateway.Transport.Linux;
 using FsmGateway.Transport.Proxy;
@@ -17,59 +18,50 @@ internal static class TcpRelay
     /// <returns>
     /// How the relay ended: a failure on either side (<see cref="TerminationReason.ClientReset"/>,
     /// <see cref="TerminationReason.BackendReset"/>) wins over a clean end; with none, the side whose end of stream came
-    /// first (<see cref="TerminationReason.ClientClosed"/>, <see cref="TerminationReason.BackendClosed"/>).
+    /// first (<see cref="TerminationReason.ClientClosed"/>, <see cref="TerminationReason.BackendClosed"/>). Completed
+    /// by the direction that ends last, through <paramref name="counters"/> (no task of its own): await it once.
     /// </returns>
     /// <param name="client">The client connection.</param>
     /// <param name="upstream">The upstream connection.</param>
-    /// <param name="counters">Where bytes and ends are reported.</param>
+    /// <param name="counters">Where bytes and ends are reported; one relay at a time.</param>
     /// <param name="bufferSize">The most bytes held per direction.</param>
     /// <param name="uploadLimit">Caps the rate from the client to the backend, or <see langword="null"/>.</param>
     /// <param name="downloadLimit">Caps the rate from the backend to the client, or <see langword="null"/>.</param>
-    public static async Task<TerminationReason> RunAsync(IDuplexConnection client, IDuplexConnection upstream, RelayCounters counters, int bufferSize, TokenBucket? uploadLimit = null, TokenBucket? downloadLimit = null)
+    public static ValueTask<TerminationReason> RunAsync(IDuplexConnection client, IDuplexConnection upstream, RelayCounters counters, int bufferSize, TokenBucket? uploadLimit = null, TokenBucket? downloadLimit = null)
     {
-        var upload = Pump(client, upstream, counters, upload: true, bufferSize, uploadLimit);
-        var download = Pump(upstream, client, counters, upload: false, bufferSize, downloadLimit);
+        var relay = counters.StartRelay(client, upstream);
 
-        // Whichever direction fails first aborts both connections, which ends the other pump promptly. A failure
-        // after the other direction ended cleanly (a reset after a half-close) aborts both too: a graceful close would
-        // make a cut-off stream look complete.
-        var first = await Task.WhenAny(upload, download).ConfigureAwait(false);
-        var firstEnd = await first.ConfigureAwait(false);
-        var second = first == upload ? download : upload;
-        if (firstEnd != PumpEnd.EndOfStream)
-        {
-            client.Abort();
-            upstream.Abort();
-        }
-
-        var secondEnd = await second.ConfigureAwait(false); // after an abort, it fails too: not a second reason
-        if (firstEnd == PumpEnd.EndOfStream && secondEnd != PumpEnd.EndOfStream)
-        {
-            if (second == upload)
-            {
-                // The client already has the whole reply and its FIN; a reset now would discard reply bytes still in
-                // its socket's send buffer. End the upstream only; the client is closed gracefully.
-                upstream.Abort();
-            }
-            else
-            {
-                client.Abort();
-                upstream.Abort();
-            }
-        }
-
-        // Which direction ended first is what the pumps recorded as they saw it, not the order of the tasks: both may
-        // have completed before WhenAny looked, and it then picks the first argument.
-        var (uploadEnd, downloadEnd) = first == upload ? (firstEnd, secondEnd) : (secondEnd, firstEnd);
-        var uploadFirst = counters.UploadEndedFirst;
-        return (uploadEnd, downloadEnd) switch
-        {
-            (PumpEnd.EndOfStream, PumpEnd.EndOfStream) => Reason(PumpEnd.EndOfStream, upload: uploadFirst),
-            (not PumpEnd.EndOfStream, not PumpEnd.EndOfStream) => uploadFirst ? Reason(uploadEnd, upload: true) : Reason(downloadEnd, upload: false),
-            (not PumpEnd.EndOfStream, _) => Reason(uploadEnd, upload: true),
-            _ => Reason(downloadEnd, upload: false),
-        };
+        // Each direction reports its own end (RelayCounters.PumpEnded), which decides the aborts; the last one completes
+        // the relay. No task waits on the two: an idle connection holds its two pumps and nothing else.
+        _ = Pump(client, upstream, counters, upload: true, bufferSize, uploadLimit);
+        _ = Pump(upstream, client, counters, upload: false, bufferSize, downloadLimit);
+        return relay;
     }
+
+    /// <summary>
+    /// What to abort once a direction has ended with <paramref name="end"/>, given how the other one ended
+    /// (<see langword="null"/>: it has not yet). Whichever direction fails first aborts both connections, which ends the
+    /// other promptly. A failure after the other direction ended cleanly (a reset after a half-close) aborts both too,
+    /// as a graceful close would make a cut-off stream look complete; except an upload failure then: the client already
+    /// has the whole reply and its FIN, and a reset now would discard reply bytes still in its socket's send buffer, so
+    /// only the upstream is ended and the client is closed gracefully.
+    /// </summary>
+    internal static (bool Client, bool Upstream) AbortsAfter(PumpEnd end, bool upload, PumpEnd? other) => (end, other) switch
+    {
+        (PumpEnd.EndOfStream, _) => (false, false),
+        (_, null) => (true, true),
+        (_, PumpEnd.EndOfStream) => (!upload, true),
+        _ => (false, false), // the other failed first and aborted both already
+    };
+
+    /// <summary>The termination reason once both directions have ended: see <see cref="RunAsync"/>.</summary>
+    internal static TerminationReason ReasonFor(PumpEnd uploadEnd, PumpEnd downloadEnd, bool uploadFirst) => (uploadEnd, downloadEnd) switch
+    {
+        (PumpEnd.EndOfStream, PumpEnd.EndOfStream) => Reason(PumpEnd.EndOfStream, upload: uploadFirst),
+        (not PumpEnd.EndOfStream, not PumpEnd.EndOfStream) => uploadFirst ? Reason(uploadEnd, upload: true) : Reason(downloadEnd, upload: false),
+        (not PumpEnd.EndOfStream, _) => Reason(uploadEnd, upload: true),
+        _ => Reason(downloadEnd, upload: false),
+    };
 
     /// <summary>Which side a pump's end is about: the upload pump receives from the client and sends to the backend.</summary>
     private static TerminationReason Reason(PumpEnd end, bool upload) => end switch
@@ -89,7 +81,7 @@ internal static class TcpRelay
             : PumpAsync(from, to, counters, upload, bufferSize, limit);
 
     /// <summary>
-    /// Copies until end of stream or an error, and says which. Never throws. Holds at most <paramref name="bufferSize"/>
+    /// Copies until end of stream or an error, and reports which to <see cref="RelayCounters.PumpEnded"/>. Never throws. Holds at most <paramref name="bufferSize"/>
     /// bytes; with a <paramref name="limit"/>, receives at most its burst at once and pauses after a send until the
     /// bucket has refilled, so the socket's receive buffer fills and TCP flow control slows the sender.
     /// </summary>
@@ -102,6 +94,8 @@ internal static class TcpRelay
         // take them with one receive instead of a zero-byte wait and a receive. The upstream usually has not answered
         // yet, so its direction waits first.
         var tryFirst = upload ? from as INonBlockingReceive : null;
+        var end = PumpEnd.ReceiveFailed;
+        Exception? unforeseen = null;
         try
         {
             while (true)
@@ -138,7 +132,7 @@ internal static class TcpRelay
                             counters.RecordEnd(upload); // before the FIN is passed on, which may end the other direction
                             sending = true;
                             to.CompleteSend();
-                            return PumpEnd.EndOfStream;
+                            return end = PumpEnd.EndOfStream;
                         }
 
                         counters.Transferred(upload, received);
@@ -161,7 +155,17 @@ internal static class TcpRelay
         catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or IOException or OperationCanceledException)
         {
             counters.RecordEnd(upload);
-            return sending ? PumpEnd.SendFailed : PumpEnd.ReceiveFailed;
+            return end = sending ? PumpEnd.SendFailed : PumpEnd.ReceiveFailed;
+        }
+        catch (Exception e)
+        {
+            unforeseen = e; // a bug: the relay fails with it
+            return end;
+        }
+        finally
+        {
+            // Last, once the buffer is back: this may complete the relay, and the connection is released then.
+            counters.PumpEnded(upload, end, unforeseen);
         }
     }
 
@@ -174,10 +178,24 @@ internal static class TcpRelay
     }
 }
 
-/// <summary>Where the relay reports bytes and activity, and which direction ended first: the proxy's per-connection state.</summary>
-internal abstract class RelayCounters
+/// <summary>
+/// Where the relay reports bytes and activity, which direction ended first, and each direction's end: the proxy's
+/// per-connection state. It is also what <see cref="TcpRelay.RunAsync"/> returns to wait on (a reusable
+/// <see cref="IValueTaskSource{TResult}"/>, completed by the direction that ends last), so a relay allocates no task of
+/// its own. One relay at a time.
+/// </summary>
+internal abstract class RelayCounters : IValueTaskSource<TerminationReason>
 {
+    private const int NotEnded = -1;
+
+    private ManualResetValueTaskSourceCore<TerminationReason> _relay;
+    private IDuplexConnection? _client;
+    private IDuplexConnection? _upstream;
+    private Exception? _unforeseen;
     private int _firstEnded;
+    private int _uploadEnd = NotEnded;
+    private int _downloadEnd = NotEnded;
+    private int _pumpsEnded;
 
     /// <summary>Whether the client-to-backend direction ended (end of stream or failure) before the other.</summary>
     public bool UploadEndedFirst => Volatile.Read(ref _firstEnded) == 1;
@@ -192,6 +210,71 @@ internal abstract class RelayCounters
             Ended();
         }
     }
+
+    /// <summary>Takes the relay of <paramref name="client"/> and <paramref name="upstream"/>: what to wait on for its end.</summary>
+    /// <exception cref="InvalidOperationException">A relay was started with these counters already.</exception>
+    internal ValueTask<TerminationReason> StartRelay(IDuplexConnection client, IDuplexConnection upstream)
+    {
+        if (Interlocked.CompareExchange(ref _client, client, null) is not null)
+        {
+            throw new InvalidOperationException("these relay counters are in use by another relay");
+        }
+
+        _upstream = upstream;
+        return new ValueTask<TerminationReason>(this, _relay.Version);
+    }
+
+    /// <summary>
+    /// A direction has ended (<paramref name="unforeseen"/>: with an exception no pump expected, which fails the relay).
+    /// Aborts what <see cref="TcpRelay.AbortsAfter"/> says; the second call completes the relay.
+    /// </summary>
+    internal void PumpEnded(bool upload, TcpRelay.PumpEnd end, Exception? unforeseen)
+    {
+        if (unforeseen is not null)
+        {
+            RecordEnd(upload);
+            Interlocked.CompareExchange(ref _unforeseen, unforeseen, null);
+        }
+
+        Volatile.Write(ref upload ? ref _uploadEnd : ref _downloadEnd, (int)end);
+
+        // The order of the two ends is the order of this increment (a full fence): the second reads the first's end
+        // after it, and so sees it.
+        var second = Interlocked.Increment(ref _pumpsEnded) == 2;
+        TcpRelay.PumpEnd? other = second ? (TcpRelay.PumpEnd)Volatile.Read(ref upload ? ref _downloadEnd : ref _uploadEnd) : null;
+        var (abortClient, abortUpstream) = TcpRelay.AbortsAfter(end, upload, other);
+        if (abortClient)
+        {
+            _client!.Abort();
+        }
+
+        if (abortUpstream)
+        {
+            _upstream!.Abort();
+        }
+
+        if (!second)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _unforeseen) is { } error)
+        {
+            _relay.SetException(error);
+            return;
+        }
+
+        var uploadEnd = (TcpRelay.PumpEnd)Volatile.Read(ref _uploadEnd);
+        var downloadEnd = (TcpRelay.PumpEnd)Volatile.Read(ref _downloadEnd);
+        _relay.SetResult(TcpRelay.ReasonFor(uploadEnd, downloadEnd, UploadEndedFirst));
+    }
+
+    TerminationReason IValueTaskSource<TerminationReason>.GetResult(short token) => _relay.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<TerminationReason>.GetStatus(short token) => _relay.GetStatus(token);
+
+    void IValueTaskSource<TerminationReason>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _relay.OnCompleted(continuation, state, token, flags);
 
     /// <summary>The first direction has ended: the connection is half-closed (or about to be aborted) from now.</summary>
     protected virtual void Ended()
