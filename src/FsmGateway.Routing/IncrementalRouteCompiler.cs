@@ -15,15 +15,18 @@ namespace FsmGateway.Routing;
 /// <item>Only EndpointSlices changed (same options, bindings and data planes): only the table entries whose backends
 /// reach those Services get new endpoints, and their "no ready endpoints" notes are redone. Nothing else in a
 /// compilation reads EndpointSlices, so statuses (route status across Gateways included) carry over as they are.</item>
-/// <item>Gateways, TCPRoutes, Services, EndpointSlices or ReferenceGrants changed, or data planes reported other
-/// bindings or provisioning found something new for some Gateways, and each Gateway has addresses of its own
-/// (<see cref="CompilerOptions.GatewaysHaveOwnAddresses"/>, so Gateways never conflict over a port) and the cluster
-/// holds no policy or filter: only the Gateways those changes can affect are compiled again. They are closed over the
-/// routes attached to them (a route with parents on several Gateways brings them all, so its status, one entry per
-/// parent, is whole), compiled from the objects they depend on alone, and the results replace theirs in the table,
-/// the statuses and the diagnostics.</item>
-/// <item>Anything else (a GatewayClass or Namespace, a policy or filter, other options, a change that reaches too much
-/// of the cluster) compiles in full.</item>
+/// <item>Gateways, TCPRoutes, Services, EndpointSlices, ReferenceGrants, policies or filters changed, or data planes
+/// reported other bindings or provisioning found something new for some Gateways, and each Gateway has addresses of
+/// its own (<see cref="CompilerOptions.GatewaysHaveOwnAddresses"/>, so Gateways never conflict over a port): only the
+/// Gateways those changes can affect are compiled again. They are closed over the routes attached to them (a route
+/// with parents on several Gateways brings them all, so its status, one entry per parent, is whole) and over policy
+/// attachment (a policy or filter on an affected Gateway, listener, route, rule or a Service an affected route uses
+/// comes in with every Gateway, route and Service it names and the other policies there, so its
+/// <c>status.ancestors</c>, which span Gateways, and the older-wins settling of conflicts are decided whole; a Filter
+/// or filter config with every object using it). They are compiled from the objects they depend on alone, and the
+/// results replace theirs in the table, the statuses and the diagnostics.</item>
+/// <item>Anything else (a GatewayClass or Namespace, other options, a change that reaches too much of the cluster)
+/// compiles in full.</item>
 /// </list>
 /// The result is always equal to <see cref="RouteCompiler.Compile"/>'s for the same input (a property test checks it
 /// over random event sequences). Pure like the compiler (no I/O, no clock); not thread-safe: one pipeline calls it.
@@ -228,114 +231,236 @@ public sealed class IncrementalRouteCompiler
 
         foreach (var key in changed)
         {
-            if (!DependencyIndex.IsFollowed(key.Kind) || key.Kind is ResourceKind.GatewayClass or ResourceKind.Namespace)
+            if (key.Kind is ResourceKind.GatewayClass or ResourceKind.Namespace)
             {
-                // Classes and Namespaces are read by every Gateway; policies and filters attach across Gateways.
+                // Classes and Namespaces are read by every Gateway.
                 return null;
             }
         }
 
         var index = _index ??= DependencyIndex.Of(after);
-        if (index.OtherObjects > 0)
-        {
-            return null;
-        }
-
         var gateways = new HashSet<ResourceKey>();
         if (!BindingsDiffer(_bindings!, bindings, gateways) || !DataPlanesDiffer(_dataPlanes, dataPlanes, gateways))
         {
             return null;
         }
 
-        // The seeds: what each change touches directly.
-        var routes = new HashSet<ResourceKey>();
+        var closure = new Closure(index, after, gateways);
+        foreach (var gateway in gateways.ToList())
+        {
+            closure.Gateway(gateway);
+        }
+
+        // The seeds: what each change touches directly, before and after it.
         foreach (var key in changed)
         {
+            var old = before.Resources.GetValueOrDefault(key);
             switch (key.Kind)
             {
                 case ResourceKind.Gateway:
-                    gateways.Add(key);
+                    closure.Gateway(key);
                     break;
                 case ResourceKind.TcpRoute:
-                    routes.Add(key);
-                    if (before.Resources.GetValueOrDefault(key) is TcpRoute old)
+                    closure.Route(key);
+                    if (old is TcpRoute oldRoute)
                     {
-                        // The Gateways it left lose its entry in their listeners' attached routes.
-                        gateways.UnionWith(DependencyIndex.Parents(old));
+                        // The Gateways it left lose its entry in their listeners' attached routes; the policies on
+                        // Services it left lose those Gateways from their ancestors.
+                        closure.RouteReferences(oldRoute);
                     }
 
                     break;
                 case ResourceKind.Service:
-                    routes.UnionWith(index.RoutesUsing(key.Namespace, key.Name));
+                    closure.Service(key, always: true);
                     break;
                 case ResourceKind.EndpointSlice:
-                    if (before.Resources.GetValueOrDefault(key) is EndpointSlice { ServiceName: { } oldService })
+                    if (old is EndpointSlice { ServiceName: { } oldService })
                     {
-                        routes.UnionWith(index.RoutesUsing(key.Namespace, oldService));
+                        closure.Routes(index.RoutesUsing(key.Namespace, oldService));
                     }
 
                     if (after.Resources.GetValueOrDefault(key) is EndpointSlice { ServiceName: { } newService })
                     {
-                        routes.UnionWith(index.RoutesUsing(key.Namespace, newService));
+                        closure.Routes(index.RoutesUsing(key.Namespace, newService));
                     }
 
                     break;
                 case ResourceKind.ReferenceGrant:
-                    routes.UnionWith(index.RoutesReferringInto(key.Namespace));
+                    closure.Routes(index.RoutesReferringInto(key.Namespace));
+                    closure.Policies(index.PoliciesReferringInto(key.Namespace));
+                    break;
+                default:
+                    closure.Policy(key);
+                    if (old is not null)
+                    {
+                        // What it referred to before: its old targets lose its effect and its ancestors.
+                        closure.PolicyReferences(old);
+                    }
+
                     break;
             }
         }
 
-        // Closed over attachment: every route naming an affected Gateway, every Gateway an affected route names.
+        // Closed over attachment (every route naming an affected Gateway, every Gateway an affected route names) and
+        // over policy attachment (every policy or filter on an affected Gateway, route or a Service it uses; every
+        // Gateway, route and Service such a policy names, with the other policies there, which it may conflict with).
         var limit = Math.Max(64, index.Routes / 8);
-        var pendingRoutes = new Queue<ResourceKey>(routes);
-        var pendingGateways = new Queue<ResourceKey>(gateways);
-        while (pendingRoutes.Count > 0 || pendingGateways.Count > 0)
+        if (!closure.Close(limit))
         {
-            while (pendingGateways.TryDequeue(out var gateway))
-            {
-                foreach (var route in index.RoutesOf(gateway))
-                {
-                    if (routes.Add(route))
-                    {
-                        pendingRoutes.Enqueue(route);
-                    }
-                }
-            }
-
-            while (pendingRoutes.TryDequeue(out var route))
-            {
-                if (after.Resources.GetValueOrDefault(route) is TcpRoute current)
-                {
-                    foreach (var gateway in DependencyIndex.Parents(current))
-                    {
-                        if (gateways.Add(gateway))
-                        {
-                            pendingGateways.Enqueue(gateway);
-                        }
-                    }
-                }
-            }
-
-            if (routes.Count > limit || gateways.Count > limit)
-            {
-                // So much of the cluster that compiling it whole is as cheap.
-                return null;
-            }
+            // So much of the cluster that compiling it whole is as cheap.
+            return null;
         }
 
+        var routes = closure.RouteKeys;
+        var policies = closure.PolicyKeys;
         LastRecompiledGateways = gateways.Count;
-        if (gateways.Count == 0 && routes.Count == 0)
+        if (gateways.Count == 0 && routes.Count == 0 && policies.Count == 0)
         {
             return previous with { Revision = after.Revision };
         }
 
-        var part = RouteCompiler.CompileResources(Dependencies(after, index, gateways, routes), after.Revision, options, bindings, dataPlanes);
-        return Splice(previous, part, after.Revision, gateways, routes);
+        var part = RouteCompiler.CompileResources(Dependencies(after, index, gateways, routes, policies), after.Revision, options, bindings, dataPlanes);
+        return Splice(previous, part, after.Revision, gateways, routes, policies);
     }
 
-    /// <summary>The objects a compilation of <paramref name="gateways"/> and <paramref name="routes"/> reads, sorted by key.</summary>
-    private static List<Resource> Dependencies(ConfigSnapshot snapshot, DependencyIndex index, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes)
+    /// <summary>
+    /// The Gateways, routes and policy or filter objects a change reaches, closed so that each one's outcome (table
+    /// entries, status, diagnostics) is decided by what the closure holds alone.
+    /// </summary>
+    private sealed class Closure(DependencyIndex index, ConfigSnapshot snapshot, HashSet<ResourceKey> gateways)
+    {
+        private readonly Queue<ResourceKey> _pending = new();
+        private readonly HashSet<ResourceKey> _services = [];
+        private readonly HashSet<ResourceKey> _gateways = [];
+
+        public HashSet<ResourceKey> RouteKeys { get; } = [];
+
+        public HashSet<ResourceKey> PolicyKeys { get; } = [];
+
+        public void Gateway(ResourceKey key)
+        {
+            gateways.Add(key);
+            if (_gateways.Add(key))
+            {
+                _pending.Enqueue(key);
+            }
+        }
+
+        public void Route(ResourceKey key)
+        {
+            if (RouteKeys.Add(key))
+            {
+                _pending.Enqueue(key);
+            }
+        }
+
+        public void Routes(IEnumerable<ResourceKey> keys)
+        {
+            foreach (var key in keys)
+            {
+                Route(key);
+            }
+        }
+
+        public void Policy(ResourceKey key)
+        {
+            if (PolicyKeys.Add(key))
+            {
+                _pending.Enqueue(key);
+            }
+        }
+
+        public void Policies(IEnumerable<ResourceKey> keys)
+        {
+            foreach (var key in keys)
+            {
+                Policy(key);
+            }
+        }
+
+        /// <summary>
+        /// A Service the closure reaches: the policies on it, and (as their ancestors span them) every route using it.
+        /// A route's Service with no policy on it needs neither (<paramref name="always"/> false).
+        /// </summary>
+        public void Service(ResourceKey key, bool always)
+        {
+            if ((always || index.DependentsOf(key).Count > 0) && _services.Add(key))
+            {
+                _pending.Enqueue(key);
+            }
+        }
+
+        /// <summary>A route's parents and the Services it uses that policies name.</summary>
+        public void RouteReferences(TcpRoute route)
+        {
+            foreach (var parent in DependencyIndex.Parents(route))
+            {
+                Gateway(parent);
+            }
+
+            foreach (var (ns, name) in DependencyIndex.Services(route))
+            {
+                Service(new ResourceKey(ResourceKind.Service, ns, name), always: false);
+            }
+        }
+
+        /// <summary>What a policy or filter object refers to.</summary>
+        public void PolicyReferences(Resource resource)
+        {
+            foreach (var reference in DependencyIndex.References(resource))
+            {
+                switch (reference.Kind)
+                {
+                    case ResourceKind.Gateway: Gateway(reference); break;
+                    case ResourceKind.TcpRoute: Route(reference); break;
+                    case ResourceKind.Service: Service(reference, always: true); break;
+                    default: Policy(reference); break;
+                }
+            }
+        }
+
+        /// <summary>Follows every pending object's edges; false once the closure holds more than <paramref name="limit"/> Gateways, routes or policies.</summary>
+        public bool Close(int limit)
+        {
+            while (_pending.TryDequeue(out var key))
+            {
+                Policies(index.DependentsOf(key));
+                switch (key.Kind)
+                {
+                    case ResourceKind.Gateway:
+                        Routes(index.RoutesOf(key));
+                        break;
+                    case ResourceKind.TcpRoute:
+                        if (snapshot.Resources.GetValueOrDefault(key) is TcpRoute route)
+                        {
+                            RouteReferences(route);
+                        }
+
+                        break;
+                    case ResourceKind.Service:
+                        Routes(index.RoutesUsing(key.Namespace, key.Name));
+                        break;
+                    default:
+                        if (snapshot.Resources.GetValueOrDefault(key) is { } resource)
+                        {
+                            PolicyReferences(resource);
+                        }
+
+                        break;
+                }
+
+                if (RouteKeys.Count > limit || gateways.Count > limit || PolicyKeys.Count > limit)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>The objects a compilation of <paramref name="gateways"/>, <paramref name="routes"/> and <paramref name="policies"/> reads, sorted by key.</summary>
+    private static List<Resource> Dependencies(ConfigSnapshot snapshot, DependencyIndex index, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes, HashSet<ResourceKey> policies)
     {
         var found = new Dictionary<ResourceKey, Resource>();
         void Take(ResourceKey key)
@@ -385,13 +510,39 @@ public sealed class IncrementalRouteCompiler
             }
         }
 
+        foreach (var key in policies)
+        {
+            if (snapshot.Resources.GetValueOrDefault(key) is not { } policy)
+            {
+                continue;
+            }
+
+            found[key] = policy;
+            foreach (var reference in DependencyIndex.References(policy))
+            {
+                // Gateways, routes, Filters and configs it names are in the closure already; a Service it names is
+                // read for whether it exists, across namespaces with the ReferenceGrants there.
+                if (reference.Kind == ResourceKind.Service)
+                {
+                    Take(reference);
+                    if (reference.Namespace != key.Namespace)
+                    {
+                        foreach (var grant in index.GrantsIn(reference.Namespace))
+                        {
+                            Take(grant);
+                        }
+                    }
+                }
+            }
+        }
+
         var sorted = found.Values.ToList();
         sorted.Sort(static (a, b) => a.Key.CompareTo(b.Key));
         return sorted;
     }
 
     /// <summary><paramref name="previous"/> with what <paramref name="part"/> says of <paramref name="gateways"/> and <paramref name="routes"/> in place of what it said.</summary>
-    private static CompilationResult Splice(CompilationResult previous, CompilationResult part, long revision, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes)
+    private static CompilationResult Splice(CompilationResult previous, CompilationResult part, long revision, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes, HashSet<ResourceKey> policies)
     {
         // The table: the other Gateways' entries as they were, merged in order with the recompiled ones.
         var old = previous.Table.Listeners.Items;
@@ -448,24 +599,53 @@ public sealed class IncrementalRouteCompiler
             }
         }
 
+        var statuses = previous.Statuses with { Gateways = gatewayStatuses.ToImmutable(), Routes = routeStatuses.ToImmutable() };
+        if (policies.Count > 0)
+        {
+            statuses = statuses with
+            {
+                Policies = Replace(previous.Statuses.Policies, part.Statuses.Policies, policies),
+                Conditions = Replace(previous.Statuses.Conditions, part.Statuses.Conditions, policies),
+            };
+        }
+
         return previous with
         {
             Revision = revision,
             Table = new RoutingTable(table.Count == table.Capacity ? table.MoveToImmutable() : table.ToImmutable()),
-            Statuses = previous.Statuses with { Gateways = gatewayStatuses.ToImmutable(), Routes = routeStatuses.ToImmutable() },
-            Diagnostics = MergeDiagnostics(previous.Diagnostics, part.Diagnostics, gateways, routes),
+            Statuses = statuses,
+            Diagnostics = MergeDiagnostics(previous.Diagnostics, part.Diagnostics, gateways, routes, policies),
             RouteApiVersions = versions.ToImmutable(),
         };
     }
 
+    /// <summary>The statuses of <paramref name="keys"/> as <paramref name="part"/> has them (or none), the others as they were.</summary>
+    private static ImmutableSortedDictionary<ResourceKey, T> Replace<T>(ImmutableSortedDictionary<ResourceKey, T> previous, ImmutableSortedDictionary<ResourceKey, T> part, HashSet<ResourceKey> keys)
+    {
+        var builder = previous.ToBuilder();
+        foreach (var key in keys)
+        {
+            if (part.TryGetValue(key, out var status))
+            {
+                builder[key] = status;
+            }
+            else
+            {
+                builder.Remove(key);
+            }
+        }
+
+        return builder.ToImmutable();
+    }
+
     /// <summary>
     /// The diagnostics about other objects as they were, and those <paramref name="part"/> has about the recompiled
-    /// Gateways and routes, in a result's order. (The part's notes about GatewayClasses, or with no object, are the
-    /// same as before: classes did not change.)
+    /// Gateways, routes and policy or filter objects, in a result's order. (The part's notes about GatewayClasses, or
+    /// with no object, are the same as before: classes did not change.)
     /// </summary>
-    private static ImmutableArray<Diagnostic> MergeDiagnostics(ImmutableArray<Diagnostic> previous, ImmutableArray<Diagnostic> part, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes)
+    private static ImmutableArray<Diagnostic> MergeDiagnostics(ImmutableArray<Diagnostic> previous, ImmutableArray<Diagnostic> part, HashSet<ResourceKey> gateways, HashSet<ResourceKey> routes, HashSet<ResourceKey> policies)
     {
-        bool Recompiled(Diagnostic d) => d.Object is { } key && (gateways.Contains(key) || routes.Contains(key));
+        bool Recompiled(Diagnostic d) => d.Object is { } key && (gateways.Contains(key) || routes.Contains(key) || policies.Contains(key));
         var kept = previous.Where(d => !Recompiled(d)).ToList();
         var fresh = part.Where(Recompiled).ToList();
         if (fresh.Count == 0 && kept.Count == previous.Length)

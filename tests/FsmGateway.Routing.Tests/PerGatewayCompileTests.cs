@@ -11,7 +11,11 @@ namespace FsmGateway.Routing.Tests;
 /// route status spans the Gateways recompiled together), to a listener by name or to a Gateway that does not exist or
 /// is not ours; Gateways created, deleted, given conflicting listeners or another class; Services, EndpointSlices and
 /// ReferenceGrants changed; data planes reporting other bind outcomes and provisioning finding other replicas and
-/// addresses for some Gateways; now and then a GatewayClass or Namespace change, which compiles in full.
+/// addresses for some Gateways; policies and filters of every kind (HealthCheckPolicy, BackendLBPolicy,
+/// BackendTrafficPolicy, ClientTrafficPolicy, RouteRuleFilterPolicy, RateLimitPolicy, ListenerFilter, Filter,
+/// ConcurrencyLimit, IPRestriction) created, changed and deleted with random targets: Gateways, listeners, routes, rules
+/// and Services that exist or not, in their own namespace or another, of kinds the compiler refuses, invalid fields, and
+/// several on one target (the older wins); now and then a GatewayClass or Namespace change, which compiles in full.
 /// </summary>
 public sealed class PerGatewayCompileTests
 {
@@ -27,16 +31,18 @@ public sealed class PerGatewayCompileTests
     public void RandomSteps_PerGatewayCompile_EqualsAFullCompile(int seed)
     {
         var random = new Random(seed);
-        var snapshot = ConfigSnapshot.From(Cluster());
+        var snapshot = ConfigSnapshot.From(Cluster().Concat(InitialPolicies()));
         var bindings = ListenerBindings.Reported(ImmutableSortedDictionary<ResourceKey, ImmutableSortedDictionary<int, BindOutcome>>.Empty, BindOutcome.NotYetBound);
         var dataPlanes = ProvisionedDataPlanes.None;
         var compiler = new IncrementalRouteCompiler();
         compiler.Compile(snapshot, Options, bindings, dataPlanes);
         var perGateway = 0;
         var perGatewayByKind = new Dictionary<string, int>();
+        var endpointsOnly = 0;
         for (var step = 0; step < 150; step++)
         {
             var what = "report";
+            var kinds = new HashSet<ResourceKind>();
             var roll = random.Next(100);
             if (roll < 12)
             {
@@ -51,8 +57,10 @@ public sealed class PerGatewayCompileTests
             {
                 for (var events = random.Next(8) == 0 ? random.Next(2, 5) : 1; events > 0; events--)
                 {
-                    var change = RandomEvent(random);
-                    what = change is ConfigEvent.Upserted u ? u.Resource.Kind.ToString() : ((ConfigEvent.Deleted)change).Key.Kind.ToString();
+                    var change = random.Next(3) == 0 ? PolicyEvent(random) : RandomEvent(random);
+                    var kind = change is ConfigEvent.Upserted u ? u.Resource.Kind : ((ConfigEvent.Deleted)change).Key.Kind;
+                    what = kind.ToString();
+                    kinds.Add(kind);
                     snapshot = snapshot.Apply(change);
                 }
             }
@@ -64,6 +72,17 @@ public sealed class PerGatewayCompileTests
                 perGatewayByKind[what] = perGatewayByKind.GetValueOrDefault(what) + 1;
             }
 
+            // Only a GatewayClass or Namespace change compiles in full here (this cluster is far below the size limit):
+            // policies and filters, wherever they point, keep every other change per Gateway (or endpoints only).
+            Assert.True(
+                compiler.LastWasIncremental || kinds.Contains(ResourceKind.GatewayClass) || kinds.Contains(ResourceKind.Namespace),
+                $"step {step}: {string.Join(", ", kinds)} compiled in full");
+            if (kinds.Count > 0 && kinds.All(static k => k == ResourceKind.EndpointSlice))
+            {
+                Assert.True(compiler.LastWasIncremental);
+                endpointsOnly++;
+            }
+
             var full = RouteCompiler.Compile(snapshot, Options, bindings, dataPlanes);
             Assert.Equal(full.Revision, compiled.Revision);
             Assert.Equal(full.Table, compiled.Table);
@@ -72,11 +91,99 @@ public sealed class PerGatewayCompileTests
             Assert.Equal(CompilationResultJson.ToJson(full), CompilationResultJson.ToJson(compiled));
         }
 
-        // The per-Gateway path really ran, for routes, Gateways and data-plane reports alike.
+        // The per-Gateway path really ran, for routes, Gateways, data-plane reports and policies alike, with policies
+        // and filters in the cluster throughout; and endpoint changes stayed incremental among them.
         Assert.InRange(perGateway, 40, 150);
         Assert.True(perGatewayByKind.GetValueOrDefault("TcpRoute") > 0, string.Join(", ", perGatewayByKind));
         Assert.True(perGatewayByKind.GetValueOrDefault("Gateway") > 0, string.Join(", ", perGatewayByKind));
         Assert.True(perGatewayByKind.GetValueOrDefault("report") > 0, string.Join(", ", perGatewayByKind));
+        var policySteps = perGatewayByKind.Where(static p => Enum.TryParse<ResourceKind>(p.Key, out var k) && IsPolicyOrFilter(k)).Sum(static p => p.Value);
+        Assert.True(policySteps > 5, string.Join(", ", perGatewayByKind));
+        Assert.True(endpointsOnly > 0);
+        Assert.Contains(snapshot.Resources.Keys, static k => IsPolicyOrFilter(k.Kind));
+    }
+
+    [Fact]
+    public void Compile_APolicyOnAServiceChanged_RecompilesOnlyTheGatewaysReachingIt()
+    {
+        // a/s0 is used by a/r0 alone (on a/gw-0): a BackendLBPolicy on it recompiles that Gateway and nothing else.
+        var snapshot = ConfigSnapshot.From(Cluster());
+        var compiler = new IncrementalRouteCompiler();
+        var first = compiler.Compile(snapshot, Options, ListenerBindings.AssumeAllBound);
+
+        var policy = new BackendLbPolicy(new ObjectMeta("a", "lb"), [new PolicyTargetReference(GatewayApi.CoreGroup, "Service", "s0")], "LeastLoad");
+        var changed = snapshot.Apply(new ConfigEvent.Upserted("default", policy));
+        var next = compiler.Compile(changed, Options, ListenerBindings.AssumeAllBound);
+
+        Assert.True(compiler.LastWasPerGateway);
+        Assert.Equal(1, compiler.LastRecompiledGateways);
+        Assert.Equal(CompilationResultJson.ToJson(RouteCompiler.Compile(changed, Options, ListenerBindings.AssumeAllBound)), CompilationResultJson.ToJson(next));
+        Assert.Single(next.Statuses.Policies[policy.Key].Ancestors);
+        var untouched = new ResourceKey(ResourceKind.Gateway, "b", "gw-1");
+        Assert.Same(first.Statuses.Gateways[untouched], next.Statuses.Gateways[untouched]);
+
+        // An endpoint change of that Service with the policy in place stays incremental.
+        var moved = changed.Apply(new ConfigEvent.Upserted("default", Slice("a", "s0", "s0-0", "10.0.9.9", ready: true)));
+        var afterEndpoints = compiler.Compile(moved, Options, ListenerBindings.AssumeAllBound);
+        Assert.True(compiler.LastWasIncremental);
+        Assert.Equal(CompilationResultJson.ToJson(RouteCompiler.Compile(moved, Options, ListenerBindings.AssumeAllBound)), CompilationResultJson.ToJson(afterEndpoints));
+
+        // A route change on another Gateway with the policy in place stays per Gateway.
+        var routed = moved.Apply(new ConfigEvent.Upserted("default", Route("b", "r0", [("b", "gw-1", null)], "s2", null, 3)));
+        var afterRoute = compiler.Compile(routed, Options, ListenerBindings.AssumeAllBound);
+        Assert.True(compiler.LastWasPerGateway);
+        Assert.Equal(CompilationResultJson.ToJson(RouteCompiler.Compile(routed, Options, ListenerBindings.AssumeAllBound)), CompilationResultJson.ToJson(afterRoute));
+    }
+
+    [Fact]
+    public void Compile_APolicyOnARouteOfTwoGateways_HasBothAncestorsAndTheOlderWins()
+    {
+        // b/r3 is attached to b/gw-1 and c/gw-2 (which allows every namespace): two BackendTrafficPolicies on it, the
+        // older accepted on both, the newer Conflicted on both; deleting the older makes the newer win, on both Gateways.
+        var snapshot = ConfigSnapshot.From(Cluster().Append(Route("b", "r3", [("b", "gw-1", "l1"), ("c", "gw-2", "l0")], "s2", null, 1)));
+        var compiler = new IncrementalRouteCompiler();
+        compiler.Compile(snapshot, Options, ListenerBindings.AssumeAllBound);
+        BackendTrafficPolicy Btp(string name, int second) =>
+            new(new ObjectMeta("b", name) { CreationTimestamp = new DateTimeOffset(2024, 2, 1, 0, 0, second, TimeSpan.Zero) }, [new PolicyTargetReference(GatewayApi.Group, "TCPRoute", "r3")])
+            {
+                ConnectTimeout = TimeSpan.FromSeconds(second),
+            };
+
+        var both = snapshot.Apply(new ConfigEvent.Upserted("default", Btp("old", 1))).Apply(new ConfigEvent.Upserted("default", Btp("new", 2)));
+        var compiled = compiler.Compile(both, Options, ListenerBindings.AssumeAllBound);
+        Assert.True(compiler.LastWasPerGateway);
+        Assert.Equal(CompilationResultJson.ToJson(RouteCompiler.Compile(both, Options, ListenerBindings.AssumeAllBound)), CompilationResultJson.ToJson(compiled));
+        var newer = compiled.Statuses.Policies[new ResourceKey(ResourceKind.BackendTrafficPolicy, "b", "new")];
+        Assert.Equal(2, newer.Ancestors.Length);
+        Assert.All(newer.Ancestors, static a => Assert.Equal(ConditionReasons.Conflicted, a.Conditions.Single().Reason));
+
+        var oneLeft = both.Apply(new ConfigEvent.Deleted("default", new ResourceKey(ResourceKind.BackendTrafficPolicy, "b", "old")));
+        var after = compiler.Compile(oneLeft, Options, ListenerBindings.AssumeAllBound);
+        Assert.True(compiler.LastWasPerGateway);
+        Assert.Equal(CompilationResultJson.ToJson(RouteCompiler.Compile(oneLeft, Options, ListenerBindings.AssumeAllBound)), CompilationResultJson.ToJson(after));
+        Assert.All(after.Statuses.Policies[new ResourceKey(ResourceKind.BackendTrafficPolicy, "b", "new")].Ancestors, static a => Assert.Equal(ConditionReasons.Accepted, a.Conditions.Single().Reason));
+        Assert.Equal(2, after.Statuses.Policies[new ResourceKey(ResourceKind.BackendTrafficPolicy, "b", "new")].Ancestors.Length);
+    }
+
+    [Fact]
+    public void Compile_APolicyOnAMissingGateway_IsPerGatewayAndItsTargetAppearingAcceptsIt()
+    {
+        var snapshot = ConfigSnapshot.From(Cluster());
+        var compiler = new IncrementalRouteCompiler();
+        compiler.Compile(snapshot, Options, ListenerBindings.AssumeAllBound);
+
+        var policy = new ClientTrafficPolicy(new ObjectMeta("a", "ctp"), [new PolicyTargetReference(GatewayApi.Group, "Gateway", "gw-7")]) { IdleTimeout = TimeSpan.FromSeconds(30) };
+        var missing = snapshot.Apply(new ConfigEvent.Upserted("default", policy));
+        var compiled = compiler.Compile(missing, Options, ListenerBindings.AssumeAllBound);
+        Assert.True(compiler.LastWasPerGateway);
+        Assert.Equal(CompilationResultJson.ToJson(RouteCompiler.Compile(missing, Options, ListenerBindings.AssumeAllBound)), CompilationResultJson.ToJson(compiled));
+        Assert.Equal(ConditionReasons.TargetNotFound, compiled.Statuses.Policies[policy.Key].Ancestors.Single().Conditions.Single().Reason);
+
+        var created = missing.Apply(new ConfigEvent.Upserted("default", Gateway("a", "gw-7", "fsm", 9007, fromAll: false, conflict: false)));
+        var after = compiler.Compile(created, Options, ListenerBindings.AssumeAllBound);
+        Assert.True(compiler.LastWasPerGateway);
+        Assert.Equal(CompilationResultJson.ToJson(RouteCompiler.Compile(created, Options, ListenerBindings.AssumeAllBound)), CompilationResultJson.ToJson(after));
+        Assert.Equal(ConditionReasons.Accepted, after.Statuses.Policies[policy.Key].Ancestors.Single().Conditions.Single().Reason);
     }
 
     [Fact]
@@ -238,7 +345,7 @@ public sealed class PerGatewayCompileTests
             var parents = Enumerable.Range(0, random.Next(1, 3))
                 .Select(_ => (random.Next(3) == 0 ? Namespaces[random.Next(Namespaces.Length)] : ns, random.Next(5) == 0 ? "gw-9" : GatewayNames[random.Next(GatewayNames.Length)], random.Next(3) == 0 ? $"l{random.Next(2)}" : null))
                 .ToList();
-            return new ConfigEvent.Upserted("default", Route(ns, name, parents, service, random.Next(4) == 0 ? Namespaces[random.Next(Namespaces.Length)] : null, random.Next(3)));
+            return new ConfigEvent.Upserted("default", Route(ns, name, parents, service, random.Next(4) == 0 ? Namespaces[random.Next(Namespaces.Length)] : null, random.Next(3), random.Next(3) == 0 ? null : $"rule-{random.Next(2)}"));
         }
 
         if (roll < 72)
@@ -265,6 +372,128 @@ public sealed class PerGatewayCompileTests
         }
 
         return new ConfigEvent.Upserted("default", new GatewayClass(new ObjectMeta(string.Empty, "other"), random.Next(2) == 0 ? GatewayApi.DefaultControllerName : "example.com/else"));
+    }
+
+    private static bool IsPolicyOrFilter(ResourceKind kind) => kind is ResourceKind.HealthCheckPolicy or ResourceKind.BackendLbPolicy
+        or ResourceKind.BackendTrafficPolicy or ResourceKind.ClientTrafficPolicy or ResourceKind.RouteRuleFilterPolicy or ResourceKind.RateLimitPolicy
+        or ResourceKind.ListenerFilter or ResourceKind.Filter or ResourceKind.ConcurrencyLimit or ResourceKind.IPRestriction;
+
+    /// <summary>A policy on a Service, one on a Gateway, a listener filter and its config: so every step has policies around.</summary>
+    private static IEnumerable<Resource> InitialPolicies()
+    {
+        yield return new BackendLbPolicy(new ObjectMeta("a", "p0"), [new PolicyTargetReference(GatewayApi.CoreGroup, "Service", "s0")], "LeastLoad");
+        yield return new HealthCheckPolicy(new ObjectMeta("c", "p0"), [new PolicyTargetReference(GatewayApi.CoreGroup, "Service", "s2")], [], new FsmHealthCheck(TimeSpan.FromSeconds(5), 3, null, null, []));
+        yield return new ClientTrafficPolicy(new ObjectMeta("b", "p0"), [new PolicyTargetReference(GatewayApi.Group, "Gateway", "gw-1")]) { IdleTimeout = TimeSpan.FromSeconds(60) };
+        yield return new ListenerFilter(new ObjectMeta("c", "p0"), "ConcurrencyLimit", 100, "Listener", [new PortTargetReference(GatewayApi.Group, "Gateway", "gw-2", 9002)])
+        {
+            ConfigRef = new LocalObjectReference(PolicyApi.FsmExtensionGroup, "ConcurrencyLimit", "c0"),
+        };
+        yield return new ConcurrencyLimitConfig(new ObjectMeta("c", "c0"), 10);
+    }
+
+    /// <summary>A random policy or filter object of any kind, created, changed or deleted, with random targets.</summary>
+    private static ConfigEvent PolicyEvent(Random random)
+    {
+        var ns = Namespaces[random.Next(Namespaces.Length)];
+        var kind = (ResourceKind)random.Next((int)ResourceKind.HealthCheckPolicy, (int)ResourceKind.ClientTrafficPolicy + 1);
+        var name = kind switch
+        {
+            ResourceKind.Filter => $"f{random.Next(2)}",
+            ResourceKind.ConcurrencyLimit or ResourceKind.IPRestriction => $"c{random.Next(2)}",
+            _ => $"p{random.Next(2)}",
+        };
+        if (random.Next(6) == 0)
+        {
+            return new ConfigEvent.Deleted("default", new ResourceKey(kind, ns, name));
+        }
+
+        // Same-second timestamps too, so conflicts are settled by namespace and name as well as by age.
+        var meta = new ObjectMeta(ns, name) { CreationTimestamp = new DateTimeOffset(2024, 1, 1, 0, 2, random.Next(3), TimeSpan.Zero), Generation = random.Next(1, 3) };
+        EquatableArray<PolicyTargetReference> Targets(params string[] kinds) =>
+            [.. Enumerable.Range(0, random.Next(4) == 0 ? 2 : 1).Select(_ => Target(random, ns, kinds[random.Next(kinds.Length)]))];
+        TimeSpan? Seconds(int max) => random.Next(2) == 0 ? null : TimeSpan.FromSeconds(random.Next(max + 1));
+        ConfigEvent Upsert(Resource resource) => new ConfigEvent.Upserted("default", resource);
+        LocalObjectReference ConfigRef() =>
+            new(random.Next(8) == 0 ? "example.com" : PolicyApi.FsmExtensionGroup, random.Next(2) == 0 ? "ConcurrencyLimit" : "IPRestriction", $"c{random.Next(3)}");
+        string FilterType() => random.Next(6) switch { 0 => "Script", < 3 => "IPRestriction", _ => "ConcurrencyLimit" };
+
+        return kind switch
+        {
+            ResourceKind.HealthCheckPolicy => Upsert(new HealthCheckPolicy(
+                meta,
+                Targets("Service", "Service", "Service", "Gateway"),
+                random.Next(3) == 0 ? [new PortHealthCheck(random.Next(2) == 0 ? 80 : 81, null)] : [],
+                random.Next(5) == 0 ? null : new FsmHealthCheck(TimeSpan.FromSeconds(random.Next(3)), random.Next(3), Seconds(2), null, []))),
+            ResourceKind.BackendLbPolicy => Upsert(new BackendLbPolicy(meta, Targets("Service", "Service", "Service", "TCPRoute"), random.Next(3) switch { 0 => "RoundRobin", 1 => "LeastLoad", _ => null })),
+            ResourceKind.BackendTrafficPolicy => Upsert(new BackendTrafficPolicy(meta, Targets("Gateway", "TCPRoute", "Service"))
+            {
+                LoadBalancer = random.Next(3) == 0 ? new LoadBalancerSpec(random.Next(4) == 0 ? "Maglev" : "LeastRequest", null, null) : null,
+                ConnectTimeout = Seconds(3),
+                ProxyProtocolVersion = random.Next(3) == 0 ? "V2" : null,
+                PassiveHealthCheck = random.Next(3) == 0 ? new PassiveHealthCheckSpec(random.Next(3), null, null, null) : null,
+            }),
+            ResourceKind.ClientTrafficPolicy => Upsert(new ClientTrafficPolicy(meta, Targets("Gateway", "Gateway", "TCPRoute"))
+            {
+                ProxyProtocol = random.Next(3) == 0 ? new ProxyProtocolSpec(random.Next(2) == 0) : null,
+                ConnectionInspectionTimeout = random.Next(3) == 0 ? TimeSpan.FromSeconds(2) : null,
+                IdleTimeout = Seconds(90),
+                UploadBandwidth = random.Next(3) == 0 ? new BandwidthLimitSpec(1000 * random.Next(1, 4), null) : null,
+                BufferLimit = random.Next(6) == 0 ? 10 : null,
+            }),
+            ResourceKind.RouteRuleFilterPolicy => Upsert(new RouteRuleFilterPolicy(
+                meta,
+                Targets("TCPRoute", "TCPRoute", "Gateway"),
+                [.. Enumerable.Range(0, random.Next(1, 3)).Select(_ => new FilterReference(PolicyApi.FsmExtensionGroup, "Filter", $"f{random.Next(3)}", random.Next(200)))])),
+            ResourceKind.RateLimitPolicy => Upsert(new RateLimitPolicy(
+                meta,
+                Target(random, ns, random.Next(5) == 0 ? "TCPRoute" : "Gateway"),
+                random.Next(2) == 0 ? null : 1000,
+                [new PortRateLimit(random.Next(3) switch { 0 => 9000, 1 => 9001, _ => 9100 }, random.Next(2) == 0 ? null : 500)])),
+            ResourceKind.ListenerFilter => Upsert(new ListenerFilter(
+                meta,
+                FilterType(),
+                random.Next(3) * 50,
+                random.Next(6) switch { 0 => "Elsewhere", < 3 => "Route", _ => "Listener" },
+                [.. Enumerable.Range(0, random.Next(1, 3)).Select(_ => new PortTargetReference(
+                    GatewayApi.Group,
+                    random.Next(8) == 0 ? "HTTPRoute" : "Gateway",
+                    random.Next(5) == 0 ? "gw-9" : GatewayNames[random.Next(GatewayNames.Length)],
+                    random.Next(3) switch { 0 => 9000, 1 => 9001, _ => 9100 }))])
+            {
+                ConfigRef = random.Next(8) == 0 ? null : ConfigRef(),
+            }),
+            ResourceKind.Filter => Upsert(new FsmFilter(meta, FilterType()) { ConfigRef = random.Next(8) == 0 ? null : ConfigRef() }),
+            ResourceKind.ConcurrencyLimit => Upsert(new ConcurrencyLimitConfig(meta, random.Next(1, 50))),
+            _ => Upsert(new IPRestrictionConfig(meta, random.Next(4) == 0 ? ["not-an-ip"] : ["10.0.0.0/8"], random.Next(2) == 0 ? [] : ["10.1.2.3"])),
+        };
+    }
+
+    /// <summary>A targetRef of <paramref name="kind"/>: existing or missing objects, now and then in another namespace, of a wrong group, or to a listener or rule by name.</summary>
+    private static PolicyTargetReference Target(Random random, string ns, string kind)
+    {
+        var group = kind == "Service" ? GatewayApi.CoreGroup : GatewayApi.Group;
+        if (random.Next(10) == 0)
+        {
+            group = "example.com";
+        }
+
+        var name = kind switch
+        {
+            "Service" => random.Next(6) == 0 ? "s9" : ServiceNames[random.Next(ServiceNames.Length)],
+            "Gateway" => random.Next(6) == 0 ? "gw-9" : GatewayNames[random.Next(GatewayNames.Length)],
+            _ => random.Next(6) == 0 ? "r9" : $"r{random.Next(4)}",
+        };
+        var section = kind switch
+        {
+            "Gateway" => random.Next(3) switch { 0 => "l0", 1 when random.Next(3) == 0 => "lx", _ => null },
+            "TCPRoute" => random.Next(3) switch { 0 => null, 1 => "rule-0", _ => random.Next(3) == 0 ? "rule-x" : "rule-1" },
+            _ => null,
+        };
+        return new PolicyTargetReference(group, kind, name)
+        {
+            Namespace = random.Next(4) == 0 ? Namespaces[random.Next(Namespaces.Length)] : null,
+            SectionName = section,
+        };
     }
 
     private static IEnumerable<Resource> Cluster()
@@ -299,11 +528,11 @@ public sealed class PerGatewayCompileTests
                 new Listener("l1", conflict ? port : 9100, "TCP"),
             ]);
 
-    private static TcpRoute Route(string ns, string name, List<(string Namespace, string Gateway, string? Section)> parents, string service, string? serviceNamespace, int weight) =>
+    private static TcpRoute Route(string ns, string name, List<(string Namespace, string Gateway, string? Section)> parents, string service, string? serviceNamespace, int weight, string? rule = null) =>
         new(
             new ObjectMeta(ns, name) { CreationTimestamp = new DateTimeOffset(2024, 1, 1, 0, 1, name[1] - '0', TimeSpan.Zero) },
             [.. parents.Select(static p => new ParentReference(null, null, p.Namespace, p.Gateway, p.Section, null))],
-            [new TcpRouteRule([new BackendReference(null, null, serviceNamespace, service, 80, weight)])]);
+            [new TcpRouteRule([new BackendReference(null, null, serviceNamespace, service, 80, weight)]) { Name = rule }]);
 
     private static ReferenceGrant Grant(string ns, string from) =>
         new(new ObjectMeta(ns, "grant"), [new ReferenceGrantFrom(GatewayApi.Group, "TCPRoute", from)], [new ReferenceGrantTo(string.Empty, "Service", null)]);
