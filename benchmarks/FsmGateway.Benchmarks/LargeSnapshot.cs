@@ -16,7 +16,8 @@ public static class LargeSnapshot
     public const int Routes = Gateways * ListenersPerGateway;
     public const int EndpointsPerService = 10;
 
-    public static ConfigSnapshot Build(int? invalidEvery = null)
+    /// <summary>The cluster; with <paramref name="policyPercent"/> above 0, also <see cref="Policies"/>.</summary>
+    public static ConfigSnapshot Build(int? invalidEvery = null, int policyPercent = 0)
     {
         var resources = new List<Resource>(Gateways + (Routes * 3) + 1)
         {
@@ -56,6 +57,61 @@ public static class LargeSnapshot
                 [.. Enumerable.Range(0, EndpointsPerService).Select(e => new Endpoint([$"10.{r / 256 % 256}.{r % 256}.{e + 1}"], true))]));
         }
 
+        if (policyPercent > 0)
+        {
+            resources.AddRange(Policies(policyPercent));
+        }
+
         return ConfigSnapshot.From(resources);
     }
+
+    /// <summary>
+    /// Policies on <paramref name="percent"/>% of the Services and Gateways each: a BackendLBPolicy (LeastLoad) on
+    /// Services svc-r with r % (100 / percent) == 0, a HealthCheckPolicy (TCP, every 5 s) on those with remainder 1;
+    /// a ClientTrafficPolicy (PROXY protocol) on Gateways gw-g with g % (100 / percent) == 0, a BackendTrafficPolicy
+    /// (connect timeout) on those with remainder 1.
+    /// </summary>
+    public static IEnumerable<Resource> Policies(int percent)
+    {
+        var every = Math.Max(2, 100 / percent);
+        for (var r = 0; r < Routes; r++)
+        {
+            var ns = $"team-{r % Gateways % 50}";
+            if (r % every == 0)
+            {
+                yield return BalancerPolicy(r, "LeastLoad");
+            }
+            else if (r % every == 1)
+            {
+                yield return new HealthCheckPolicy(
+                    new ObjectMeta(ns, $"hc-{r}"),
+                    [new PolicyTargetReference(GatewayApi.CoreGroup, "Service", $"svc-{r}")],
+                    [],
+                    new FsmHealthCheck(TimeSpan.FromSeconds(5), 3, null, null, []));
+            }
+        }
+
+        for (var g = 0; g < Gateways; g++)
+        {
+            var ns = $"team-{g % 50}";
+            if (g % every == 0)
+            {
+                yield return new ClientTrafficPolicy(new ObjectMeta(ns, $"ctp-{g}"), [new PolicyTargetReference(GatewayApi.Group, "Gateway", $"gw-{g}")])
+                {
+                    ProxyProtocol = new ProxyProtocolSpec(Optional: true),
+                };
+            }
+            else if (g % every == 1)
+            {
+                yield return new BackendTrafficPolicy(new ObjectMeta(ns, $"btp-{g}"), [new PolicyTargetReference(GatewayApi.Group, "Gateway", $"gw-{g}")])
+                {
+                    ConnectTimeout = TimeSpan.FromSeconds(3),
+                };
+            }
+        }
+    }
+
+    /// <summary>The BackendLBPolicy <see cref="Policies"/> puts on Service svc-<paramref name="route"/>, with <paramref name="algorithm"/>.</summary>
+    public static BackendLbPolicy BalancerPolicy(int route, string algorithm) =>
+        new(new ObjectMeta($"team-{route % Gateways % 50}", $"lb-{route}"), [new PolicyTargetReference(GatewayApi.CoreGroup, "Service", $"svc-{route}")], algorithm);
 }

@@ -54,9 +54,10 @@ if (args is ["--health-probe-cost", var protocol, var count, var seconds])
 
 if (args is ["--scale", ..])
 {
-    // Issue 12's scale targets (benchmarks/README.md): [subscribers, default 1,000] [EndpointSlice changes, default 200].
+    // Issue 12's scale targets (benchmarks/README.md): [subscribers, default 1,000] [EndpointSlice changes, default 200]
+    // [percent of Services and Gateways with policies, default 0].
     int ScaleArg(int index, int fallback) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : fallback;
-    return await ScaleBenchmark.RunAsync(ScaleArg(1, 1_000), ScaleArg(2, 200));
+    return await ScaleBenchmark.RunAsync(ScaleArg(1, 1_000), ScaleArg(2, 200), ScaleArg(3, 0));
 }
 
 if (args is ["--data-plane-rss", var dataPlane, ..])

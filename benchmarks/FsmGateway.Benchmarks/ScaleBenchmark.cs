@@ -34,11 +34,12 @@ namespace FsmGateway.Benchmarks;
 /// </summary>
 internal static class ScaleBenchmark
 {
-    public static async Task<int> RunAsync(int subscribers, int changes)
+    public static async Task<int> RunAsync(int subscribers, int changes, int policyPercent = 0)
     {
         var total = Stopwatch.StartNew();
-        var snapshot = LargeSnapshot.Build();
-        Console.WriteLine($"cluster: {snapshot.Resources.Count:N0} objects ({LargeSnapshot.Gateways:N0} Gateways × {LargeSnapshot.ListenersPerGateway} listeners, {LargeSnapshot.Routes:N0} TCPRoutes, Services and EndpointSlices of {LargeSnapshot.EndpointsPerService} endpoints), built in {total.Elapsed.TotalSeconds:F1} s");
+        var snapshot = LargeSnapshot.Build(policyPercent: policyPercent);
+        var policies = policyPercent > 0 ? $"; policies on {policyPercent}% of Services and Gateways: {LargeSnapshot.Policies(policyPercent).Count():N0}" : string.Empty;
+        Console.WriteLine($"cluster: {snapshot.Resources.Count:N0} objects ({LargeSnapshot.Gateways:N0} Gateways × {LargeSnapshot.ListenersPerGateway} listeners, {LargeSnapshot.Routes:N0} TCPRoutes, Services and EndpointSlices of {LargeSnapshot.EndpointsPerService} endpoints{policies}), built in {total.Elapsed.TotalSeconds:F1} s");
 
         var compilerOptions = new CompilerOptions { ControllerName = GatewayApi.DefaultControllerName, ImplicitGatewayClassName = GatewayApi.DefaultGatewayClassName, GatewaysHaveOwnAddresses = true };
         var compiler = new Compiler(compilerOptions);
@@ -190,6 +191,28 @@ internal static class ScaleBenchmark
         }
 
         var reportIncremental = compiler.PerGateway;
+
+        // Policy changes (a BackendLBPolicy's algorithm flipped), when the cluster has policies: per Gateway as well.
+        var policyCompile = new List<double>();
+        var policyGateways = new List<int>();
+        compiler.ResetCounters();
+        if (policyPercent > 0)
+        {
+            var every = Math.Max(2, 100 / policyPercent);
+            for (var c = 0; c < changes; c++)
+            {
+                var route = random.Next(LargeSnapshot.Routes / every) * every;
+                var current = (BackendLbPolicy)snapshot.Resources[LargeSnapshot.BalancerPolicy(route, "LeastLoad").Key];
+                snapshot = snapshot.Apply(new ConfigEvent.Upserted("default", LargeSnapshot.BalancerPolicy(route, current.Algorithm == "LeastLoad" ? "RoundRobin" : "LeastLoad")));
+                _ = snapshot.Resources;
+                var start = Stopwatch.GetTimestamp();
+                compiler.Compile(snapshot);
+                policyCompile.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                policyGateways.Add(compiler.LastRecompiledGateways);
+            }
+        }
+
+        var policyIncremental = compiler.PerGateway;
         Console.WriteLine($"{changes} EndpointSlice changes (one endpoint address each; debounce not included):");
         Console.WriteLine($"  reducer (apply + merged view): {Percentiles(reducer)}");
         Console.WriteLine($"  compile:                       {Percentiles(compile)} ({endpointIncremental} of {changes} incremental)");
@@ -202,6 +225,12 @@ internal static class ScaleBenchmark
         Console.WriteLine($"  event -> subscriber holds:     {Percentiles(routeEndToEnd)}");
         Console.WriteLine($"{changes} data-plane reports (one listener's bind outcome each):");
         Console.WriteLine($"  compile:                       {Percentiles(reportCompile)} ({reportIncremental} of {changes} per Gateway)");
+        if (policyCompile.Count > 0)
+        {
+            Console.WriteLine($"{changes} policy changes (one BackendLBPolicy's algorithm each):");
+            Console.WriteLine($"  compile:                       {Percentiles(policyCompile)} ({policyIncremental} of {changes} per Gateway, {policyGateways.Average():F1} Gateways recompiled on average)");
+        }
+
         using (var self = Process.GetCurrentProcess())
         {
             Console.WriteLine($"controller memory after the changes: managed heap {GC.GetTotalMemory(forceFullCollection: true) / 1024.0 / 1024.0:F0} MiB, peak RSS {self.PeakWorkingSet64 / 1024.0 / 1024.0:F0} MiB");
