@@ -10,7 +10,7 @@
 #   benchmarks/idle-memory.sh            # N=10000
 #   N=2000 GW_ENV="DOTNET_GCgen0size=0x100000" benchmarks/idle-memory.sh
 # Env: N=10000 LISTEN_PORT=19901 BACKEND_PORT=19902 SETTLE=3 (s before each sample) GW_ENV="" (VAR=value for the
-#      host)  GW_ARGS="" (more run arguments, e.g. "--transport sockets")  GCDUMP=file.gcdump (heap census at N connections)  SKIP_BUILD=1 (default: use the built host; 0 builds it)  MAX_SECS=180  DLL=(another build, e.g. a publish)
+#      host)  GW_ARGS="" (more run arguments, e.g. "--transport sockets")  GCDUMP=file.gcdump (heap census at N connections)  SKIP_BUILD=1 (default: use the built host; 0 builds it)  MAX_SECS=180  DLL=(another build: a .dll, or the Native AOT executable artifacts/publish/fsm-gateway)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -81,12 +81,13 @@ sed -e "s/@LISTEN@/$LISTEN_PORT/g" -e "s/@BACKEND@/$BACKEND_PORT/g" "$here/gw.tm
 timeout "$MAX_SECS" python3 "$work/backend.py" "$BACKEND_PORT" "$work/count" "$MAX_SECS" &
 pids+=($!)
 # shellcheck disable=SC2086
-timeout "$MAX_SECS" env ${GW_ENV:-} dotnet "$dll" run --config "$work/gw.yaml" --admin-port 0 --log-level Warning ${GW_ARGS:-} >"$work/gw.log" 2>&1 &
+if [[ $dll == *.dll ]]; then cmd=(dotnet "$dll"); else cmd=("$dll"); fi   # DLL may be the Native AOT executable
+timeout "$MAX_SECS" env ${GW_ENV:-} "${cmd[@]}" run --config "$work/gw.yaml" --admin-port 0 --log-level Warning ${GW_ARGS:-} >"$work/gw.log" 2>&1 &
 gw=$!; pids+=("$gw")
 for ((i=0; i<200; i++)); do [[ -n $(ss -Hltn "sport = :$LISTEN_PORT") ]] && break; sleep 0.05; done
 [[ -n $(ss -Hltn "sport = :$LISTEN_PORT") ]] || die "the host did not listen: $(tail -5 "$work/gw.log")"
 # `timeout` is the parent of dotnet: find the host's own PID
-host=$(pgrep -P "$gw" -x dotnet || echo "$gw")
+host=$(pgrep -P "$gw" | head -1 || true); host=${host:-$gw}
 
 mem() { # "rss_kib pss_kib"
   awk '/^VmRSS:/{r=$2} END{printf "%s ", r}' "/proc/$host/status"
