@@ -43,7 +43,8 @@ public static class RouteCompiler
         var ourClasses = GatewayClassFilter.Run(context, classStatuses);
         var gateways = ListenerValidator.Run(context, ourClasses);
         PortConflictResolver.Run(context, gateways);
-        var backends = RouteAttacher.Run(context, gateways, routeStatuses);
+        var routeApiVersions = new Dictionary<ResourceKey, string>(context.Routes.Count);
+        var backends = RouteAttacher.Run(context, gateways, routeStatuses, routeApiVersions);
         var filters = FsmFilters.Run(context, gateways);
         var policies = PolicyAttacher.Run(context, gateways, backends, filters);
         var clients = ClientPolicyAttacher.Run(context, gateways, policies, filters);
@@ -62,7 +63,7 @@ public static class RouteCompiler
         };
         return new CompilationResult(revision, table, statuses, context.SortedDiagnostics())
         {
-            RouteApiVersions = context.Routes.Where(r => statuses.Routes.ContainsKey(r.Key)).ToDictionary(static r => r.Key, static r => r.ApiVersion),
+            RouteApiVersions = routeApiVersions,
         };
     }
 }

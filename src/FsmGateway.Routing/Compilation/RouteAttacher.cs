@@ -10,13 +10,15 @@ namespace FsmGateway.Routing.Compilation;
 /// </summary>
 internal static class RouteAttacher
 {
+    /// <summary>Attaches every route; writes each route status to <paramref name="statuses"/> and the apiVersion it was written in to <paramref name="apiVersions"/>.</summary>
     public static Dictionary<ResourceKey, ResolvedBackends> Run(
         CompilationContext context,
         List<GatewayState> gateways,
-        ImmutableSortedDictionary<ResourceKey, RouteStatus>.Builder statuses)
+        ImmutableSortedDictionary<ResourceKey, RouteStatus>.Builder statuses,
+        Dictionary<ResourceKey, string> apiVersions)
     {
         var byKey = gateways.ToDictionary(static g => g.Key);
-        var backendsByRoute = new Dictionary<ResourceKey, ResolvedBackends>();
+        var backendsByRoute = new Dictionary<ResourceKey, ResolvedBackends>(context.Routes.Count);
         foreach (var route in context.Routes)
         {
             var ours = ImmutableArray.CreateBuilder<RouteParentStatus>(route.ParentRefs.Length);
@@ -69,6 +71,7 @@ internal static class RouteAttacher
                 statuses[route.Key] = new RouteStatus(route.ExistingParentStatuses.IsEmpty
                     ? ours.Count == ours.Capacity ? ours.MoveToImmutable() : ours.ToImmutable()
                     : [.. route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName), .. ours]);
+                apiVersions[route.Key] = route.ApiVersion;
             }
         }
 
