@@ -109,18 +109,17 @@ internal sealed class CompilationContext
     /// A condition whose message is a constant, shared by every object of one generation that has it (conditions are
     /// immutable): thousands of listeners and routes say "All references resolved", and one object serves them all.
     /// </summary>
-    public Condition Fixed(string type, ConditionStatus status, string reason, string message, long generation)
+    public Condition Fixed(FixedCondition condition, long generation)
     {
-        var key = (type, status, reason, message, generation);
-        if (!_fixedConditions.TryGetValue(key, out var condition))
+        if (!_fixedConditions.TryGetValue((condition, generation), out var made))
         {
-            _fixedConditions[key] = condition = new Condition(type, status, reason, message, generation);
+            _fixedConditions[(condition, generation)] = made = condition.For(generation);
         }
 
-        return condition;
+        return made;
     }
 
-    private readonly Dictionary<(string, ConditionStatus, string, string, long), Condition> _fixedConditions = [];
+    private readonly Dictionary<(FixedCondition, long), Condition> _fixedConditions = [];
 
     public void Note(ResourceKey? subject, string message) => _diagnostics.Add(new Diagnostic(DiagnosticSeverity.Info, subject, message));
 

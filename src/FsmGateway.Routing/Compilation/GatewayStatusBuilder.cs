@@ -94,16 +94,16 @@ internal static class GatewayStatusBuilder
         }
         else
         {
-            accepted = context.Fixed(ConditionTypes.Accepted, ConditionStatus.True, ConditionReasons.Accepted, "Listener is accepted", generation);
+            accepted = context.Fixed(Conditions.ListenerAccepted, generation);
         }
 
         var conflicted = listener.ConflictMessage is { } conflict
             ? Conditions.True(ConditionTypes.Conflicted, ConditionReasons.ProtocolConflict, conflict, generation)
-            : context.Fixed(ConditionTypes.Conflicted, ConditionStatus.False, ConditionReasons.NoConflicts, "No conflicts", generation);
+            : context.Fixed(Conditions.NoConflicts, generation);
 
         var resolvedRefs = listener.InvalidKindsMessage is { } invalidKinds
             ? Conditions.False(ConditionTypes.ResolvedRefs, ConditionReasons.InvalidRouteKinds, invalidKinds, generation)
-            : context.Fixed(ConditionTypes.ResolvedRefs, ConditionStatus.True, ConditionReasons.ResolvedRefs, "All references resolved", generation);
+            : context.Fixed(Conditions.AllReferencesResolved, generation);
 
         var programmed = ProgrammedCondition(listener, bind, generation);
         var status = new ListenerStatus(

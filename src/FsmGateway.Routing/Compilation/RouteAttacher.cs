@@ -221,7 +221,7 @@ internal static class RouteAttacher
         var generation = route.Metadata.Generation;
         if (backends.Problems.Count == 0)
         {
-            return context.Fixed(ConditionTypes.ResolvedRefs, ConditionStatus.True, ConditionReasons.ResolvedRefs, "All references resolved", generation);
+            return context.Fixed(Conditions.AllReferencesResolved, generation);
         }
 
         var message = string.Join("; ", backends.Problems.Select(static p => p.Message));
