@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using FsmGateway.Resources;
+using FsmGateway.Status;
 
 namespace FsmGateway.Routing.Compilation;
 
@@ -10,8 +11,9 @@ internal sealed class GatewayState(Gateway gateway)
 
     public ResourceKey Key => Gateway.Key;
 
-    /// <summary>The Gateway as messages name it (<c>Gateway ns/name</c>), formatted once: every route attached to it names it.</summary>
-    public string Described => field ??= Gateway.Key.ToString();
+    /// <summary>A route's <c>Accepted=True</c> when one listener of this Gateway took it, formatted once: most routes attached to it say this.</summary>
+    public FixedCondition AcceptedByOneListener => field ??=
+        new(ConditionTypes.Accepted, ConditionStatus.True, ConditionReasons.Accepted, $"Accepted by 1 listener of {Gateway.Key}");
 
     public long Generation => Gateway.Metadata.Generation;
 

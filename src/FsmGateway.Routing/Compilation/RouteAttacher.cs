@@ -180,8 +180,15 @@ internal static class RouteAttacher
                 $"{field}: no listener of {gateway.Key} allows this route: {string.Join("; ", refusals!)}", generation);
         }
 
+        var note = AllWeightsZeroNote(route);
+        if (attached == 1 && note.Length == 0)
+        {
+            // The common case: every route of this generation attached to one listener of this Gateway says the same.
+            return context.Fixed(gateway.AcceptedByOneListener, generation);
+        }
+
         return Conditions.True(ConditionTypes.Accepted, ConditionReasons.Accepted,
-            attached == 1 ? $"Accepted by 1 listener of {gateway.Described}{AllWeightsZeroNote(route)}" : $"Accepted by {attached} listeners of {gateway.Described}{AllWeightsZeroNote(route)}",
+            attached == 1 ? $"Accepted by 1 listener of {gateway.Key}{note}" : $"Accepted by {attached} listeners of {gateway.Key}{note}",
             generation);
     }
 
