@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
 using FsmGateway.Status;
@@ -10,7 +11,7 @@ internal sealed class CompilationContext
 {
     private static readonly IReadOnlyDictionary<string, string> NoLabels = ImmutableDictionary<string, string>.Empty;
     private readonly List<Diagnostic> _diagnostics = [];
-    private readonly Dictionary<(string Namespace, string Service), List<EndpointSlice>> _slicesByService = [];
+    private readonly Dictionary<(string Namespace, string Service), EndpointSlice[]> _slicesByService = [];
 
     public CompilationContext(ConfigSnapshot snapshot, CompilerOptions options, ListenerBindings bindings)
         : this(snapshot.Resources.Values, options, bindings)
@@ -39,13 +40,9 @@ internal sealed class CompilationContext
                 case IPRestrictionConfig config: FilterConfigs[config.Key] = config; break;
                 case RateLimitPolicy policy: RateLimitPolicies.Add(policy); break;
                 case EndpointSlice slice when slice.ServiceName is not null:
-                    var key = (slice.Metadata.Namespace, slice.ServiceName);
-                    if (!_slicesByService.TryGetValue(key, out var slices))
-                    {
-                        _slicesByService[key] = slices = [];
-                    }
-
-                    slices.Add(slice);
+                    // Most Services have one slice: an array of one, grown in the rare case of more.
+                    ref var slices = ref CollectionsMarshal.GetValueRefOrAddDefault(_slicesByService, (slice.Metadata.Namespace, slice.ServiceName), out _);
+                    slices = slices is null ? [slice] : [.. slices, slice];
                     break;
             }
         }
