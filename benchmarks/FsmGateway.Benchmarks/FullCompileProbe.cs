@@ -29,8 +29,10 @@ internal static class FullCompileProbe
             var result = RouteCompiler.Compile(snapshot, options, ListenerBindings.AssumeAllBound);
             watch.Stop();
             times.Add(watch.Elapsed.TotalMilliseconds);
+            var gcs = GC.CollectionCount(0) - collections;
+            var lastGc = gcs > 0 ? GC.GetGCMemoryInfo(GCKind.Any) : default;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"compile {i}: {watch.Elapsed.TotalMilliseconds:F1} ms, {(GC.GetAllocatedBytesForCurrentThread() - allocated) / 1024.0 / 1024.0:F1} MiB allocated, {GC.CollectionCount(0) - collections} GCs pausing {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:F1} ms; {result.Table.Listeners.Length:N0} listeners, {result.Statuses.Routes.Count:N0} route statuses"));
+                $"compile {i}: {watch.Elapsed.TotalMilliseconds:F1} ms, {(GC.GetAllocatedBytesForCurrentThread() - allocated) / 1024.0 / 1024.0:F1} MiB allocated, {gcs} GCs pausing {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:F1} ms{(gcs > 0 ? $" (last: gen{lastGc.Generation}, {lastGc.PromotedBytes / 1024.0 / 1024.0:F1} MiB promoted)" : string.Empty)}; {result.Table.Listeners.Length:N0} listeners, {result.Statuses.Routes.Count:N0} route statuses"));
         }
 
         var sorted = times.Skip(warmUp).Order().ToList();
