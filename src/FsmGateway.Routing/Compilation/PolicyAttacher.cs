@@ -35,7 +35,7 @@ internal sealed class PolicyAttacher
     /// <param name="gateways">Our Gateways.</param>
     /// <param name="backends">Every attached route's backends.</param>
     /// <param name="filters">FSM's filters, which RouteRuleFilterPolicies refer to.</param>
-    public static PolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, FsmFilters? filters = null)
+    public static PolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, Dictionary<TcpRoute, ResolvedBackends> backends, FsmFilters? filters = null)
     {
         var attacher = new PolicyAttacher(context, filters);
         if (context.Policies.Count > 0)
@@ -311,7 +311,7 @@ internal sealed class PolicyAttacher
     }
 
     /// <summary>Which Gateways of ours reach a Service (through an attached route's backendRef) or a route (attached to one).</summary>
-    private void IndexReach(List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends)
+    private void IndexReach(List<GatewayState> gateways, Dictionary<TcpRoute, ResolvedBackends> backends)
     {
         foreach (var gateway in gateways)
         {
@@ -320,7 +320,7 @@ internal sealed class PolicyAttacher
             foreach (var route in gateway.Listeners.SelectMany(static l => l.AttachedRoutes))
             {
                 Add(_routeGateways, route.Key, gatewayRef);
-                if (backends.TryGetValue(route.Key, out var resolved))
+                if (backends.TryGetValue(route, out var resolved))
                 {
                     foreach (var backend in resolved.Backends.Where(static b => b.Problem is null))
                     {

@@ -11,14 +11,15 @@ namespace FsmGateway.Routing.Compilation;
 internal static class RouteAttacher
 {
     /// <summary>Attaches every route; writes each route status to <paramref name="statuses"/> and the apiVersion it was written in to <paramref name="apiVersions"/>.</summary>
-    public static Dictionary<ResourceKey, ResolvedBackends> Run(
+    public static Dictionary<TcpRoute, ResolvedBackends> Run(
         CompilationContext context,
         List<GatewayState> gateways,
         ImmutableSortedDictionary<ResourceKey, RouteStatus>.Builder statuses,
         Dictionary<ResourceKey, string> apiVersions)
     {
         var byKey = gateways.ToDictionary(static g => g.Key);
-        var backendsByRoute = new Dictionary<ResourceKey, ResolvedBackends>(context.Routes.Count);
+        // By route object, compared by reference (the snapshot holds one object per key): no key to hash.
+        var backendsByRoute = new Dictionary<TcpRoute, ResolvedBackends>(context.Routes.Count, ReferenceEqualityComparer.Instance);
         foreach (var route in context.Routes)
         {
             var ours = ImmutableArray.CreateBuilder<RouteParentStatus>(route.ParentRefs.Length);
@@ -61,7 +62,7 @@ internal static class RouteAttacher
 
             if (backends is not null)
             {
-                backendsByRoute[route.Key] = backends;
+                backendsByRoute[route] = backends;
             }
 
             // Entries other controllers wrote stay as they are; ours are replaced as a whole, and removed when the

@@ -6,7 +6,7 @@ namespace FsmGateway.Routing.Compilation;
 /// <summary>Builds the routing table: one entry per served listener, carrying its oldest attached route's backends.</summary>
 internal static class TableBuilder
 {
-    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<ResourceKey, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
+    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<TcpRoute, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
         var entries = new List<ListenerRoute>();
         foreach (var gateway in gateways)
@@ -39,7 +39,7 @@ internal static class TableBuilder
 
     private static readonly Comparison<ListenerRoute> EntryOrder = CompareEntries;
 
-    private static ListenerRoute Entry(CompilationContext context, ListenerState listener, Dictionary<ResourceKey, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
+    private static ListenerRoute Entry(CompilationContext context, ListenerState listener, Dictionary<TcpRoute, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
         var winner = listener.AttachedRoutes.FirstOrDefault();
         if (winner is null)
@@ -53,7 +53,7 @@ internal static class TableBuilder
                 $"{listener.Describe}: {winner.Key} is the oldest attached route and carries the traffic; also attached: {idle}");
         }
 
-        var routeBackends = winner is null ? [] : WithPolicies(backends[winner.Key].Backends, listener, winner, policies);
+        var routeBackends = winner is null ? [] : WithPolicies(backends[winner].Backends, listener, winner, policies);
         foreach (var backend in routeBackends)
         {
             if (HasNoReadyEndpoints(backend))
