@@ -13,8 +13,8 @@ public enum ProxyTransport
     Sockets,
 
     /// <summary>
-    /// The Linux transport: <c>accept4</c> with <c>TCP_NODELAY</c> inherited from the listener, listeners sharded over
-    /// <see cref="ProxyOptions.ListenerShards"/> <c>SO_REUSEPORT</c> sockets with one accept loop each, and bulk data
+    /// The Linux transport: accepted sockets inherit <c>TCP_NODELAY</c> from the listener, listeners are sharded over
+    /// <see cref="ProxyOptions.ListenerShards"/> <c>SO_REUSEPORT</c> sockets with one accept loop each, and bulk data is
     /// relayed zero-copy with <c>splice(2)</c>. Linux only: asking for it elsewhere fails at start.
     /// </summary>
     Linux,
