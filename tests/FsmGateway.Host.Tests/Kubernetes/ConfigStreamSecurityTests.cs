@@ -241,21 +241,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 
         // Config still reaches it on the new stream (which the expired first token could not have kept open).
         await using var banner = new BannerServer("B");
-        _cluster.ApplyEndpoints(banner.Port);
-        await Net.EventuallyAsync(
-            async () =>
-            {
-                try
-                {
-                    return await BannerServer.ReadBannerAsync(_cluster.Bar) == "B";
-                }
-                catch (OperationCanceledException)
-                {
-                    return false; // still the echo server, which sends no banner
-                }
-            },
-            "the new endpoint reaches the data plane",
-            TimeSpan.FromSeconds(60));
+        await NewEndpointReachesTheDataPlaneAsync(banner);
 
         // Revoked: the API server no longer accepts the token. A review (every second here; the verdict cache is 10 s)
         // ends the stream, the data plane is refused from then on, and it keeps serving what it has.
@@ -323,21 +309,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
         }
 
         await using var banner = new BannerServer("B");
-        _cluster.ApplyEndpoints(banner.Port);
-        await Net.EventuallyAsync(
-            async () =>
-            {
-                try
-                {
-                    return await BannerServer.ReadBannerAsync(_cluster.Bar) == "B";
-                }
-                catch (OperationCanceledException)
-                {
-                    return false; // still the echo server, which sends no banner
-                }
-            },
-            "the new endpoint reaches the data plane",
-            TimeSpan.FromSeconds(60));
+        await NewEndpointReachesTheDataPlaneAsync(banner);
         Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
         Assert.Equal(0, controller.CountLines("ended the stream of data plane"));
         Assert.Equal(2, controller.CountLines("data plane dp-httpbin subscribed for"));
@@ -350,6 +322,26 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
     }
 
     /// <summary>A JWT shaped as a projected ServiceAccount token (the fake API server reviews it by value; the signature is not checked there).</summary>
+    /// <summary>Moves the seed's Service to <paramref name="banner"/> and waits until the data plane's listener reaches it: config still flows.</summary>
+    private async Task NewEndpointReachesTheDataPlaneAsync(BannerServer banner)
+    {
+        _cluster.ApplyEndpoints(banner.Port);
+        await Net.EventuallyAsync(
+            async () =>
+            {
+                try
+                {
+                    return await BannerServer.ReadBannerAsync(_cluster.Bar) == banner.Name;
+                }
+                catch (OperationCanceledException)
+                {
+                    return false; // still the echo server, which sends no banner
+                }
+            },
+            "the new endpoint reaches the data plane",
+            TimeSpan.FromSeconds(60));
+    }
+
     private static string Jwt(DateTimeOffset expires)
     {
         static string Part(string json) => System.Buffers.Text.Base64Url.EncodeToString(Encoding.UTF8.GetBytes(json));
