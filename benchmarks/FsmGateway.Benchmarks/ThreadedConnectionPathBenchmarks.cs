@@ -38,6 +38,7 @@ public class ThreadedConnectionPathBenchmarks
     private Action<int> _work = null!;
     private Action<int> _newConnection = null!;
     private volatile bool _stopping;
+    private ConnectionRegistry? _registry;
 
     [Params(1, 2)]
     public int Threads { get; set; }
@@ -57,7 +58,7 @@ public class ThreadedConnectionPathBenchmarks
         var model = new RouteModel(listener, new ConnectionLimits(null, null, null), admission: null, 16384, (backend, tags) => new EndpointRegistry(TimeProvider.System).Runtime(backend, tags, new PassiveHealthSettings(5, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5)), BackendConnectSettings.Resolve(backend.Policy, new LoadBalancingPolicyRegistry([], LoadBalancingPolicies.RoundRobin), new ProxyOptions())));
         var runtime = new ListenerRuntime(BindKey.Of(listener), [], model);
         var backendTags = model.Tags[backends[0]];
-        var registry = new ConnectionRegistry(TimeProvider.System, NullLogger.Instance, TimeSpan.FromHours(1));
+        var registry = _registry = new ConnectionRegistry(TimeProvider.System, NullLogger.Instance, TimeSpan.FromHours(1));
         // Each thread's connection is allocated by that thread, as the gateway's are (side by side in memory, two
         // threads' connections would share cache lines no gateway's connections share).
         var connections = new ProxiedConnection[Threads];
@@ -187,6 +188,9 @@ public class ThreadedConnectionPathBenchmarks
         }
 
         _done.Dispose();
+
+        // The registry owns its heartbeat timer.
+        _registry?.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>Every thread does <see cref="OperationsPerThread"/> operations at once; the mean is per operation of one thread.</summary>
