@@ -53,23 +53,9 @@ ticks() { awk '{ r=$0; sub(/^.*\) /, "", r); split(r, a, " "); print a[12]+a[13]
 wrk_requests() { awk '/requests in/ { print $1 }' "$1"; }
 
 backend=$((PORT_BASE))
-body=$(head -c 100 /dev/zero | tr '\0' 'a')
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-worker_rlimit_nofile 16384;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  server { listen 127.0.0.1:$backend backlog=4096; location / { default_type text/plain; return 200 "$body"; } }
-}
-EOF
-taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" >"$WORK/nginx.log" 2>&1 &
-PIDS+=($!)
+. "$here/lib.sh"
+start_nginx_backend "$WORK/nginx" "$backend"
+PIDS+=("$NGINX_PID")
 wait_listen "$backend" || die "nginx did not start"
 
 results=$OUT_DIR/results.tsv

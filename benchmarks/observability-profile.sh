@@ -43,24 +43,9 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 wait_port() { for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
 
-mkdir -p "$OUT_DIR/nginx"
-cat >"$OUT_DIR/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $OUT_DIR/nginx/nginx.pid;
-error_log $OUT_DIR/nginx/error.log warn;
-worker_rlimit_nofile 16384;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  client_body_temp_path $OUT_DIR/nginx/body;
-  proxy_temp_path $OUT_DIR/nginx/proxy;
-  server { listen 127.0.0.1:$backend backlog=4096; location / { default_type text/plain; return 200 "$(head -c 100 /dev/zero | tr '\0' a)"; } }
-}
-EOF
-taskset -c 0 nginx -p "$OUT_DIR/nginx" -c "$OUT_DIR/nginx/nginx.conf" -e "$OUT_DIR/nginx/error.log" &
-pids+=($!)
+. "$here/lib.sh"
+start_nginx_backend "$OUT_DIR/nginx" "$backend"
+pids+=("$NGINX_PID")
 wait_port "$backend" || die "nginx did not start"
 sed -e "s/@LISTEN@/$listen/g" -e "s/@BACKEND@/$backend/g" "$here/gw.tmpl.yaml" >"$OUT_DIR/gw.yaml"
 
