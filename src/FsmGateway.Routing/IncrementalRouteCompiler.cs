@@ -340,43 +340,16 @@ public sealed class IncrementalRouteCompiler
         public void Gateway(ResourceKey key)
         {
             gateways.Add(key);
-            if (_gateways.Add(key))
-            {
-                _pending.Enqueue(key);
-            }
+            Visit(_gateways, key);
         }
 
-        public void Route(ResourceKey key)
-        {
-            if (RouteKeys.Add(key))
-            {
-                _pending.Enqueue(key);
-            }
-        }
+        public void Route(ResourceKey key) => Visit(RouteKeys, key);
 
-        public void Routes(IEnumerable<ResourceKey> keys)
-        {
-            foreach (var key in keys)
-            {
-                Route(key);
-            }
-        }
+        public void Routes(IEnumerable<ResourceKey> keys) => VisitAll(RouteKeys, keys);
 
-        public void Policy(ResourceKey key)
-        {
-            if (PolicyKeys.Add(key))
-            {
-                _pending.Enqueue(key);
-            }
-        }
+        public void Policy(ResourceKey key) => Visit(PolicyKeys, key);
 
-        public void Policies(IEnumerable<ResourceKey> keys)
-        {
-            foreach (var key in keys)
-            {
-                Policy(key);
-            }
-        }
+        public void Policies(IEnumerable<ResourceKey> keys) => VisitAll(PolicyKeys, keys);
 
         /// <summary>
         /// A Service the closure reaches: the policies on it, and (as their ancestors span them) every route using it.
@@ -384,9 +357,9 @@ public sealed class IncrementalRouteCompiler
         /// </summary>
         public void Service(ResourceKey key, bool always)
         {
-            if ((always || index.DependentsOf(key).Count > 0) && _services.Add(key))
+            if (always || index.DependentsOf(key).Count > 0)
             {
-                _pending.Enqueue(key);
+                Visit(_services, key);
             }
         }
 
@@ -416,6 +389,23 @@ public sealed class IncrementalRouteCompiler
                     case ResourceKind.Service: Service(reference, always: true); break;
                     default: Policy(reference); break;
                 }
+            }
+        }
+
+        /// <summary>Queues <paramref name="key"/> for <see cref="Close"/> the first time <paramref name="seen"/> meets it.</summary>
+        private void Visit(HashSet<ResourceKey> seen, ResourceKey key)
+        {
+            if (seen.Add(key))
+            {
+                _pending.Enqueue(key);
+            }
+        }
+
+        private void VisitAll(HashSet<ResourceKey> seen, IEnumerable<ResourceKey> keys)
+        {
+            foreach (var key in keys)
+            {
+                Visit(seen, key);
             }
         }
 
