@@ -95,6 +95,8 @@ public static class RequiredPermissions
             "StreamAuthority: read, or create the first time, Secret fsm-system/fsm-gateway-controller-ca, the config stream's CA (a Role in fsm-system only; get limited to that name)"),
         .. Grant("coordination.k8s.io", ["leases"], ["get", "create", "update"],
             "Leadership (KubernetesClient LeaderElector with a LeaseLock): the Lease in fsm-system; ReplicaReportLeases: this replica's report Lease"),
+        .. Grant("", ["secrets"], ["update"],
+            "StreamAuthority: the leader writes each stage of a CA rotation to Secret fsm-system/fsm-gateway-controller-ca (new CA and bundle, switch, old CA dropped), with the resourceVersion read (a Role in fsm-system only; limited to that name)"),
         .. Grant("coordination.k8s.io", ["leases"], ["list", "delete"],
             "ReplicaReportLeases: list the other replicas' report Leases (by label), delete one expired for two lease durations"),
     ];

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FsmGateway.Host.ControlPlane;
 using FsmGateway.Kubernetes;
+using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Resources;
 using FsmGateway.Transport;
 using FsmGateway.Transport.Hosting;
@@ -28,6 +29,11 @@ internal static class KubernetesCommands
         var streamAddress = new Option<string>("--stream-address") { Description = "Address of the config stream data planes subscribe to (gRPC over HTTP/2; every replica serves it).", DefaultValueFactory = _ => "0.0.0.0" };
         var streamPort = new Option<int>("--stream-port") { Description = "Port of the config stream; 0 picks a free one.", DefaultValueFactory = _ => ConfigStreamServerOptions.DefaultPort };
         var tokenReview = new Option<string>("--stream-token-review-interval") { Description = "How often the ServiceAccount token each open config stream was admitted with is reviewed again (a TokenReview), so a revoked ServiceAccount or deleted pod stops receiving config; a stream also ends when its token expires, and the data plane connects again with the token the kubelet renewed.", DefaultValueFactory = _ => "1m" };
+        var caLifetime = new Option<string>("--stream-ca-lifetime") { Description = "How long a config stream CA the controller creates is valid (the first, and each rotation's new one).", DefaultValueFactory = _ => "8760h" };
+        var caRotateAt = new Option<double>("--stream-ca-rotate-at") { Description = "At which fraction of its lifetime the CA is rotated (above 0, below 1): a new CA is created and trusted beside the old one, serving certificates switch to it once data planes have both, and the old one is dropped after --stream-ca-retire-grace.", DefaultValueFactory = _ => 2.0 / 3 };
+        var caPropagation = new Option<string>("--stream-ca-propagation-delay") { Description = "How long after the bundle of old and new CA is in every data plane's ConfigMap the controller's certificates switch to the new CA (the kubelet's time to update mounted ConfigMaps).", DefaultValueFactory = _ => "5m" };
+        var caGrace = new Option<string>("--stream-ca-retire-grace") { Description = "How long after the switch the old CA stays trusted.", DefaultValueFactory = _ => "1h" };
+        var caCheck = new Option<string>("--stream-ca-check-interval") { Description = "How often every replica reads the CA Secret again (to follow a rotation), and the leader checks whether a rotation stage is due.", DefaultValueFactory = _ => "1m" };
         var streamInsecure = new Option<bool>("--stream-insecure")
         {
             Description = "Serve the config stream as plain HTTP/2 to any caller, without TLS or data-plane authentication (local use and tests only). By default it is TLS, with a certificate from the CA in Secret fsm-gateway-controller-ca in --leader-election-namespace (created if absent), and each data plane is authenticated by its ServiceAccount token.",
@@ -40,6 +46,7 @@ internal static class KubernetesCommands
         var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader), provision a data plane per Gateway and stream each data plane its Gateway's config.")
         {
             leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort, streamInsecure, tokenReview, dataPlaneStream,
+            caLifetime, caRotateAt, caPropagation, caGrace, caCheck,
         };
         connection.AddTo(command);
         serve.AddTo(command);
@@ -55,9 +62,18 @@ internal static class KubernetesCommands
                 ? value
                 : throw new ArgumentException($"{option.Name}: '{parse.GetValue(option)}' is not a positive duration (e.g. 15s)");
             TimeSpan lease, renew, retry, review;
+            CaRotationOptions rotation;
             try
             {
                 (lease, renew, retry, review) = (Positive(leaseDuration), Positive(renewDeadline), Positive(retryPeriod), Positive(tokenReview));
+                rotation = new CaRotationOptions
+                {
+                    Lifetime = Positive(caLifetime),
+                    RotateAt = parse.GetValue(caRotateAt),
+                    PropagationDelay = DurationParser.Read(parse, caPropagation),
+                    RetireGrace = Positive(caGrace),
+                    CheckInterval = Positive(caCheck),
+                };
             }
             catch (ArgumentException e)
             {
@@ -126,6 +142,7 @@ internal static class KubernetesCommands
                     o.Provisions = parse.GetValue(image) is not null;
                     o.Insecure = insecure;
                     o.TokenReviewInterval = review;
+                    o.CaRotation = rotation;
                     o.Namespace = parse.GetValue(leaseNamespace)!;
                     if (dataPlaneAddress is not null && new Uri(dataPlaneAddress).Host is { Length: > 0 } host)
                     {

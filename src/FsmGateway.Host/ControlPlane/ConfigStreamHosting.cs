@@ -54,13 +54,21 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
             services.TryAddSingleton(sp =>
             {
                 var stream = sp.GetRequiredService<IOptions<ConfigStreamServerOptions>>().Value;
+                var controller = sp.GetService<IOptions<KubernetesControllerOptions>>()?.Value;
+
+                // Only the leader moves a CA rotation on; the bundle is published when the provisioner has written it
+                // to every ConfigMap (when there is a provisioner that hands it to pods).
+                var leadership = sp.GetService<FsmGateway.Kubernetes.Controller.Leadership>();
                 return new StreamAuthority(
                     sp.GetRequiredService<KubernetesConnection>().Client,
                     stream.Namespace,
                     stream.ServingNames(),
                     sp.GetRequiredService<IOptions<GatewayControllerOptions>>().Value.ControllerName,
                     sp.GetRequiredService<TimeProvider>(),
-                    sp.GetRequiredService<ILogger<StreamAuthority>>());
+                    sp.GetRequiredService<ILogger<StreamAuthority>>(),
+                    stream.CaRotation,
+                    leadership is null ? null : () => leadership.IsLeader,
+                    publishedThroughConfigMaps: controller is { DataPlaneImage: not null, DataPlaneControllerAddress: not null });
             });
             services.AddHostedService(sp => sp.GetRequiredService<StreamAuthority>());
             services.TryAddSingleton<ITokenReviewer>(sp => new KubernetesTokenReviewer(sp.GetRequiredService<KubernetesConnection>().Client));

@@ -1,4 +1,5 @@
 using System.Net;
+using FsmGateway.Kubernetes.ControlPlane;
 using Microsoft.Extensions.Options;
 
 namespace FsmGateway.Host.ControlPlane;
@@ -34,6 +35,9 @@ internal sealed class ConfigStreamServerOptions
     /// A stream also ends when the token expires. One TokenReview per open stream per interval.
     /// </summary>
     public TimeSpan TokenReviewInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>When and how the CA is rotated (<c>--stream-ca-*</c>, docs/adr/0014).</summary>
+    public CaRotationOptions CaRotation { get; set; } = new();
 
     /// <summary>The controller's namespace: where the CA Secret is, and whose Service DNS names the serving certificate holds.</summary>
     public string Namespace { get; set; } = "fsm-system";
@@ -74,6 +78,11 @@ internal sealed class ConfigStreamServerOptionsValidator : IValidateOptions<Conf
         if (options.TokenReviewInterval <= TimeSpan.Zero)
         {
             failures.Add($"--stream-token-review-interval: {options.TokenReviewInterval} is not a positive duration");
+        }
+
+        if (!options.Insecure)
+        {
+            failures.AddRange(options.CaRotation.Validate());
         }
 
         if (options.Port is < 0 or > 65535)

@@ -1,7 +1,7 @@
+using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using FsmGateway.Kubernetes.Controller;
 using k8s;
 using k8s.Autorest;
@@ -12,11 +12,13 @@ using Microsoft.Extensions.Logging;
 namespace FsmGateway.Kubernetes.ControlPlane;
 
 /// <summary>
-/// The controller's CA for the config stream (ADR 0010), kept in Secret <see cref="SecretName"/> in the controller's
-/// namespace, and this replica's serving certificate issued from it. Every replica reads the Secret; the first to find
-/// none creates it, and a replica whose create loses the race (409) reads the winner's, so all replicas serve
-/// certificates of one CA, and a restart keeps it. Loading starts with the host and retries with back-off while the
-/// API server does not answer; TLS handshakes and provisioning wait for it.
+/// The controller's CA for the config stream (ADR 0010, rotation: ADR 0014), kept in Secret <see cref="SecretName"/> in
+/// the controller's namespace, and this replica's serving certificate issued from it. Every replica reads the Secret;
+/// the first to find none creates it, and a replica whose create loses the race (409) reads the winner's, so all
+/// replicas serve certificates of one CA, and a restart keeps it. Loading starts with the host and retries with
+/// back-off while the API server does not answer; TLS handshakes and provisioning wait for it. Afterwards every replica
+/// reads the Secret every <see cref="CaRotationOptions.CheckInterval"/> (a rotation's stages reach it so), and the
+/// leader moves the rotation on (<see cref="CaRotation"/>), writing each stage with the resourceVersion it read.
 /// </summary>
 internal sealed partial class StreamAuthority : IHostedService, IDisposable
 {
@@ -29,13 +31,36 @@ internal sealed partial class StreamAuthority : IHostedService, IDisposable
     private readonly string _controllerName;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly TaskCompletionSource<X509Certificate2> _authority = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CaRotationOptions _rotation;
+    private readonly Func<bool> _isLeader;
+    private readonly bool _publishedThroughConfigMaps;
+    private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
+    private volatile CaState? _state;
+    private string? _resourceVersion;
+    private volatile string? _publishedPem;
     private X509Certificate2? _serving;
+    private string? _servingIssuer;
+    private bool _refreshFailing;
     private Task _loading = Task.CompletedTask;
 
-    public StreamAuthority(IKubernetes client, string ns, IReadOnlyList<string> servingNames, string controllerName, TimeProvider time, ILogger logger)
+    /// <summary>
+    /// A replica's authority. <paramref name="isLeader"/> (default always) says when to move a rotation on;
+    /// <paramref name="publishedThroughConfigMaps"/>: whether a provisioner writes the bundle to the data planes'
+    /// ConfigMaps (then a rotation waits for <see cref="MarkPublished"/>); without one the bundle counts as published
+    /// when it is written to the Secret.
+    /// </summary>
+    public StreamAuthority(
+        IKubernetes client,
+        string ns,
+        IReadOnlyList<string> servingNames,
+        string controllerName,
+        TimeProvider time,
+        ILogger logger,
+        CaRotationOptions? rotation = null,
+        Func<bool>? isLeader = null,
+        bool publishedThroughConfigMaps = false)
     {
         _client = client;
         _namespace = ns;
@@ -43,26 +68,46 @@ internal sealed partial class StreamAuthority : IHostedService, IDisposable
         _controllerName = controllerName;
         _time = time;
         _logger = logger;
+        _rotation = rotation ?? new CaRotationOptions();
+        _isLeader = isLeader ?? (static () => true);
+        _publishedThroughConfigMaps = publishedThroughConfigMaps;
     }
 
     /// <summary>The names (DNS or IP) the serving certificate is issued for.</summary>
     public IReadOnlyList<string> ServingNames => _servingNames;
 
-    /// <summary>The CA certificate as PEM (public only), what data planes trust; null until it is loaded.</summary>
-    public string? AuthorityPem { get; private set; }
+    /// <summary>The CA certificates data planes trust, as one PEM bundle (public only; two during a rotation); null until loaded.</summary>
+    public string? AuthorityPem => _state?.TrustedPem;
 
-    /// <summary>This replica's serving certificate (with its key), issued once the CA is loaded and again when a third of its lifetime is left.</summary>
+    /// <summary>The stored state (for tests and the log); null until loaded.</summary>
+    internal CaState? State => _state;
+
+    /// <summary>Raised (on the refresh loop) when <see cref="AuthorityPem"/> changed: the ConfigMaps need it.</summary>
+    public event Action? TrustChanged;
+
+    /// <summary>
+    /// Told by the provisioner that every ConfigMap holds <paramref name="pem"/>: a rotation waiting for its bundle to
+    /// be published may go on.
+    /// </summary>
+    public void MarkPublished(string pem) => _publishedPem = pem;
+
+    /// <summary>
+    /// This replica's serving certificate (with its key), issued once the CA is loaded, again when a third of its
+    /// lifetime is left, and again when another CA issues (a rotation's switch).
+    /// </summary>
     public async ValueTask<X509Certificate2> ServingAsync(CancellationToken cancellationToken)
     {
-        var authority = await _authority.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _loaded.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var authority = _state!.Signing;
         var now = _time.GetUtcNow();
         lock (_gate)
         {
-            if (_serving is null || StreamCertificates.IsDueForRenewal(_serving, now))
+            if (_serving is null || _servingIssuer != authority.Thumbprint || StreamCertificates.IsDueForRenewal(_serving, now))
             {
                 // The old one is not disposed: handshakes in progress may still hold it.
                 _serving = StreamCertificates.IssueServing(authority, _servingNames, now);
-                LogIssued(_logger, string.Join(", ", _servingNames), _serving.NotAfter.ToUniversalTime().ToString("u", System.Globalization.CultureInfo.InvariantCulture));
+                _servingIssuer = authority.Thumbprint;
+                LogIssued(_logger, string.Join(", ", _servingNames), _serving.NotAfter.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture), authority.Subject);
             }
 
             return _serving;
@@ -71,7 +116,7 @@ internal sealed partial class StreamAuthority : IHostedService, IDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _loading = Task.Run(() => LoadAsync(_stopping.Token), CancellationToken.None);
+        _loading = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -83,21 +128,42 @@ internal sealed partial class StreamAuthority : IHostedService, IDisposable
 
     public void Dispose() => _stopping.Dispose();
 
-    private async Task LoadAsync(CancellationToken cancellationToken)
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        if (!await LoadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_rotation.CheckInterval, _time, cancellationToken).ConfigureAwait(false);
+                await RefreshAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<bool> LoadAsync(CancellationToken cancellationToken)
     {
         var delay = TimeSpan.FromSeconds(1);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                var authority = await ReadOrCreateAsync(cancellationToken).ConfigureAwait(false);
-                AuthorityPem = StreamCertificates.CertificatePem(authority);
-                _authority.TrySetResult(authority);
-                return;
+                var (state, version) = await ReadOrCreateAsync(cancellationToken).ConfigureAwait(false);
+                Adopt(state, version);
+                _loaded.TrySetResult();
+                return true;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                return;
+                return false;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -111,23 +177,109 @@ internal sealed partial class StreamAuthority : IHostedService, IDisposable
             }
             catch (OperationCanceledException)
             {
-                return;
+                return false;
             }
 
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
         }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Reads the Secret again (a rotation another replica moved on reaches this one so) and, when leading, moves the
+    /// rotation on by one stage when one is due. A failure is logged (a Warning once per outage) and retried at the
+    /// next interval; the CA in hand keeps serving meanwhile.
+    /// </summary>
+    internal async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var secret = await ReadSecretAsync(cancellationToken).ConfigureAwait(false);
+            if (secret is null)
+            {
+                throw new InvalidDataException($"Secret {_namespace}/{SecretName} is gone; this replica keeps serving with the CA it holds (restart the replicas to have a new CA created, then restart the data planes)");
+            }
+
+            if (secret.Metadata?.ResourceVersion != _resourceVersion)
+            {
+                Adopt(CaRotation.Read(secret, $"{_namespace}/{SecretName}"), secret.Metadata?.ResourceVersion);
+            }
+
+            if (_isLeader() && _state is { } state)
+            {
+                var published = !_publishedThroughConfigMaps || _publishedPem == state.TrustedPem;
+                if (CaRotation.Next(state, _time.GetUtcNow(), _rotation, published, now => StreamCertificates.CreateAuthority(now, _rotation.Lifetime)) is { } next)
+                {
+                    CaRotation.Write(secret, next);
+                    try
+                    {
+                        var written = await _client.CoreV1.ReplaceNamespacedSecretAsync(secret, SecretName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                        LogStage(_logger, _namespace, SecretName, Describe(state, next), next.Stage.ToString());
+                        Adopt(next, written.Metadata?.ResourceVersion);
+                    }
+                    catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+                    {
+                        // Another replica wrote it since we read it (a leader change mid-rotation): its state wins, and
+                        // the next read adopts it.
+                        LogStageRaced(_logger, _namespace, SecretName);
+                    }
+                }
+            }
+
+            if (_refreshFailing)
+            {
+                _refreshFailing = false;
+                LogRefreshRecovered(_logger, _namespace, SecretName);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (!_refreshFailing)
+            {
+                _refreshFailing = true;
+                LogRefreshFailed(_logger, _namespace, SecretName, ErrorText.Of(e), _rotation.CheckInterval.TotalSeconds);
+            }
+
+            LogLoadFailedInFull(_logger, e);
+        }
+    }
+
+    private static string Describe(CaState from, CaState to) => to.Stage switch
+    {
+        CaRotationStage.Publishing when from.Stage == CaRotationStage.Stable => $"created CA '{to.Next!.Subject}' (valid until {to.Next.NotAfter.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture)}) and published the bundle of it and '{to.Signing.Subject}'; the old CA still issues",
+        CaRotationStage.Publishing => "the bundle is in every ConfigMap; waiting the propagation delay for the kubelet to bring it to the pods",
+        CaRotationStage.Retiring => $"CA '{to.Signing.Subject}' issues the serving certificates from now on; the old one stays in the bundle for the retire grace",
+        _ => $"dropped the old CA from the bundle; CA '{to.Signing.Subject}' alone is trusted",
+    };
+
+    private void Adopt(CaState state, string? resourceVersion)
+    {
+        var before = _state?.TrustedPem;
+        _state = state;
+        _resourceVersion = resourceVersion;
+        if (before is not null && before != state.TrustedPem)
+        {
+            LogTrustChanged(_logger, state.Trusted.Count);
+            TrustChanged?.Invoke();
+        }
     }
 
     /// <summary>The stored CA; when there is none, a new one, created unless another replica created one first (then that one).</summary>
-    private async Task<X509Certificate2> ReadOrCreateAsync(CancellationToken cancellationToken)
+    private async Task<(CaState State, string? Version)> ReadOrCreateAsync(CancellationToken cancellationToken)
     {
-        if (await ReadAsync(cancellationToken).ConfigureAwait(false) is { } stored)
+        if (await ReadSecretAsync(cancellationToken).ConfigureAwait(false) is { } stored)
         {
-            LogLoaded(_logger, _namespace, SecretName, stored.Thumbprint);
-            return stored;
+            var state = CaRotation.Read(stored, $"{_namespace}/{SecretName}");
+            LogLoaded(_logger, _namespace, SecretName, state.Signing.Thumbprint);
+            return (state, stored.Metadata?.ResourceVersion);
         }
 
-        var created = StreamCertificates.CreateAuthority(_time.GetUtcNow());
+        var created = CaState.Of(StreamCertificates.CreateAuthority(_time.GetUtcNow(), _rotation.Lifetime));
         var secret = new V1Secret
         {
             ApiVersion = "v1",
@@ -140,53 +292,35 @@ internal sealed partial class StreamAuthority : IHostedService, IDisposable
                 Labels = new Dictionary<string, string> { [DataPlaneManifests.ManagedByLabel] = DataPlaneManifests.ManagedByValue },
                 Annotations = new Dictionary<string, string> { [DataPlaneManifests.ControllerAnnotation] = _controllerName },
             },
-            Data = new Dictionary<string, byte[]>
-            {
-                ["tls.crt"] = Encoding.ASCII.GetBytes(StreamCertificates.CertificatePem(created)),
-                ["tls.key"] = Encoding.ASCII.GetBytes(StreamCertificates.KeyPem(created)),
-            },
         };
+        CaRotation.Write(secret, created);
         try
         {
-            await _client.CoreV1.CreateNamespacedSecretAsync(secret, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
-            LogCreated(_logger, _namespace, SecretName, created.Thumbprint);
-            return created;
+            var written = await _client.CoreV1.CreateNamespacedSecretAsync(secret, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            LogCreated(_logger, _namespace, SecretName, created.Signing.Thumbprint);
+            return (created, written.Metadata?.ResourceVersion);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
             // Another replica created it between our read and our create: use theirs.
-            created.Dispose();
-            var winner = await ReadAsync(cancellationToken).ConfigureAwait(false)
+            created.Signing.Dispose();
+            var winner = await ReadSecretAsync(cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"Secret {_namespace}/{SecretName} was created by someone else and then deleted");
-            LogLoaded(_logger, _namespace, SecretName, winner.Thumbprint);
-            return winner;
+            var state = CaRotation.Read(winner, $"{_namespace}/{SecretName}");
+            LogLoaded(_logger, _namespace, SecretName, state.Signing.Thumbprint);
+            return (state, winner.Metadata?.ResourceVersion);
         }
     }
 
-    private async Task<X509Certificate2?> ReadAsync(CancellationToken cancellationToken)
+    private async Task<V1Secret?> ReadSecretAsync(CancellationToken cancellationToken)
     {
-        V1Secret secret;
         try
         {
-            secret = await _client.CoreV1.ReadNamespacedSecretAsync(SecretName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return await _client.CoreV1.ReadNamespacedSecretAsync(SecretName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
-        }
-
-        if (secret.Data is null || !secret.Data.TryGetValue("tls.crt", out var certificate) || !secret.Data.TryGetValue("tls.key", out var key))
-        {
-            throw new InvalidDataException($"Secret {_namespace}/{SecretName} has no data.tls.crt and data.tls.key; delete it to have the controller create a new CA (data planes then need to be restarted)");
-        }
-
-        try
-        {
-            return StreamCertificates.FromPem(Encoding.ASCII.GetString(certificate), Encoding.ASCII.GetString(key));
-        }
-        catch (CryptographicException e)
-        {
-            throw new InvalidDataException($"Secret {_namespace}/{SecretName}: data.tls.crt and data.tls.key are not a PEM certificate and its key ({e.Message}); delete it to have the controller create a new CA", e);
         }
     }
 
@@ -202,6 +336,21 @@ internal sealed partial class StreamAuthority : IHostedService, IDisposable
     [LoggerMessage(4, LogLevel.Debug, "Config stream CA: the failure in full")]
     private static partial void LogLoadFailedInFull(ILogger logger, Exception exception);
 
-    [LoggerMessage(5, LogLevel.Information, "Config stream: serving certificate issued for {Names}, valid until {NotAfter}")]
-    private static partial void LogIssued(ILogger logger, string names, string notAfter);
+    [LoggerMessage(5, LogLevel.Information, "Config stream: serving certificate issued for {Names}, valid until {NotAfter}, by CA '{Authority}'")]
+    private static partial void LogIssued(ILogger logger, string names, string notAfter, string authority);
+
+    [LoggerMessage(6, LogLevel.Information, "Config stream CA rotation (Secret {Namespace}/{Name}): {What} (stage {Stage})")]
+    private static partial void LogStage(ILogger logger, string @namespace, string name, string what, string stage);
+
+    [LoggerMessage(7, LogLevel.Information, "Config stream CA rotation: Secret {Namespace}/{Name} was written by another replica since it was read; following its state")]
+    private static partial void LogStageRaced(ILogger logger, string @namespace, string name);
+
+    [LoggerMessage(8, LogLevel.Warning, "Config stream CA: reading Secret {Namespace}/{Name} again (or moving its rotation on) failed: {Error}; keeping the CA in hand, retrying every {IntervalSeconds} s")]
+    private static partial void LogRefreshFailed(ILogger logger, string @namespace, string name, string error, double intervalSeconds);
+
+    [LoggerMessage(9, LogLevel.Information, "Config stream CA: Secret {Namespace}/{Name} can be read again")]
+    private static partial void LogRefreshRecovered(ILogger logger, string @namespace, string name);
+
+    [LoggerMessage(10, LogLevel.Information, "Config stream CA: the bundle data planes trust changed ({Count} CA certificate(s)); writing it to the ConfigMaps")]
+    private static partial void LogTrustChanged(ILogger logger, int count);
 }

@@ -6,31 +6,38 @@ namespace FsmGateway.Kubernetes.ControlPlane;
 
 /// <summary>
 /// The certificates of the config stream (ADR 0010), made with the framework's <see cref="CertificateRequest"/>: a
-/// self-signed CA the controller creates once (stored in a Secret, see <see cref="StreamAuthority"/>), and each
-/// replica's serving certificate, issued by it for the controller Service's DNS names. ECDSA P-256 keys. Pure: the
-/// time is given.
+/// self-signed CA the controller creates (stored in a Secret, see <see cref="StreamAuthority"/>; a new one when the old
+/// nears its end, see <see cref="CaRotation"/>), and each replica's serving certificate, issued by it for the controller
+/// Service's DNS names. ECDSA P-256 keys. Pure: the time is given.
 /// </summary>
 internal static class StreamCertificates
 {
-    /// <summary>How long the CA is valid. Data planes trust it through the ConfigMap; replacing it is a manual rotation.</summary>
-    public static readonly TimeSpan AuthorityLifetime = TimeSpan.FromDays(3650);
+    /// <summary>How long a CA is valid by default (<c>--stream-ca-lifetime</c>); the controller rotates it before its end (<see cref="CaRotation"/>).</summary>
+    public static readonly TimeSpan AuthorityLifetime = TimeSpan.FromDays(365);
 
     /// <summary>How long a serving certificate is valid; a replica issues itself a new one when a third of that is left.</summary>
     public static readonly TimeSpan ServingLifetime = TimeSpan.FromDays(90);
 
-    /// <summary>How far back validity starts, for clocks a little behind ours.</summary>
+    /// <summary>How far back validity starts, for clocks a little behind ours (a tenth of a lifetime shorter than 50 minutes).</summary>
     private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
 
-    /// <summary>A new self-signed CA (with its private key): may sign end-entity certificates only.</summary>
-    public static X509Certificate2 CreateAuthority(DateTimeOffset now)
+    /// <summary>
+    /// A new self-signed CA (with its private key), valid for <paramref name="lifetime"/> (default
+    /// <see cref="AuthorityLifetime"/>): may sign end-entity certificates only. Its subject names its creation time, so
+    /// the old and the new CA of a rotation are told apart by name as well as by key identifier.
+    /// </summary>
+    public static X509Certificate2 CreateAuthority(DateTimeOffset now, TimeSpan? lifetime = null)
     {
+        var lasts = lifetime ?? AuthorityLifetime;
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=fsm-gateway-controller-ca, O=FsmGateway", key, HashAlgorithmName.SHA256);
+        var created = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var request = new CertificateRequest($"CN=fsm-gateway-controller-ca {created}, O=FsmGateway", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: true, pathLengthConstraint: 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        using var created = request.CreateSelfSigned(now - ClockSkew, now + AuthorityLifetime);
-        return Reload(created);
+        var skew = lasts / 10 < ClockSkew ? lasts / 10 : ClockSkew;
+        using var signed = request.CreateSelfSigned(now - skew, now + lasts);
+        return Reload(signed);
     }
 
     /// <summary>
@@ -63,7 +70,8 @@ internal static class StreamCertificates
         var notAfter = now + ServingLifetime < authority.NotAfter ? now + ServingLifetime : new DateTimeOffset(authority.NotAfter);
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7F;
-        using var signed = request.Create(authority, now - ClockSkew, notAfter, serial);
+        var notBefore = now - ClockSkew > new DateTimeOffset(authority.NotBefore) ? now - ClockSkew : new DateTimeOffset(authority.NotBefore);
+        using var signed = request.Create(authority, notBefore, notAfter, serial);
         using var withKey = signed.CopyWithPrivateKey(key);
         return Reload(withKey);
     }
@@ -74,6 +82,17 @@ internal static class StreamCertificates
 
     /// <summary>The certificate as PEM (public only).</summary>
     public static string CertificatePem(X509Certificate2 certificate) => certificate.ExportCertificatePem();
+
+    /// <summary>Certificates as one PEM bundle (public only), in the order given: what data planes trust.</summary>
+    public static string BundlePem(IEnumerable<X509Certificate2> certificates) => string.Join("\n", certificates.Select(c => c.ExportCertificatePem()));
+
+    /// <summary>The certificates of a PEM bundle; a <see cref="CryptographicException"/> when it holds none or is not PEM.</summary>
+    public static X509Certificate2Collection ParseBundle(string pem)
+    {
+        var bundle = new X509Certificate2Collection();
+        bundle.ImportFromPem(pem);
+        return bundle.Count > 0 ? bundle : throw new CryptographicException("no PEM certificate (-----BEGIN CERTIFICATE-----)");
+    }
 
     /// <summary>The private key as PKCS#8 PEM.</summary>
     public static string KeyPem(X509Certificate2 certificate) =>

@@ -86,12 +86,16 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
         _parameters = gateways.Where(g => g.ParametersRef is not null).Select(g => $"{g.Namespace}/{g.ParametersRef!.Name}").ToFrozenSet(StringComparer.Ordinal);
 
         var usableAccounts = new HashSet<string>(StringComparer.Ordinal);
+
+        // One bundle for the whole pass: when every namespace got it, the CA's rotation may go on (StreamAuthority).
+        var bundle = authority?.AuthorityPem;
+        var bundleEverywhere = bundle is not null;
         foreach (var byNamespace in gateways.GroupBy(g => g.Namespace))
         {
             try
             {
                 if (await ApplyAsync(ApiResource.ServiceAccount, byNamespace.Key, DataPlaneManifests.ServiceAccountName, DataPlaneManifests.ServiceAccount(byNamespace.Key, byNamespace, options), cancellationToken).ConfigureAwait(false) is not null
-                    && await AuthorityConfigMapAsync(byNamespace.Key, byNamespace, cancellationToken).ConfigureAwait(false))
+                    && await AuthorityConfigMapAsync(byNamespace.Key, byNamespace, bundle, cancellationToken).ConfigureAwait(false))
                 {
                     usableAccounts.Add(byNamespace.Key);
                 }
@@ -105,6 +109,13 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
                 LogFailed(logger, e, $"ServiceAccount {byNamespace.Key}/{DataPlaneManifests.ServiceAccountName}");
                 complete = false;
             }
+
+            bundleEverywhere &= usableAccounts.Contains(byNamespace.Key);
+        }
+
+        if (bundleEverywhere)
+        {
+            authority!.MarkPublished(bundle!);
         }
 
         foreach (var gateway in gateways)
@@ -168,14 +179,14 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     /// Applies the namespace's CA ConfigMap when the stream is secured; false (try again later) while the CA is not
     /// loaded yet: pods started without it could not verify the controller.
     /// </summary>
-    private async Task<bool> AuthorityConfigMapAsync(string ns, IEnumerable<DataPlaneGateway> owners, CancellationToken cancellationToken)
+    private async Task<bool> AuthorityConfigMapAsync(string ns, IEnumerable<DataPlaneGateway> owners, string? bundle, CancellationToken cancellationToken)
     {
         if (authority is null)
         {
             return true;
         }
 
-        if (authority.AuthorityPem is not { } pem)
+        if (bundle is not { } pem)
         {
             LogAuthorityPending(logger, ns);
             return false;

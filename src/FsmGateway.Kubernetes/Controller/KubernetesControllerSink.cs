@@ -22,7 +22,8 @@ namespace FsmGateway.Kubernetes.Controller;
 /// provisioned Deployments and Services (<see cref="OwnedObjectsWatch"/>) starts a pass as soon as one of them changes
 /// in a way that matters to its Gateway's status (a replica becomes available, the load balancer assigns an address),
 /// is edited by someone else, or is deleted, and as soon as a ConfigMap a Gateway's parametersRef names changes.
-/// The first pass also removes the data-plane RBAC earlier versions left (<see cref="LegacyDataPlaneRbac"/>).
+/// A change of the config stream's CA bundle (a rotation, <see cref="ControlPlane.StreamAuthority"/>) starts a pass
+/// too, which writes it to every Gateway namespace's ConfigMap. The first pass also removes the data-plane RBAC earlier versions left (<see cref="LegacyDataPlaneRbac"/>).
 /// </summary>
 internal sealed partial class KubernetesControllerSink(
     Leadership leadership,
@@ -33,7 +34,8 @@ internal sealed partial class KubernetesControllerSink(
     ApiServerReachability reachability,
     TimeProvider time,
     ILogger<KubernetesControllerSink> logger,
-    LegacyDataPlaneRbac? legacyRbac = null) : BackgroundService, IStatusSink, IProvisionedDataPlanesSource
+    LegacyDataPlaneRbac? legacyRbac = null,
+    ControlPlane.StreamAuthority? authority = null) : BackgroundService, IStatusSink, IProvisionedDataPlanesSource
 {
     private static readonly TimeSpan MinRetry = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(30);
@@ -56,6 +58,11 @@ internal sealed partial class KubernetesControllerSink(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         leadership.Changed += OnLeadershipChanged;
+        if (authority is not null)
+        {
+            authority.TrustChanged += OnTrustChanged;
+        }
+
         var resync = ResyncAsync(stoppingToken);
         var owned = ownedObjects?.RunAsync(OnOwnedObjectChanged, name => provisioner?.IsParameters(name) == true, OnParametersChanged, stoppingToken) ?? Task.CompletedTask;
         try
@@ -114,6 +121,11 @@ internal sealed partial class KubernetesControllerSink(
         finally
         {
             leadership.Changed -= OnLeadershipChanged;
+            if (authority is not null)
+            {
+                authority.TrustChanged -= OnTrustChanged;
+            }
+
             await resync.ConfigureAwait(false);
             await owned.ConfigureAwait(false);
         }
@@ -178,6 +190,12 @@ internal sealed partial class KubernetesControllerSink(
     private void OnParametersChanged(string configMap)
     {
         LogParametersChanged(logger, configMap);
+        _work.Writer.TryWrite(true);
+    }
+
+    private void OnTrustChanged()
+    {
+        // A CA rotation changed the bundle data planes trust: the provisioner writes it to every ConfigMap.
         _work.Writer.TryWrite(true);
     }
 

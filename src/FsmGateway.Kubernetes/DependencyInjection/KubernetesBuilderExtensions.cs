@@ -126,7 +126,7 @@ public static class KubernetesBuilderExtensions
                 ? null
                 : new OwnedObjectsWatch(client, sp.GetRequiredService<IOptions<KubernetesOptions>>().Value, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<OwnedObjectsWatch>(), metrics);
             var legacyRbac = new LegacyDataPlaneRbac(api, controllerName, loggers.CreateLogger<LegacyDataPlaneRbac>(), metrics);
-            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, owned, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>(), legacyRbac);
+            return new KubernetesControllerSink(sp.GetRequiredService<Leadership>(), writer, provisioner, owned, options.ResyncPeriod, sp.GetRequiredService<ApiServerReachability>(), sp.GetRequiredService<TimeProvider>(), loggers.CreateLogger<KubernetesControllerSink>(), legacyRbac, provisioner is null ? null : authority);
         });
         services.AddSingleton<IStatusSink>(sp => sp.GetRequiredService<KubernetesControllerSink>());
         services.AddSingleton<IProvisionedDataPlanesSource>(sp => sp.GetRequiredService<KubernetesControllerSink>());

@@ -19,7 +19,7 @@ public sealed class StreamCertificatesTests
         Assert.True(constraints.CertificateAuthority);
         Assert.Equal((true, 0), (constraints.HasPathLengthConstraint, constraints.PathLengthConstraint));
         Assert.True(ca.HasPrivateKey);
-        Assert.True(ca.NotAfter.ToUniversalTime() >= (Now + TimeSpan.FromDays(3649)).UtcDateTime);
+        Assert.True(ca.NotAfter.ToUniversalTime() >= (Now + StreamCertificates.AuthorityLifetime - TimeSpan.FromSeconds(1)).UtcDateTime);
     }
 
     [Fact]

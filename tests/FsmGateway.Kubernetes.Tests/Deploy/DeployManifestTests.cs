@@ -201,6 +201,9 @@ public sealed class DeployManifestTests
         Assert.All(rules, x => Assert.Equal(SystemNamespace, x.Role.Metadata.NamespaceProperty));
         var get = Assert.Single(rules, x => x.Rule.Verbs.Contains("get"));
         Assert.Equal(["fsm-gateway-controller-ca"], get.Rule.ResourceNames);
+        var update = Assert.Single(rules, x => x.Rule.Verbs.Contains("update"));
+        Assert.Equal(["fsm-gateway-controller-ca"], update.Rule.ResourceNames);
+        Assert.DoesNotContain(rules, x => x.Rule.Verbs.Any(v => v is "patch" or "delete" or "list" or "watch"));
     }
 
     [Fact]

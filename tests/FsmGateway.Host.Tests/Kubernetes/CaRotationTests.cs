@@ -1,0 +1,171 @@
+using System.Globalization;
+using System.Text;
+using FsmGateway.Host.Tests.Support;
+using FsmGateway.Kubernetes.ControlPlane;
+using FsmGateway.Testing.Kubernetes;
+using static FsmGateway.Host.Tests.Support.SeedCluster;
+
+namespace FsmGateway.Host.Tests.Kubernetes;
+
+/// <summary>
+/// The config stream's CA rotated with no connection lost (ADR 0014), end to end with real processes against the fake
+/// API server: the controller's CA nears its end, the controller publishes the bundle of old and new CA, switches its
+/// serving certificate, and drops the old CA; the test plays the kubelet, copying the bundle to the data plane's mounted
+/// CA file whenever it changes (write and rename, as the kubelet swaps a ConfigMap volume).
+/// </summary>
+public sealed class CaRotationTests : IAsyncLifetime
+{
+    private const string Audience = "fsm-gateway-controller";
+
+    private SeedCluster _cluster = null!;
+
+    public async Task InitializeAsync()
+    {
+        _cluster = await SeedCluster.StartAsync("controller-token");
+        _cluster.Server.AddServiceAccountToken("httpbin-token", Namespace, "fsm-gateway", Audience);
+    }
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    /// <summary>
+    /// A data plane connected before the rotation keeps its stream (no reconnect, its held connection served, config
+    /// still flowing) through all three stages; after the switch it reconnects to a restarted controller (the restart
+    /// continues the rotation from the Secret) trusting the bundle it re-read; and a data plane started after the
+    /// rotation, trusting only the new CA, connects and serves.
+    /// </summary>
+    [Fact]
+    public async Task A_rotation_keeps_the_data_planes_stream_and_connections_and_a_data_plane_started_after_it_connects()
+    {
+        await using var echo = new EchoServer();
+        _cluster.ApplyEndpoints(echo.Port);
+
+        // A CA of 90 s, created just now: at half its lifetime (~40 s from now) it is due for rotation.
+        using var old = StreamCertificates.CreateAuthority(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(90));
+        _cluster.Server.ApplyYaml($$"""
+            apiVersion: v1
+            kind: Secret
+            metadata: { name: {{StreamAuthority.SecretName}}, namespace: fsm-system }
+            type: kubernetes.io/tls
+            data: { tls.crt: {{Base64(StreamCertificates.CertificatePem(old))}}, tls.key: {{Base64(StreamCertificates.KeyPem(old))}} }
+            """);
+        var caFile = Path.Combine(_cluster.Directory.FullName, "ca.crt");
+        using var kubelet = new CancellationTokenSource();
+        var mounting = MountBundleAsync(caFile, kubelet.Token);
+        await Net.EventuallyAsync(() => Task.FromResult(File.Exists(caFile)), "the CA file is mounted", TimeSpan.FromSeconds(30));
+
+        var stream = Net.FreePort();
+        var controller = StartController(stream);
+        try
+        {
+            await controller.WaitUntilReadyAsync();
+            await using var dataPlane = StartDataPlane(stream, caFile, "dp-before");
+            await dataPlane.WaitUntilReadyAsync();
+            Assert.Equal(0, controller.CountLines("Config stream CA rotation"));
+            using var held = await Net.ConnectAsync(_cluster.Foo);
+            Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
+
+            // The three stages, in order, by the controller's log.
+            var created = await controller.WaitForLineAsync("Config stream CA rotation .*stage Publishing", TimeSpan.FromSeconds(90));
+            Assert.Contains("created CA", created, StringComparison.Ordinal);
+            await controller.WaitForLineAsync("Config stream CA rotation .*issues the serving certificates from now on.*stage Retiring", TimeSpan.FromSeconds(60));
+            Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
+
+            // The controller restarts mid-rotation: it continues from the Secret (no new CA), and the data plane connects
+            // again, trusting the bundle of old and new it re-read from its CA file, and keeps its connection.
+            await controller.DisposeAsync();
+            controller = StartController(stream);
+            await controller.WaitUntilReadyAsync();
+            await Net.EventuallyAsync(() => Task.FromResult(dataPlane.CountLines("Config stream: synced") >= 2), "the data plane resyncs from the restarted controller", TimeSpan.FromSeconds(60));
+            Assert.Equal(0, dataPlane.CountLines("refused the controller"));
+            var issued = await controller.WaitForLineAsync("serving certificate issued for");
+            Assert.DoesNotContain(old.Subject, issued, StringComparison.Ordinal);
+            await controller.WaitForLineAsync("Config stream CA rotation .*dropped the old CA.*stage Stable", TimeSpan.FromSeconds(90));
+            Assert.Equal(0, controller.CountLines("created CA"));
+            Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
+
+            // Config still flows to it.
+            await using var banner = new BannerServer("B");
+            _cluster.ApplyEndpoints(banner.Port);
+            await Net.EventuallyAsync(async () => await TryBannerAsync(_cluster.Bar) == "B", "the new endpoint reaches the data plane", TimeSpan.FromSeconds(60));
+            held.Dispose();
+            Assert.Equal(0, await dataPlane.TerminateAsync());
+
+            // The bundle holds the new CA alone now; a data plane started with it connects and serves.
+            await Net.EventuallyAsync(() => Task.FromResult(File.ReadAllText(caFile).Split("BEGIN CERTIFICATE").Length == 2), "the bundle holds one CA", TimeSpan.FromSeconds(30));
+            Assert.DoesNotContain(StreamCertificates.CertificatePem(old), File.ReadAllText(caFile), StringComparison.Ordinal);
+            await using var after = StartDataPlane(stream, caFile, "dp-after");
+            await after.WaitUntilReadyAsync();
+            Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Foo));
+            Assert.Equal(0, after.CountLines("warn:.*Config stream"));
+            Assert.Equal(0, await after.TerminateAsync());
+            Assert.Equal(0, await controller.TerminateAsync());
+        }
+        finally
+        {
+            await controller.DisposeAsync();
+            await kubelet.CancelAsync();
+            await mounting;
+        }
+    }
+
+    private static async Task<string?> TryBannerAsync(int port)
+    {
+        try
+        {
+            return await BannerServer.ReadBannerAsync(port);
+        }
+        catch (OperationCanceledException)
+        {
+            return null; // still the echo server, which sends no banner
+        }
+    }
+
+    /// <summary>The kubelet's part: the Secret's bundle (data.ca.crt, what the provisioner writes to each ConfigMap) in the file, replaced whenever it changes.</summary>
+    private async Task MountBundleAsync(string path, CancellationToken cancellationToken)
+    {
+        string? mounted = null;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var data = _cluster.Server.Get("v1", "Secret", "fsm-system", StreamAuthority.SecretName)?["data"];
+            var bundle = (data?[CaRotation.BundleKey] ?? data?["tls.crt"])?.GetValue<string>();
+            if (bundle is not null && bundle != mounted)
+            {
+                var staged = path + ".new";
+                await File.WriteAllTextAsync(staged, Encoding.ASCII.GetString(Convert.FromBase64String(bundle)), CancellationToken.None);
+                File.Move(staged, path, overwrite: true);
+                mounted = bundle;
+            }
+
+            try
+            {
+                await Task.Delay(100, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static string Base64(string text) => Convert.ToBase64String(Encoding.ASCII.GetBytes(text));
+
+    private GatewayProcess StartController(int stream) => GatewayProcess.Start(
+        new Dictionary<string, string?> { ["POD_NAME"] = "controller-0" },
+        [
+            "controller", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--no-leader-election", "--leader-election-namespace", "fsm-system",
+            "--stream-address", "127.0.0.1", "--stream-port", stream.ToString(CultureInfo.InvariantCulture),
+            "--data-plane-controller-address", $"https://127.0.0.1:{stream.ToString(CultureInfo.InvariantCulture)}",
+            "--stream-ca-rotate-at", "0.5", "--stream-ca-propagation-delay", "2s", "--stream-ca-retire-grace", "20s", "--stream-ca-check-interval", "500ms",
+        ]);
+
+    private GatewayProcess StartDataPlane(int stream, string caFile, string name)
+    {
+        var token = Path.Combine(_cluster.Directory.FullName, "token.jwt");
+        File.WriteAllText(token, "httpbin-token\n");
+        return GatewayProcess.Start(
+            new Dictionary<string, string?> { ["KUBECONFIG"] = null, ["POD_NAME"] = name },
+            "gateway", "--gateway", $"{Namespace}/{GatewayName}", "--admin-port", "0",
+            "--controller-address", $"https://127.0.0.1:{stream.ToString(CultureInfo.InvariantCulture)}",
+            "--controller-ca-file", caFile, "--controller-token-file", token);
+    }
+}
