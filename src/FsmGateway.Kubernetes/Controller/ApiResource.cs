@@ -20,6 +20,8 @@ internal sealed record ApiResource(string Group, string Version, string Plural, 
 
     public static ApiResource ClusterRoleBinding { get; } = new("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", Namespaced: false);
 
+    public static ApiResource RoleBinding { get; } = new("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", Namespaced: true);
+
     public static ApiResource ClusterRole { get; } = new("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", Namespaced: false);
 
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";

@@ -14,7 +14,9 @@ namespace FsmGateway.Kubernetes.Controller;
 /// is named <c>fsm-gateway-dataplane-…</c>, binds a ClusterRole to ServiceAccounts named <c>fsm-gateway</c> only, and
 /// names this controller in its controller-name annotation (the earliest versions wrote none; a binding naming another
 /// controller is that controller's and is kept). The ClusterRole is deleted when it carries the labels <c>deploy/</c>
-/// gave it and no remaining ClusterRoleBinding refers to it. Each delete is conditional on the uid that was read.
+/// gave it and no remaining ClusterRoleBinding, nor RoleBinding in any namespace (a RoleBinding may grant a
+/// ClusterRole's rules in its namespace), refers to it; when RoleBindings cannot be listed (403) it is kept, with a
+/// Warning, since it cannot be proved unused. Each delete is conditional on the uid that was read.
 /// </para>
 /// <para>
 /// RBAC that does not allow it (a <c>deploy/</c> from before this, or an operator who removed the rule) is not an
@@ -66,12 +68,27 @@ internal sealed partial class LegacyDataPlaneRbac(ApiObjects api, string control
             if (role is not null && IsShippedRole(role))
             {
                 var all = await api.ListAsync(ApiResource.ClusterRoleBinding, string.Empty, cancellationToken).ConfigureAwait(false);
-                var users = all.Where(b => b["roleRef"]?["kind"]?.GetValue<string>() == "ClusterRole" && b["roleRef"]?["name"]?.GetValue<string>() == ClusterRoleName).Select(b => Meta(b, "name")).ToList();
-                if (users.Count > 0)
+                var users = all.Where(RefersToRole).Select(b => Meta(b, "name")).ToList();
+
+                // A RoleBinding in any namespace may refer to a ClusterRole too (granting its rules in that namespace).
+                // Listing them needs its own permission; without it the ClusterRole cannot be proved unused, so it stays.
+                IReadOnlyList<JsonObject>? roleBindings;
+                try
                 {
-                    LogRoleKept(logger, ClusterRoleName, string.Join(", ", users));
+                    roleBindings = await api.ListAsync(ApiResource.RoleBinding, string.Empty, cancellationToken).ConfigureAwait(false);
                 }
-                else if (await api.DeleteAsync(ApiResource.ClusterRole, null, ClusterRoleName, Meta(role, "uid"), cancellationToken).ConfigureAwait(false))
+                catch (Exception e) when (ApiObjects.IsForbidden(e))
+                {
+                    LogRoleKeptUnprovable(logger, ClusterRoleName, ErrorText.Of(e));
+                    roleBindings = null;
+                }
+
+                var namespacedUsers = (roleBindings ?? []).Where(RefersToRole).Select(b => $"{Meta(b, "namespace")}/{Meta(b, "name")}").ToList();
+                if (users.Count > 0 || namespacedUsers.Count > 0)
+                {
+                    LogRoleKept(logger, ClusterRoleName, users.Count > 0 ? string.Join(", ", users) : "none", namespacedUsers.Count > 0 ? string.Join(", ", namespacedUsers) : "none");
+                }
+                else if (roleBindings is not null && await api.DeleteAsync(ApiResource.ClusterRole, null, ClusterRoleName, Meta(role, "uid"), cancellationToken).ConfigureAwait(false))
                 {
                     roleRemoved = true;
                     metrics?.Provisioned(ApiResource.ClusterRole.Kind, KubernetesMetrics.Deleted);
@@ -120,6 +137,10 @@ internal sealed partial class LegacyDataPlaneRbac(ApiObjects api, string control
             && subjects.All(s => s?["kind"]?.GetValue<string>() == "ServiceAccount" && s["name"]?.GetValue<string>() == DataPlaneManifests.ServiceAccountName);
     }
 
+    /// <summary>Whether a ClusterRoleBinding or RoleBinding grants the legacy ClusterRole.</summary>
+    private static bool RefersToRole(JsonObject binding) =>
+        binding["roleRef"]?["kind"]?.GetValue<string>() == "ClusterRole" && binding["roleRef"]?["name"]?.GetValue<string>() == ClusterRoleName;
+
     /// <summary>The data-plane ClusterRole as <c>deploy/</c> shipped it (its labels), not one of that name someone else made.</summary>
     private static bool IsShippedRole(JsonObject role) =>
         role["metadata"]?["labels"]?[NameLabel]?.GetValue<string>() == "fsm-gateway"
@@ -135,8 +156,11 @@ internal sealed partial class LegacyDataPlaneRbac(ApiObjects api, string control
     [LoggerMessage(2, LogLevel.Information, "Removed ClusterRole {Name}, which earlier versions of deploy/ shipped for data planes")]
     private static partial void LogRemovedRole(ILogger logger, string name);
 
-    [LoggerMessage(3, LogLevel.Information, "Kept ClusterRole {Name}: ClusterRoleBinding(s) {Bindings}, not made by this controller, still refer to it")]
-    private static partial void LogRoleKept(ILogger logger, string name, string bindings);
+    [LoggerMessage(3, LogLevel.Information, "Kept ClusterRole {Name}: bindings not made by this controller still refer to it (ClusterRoleBinding(s) {Bindings}; RoleBinding(s) {RoleBindings})")]
+    private static partial void LogRoleKept(ILogger logger, string name, string bindings, string roleBindings);
+
+    [LoggerMessage(9, LogLevel.Warning, "Kept ClusterRole {Name}: RoleBindings cannot be listed ({Error}), so whether one still refers to it is unknown; apply deploy/10-rbac.yaml (rolebindings list), or check and remove it by hand: kubectl get rolebindings -A -o wide | grep {Name}; kubectl delete clusterrole {Name}")]
+    private static partial void LogRoleKeptUnprovable(ILogger logger, string name, string error);
 
     [LoggerMessage(4, LogLevel.Information, "Clean-up of earlier versions' data-plane RBAC: removed {Bindings} ClusterRoleBinding(s) and {Roles} ClusterRole(s)")]
     private static partial void LogCleaned(ILogger logger, int bindings, int roles);

@@ -93,12 +93,73 @@ public sealed class LegacyDataPlaneRbacTests : IAsyncLifetime
         await using var controller = StartController();
         var cleaned = await controller.WaitForLineAsync("Clean-up of earlier versions' data-plane RBAC: removed", TimeSpan.FromSeconds(60));
         Assert.Contains("removed 1 ClusterRoleBinding(s) and 0 ClusterRole(s)", cleaned, StringComparison.Ordinal);
-        Assert.Contains("Kept ClusterRole fsm-gateway-dataplane: ClusterRoleBinding(s) monitoring-reads-like-a-data-plane", controller.Output, StringComparison.Ordinal);
+        Assert.Contains("Kept ClusterRole fsm-gateway-dataplane: bindings not made by this controller still refer to it (ClusterRoleBinding(s) monitoring-reads-like-a-data-plane; RoleBinding(s) none)", controller.Output, StringComparison.Ordinal);
         Assert.NotNull(_cluster.Server.Get(Rbac, "ClusterRole", null, "fsm-gateway-dataplane"));
         Assert.NotNull(_cluster.Server.Get(Rbac, "ClusterRoleBinding", null, "monitoring-reads-like-a-data-plane"));
         Assert.Null(_cluster.Server.Get(Rbac, "ClusterRoleBinding", null, "fsm-gateway-dataplane-httpbin"));
         Assert.Equal(0, await controller.TerminateAsync());
     }
+
+    /// <summary>
+    /// A RoleBinding grants a ClusterRole's rules in its namespace: one in any namespace that refers to
+    /// fsm-gateway-dataplane keeps it (before, only ClusterRoleBindings were checked, and the ClusterRole was deleted
+    /// from under it).
+    /// </summary>
+    [Fact]
+    public async Task The_cluster_role_is_kept_while_a_namespaced_role_binding_refers_to_it()
+    {
+        ApplyBinding("fsm-gateway-dataplane-httpbin", "httpbin", $"labels: {{ {ManagedBy} }}");
+        ApplyShippedRole();
+        _cluster.Server.ApplyYaml("""
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: { name: ci-reads-services, namespace: ci }
+            roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: fsm-gateway-dataplane }
+            subjects:
+              - { kind: ServiceAccount, name: builder, namespace: ci }
+            """);
+
+        await using var controller = StartController();
+        var cleaned = await controller.WaitForLineAsync("Clean-up of earlier versions' data-plane RBAC: removed", TimeSpan.FromSeconds(60));
+        Assert.Contains("removed 1 ClusterRoleBinding(s) and 0 ClusterRole(s)", cleaned, StringComparison.Ordinal);
+        Assert.Contains("Kept ClusterRole fsm-gateway-dataplane: bindings not made by this controller still refer to it (ClusterRoleBinding(s) none; RoleBinding(s) ci/ci-reads-services)", controller.Output, StringComparison.Ordinal);
+        Assert.NotNull(_cluster.Server.Get(Rbac, "ClusterRole", null, "fsm-gateway-dataplane"));
+        Assert.NotNull(_cluster.Server.Get(Rbac, "RoleBinding", "ci", "ci-reads-services"));
+        Assert.DoesNotContain(_cluster.Server.Requests, r => r is { Resource: "clusterroles", Verb: "delete" });
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    /// <summary>Without the permission to list RoleBindings the ClusterRole cannot be proved unused: it is kept, with a warning saying how to check by hand; the bindings that are ours still go.</summary>
+    [Fact]
+    public async Task The_cluster_role_is_kept_with_a_warning_when_role_bindings_cannot_be_listed()
+    {
+        ApplyBinding("fsm-gateway-dataplane-httpbin", "httpbin", $"labels: {{ {ManagedBy} }}");
+        ApplyShippedRole();
+        _cluster.Server.FailRequest = r => r is { Resource: "rolebindings", Verb: "list" }
+            ? new FakeApiException(403, "Forbidden", "rolebindings.rbac.authorization.k8s.io is forbidden: User \"system:serviceaccount:fsm-system:fsm-gateway-controller\" cannot list resource \"rolebindings\" at the cluster scope")
+            : null;
+
+        await using var controller = StartController();
+        var kept = await controller.WaitForLineAsync("Kept ClusterRole fsm-gateway-dataplane: RoleBindings cannot be listed", TimeSpan.FromSeconds(60));
+        Assert.Contains("warn:", kept, StringComparison.Ordinal);
+        Assert.Contains("HttpOperationException", kept, StringComparison.Ordinal);
+        Assert.Contains("Forbidden", kept, StringComparison.Ordinal);
+        var cleaned = await controller.WaitForLineAsync("Clean-up of earlier versions' data-plane RBAC: removed", TimeSpan.FromSeconds(60));
+        Assert.Contains("removed 1 ClusterRoleBinding(s) and 0 ClusterRole(s)", cleaned, StringComparison.Ordinal);
+        Assert.NotNull(_cluster.Server.Get(Rbac, "ClusterRole", null, "fsm-gateway-dataplane"));
+        Assert.DoesNotContain(_cluster.Server.Requests, r => r is { Resource: "clusterroles", Verb: "delete" });
+        await Net.EventuallyAsync(() => Task.FromResult(_cluster.GatewayStatus() is { } s && Is(s, "Accepted", "True", "Accepted")), "the Gateway is accepted", TimeSpan.FromSeconds(60));
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    private void ApplyShippedRole() => _cluster.Server.ApplyYaml("""
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRole
+        metadata:
+          name: fsm-gateway-dataplane
+          labels: { app.kubernetes.io/name: fsm-gateway, app.kubernetes.io/component: dataplane }
+        rules: []
+        """);
 
     /// <summary>RBAC from before this (no list of bindings): said once with the kubectl commands; nothing else is held up.</summary>
     [Fact]

@@ -185,7 +185,7 @@ public sealed class DeployManifestTests
     public void ControllerRbacPermissions_OnlyRemoveEarlierVersionsDataPlaneRbac()
     {
         var rbac = RequiredPermissions.Controller.Where(p => p.Group == "rbac.authorization.k8s.io").Select(p => $"{p.Resource} {p.Verb}").Order(StringComparer.Ordinal);
-        Assert.Equal(["clusterrolebindings delete", "clusterrolebindings list", "clusterroles delete", "clusterroles get"], rbac);
+        Assert.Equal(["clusterrolebindings delete", "clusterrolebindings list", "clusterroles delete", "clusterroles get", "rolebindings list"], rbac);
         var roleRules = Objects.Select(o => o.Object).OfType<V1ClusterRole>().SelectMany(r => r.Rules).Where(r => r.Resources.Contains("clusterroles")).ToList();
         var roleRule = Assert.Single(roleRules);
         Assert.Equal(["fsm-gateway-dataplane"], roleRule.ResourceNames);
