@@ -58,6 +58,28 @@ public sealed class TcpRelayTests
         Assert.False(client.Aborted || upstream.Aborted, "a clean end aborted a side");
     }
 
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task Relay_SecondDirectionEndsCleanly_NoHalfCloseBeforeTheClose()
+    {
+        // The first end is passed on as a half-close; once the second direction ends too, both sockets are closed next
+        // and the close sends the FIN, so a shutdown first would be a system call for nothing.
+        var client = new FakeConnection();
+        var upstream = new FakeConnection();
+        var relay = TcpRelay.RunAsync(client, upstream, new Counters(), bufferSize: 1024).AsTask();
+
+        upstream.EndOfStream();
+        for (var i = 0; !client.SendCompleted && i < 1500; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        client.EndOfStream();
+
+        Assert.Equal(Proxy.TerminationReason.BackendClosed, await relay.Within("the relay's end"));
+        Assert.True(client.SendCompleted, "the backend's FIN was not passed on");
+        Assert.False(upstream.SendCompleted, "the upstream was half-closed although both directions had ended and it is closed next");
+    }
+
     private sealed class Counters : RelayCounters
     {
         public override void Transferred(bool upload, int bytes)

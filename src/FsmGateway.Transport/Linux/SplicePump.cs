@@ -141,8 +141,13 @@ internal static class SplicePump
 
     private static PumpEnd End(LinuxConnection to, RelayCounters counters, bool upload)
     {
-        counters.RecordEnd(upload); // before the FIN is passed on, which may end the other direction
-        to.CompleteSend();
+        // Recorded before the FIN is passed on, which may end the other direction. When the other direction has ended
+        // already, both sockets are closed next and the close sends the FIN: no half-close first (as TcpRelay).
+        if (counters.RecordEnd(upload))
+        {
+            to.CompleteSend();
+        }
+
         return PumpEnd.EndOfStream;
     }
 

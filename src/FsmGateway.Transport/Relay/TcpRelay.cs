@@ -129,9 +129,15 @@ internal static class TcpRelay
 
                         if (received == 0)
                         {
-                            counters.RecordEnd(upload); // before the FIN is passed on, which may end the other direction
+                            // Recorded before the FIN is passed on, which may end the other direction. When the other
+                            // direction has ended already, both sockets are closed next, and the close sends the FIN:
+                            // no half-close first (one system call fewer per connection, as HAProxy does).
                             sending = true;
-                            to.CompleteSend();
+                            if (counters.RecordEnd(upload))
+                            {
+                                to.CompleteSend();
+                            }
+
                             return end = PumpEnd.EndOfStream;
                         }
 
@@ -203,12 +209,16 @@ internal abstract class RelayCounters : IValueTaskSource<TerminationReason>
     public abstract void Transferred(bool upload, int bytes);
 
     /// <summary>Records that a direction has ended; the first call wins, and calls <see cref="Ended"/>.</summary>
-    public void RecordEnd(bool upload)
+    /// <returns>Whether this was the first direction to end (the other one is still running).</returns>
+    public bool RecordEnd(bool upload)
     {
         if (Interlocked.CompareExchange(ref _firstEnded, upload ? 1 : 2, 0) == 0)
         {
             Ended();
+            return true;
         }
+
+        return false;
     }
 
     /// <summary>Takes the relay of <paramref name="client"/> and <paramref name="upstream"/>: what to wait on for its end.</summary>
