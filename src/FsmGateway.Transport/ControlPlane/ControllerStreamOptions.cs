@@ -35,6 +35,14 @@ public sealed class ControllerStreamOptions
     /// </summary>
     public TimeSpan TokenFileCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a stream opened on a renewed token (<see cref="TokenFileCheckInterval"/>) may take to sync its full set
+    /// before it is given up: the current stream keeps delivering, a Warning is logged, and the renewed token is tried
+    /// again at the next check. Default 30 s (the kubelet renews a token with a fifth of its lifetime, two minutes of a
+    /// ten-minute token, left).
+    /// </summary>
+    public TimeSpan RenewedStreamSyncTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The Gateway this data plane serves. Required.</summary>
     public ResourceKey? Gateway { get; set; }
 

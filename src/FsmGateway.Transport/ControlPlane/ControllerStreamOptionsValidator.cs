@@ -73,6 +73,11 @@ internal sealed class ControllerStreamOptionsValidator : IValidateOptions<Contro
             failures.Add($"ControllerStream.TokenFileCheckInterval: {options.TokenFileCheckInterval} must be positive");
         }
 
+        if (options.RenewedStreamSyncTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"ControllerStream.RenewedStreamSyncTimeout: {options.RenewedStreamSyncTimeout} must be positive");
+        }
+
         if (options.KeepAliveInterval <= TimeSpan.Zero)
         {
             failures.Add($"ControllerStream.KeepAliveInterval: {options.KeepAliveInterval} must be positive");

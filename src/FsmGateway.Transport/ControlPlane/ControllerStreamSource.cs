@@ -130,7 +130,28 @@ internal sealed partial class ControllerStreamSource : IConfigSource
                 LogTokenRenewed(_logger, LogText.Escape(address.ToString()));
                 var replacement = new Attempt(output.NextId());
                 var replacing = StreamAsync(replacement, address, gateway, output, backoff, () => renewed, cancellationToken);
-                await Task.WhenAny(replacement.Synced.Task, replacing, running).ConfigureAwait(false);
+                using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(watching.Token))
+                {
+                    var timeout = Task.Delay(_options.RenewedStreamSyncTimeout, _time, deadline.Token);
+                    var first = await Task.WhenAny(replacement.Synced.Task, replacing, running, timeout).ConfigureAwait(false);
+                    await deadline.CancelAsync().ConfigureAwait(false);
+                    if (first == timeout && await output.TryRetireAsync(replacement, cancellationToken).ConfigureAwait(false))
+                    {
+                        // The new stream did not sync in time (a controller that accepts and then sends nothing, a
+                        // connect that hangs): give it up, keep the old one, and try the renewed token again at the
+                        // next check. It can no longer take over: retired under the output's gate.
+                        replacement.GiveUp();
+                        var given = await WhyEndedAsync(replacing, replacement, cancellationToken).ConfigureAwait(false);
+                        LogSwitchTimedOut(_logger, LogText.Escape(address.ToString()), _options.RenewedStreamSyncTimeout.TotalSeconds, LogText.Escape(given, LogText.MaxMessageLength), _options.TokenFileCheckInterval.TotalSeconds);
+                        continue;
+                    }
+
+                    if (first == timeout)
+                    {
+                        // It took over just as the deadline passed: it syncs now.
+                        await replacement.Synced.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
                 if (!replacement.Synced.Task.IsCompleted && !replacing.IsCompleted)
                 {
                     // The old stream ended while the new one was connecting: the new one carries on alone (and if it
@@ -257,7 +278,7 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         }
 
         var client = new ConfigStream.ConfigStreamClient(channel);
-        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, attempt.GivenUp);
         using var call = client.Subscribe(headers, cancellationToken: stream.Token);
         await call.RequestStream.WriteAsync(new DataPlaneMessage
         {
@@ -444,6 +465,16 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Close() => Closed.TrySetResult();
+
+        /// <summary>Cancelled to give the stream up (a stream on a renewed token that did not sync in time).</summary>
+        public CancellationToken GivenUp => _giveUp.Token;
+
+        /// <summary>Set under the output's gate: a retired stream never delivers.</summary>
+        public bool Retired { get; set; }
+
+        private readonly CancellationTokenSource _giveUp = new();
+
+        public void GiveUp() => _giveUp.Cancel();
     }
 
     /// <summary>
@@ -465,13 +496,36 @@ internal sealed partial class ControllerStreamSource : IConfigSource
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                if (attempt.Id < _delivering)
+                if (attempt.Id < _delivering || attempt.Retired)
                 {
                     return;
                 }
 
                 _delivering = attempt.Id;
                 observer.OnNext(reset);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+
+        /// <summary>
+        /// Makes sure a stream never delivers from now on; false when it already does (it took over, so it cannot be
+        /// given up).
+        /// </summary>
+        public async Task<bool> TryRetireAsync(Attempt attempt, CancellationToken cancellationToken)
+        {
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (_delivering == attempt.Id)
+                {
+                    return false;
+                }
+
+                attempt.Retired = true;
+                return true;
             }
             finally
             {
@@ -535,6 +589,9 @@ internal sealed partial class ControllerStreamSource : IConfigSource
 
     [LoggerMessage(9, LogLevel.Information, "Config stream: the stream on the renewed token to {Address} ended before it synced ({Reason}); keeping the current stream until it ends")]
     private static partial void LogSwitchFailed(ILogger logger, string address, string reason);
+
+    [LoggerMessage(11, LogLevel.Warning, "Config stream: the stream on the renewed token to {Address} did not sync within {TimeoutSeconds} s (TimeoutException: no synced full set from the controller; the stream: {Reason}); keeping the current stream, trying the renewed token again in {RetrySeconds} s")]
+    private static partial void LogSwitchTimedOut(ILogger logger, string address, double timeoutSeconds, string reason, double retrySeconds);
 
     [LoggerMessage(10, LogLevel.Information, "Config stream: the old stream to {Address} ended ({Reason}) while the one on the renewed token was connecting; that one carries on")]
     private static partial void LogOldEndedFirst(ILogger logger, string address, string reason);

@@ -215,6 +215,50 @@ public sealed class ControllerStreamSourceTests
         Assert.Equal(2, controller.Tokens.Count);
     }
 
+    /// <summary>
+    /// A stream on a renewed token that the controller accepts but never syncs is given up after
+    /// RenewedStreamSyncTimeout with a Warning: the old stream keeps delivering, and the renewed token is tried again
+    /// at the next check, which takes over once the controller syncs it (before, the data plane waited on it for as
+    /// long as the old stream lived, never trying again).
+    /// </summary>
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task Events_RenewedStreamNeverSyncs_GivenUpAfterTheTimeoutWithAWarningTheOldStreamKeepsDeliveringAndTheTokenIsTriedAgain()
+    {
+        await using var controller = await FakeController.StartAsync();
+        controller.FullSet.Add(Batch(1, reset: true, synced: true, Gateway(8000)));
+        controller.StalledTokens["slow"] = true;
+        var directory = Directory.CreateTempSubdirectory("fsm-token-");
+        using var cleanup = Disposable.Create(() => directory.Delete(recursive: true));
+        var tokenFile = Path.Combine(directory.FullName, "token");
+        await File.WriteAllTextAsync(tokenFile, "good");
+        var logger = new RecordingLogger();
+        var (source, time, _) = Source([controller.Address], tokenFile, logger);
+        var events = new ConcurrentQueue<ConfigEvent>();
+        using var subscription = source.Events.Subscribe(events.Enqueue);
+        Assert.True(await Guard.Eventually(() => events.Count == 1), "the first full set arrives");
+
+        await File.WriteAllTextAsync(tokenFile, "slow");
+        Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => controller.Tokens.Count == 2)), "the renewed token is tried");
+        Assert.Equal(0, controller.StalledEnded);
+
+        // The timeout (30 s) passes on the injected clock: the stalled stream is given up, with a Warning.
+        Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => controller.StalledEnded == 1)), "the stream that never synced is given up");
+        Assert.True(await Guard.Eventually(() => logger.Entries.Any(e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning)), "a warning is logged");
+        var warning = Assert.Single(logger.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Contains("did not sync within 30 s (TimeoutException", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("keeping the current stream", warning.Message, StringComparison.Ordinal);
+        controller.Push(Batch(2, reset: false, synced: false, Service("a")));
+        Assert.True(await Guard.Eventually(() => events.Count == 2), "the old stream still delivers");
+        Assert.Equal(0, source.Disconnects);
+        Assert.Equal(0, controller.ClosedByDataPlane);
+
+        // Tried again at a later check; once the controller syncs it, it takes over and the old stream is closed.
+        controller.StalledTokens.Clear();
+        Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => controller.Tokens.Count >= 3 && controller.ClosedByDataPlane == 1)), "the renewed token is tried again and takes over");
+        Assert.Equal("Bearer slow", controller.Tokens.Last());
+        Assert.Equal(0, source.Disconnects);
+    }
+
     /// <summary>Moves the clock a second (the token file check's timer may be re-armed a moment after it fired), then checks.</summary>
     private static bool AdvanceThen(FakeTimeProvider time, Func<bool> condition)
     {
@@ -321,7 +365,7 @@ public sealed class ControllerStreamSourceTests
         Assert.Null(ModelCodec.Decode(new P.ResourceKey { Kind = (P.ResourceKind)999, Namespace = "apps", Name = "x" }));
     }
 
-    private static (ControllerStreamSource Source, FakeTimeProvider Time, GatewayRuntimeState State) Source(IReadOnlyList<Uri> addresses, string? tokenFile = null)
+    private static (ControllerStreamSource Source, FakeTimeProvider Time, GatewayRuntimeState State) Source(IReadOnlyList<Uri> addresses, string? tokenFile = null, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         var options = new ControllerStreamOptions { Gateway = GatewayKey, DataPlaneId = "test-pod", TokenFile = tokenFile };
         foreach (var address in addresses)
@@ -333,7 +377,22 @@ public sealed class ControllerStreamSourceTests
         var state = new GatewayRuntimeState();
 
         // The largest jitter, so a wait is exactly the back-off's ceiling (250 ms first).
-        return (new ControllerStreamSource(options, state, time, NullLogger.Instance, () => 1, handler: null), time, state);
+        return (new ControllerStreamSource(options, state, time, logger ?? NullLogger.Instance, () => 1, handler: null), time, state);
+    }
+
+    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> _entries = new();
+
+        public IReadOnlyList<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> Entries => [.. _entries];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _entries.Enqueue((logLevel, formatter(state, exception)));
     }
 
     private static P.ConfigBatch Batch(long revision, bool reset, bool synced, params Resource[] upserts)

@@ -46,6 +46,14 @@ internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisp
     /// <summary>Tokens (as in the Bearer header) refused with Unauthenticated before anything is sent.</summary>
     public ConcurrentDictionary<string, bool> RefusedTokens { get; } = new();
 
+    /// <summary>Tokens (as in the Bearer header) whose streams are welcomed and then sent nothing: they never sync.</summary>
+    public ConcurrentDictionary<string, bool> StalledTokens { get; } = new();
+
+    /// <summary>Stalled streams that the data plane ended (cancelled or completed).</summary>
+    public int StalledEnded => _stalledEnded;
+
+    private int _stalledEnded;
+
     /// <summary>Streams the data plane closed by completing its requests.</summary>
     public int ClosedByDataPlane => _closedByDataPlane;
 
@@ -91,6 +99,23 @@ internal sealed class FakeController : ConfigStream.ConfigStreamBase, IAsyncDisp
 
         Hellos.Enqueue(requestStream.Current.Hello);
         await responseStream.WriteAsync(new ControllerMessage { Welcome = new Welcome { ProtocolVersion = 1, ControllerId = "fake" } }, call.Token);
+        if (StalledTokens.ContainsKey(authorization.Replace("Bearer ", string.Empty, StringComparison.Ordinal)))
+        {
+            try
+            {
+                while (await requestStream.MoveNext(call.Token))
+                {
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // However the data plane ended it (cancelled, reset), it ended.
+            }
+
+            Interlocked.Increment(ref _stalledEnded);
+            return;
+        }
+
         foreach (var batch in FullSet)
         {
             await responseStream.WriteAsync(new ControllerMessage { Batch = batch }, call.Token);
