@@ -108,6 +108,51 @@ public sealed class CaRotationTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// With data planes provisioned, the bundle goes to the ConfigMap of every Gateway namespace (which the kubelet
+    /// mounts in the pods), and the switch waits until it is there: when the Secret says the new CA issues, the
+    /// ConfigMap already holds old and new; after the grace it holds the new CA alone.
+    /// </summary>
+    [Fact]
+    public async Task The_bundle_is_in_every_gateway_namespaces_configmap_before_the_switch_and_the_old_ca_leaves_it_after()
+    {
+        // A CA of 30 s, created just now: due at half its lifetime (~14 s from now).
+        using var old = StreamCertificates.CreateAuthority(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(30));
+        _cluster.Server.ApplyYaml($$"""
+            apiVersion: v1
+            kind: Secret
+            metadata: { name: {{StreamAuthority.SecretName}}, namespace: fsm-system }
+            type: kubernetes.io/tls
+            data: { tls.crt: {{Base64(StreamCertificates.CertificatePem(old))}}, tls.key: {{Base64(StreamCertificates.KeyPem(old))}} }
+            """);
+        var stream = Net.FreePort();
+        await using var controller = StartController(stream, "--image", "example.com/fsm-gateway:test");
+        await controller.WaitUntilReadyAsync();
+        await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() is { } b && b.Contains(StreamCertificates.CertificatePem(old), StringComparison.Ordinal)), "the ConfigMap holds the CA", TimeSpan.FromSeconds(60));
+
+        string? atSwitch = null;
+        await Net.EventuallyAsync(
+            () =>
+            {
+                var stage = _cluster.Server.Get("v1", "Secret", "fsm-system", StreamAuthority.SecretName)?["metadata"]?["annotations"]?[CaRotation.StageAnnotation]?.GetValue<string>();
+                atSwitch = stage == nameof(CaRotationStage.Retiring) ? ConfigMapBundle() : null;
+                return Task.FromResult(atSwitch is not null);
+            },
+            "the new CA issues",
+            TimeSpan.FromSeconds(90));
+        var secret = _cluster.Server.Get("v1", "Secret", "fsm-system", StreamAuthority.SecretName)!;
+        var newCa = Encoding.ASCII.GetString(Convert.FromBase64String(secret["data"]!["tls.crt"]!.GetValue<string>()));
+        Assert.Contains(StreamCertificates.CertificatePem(old), atSwitch, StringComparison.Ordinal);
+        Assert.Contains(newCa, atSwitch, StringComparison.Ordinal);
+
+        await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() == newCa), "the ConfigMap holds the new CA alone", TimeSpan.FromSeconds(60));
+        Assert.Equal(0, controller.CountLines("warn:.*CA"));
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    private string? ConfigMapBundle() =>
+        _cluster.Server.Get("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca")?["data"]?["ca.crt"]?.GetValue<string>();
+
     private static async Task<string?> TryBannerAsync(int port)
     {
         try
@@ -149,13 +194,14 @@ public sealed class CaRotationTests : IAsyncLifetime
 
     private static string Base64(string text) => Convert.ToBase64String(Encoding.ASCII.GetBytes(text));
 
-    private GatewayProcess StartController(int stream) => GatewayProcess.Start(
+    private GatewayProcess StartController(int stream, params string[] more) => GatewayProcess.Start(
         new Dictionary<string, string?> { ["POD_NAME"] = "controller-0" },
         [
             "controller", "--kubeconfig", _cluster.Kubeconfig, "--admin-port", "0", "--no-leader-election", "--leader-election-namespace", "fsm-system",
             "--stream-address", "127.0.0.1", "--stream-port", stream.ToString(CultureInfo.InvariantCulture),
             "--data-plane-controller-address", $"https://127.0.0.1:{stream.ToString(CultureInfo.InvariantCulture)}",
             "--stream-ca-rotate-at", "0.5", "--stream-ca-propagation-delay", "2s", "--stream-ca-retire-grace", "20s", "--stream-ca-check-interval", "500ms",
+            .. more,
         ]);
 
     private GatewayProcess StartDataPlane(int stream, string caFile, string name)
