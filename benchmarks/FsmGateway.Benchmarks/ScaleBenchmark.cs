@@ -17,6 +17,7 @@ using ConfigStreamService = host::FsmGateway.Host.ControlPlane.ConfigStreamServi
 using ControllerMessage = host::FsmGateway.Transport.ControlPlane.Protocol.ControllerMessage;
 using DataPlaneMessage = host::FsmGateway.Transport.ControlPlane.Protocol.DataPlaneMessage;
 using DataPlaneReports = host::FsmGateway.Host.ControlPlane.DataPlaneReports;
+using GatewayClosureFeed = host::FsmGateway.Host.ControlPlane.GatewayClosureFeed;
 using Hello = host::FsmGateway.Transport.ControlPlane.Protocol.Hello;
 
 namespace FsmGateway.Benchmarks;
@@ -61,12 +62,11 @@ internal static class ScaleBenchmark
         var state = new GatewayRuntimeState();
         var reports = new DataPlaneReports(provisions: true);
         using var lifetime = new Lifetime();
+        using var closures = new GatewayClosureFeed(state.AppliedSnapshots, Options.Create(new FsmGatewayOptions { Mode = GatewayMode.Controller }), Options.Create(new GatewayControllerOptions()), NullLogger<GatewayClosureFeed>.Instance);
         var service = new ConfigStreamService(
-            state,
+            closures,
             reports,
             new host::FsmGateway.Host.ControlPlane.AnyDataPlane(),
-            Options.Create(new FsmGatewayOptions { Mode = GatewayMode.Controller }),
-            Options.Create(new GatewayControllerOptions()),
             Options.Create(new ConfigStreamServerOptions { Identity = "scale-benchmark" }),
             lifetime,
             TimeProvider.System,

@@ -36,6 +36,11 @@ public sealed class PerGatewayCompileTests
         var dataPlanes = ProvisionedDataPlanes.None;
         var compiler = new IncrementalRouteCompiler();
         compiler.Compile(snapshot, Options, bindings, dataPlanes);
+        var tracker = new GatewayClosureTracker(Options.ImplicitGatewayClassName, Options.ControllerName);
+        tracker.Advance(snapshot);
+        var gateways = Namespaces.SelectMany(static ns => GatewayNames.Select(name => new ResourceKey(ResourceKind.Gateway, ns, name))).ToList();
+        var closures = gateways.ToDictionary(static g => g, tracker.Of);
+        var closuresLeftAlone = 0;
         var perGateway = 0;
         var perGatewayByKind = new Dictionary<string, int>();
         var endpointsOnly = 0;
@@ -89,6 +94,22 @@ public sealed class PerGatewayCompileTests
             Assert.Equal(full.Diagnostics.ToList(), compiled.Diagnostics.ToList());
             Assert.Equal(full.RouteApiVersions.OrderBy(static p => p.Key).ToList(), compiled.RouteApiVersions.OrderBy(static p => p.Key).ToList());
             Assert.Equal(CompilationResultJson.ToJson(full), CompilationResultJson.ToJson(compiled));
+
+            // The closures a controller streams, from the tracker's index, with policies and filters of every kind:
+            // each equals a pass over the snapshot, and one the change does not reach is as it was.
+            var reached = tracker.Advance(snapshot);
+            foreach (var gateway in gateways)
+            {
+                var of = GatewayClosure.Of(snapshot, gateway, Options.ImplicitGatewayClassName, Options.ControllerName);
+                Assert.Equal(of.ToList(), tracker.Of(gateway).ToList());
+                if (reached is not null && !reached.Contains(gateway))
+                {
+                    closuresLeftAlone++;
+                    Assert.True(closures[gateway].SequenceEqual(of), $"step {step}: {what} changed the closure of {gateway}, which the tracker said it does not reach");
+                }
+
+                closures[gateway] = of;
+            }
         }
 
         // The per-Gateway path really ran, for routes, Gateways, data-plane reports and policies alike, with policies
@@ -100,6 +121,7 @@ public sealed class PerGatewayCompileTests
         var policySteps = perGatewayByKind.Where(static p => Enum.TryParse<ResourceKind>(p.Key, out var k) && IsPolicyOrFilter(k)).Sum(static p => p.Value);
         Assert.True(policySteps > 5, string.Join(", ", perGatewayByKind));
         Assert.True(endpointsOnly > 0);
+        Assert.True(closuresLeftAlone > 150 * 3, $"{closuresLeftAlone} closures left alone");
         Assert.Contains(snapshot.Resources.Keys, static k => IsPolicyOrFilter(k.Kind));
     }
 
@@ -238,34 +260,42 @@ public sealed class PerGatewayCompileTests
     }
 
     [Fact]
-    public void ClosureTryUpdate_ARouteOrGatewayOfAnotherGateway_LeavesTheClosureAsItIs()
+    public void ClosureTracker_ARouteOrGatewayOfAnotherGateway_DoesNotReachTheGateway()
     {
         var snapshot = ConfigSnapshot.From(Cluster());
         var gateway = new ResourceKey(ResourceKind.Gateway, "a", "gw-0");
-        var closure = GatewayClosure.Of(snapshot, gateway, null, GatewayApi.DefaultControllerName);
+        var tracker = new GatewayClosureTracker(null, GatewayApi.DefaultControllerName);
+        tracker.Advance(snapshot);
+        var closure = tracker.Of(gateway);
 
         var changed = snapshot
             .Apply(new ConfigEvent.Upserted("default", Route("b", "r0", [("b", "gw-1", null)], "s2", null, 3)))
             .Apply(new ConfigEvent.Upserted("default", Gateway("c", "gw-2", "fsm", 9005, fromAll: false, conflict: false)));
-        Assert.True(changed.TryGetChangedKeys(snapshot, out var keys));
+        var reached = tracker.Advance(changed);
 
-        Assert.True(GatewayClosure.TryUpdate(closure, changed, keys, out var updated));
-        Assert.Same(closure, updated);
-        Assert.Equal(GatewayClosure.Of(changed, gateway, null, GatewayApi.DefaultControllerName).ToList(), updated.ToList());
+        Assert.NotNull(reached);
+        Assert.DoesNotContain(gateway, reached);
+        Assert.Contains(new ResourceKey(ResourceKind.Gateway, "c", "gw-2"), reached);
+        Assert.Equal(closure.ToList(), tracker.Of(gateway).ToList());
+        Assert.Equal(GatewayClosure.Of(changed, gateway, null, GatewayApi.DefaultControllerName).ToList(), tracker.Of(gateway).ToList());
     }
 
     [Fact]
-    public void ClosureTryUpdate_ARouteThatNamesTheGateway_AsksForARecompute()
+    public void ClosureTracker_ARouteThatNamesTheGateway_ReachesItAndItsClosureGainsTheRoute()
     {
         var snapshot = ConfigSnapshot.From(Cluster());
         var gateway = new ResourceKey(ResourceKind.Gateway, "a", "gw-0");
-        var closure = GatewayClosure.Of(snapshot, gateway, null, GatewayApi.DefaultControllerName);
+        var tracker = new GatewayClosureTracker(null, GatewayApi.DefaultControllerName);
+        tracker.Advance(snapshot);
 
         // A route of b's that now names a's Gateway as well.
         var changed = snapshot.Apply(new ConfigEvent.Upserted("default", Route("b", "r0", [("b", "gw-1", null), ("a", "gw-0", null)], "s2", null, 3)));
-        Assert.True(changed.TryGetChangedKeys(snapshot, out var keys));
+        var reached = tracker.Advance(changed);
 
-        Assert.False(GatewayClosure.TryUpdate(closure, changed, keys, out _));
+        Assert.NotNull(reached);
+        Assert.Contains(gateway, reached);
+        Assert.Contains(new ResourceKey(ResourceKind.TcpRoute, "b", "r0"), tracker.Of(gateway).Keys);
+        Assert.Equal(GatewayClosure.Of(changed, gateway, null, GatewayApi.DefaultControllerName).ToList(), tracker.Of(gateway).ToList());
     }
 
     [Fact]

@@ -44,6 +44,11 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
             sp.GetService<TimeProvider>(),
             sp.GetService<ILogger<DataPlaneReports>>()));
         services.AddSingleton<IListenerBindingsSource>(sp => sp.GetRequiredService<DataPlaneReports>());
+        services.AddSingleton(sp => new GatewayClosureFeed(
+            sp.GetRequiredService<GatewayRuntimeState>().AppliedSnapshots,
+            sp.GetRequiredService<IOptions<FsmGatewayOptions>>(),
+            sp.GetRequiredService<IOptions<GatewayControllerOptions>>(),
+            sp.GetRequiredService<ILogger<GatewayClosureFeed>>()));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new ConfigStreamMetrics(sp.GetService<IMeterFactory>()));
         var probe = new ConfigStreamServerOptions();

@@ -20,18 +20,16 @@ namespace FsmGateway.Host.ControlPlane;
 /// <summary>
 /// The controller's end of the config stream (ADR 0010), served by every replica. A data plane says which Gateway it
 /// serves; it gets that Gateway's dependency closure (<see cref="GatewayClosure"/>) of the controller's latest applied
-/// snapshot, first whole (ending in synced), then as upserts and deletes computed against what it was sent, after every
-/// snapshot that changes them. Its reports of what it bound feed <see cref="DataPlaneReports"/>. A stream lasts no longer
+/// snapshot, first whole (ending in synced), then as upserts and deletes computed against what it was sent, whenever
+/// <see cref="GatewayClosureFeed"/> finds that closure changed (a change that does not reach it wakes nothing here). Its reports of what it bound feed <see cref="DataPlaneReports"/>. A stream lasts no longer
 /// than the credential it was admitted with: it ends (Unauthenticated) when the token expires, and when a review of
 /// the token every <see cref="ConfigStreamServerOptions.TokenReviewInterval"/> refuses it (a revoked ServiceAccount, a
 /// deleted pod); the data plane keeps serving and connects again with the token the kubelet renewed.
 /// </summary>
 internal sealed partial class ConfigStreamService(
-    GatewayRuntimeState state,
+    GatewayClosureFeed closures,
     DataPlaneReports reports,
     IDataPlaneAuthorizer authorizer,
-    IOptions<FsmGatewayOptions> gatewayOptions,
-    IOptions<GatewayControllerOptions> controllerOptions,
     IOptions<ConfigStreamServerOptions> options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -195,53 +193,22 @@ internal sealed partial class ConfigStreamService(
 
     private async Task SendConfigAsync(ResourceKey gateway, IServerStreamWriter<ControllerMessage> responses, CancellationToken cancellationToken)
     {
-        var snapshots = Channel.CreateBounded<ConfigSnapshot>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
-        using var subscription = state.AppliedSnapshots.Subscribe(s => snapshots.Writer.TryWrite(s));
-        var compiler = gatewayOptions.Value;
+        using var feed = closures.Subscribe(gateway);
         Dictionary<ResourceKey, Resource>? sent = null;
-        var sentRevision = -1L;
-        ConfigSnapshot? previous = null;
-        ImmutableSortedDictionary<ResourceKey, Resource>? closure = null;
-        await foreach (var snapshot in snapshots.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var (revision, closure) in feed.Updates.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (snapshot.Revision == sentRevision)
-            {
-                continue;
-            }
-
-            // Most changes are endpoints: when only Services and EndpointSlices changed, this Gateway's closure is
-            // updated from the changed keys (and a stream whose Services are not among them has nothing to do);
-            // any other change computes it again from the whole snapshot.
-            if (closure is not null && previous is not null && snapshot.TryGetChangedKeys(previous, out var changed)
-                && GatewayClosure.TryUpdate(closure, snapshot, changed, out var updated))
-            {
-                var unchanged = ReferenceEquals(updated, closure);
-                closure = updated;
-                previous = snapshot;
-                if (unchanged)
-                {
-                    sentRevision = snapshot.Revision;
-                    continue;
-                }
-            }
-            else
-            {
-                closure = GatewayClosure.Of(snapshot, gateway, compiler.ImplicitGatewayClassName, controllerOptions.Value.ControllerName);
-                previous = snapshot;
-            }
-
             if (sent is null)
             {
                 var all = closure.Values.ToList();
                 for (var start = 0; start == 0 || start < all.Count; start += BatchSize)
                 {
-                    var batch = new ConfigBatch { Revision = snapshot.Revision, Reset = true, Synced = start + BatchSize >= all.Count };
+                    var batch = new ConfigBatch { Revision = revision, Reset = true, Synced = start + BatchSize >= all.Count };
                     batch.Upserts.AddRange(all.Skip(start).Take(BatchSize).Select(ModelCodec.Encode));
                     await responses.WriteAsync(new ControllerMessage { Batch = batch }, cancellationToken).ConfigureAwait(false);
                 }
 
                 sent = new Dictionary<ResourceKey, Resource>(closure);
-                LogSentFull(logger, gateway.ToString(), all.Count, snapshot.Revision);
+                LogSentFull(logger, gateway.ToString(), all.Count, revision);
             }
             else
             {
@@ -249,7 +216,7 @@ internal sealed partial class ConfigStreamService(
                 var deletes = sent.Keys.Where(key => !closure.ContainsKey(key)).ToList();
                 for (var start = 0; start < upserts.Count + deletes.Count; start += BatchSize)
                 {
-                    var batch = new ConfigBatch { Revision = snapshot.Revision };
+                    var batch = new ConfigBatch { Revision = revision };
                     batch.Upserts.AddRange(upserts.Skip(start).Take(BatchSize).Select(ModelCodec.Encode));
                     batch.Deletes.AddRange(deletes.Skip(Math.Max(0, start - upserts.Count)).Take(BatchSize - batch.Upserts.Count).Select(ModelCodec.Encode));
                     await responses.WriteAsync(new ControllerMessage { Batch = batch }, cancellationToken).ConfigureAwait(false);
@@ -267,11 +234,9 @@ internal sealed partial class ConfigStreamService(
 
                 if (upserts.Count + deletes.Count > 0)
                 {
-                    LogSentChanges(logger, gateway.ToString(), upserts.Count, deletes.Count, snapshot.Revision);
+                    LogSentChanges(logger, gateway.ToString(), upserts.Count, deletes.Count, revision);
                 }
             }
-
-            sentRevision = snapshot.Revision;
         }
     }
 

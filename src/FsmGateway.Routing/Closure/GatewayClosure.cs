@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
+using FsmGateway.Routing.Incremental;
 
 namespace FsmGateway.Routing;
 
@@ -29,6 +30,16 @@ public static class GatewayClosure
     public static ImmutableSortedDictionary<ResourceKey, Resource> Of(ConfigSnapshot snapshot, ResourceKey gateway, string? implicitGatewayClassName, string controllerName)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
+        return Of(snapshot, index: null, gateway, implicitGatewayClassName, controllerName);
+    }
+
+    /// <summary>
+    /// <see cref="Of(ConfigSnapshot, ResourceKey, string?, string)"/>, reading the candidates from <paramref name="index"/>
+    /// (of <paramref name="snapshot"/>) when given: the routes naming the Gateway, and the objects by what they name,
+    /// instead of a pass over the whole snapshot. The same decisions are made on each candidate either way.
+    /// </summary>
+    internal static ImmutableSortedDictionary<ResourceKey, Resource> Of(ConfigSnapshot snapshot, DependencyIndex? index, ResourceKey gateway, string? implicitGatewayClassName, string controllerName)
+    {
         var all = snapshot.Resources;
         var closure = ImmutableSortedDictionary.CreateBuilder<ResourceKey, Resource>();
         if (!all.TryGetValue(gateway, out var found) || found is not Gateway root)
@@ -42,7 +53,7 @@ public static class GatewayClosure
         {
             closure.Add(classKey, gatewayClass);
         }
-        else if (implicitGatewayClassName == root.GatewayClassName && !snapshot.OfType<GatewayClass>().Any())
+        else if (implicitGatewayClassName == root.GatewayClassName && !(index?.HasGatewayClass ?? snapshot.OfType<GatewayClass>().Any()))
         {
             closure.Add(classKey, new GatewayClass(new ObjectMeta(string.Empty, implicitGatewayClassName), controllerName));
         }
@@ -50,7 +61,10 @@ public static class GatewayClosure
         var namespaces = new HashSet<string>(StringComparer.Ordinal) { root.Metadata.Namespace };
         var routes = new HashSet<(string Namespace, string Name)>();
         var services = new HashSet<(string Namespace, string Name)>();
-        foreach (var route in snapshot.OfType<TcpRoute>())
+        var candidateRoutes = index is null
+            ? snapshot.OfType<TcpRoute>()
+            : index.RoutesOf(gateway).Select(key => all.GetValueOrDefault(key)).OfType<TcpRoute>();
+        foreach (var route in candidateRoutes)
         {
             if (!route.ParentRefs.Any(p => NamesGateway(p, route.Metadata.Namespace, root)))
             {
@@ -73,7 +87,7 @@ public static class GatewayClosure
         var serviceNamespaces = new HashSet<string>(services.Select(static s => s.Namespace), StringComparer.Ordinal);
         var filters = new HashSet<(string Namespace, string Name)>();
         var configs = new HashSet<ResourceKey>();
-        foreach (var (key, resource) in all)
+        foreach (var (key, resource) in index is null ? all : Candidates(all, index, root, namespaces, routes, services, serviceNamespaces))
         {
             switch (resource)
             {
@@ -128,94 +142,55 @@ public static class GatewayClosure
     }
 
     /// <summary>
-    /// Brings a closure computed earlier up to date with <paramref name="snapshot"/> when the only objects that changed
-    /// since (<paramref name="changed"/>, as <see cref="ConfigSnapshot.TryGetChangedKeys"/> gives them) are Services and
-    /// EndpointSlices, which the closure takes or leaves by the Services its routes name, and other Gateways or routes
-    /// that neither name this Gateway nor are in its closure: O(changes), not O(objects), and equal to <see cref="Of"/>
-    /// for the new snapshot. False for any other change (this Gateway, a route of it, any other kind): then call
-    /// <see cref="Of"/>.
+    /// The objects the pass over the whole snapshot in <see cref="Of(ConfigSnapshot, DependencyIndex?, ResourceKey, string?, string)"/>
+    /// could take, found through <paramref name="index"/>: the routes' Services and their EndpointSlices, the
+    /// ReferenceGrants of those Services' namespaces, the Namespaces, and the policy and filter objects naming the
+    /// Gateway, a route or a Service (a superset: the same tests then decide).
     /// </summary>
-    /// <param name="closure">The Gateway's closure of the earlier snapshot.</param>
-    /// <param name="snapshot">The new snapshot.</param>
-    /// <param name="changed">The keys that may have changed since the earlier snapshot.</param>
-    /// <param name="updated">The closure of the new snapshot (the same instance when nothing in it changed).</param>
-    /// <returns>Whether <paramref name="updated"/> could be derived.</returns>
-    public static bool TryUpdate(
-        ImmutableSortedDictionary<ResourceKey, Resource> closure,
-        ConfigSnapshot snapshot,
-        IReadOnlyCollection<ResourceKey> changed,
-        out ImmutableSortedDictionary<ResourceKey, Resource> updated)
+    private static IEnumerable<KeyValuePair<ResourceKey, Resource>> Candidates(
+        ImmutableSortedDictionary<ResourceKey, Resource> all,
+        DependencyIndex index,
+        Gateway root,
+        HashSet<string> namespaces,
+        HashSet<(string Namespace, string Name)> routes,
+        HashSet<(string Namespace, string Name)> services,
+        HashSet<string> serviceNamespaces)
     {
-        ArgumentNullException.ThrowIfNull(closure);
-        ArgumentNullException.ThrowIfNull(snapshot);
-        ArgumentNullException.ThrowIfNull(changed);
-        updated = closure;
-        if (changed.Any(static k => k.Kind is not (ResourceKind.Service or ResourceKind.EndpointSlice or ResourceKind.TcpRoute or ResourceKind.Gateway)))
+        var keys = new List<ResourceKey>();
+        foreach (var ns in namespaces)
         {
-            return false;
+            keys.Add(new ResourceKey(ResourceKind.Namespace, string.Empty, ns));
         }
 
-        // A Gateway or route change matters only to the closure of that Gateway, or of a Gateway the route names (or
-        // named, when the closure holds it); an empty closure (no such Gateway yet) cannot tell which Gateway it is for.
-        var root = closure.IsEmpty ? null : closure.Values.OfType<Gateway>().First();
-        foreach (var key in changed)
+        foreach (var ns in serviceNamespaces)
         {
-            switch (key.Kind)
+            keys.AddRange(index.GrantsIn(ns));
+        }
+
+        keys.AddRange(index.DependentsOf(root.Key));
+        foreach (var (ns, name) in routes)
+        {
+            keys.AddRange(index.DependentsOf(new ResourceKey(ResourceKind.TcpRoute, ns, name)));
+        }
+
+        foreach (var (ns, name) in services)
+        {
+            var service = new ResourceKey(ResourceKind.Service, ns, name);
+            keys.Add(service);
+            keys.AddRange(index.DependentsOf(service));
+            if (index.SlicesByService.TryGetValue((ns, name), out var slices))
             {
-                case ResourceKind.Gateway when root is null || key == root.Key:
-                    return false;
-                case ResourceKind.TcpRoute when root is not null
-                    && (closure.ContainsKey(key) || snapshot.Resources.GetValueOrDefault(key) is TcpRoute route && route.ParentRefs.Any(p => NamesGateway(p, route.Metadata.Namespace, root))):
-                    return false;
+                keys.AddRange(slices.Keys);
             }
         }
 
-        if (closure.IsEmpty || changed.Count == 0)
+        foreach (var key in keys)
         {
-            return true;
-        }
-
-        // The Services the closure's routes name, as Of collects them.
-        var services = new HashSet<(string Namespace, string Name)>();
-        foreach (var resource in closure.Values)
-        {
-            if (resource is TcpRoute route)
+            if (all.TryGetValue(key, out var resource))
             {
-                foreach (var backend in route.Rules.SelectMany(static r => r.BackendRefs))
-                {
-                    if (backend.Group is null or GatewayApi.CoreGroup && backend.Kind is null or "Service")
-                    {
-                        services.Add((backend.Namespace ?? route.Metadata.Namespace, backend.Name));
-                    }
-                }
+                yield return new(key, resource);
             }
         }
-
-        ImmutableSortedDictionary<ResourceKey, Resource>.Builder? builder = null;
-        foreach (var key in changed)
-        {
-            var now = snapshot.Resources.GetValueOrDefault(key);
-            var belongs = now switch
-            {
-                Service => services.Contains((key.Namespace, key.Name)),
-                EndpointSlice { ServiceName: { } service } => services.Contains((key.Namespace, service)),
-                _ => false,
-            };
-            if (belongs)
-            {
-                if (!closure.TryGetValue(key, out var held) || !ReferenceEquals(held, now))
-                {
-                    (builder ??= closure.ToBuilder())[key] = now!;
-                }
-            }
-            else if (closure.ContainsKey(key))
-            {
-                (builder ??= closure.ToBuilder()).Remove(key);
-            }
-        }
-
-        updated = builder?.ToImmutable() ?? closure;
-        return true;
     }
 
     private static bool NamesGateway(ParentReference parent, string routeNamespace, Gateway gateway) =>

@@ -22,6 +22,7 @@ internal sealed class DependencyIndex
     private readonly HashSet<ResourceKey> _everywhere = [];
     private readonly Dictionary<ResourceKey, HashSet<ResourceKey>> _dependents = [];
     private readonly Dictionary<string, HashSet<ResourceKey>> _policiesByTargetNamespace = new(StringComparer.Ordinal);
+    private int _gatewayClasses;
 
     private DependencyIndex()
     {
@@ -29,6 +30,9 @@ internal sealed class DependencyIndex
 
     /// <summary>How many TCPRoutes the snapshot holds.</summary>
     public int Routes { get; private set; }
+
+    /// <summary>Whether the snapshot holds a GatewayClass at all.</summary>
+    public bool HasGatewayClass => _gatewayClasses > 0;
 
     /// <summary>The EndpointSlices of each Service (namespace, Service name).</summary>
     public IReadOnlyDictionary<(string Namespace, string Service), Dictionary<ResourceKey, EndpointSlice>> SlicesByService => _slicesByService;
@@ -219,6 +223,7 @@ internal sealed class DependencyIndex
                 break;
             case GatewayClass or KubernetesNamespace:
                 _everywhere.Add(resource.Key);
+                _gatewayClasses += resource is GatewayClass ? 1 : 0;
                 break;
             case Gateway or Service or EndpointSlice:
                 break;
@@ -270,6 +275,7 @@ internal sealed class DependencyIndex
                 break;
             case GatewayClass or KubernetesNamespace:
                 _everywhere.Remove(resource.Key);
+                _gatewayClasses -= resource is GatewayClass ? 1 : 0;
                 break;
             case Gateway or Service or EndpointSlice:
                 break;
