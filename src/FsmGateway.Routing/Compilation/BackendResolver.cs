@@ -97,8 +97,10 @@ internal static class BackendResolver
         var found = new BackendEndpoint[slices.Count == 1 ? AddressCount(slices[0]) : 8];
         var count = 0;
         var wantedName = servicePort.Name ?? string.Empty;
-        foreach (var slice in slices)
+        for (var s = 0; s < slices.Count; s++)
         {
+            // Indexed: a foreach over the interface would allocate an enumerator per backend.
+            var slice = slices[s];
             int? targetPort = null;
             foreach (var port in slice.Ports)
             {

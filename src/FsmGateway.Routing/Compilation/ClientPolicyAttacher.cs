@@ -31,7 +31,7 @@ internal sealed class ClientPolicyAttacher
     public static ClientPolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, PolicyAttacher policies, FsmFilters filters)
     {
         var attacher = new ClientPolicyAttacher(context, policies, filters);
-        var ours = gateways.Select(static g => g.Key).ToHashSet();
+        var ours = context.RateLimitPolicies.Count == 0 ? [] : gateways.Select(static g => g.Key).ToHashSet();
         foreach (var policy in context.RateLimitPolicies.OrderBy(static p => (Resource)p, Resource.OldestFirst))
         {
             var state = attacher.Resolve(policy, ours);

@@ -22,7 +22,7 @@ internal sealed class FsmFilters
     private const string IPRestrictionType = "IPRestriction";
 
     private readonly CompilationContext _context;
-    private readonly HashSet<ResourceKey> _ourGateways;
+    private readonly List<GatewayState> _gateways;
     private readonly Dictionary<ResourceKey, ConfigState> _configs = [];
     private readonly Dictionary<ResourceKey, FilterState> _filters = [];
     private readonly List<ListenerFilterState> _listenerFilters = [];
@@ -30,8 +30,11 @@ internal sealed class FsmFilters
     private FsmFilters(CompilationContext context, List<GatewayState> gateways)
     {
         _context = context;
-        _ourGateways = [.. gateways.Select(static g => g.Key)];
+        _gateways = gateways;
     }
+
+    /// <summary>The keys of our Gateways, made only when a ListenerFilter asks (most clusters have none).</summary>
+    private HashSet<ResourceKey> OurGateways => field ??= [.. _gateways.Select(static g => g.Key)];
 
     /// <summary>Validates every filter object and resolves every ListenerFilter's targets.</summary>
     public static FsmFilters Run(CompilationContext context, List<GatewayState> gateways)
@@ -207,7 +210,7 @@ internal sealed class FsmFilters
                 continue;
             }
 
-            if (!_ourGateways.Contains(key))
+            if (!OurGateways.Contains(key))
             {
                 continue;
             }

@@ -23,9 +23,29 @@ internal sealed class GatewayState(Gateway gateway)
     /// <summary>The IP addresses to bind; empty for every address.</summary>
     public ImmutableArray<string> BindAddresses { get; set; } = [];
 
-    public List<ListenerState> Listeners { get; } = [];
+    public List<ListenerState> Listeners { get; } = new(gateway.Listeners.Length);
 
     public bool Accepted => Rejection is null;
+
+    /// <summary>
+    /// Two conditions of a route's entry for this Gateway, in a result's order, the array shared with the last route
+    /// that had the same two (by reference): routes accepted by one listener, references resolved, share both.
+    /// </summary>
+    public EquatableArray<Condition> RouteConditions(Condition accepted, Condition resolvedRefs)
+    {
+        if (!ReferenceEquals(accepted, _lastAccepted) || !ReferenceEquals(resolvedRefs, _lastResolvedRefs))
+        {
+            _lastAccepted = accepted;
+            _lastResolvedRefs = resolvedRefs;
+            _lastRouteConditions = Conditions.Sorted(accepted, resolvedRefs);
+        }
+
+        return _lastRouteConditions;
+    }
+
+    private Condition? _lastAccepted;
+    private Condition? _lastResolvedRefs;
+    private EquatableArray<Condition> _lastRouteConditions;
 }
 
 /// <summary>What the stages learn about one listener.</summary>
@@ -52,7 +72,33 @@ internal sealed class ListenerState(GatewayState owner, Listener listener, int i
     public string? ConflictMessage { get; set; }
 
     /// <summary>The routes accepted on this listener, oldest first once attachment is done.</summary>
-    public List<TcpRoute> AttachedRoutes { get; } = [];
+    public IEnumerable<TcpRoute> AttachedRoutes => _routes ?? (_firstRoute is null ? [] : [_firstRoute]);
+
+    /// <summary>How many routes are accepted on this listener.</summary>
+    public int AttachedCount => _routes?.Count ?? (_firstRoute is null ? 0 : 1);
+
+    /// <summary>The route that carries the traffic (the oldest attached, once attachment is done), or null.</summary>
+    public TcpRoute? Winner => _routes is null ? _firstRoute : _routes[0];
+
+    /// <summary>Accepts <paramref name="route"/> on this listener.</summary>
+    public void Attach(TcpRoute route)
+    {
+        if (_firstRoute is null)
+        {
+            _firstRoute = route;
+        }
+        else
+        {
+            (_routes ??= [_firstRoute]).Add(route);
+        }
+    }
+
+    /// <summary>Puts the attached routes oldest first; call once every route is attached.</summary>
+    public void SortAttached() => _routes?.Sort(Resource.OldestFirst);
+
+    // Most listeners carry one route: a field, not a list, for that one; a list of them all when there are more.
+    private TcpRoute? _firstRoute;
+    private List<TcpRoute>? _routes;
 
     public bool Accepted => Rejection is null;
 

@@ -14,9 +14,11 @@ internal static class GatewayStatusBuilder
 {
     public static void Run(CompilationContext context, List<GatewayState> gateways, ImmutableSortedDictionary<ResourceKey, GatewayStatus>.Builder statuses)
     {
+        // One list for every Gateway's listeners, cleared between them: it does not outlive the Gateway's status.
+        var listeners = new List<(ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed)>();
         foreach (var gateway in gateways)
         {
-            var listeners = new List<(ListenerState State, ListenerStatus Status, Condition Accepted, Condition Programmed)>(gateway.Listeners.Count);
+            listeners.Clear();
             var listenerStatuses = new ListenerStatus[gateway.Listeners.Count];
             foreach (var listener in gateway.Listeners)
             {
@@ -109,7 +111,7 @@ internal static class GatewayStatusBuilder
         var status = new ListenerStatus(
             listener.Listener.Name,
             listener.SupportedKinds,
-            listener.AttachedRoutes.Count,
+            listener.AttachedCount,
             Conditions.Sorted(accepted, conflicted, programmed, resolvedRefs));
         return (listener, status, accepted, programmed);
     }
@@ -139,7 +141,7 @@ internal static class GatewayStatusBuilder
         return bind!.State switch
         {
             BindState.Bound => Conditions.True(ConditionTypes.Programmed, ConditionReasons.Programmed,
-                $"Listening on port {listener.Listener.Port}", generation),
+                ListeningOn(listener.Listener.Port), generation),
             BindState.Failed => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Invalid,
                 $"port {listener.Listener.Port} cannot be bound: {bind.Message}", generation),
             _ => Conditions.False(ConditionTypes.Programmed, ConditionReasons.Pending,
@@ -166,6 +168,24 @@ internal static class GatewayStatusBuilder
             ? Conditions.False(ConditionTypes.Accepted, ConditionReasons.ListenersNotValid, $"No listener is valid: {string.Join(", ", invalid)}", generation)
             : Conditions.True(ConditionTypes.Accepted, ConditionReasons.ListenersNotValid, $"Some listeners are not valid: {string.Join(", ", invalid)}", generation);
     }
+
+    /// <summary>
+    /// "Listening on port N", formatted once per port in the process: every compile says it of every bound listener,
+    /// and the strings outlive the compile in the statuses, so sharing them leaves the GC fewer objects to trace.
+    /// </summary>
+    private static string ListeningOn(int port)
+    {
+        if ((uint)port > ushort.MaxValue)
+        {
+            return $"Listening on port {port}";
+        }
+
+        // In blocks of 256 ports, made when a port of the block is first used: a process serving a few ports keeps a few blocks.
+        var block = ListeningMessages[port >> 8] ??= new string?[256];
+        return block[port & 0xFF] ??= $"Listening on port {port}";
+    }
+
+    private static readonly string?[]?[] ListeningMessages = new string?[]?[256];
 
     /// <summary>"All N accepted listeners are serving", formatted once per N (every Gateway with N listeners says it).</summary>
     private static string AllServing(int count) =>

@@ -22,7 +22,9 @@ internal static class RouteAttacher
         var backendsByRoute = new Dictionary<TcpRoute, ResolvedBackends>(context.Routes.Count, ReferenceEqualityComparer.Instance);
         foreach (var route in context.Routes)
         {
-            var ours = ImmutableArray.CreateBuilder<RouteParentStatus>(route.ParentRefs.Length);
+            // At most one entry per parentRef: an array of that size, wrapped as it is when every parentRef made one.
+            var ours = new RouteParentStatus[route.ParentRefs.Length];
+            var count = 0;
             ResolvedBackends? backends = null;
             for (var i = 0; i < route.ParentRefs.Length; i++)
             {
@@ -42,22 +44,22 @@ internal static class RouteAttacher
 
                 if (!byKey.TryGetValue(gatewayKey, out var gateway))
                 {
-                    var exists = context.Gateways.Any(g => g.Key == gatewayKey);
+                    var exists = Exists(context, gatewayKey);
                     context.Note(route.Key, $"spec.parentRefs[{i}]: {gatewayKey} {(exists ? "is not of a GatewayClass of ours" : "does not exist")}; no status written for it");
                     continue;
                 }
 
-                if (AlreadyHas(ours, echoed))
+                if (AlreadyHas(ours.AsSpan(0, count), echoed))
                 {
                     continue;
                 }
 
                 backends ??= ResolveBackends(context, route);
                 var accepted = Attach(context, route, i, echoed, gateway);
-                ours.Add(new RouteParentStatus(
+                ours[count++] = new RouteParentStatus(
                     echoed,
                     context.Options.ControllerName,
-                    Conditions.Sorted(accepted, ResolvedRefsCondition(context, route, backends))));
+                    gateway.RouteConditions(accepted, ResolvedRefsCondition(context, route, backends)));
             }
 
             if (backends is not null)
@@ -67,11 +69,11 @@ internal static class RouteAttacher
 
             // Entries other controllers wrote stay as they are; ours are replaced as a whole, and removed when the
             // route no longer reaches a Gateway of ours.
-            if (ours.Count > 0 || HasEntryOf(route.ExistingParentStatuses, context.Options.ControllerName))
+            if (count > 0 || HasEntryOf(route.ExistingParentStatuses, context.Options.ControllerName))
             {
                 statuses[route.Key] = new RouteStatus(route.ExistingParentStatuses.IsEmpty
-                    ? ours.Count == ours.Capacity ? ours.MoveToImmutable() : ours.ToImmutable()
-                    : [.. route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName), .. ours]);
+                    ? count == ours.Length ? System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(ours) : [.. ours.AsSpan(0, count)]
+                    : [.. route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName), .. ours.AsSpan(0, count)]);
                 apiVersions[route.Key] = route.ApiVersion;
             }
         }
@@ -80,17 +82,28 @@ internal static class RouteAttacher
         {
             foreach (var listener in gateway.Listeners)
             {
-                if (listener.AttachedRoutes.Count > 1)
-                {
-                    listener.AttachedRoutes.Sort(Resource.OldestFirst);
-                }
+                listener.SortAttached();
             }
         }
 
         return backendsByRoute;
     }
 
-    private static bool AlreadyHas(ImmutableArray<RouteParentStatus>.Builder statuses, ParentReference parentRef)
+    /// <summary>Whether the snapshot holds the Gateway <paramref name="key"/> (a method, so the loop above captures nothing).</summary>
+    private static bool Exists(CompilationContext context, ResourceKey key)
+    {
+        foreach (var gateway in context.Gateways)
+        {
+            if (gateway.Key == key)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool AlreadyHas(ReadOnlySpan<RouteParentStatus> statuses, ParentReference parentRef)
     {
         foreach (var status in statuses)
         {
@@ -126,9 +139,15 @@ internal static class RouteAttacher
             case 1:
                 return BackendResolver.Run(context, route, route.Rules[0], 0);
             default:
-                var resolved = route.Rules.Select((rule, i) => BackendResolver.Run(context, route, rule, i)).ToList();
-                return new ResolvedBackends(resolved[0].Backends, [.. resolved.SelectMany(static r => r.Problems)]);
+                return ResolveRules(context, route);
         }
+    }
+
+    /// <summary>A route with several rules (refused, but every rule's references are still checked): its own method, so the common case allocates no closure.</summary>
+    private static ResolvedBackends ResolveRules(CompilationContext context, TcpRoute route)
+    {
+        var resolved = route.Rules.Select((rule, i) => BackendResolver.Run(context, route, rule, i)).ToList();
+        return new ResolvedBackends(resolved[0].Backends, [.. resolved.SelectMany(static r => r.Problems)]);
     }
 
     private static Condition Attach(CompilationContext context, TcpRoute route, int index, ParentReference parentRef, GatewayState gateway)
@@ -165,7 +184,7 @@ internal static class RouteAttacher
                 continue;
             }
 
-            listener.AttachedRoutes.Add(route);
+            listener.Attach(route);
             attached++;
         }
 
@@ -244,7 +263,15 @@ internal static class RouteAttacher
             return "; the rule has no backendRefs, so every connection is closed at once";
         }
 
-        return refs.All(static b => b.Weight == 0) ? "; every backendRef has weight 0, so every connection is closed at once" : string.Empty;
+        foreach (var reference in refs)
+        {
+            if (reference.Weight != 0)
+            {
+                return string.Empty;
+            }
+        }
+
+        return "; every backendRef has weight 0, so every connection is closed at once";
     }
 
     internal static string GroupKind(string group, string kind) => group.Length == 0 ? kind : $"{group}/{kind}";

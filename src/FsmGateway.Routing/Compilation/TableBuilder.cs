@@ -8,20 +8,31 @@ internal static class TableBuilder
 {
     public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<TcpRoute, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
-        var entries = new List<ListenerRoute>();
+        var served = 0;
+        foreach (var gateway in gateways)
+        {
+            foreach (var listener in gateway.Listeners)
+            {
+                served += listener.IsServed ? 1 : 0;
+            }
+        }
+
+        // Sized once and wrapped, not grown and copied: the table's array is the one filled here.
+        var entries = new ListenerRoute[served];
+        var count = 0;
         foreach (var gateway in gateways)
         {
             foreach (var listener in gateway.Listeners)
             {
                 if (listener.IsServed)
                 {
-                    entries.Add(Entry(context, listener, backends, policies, clients));
+                    entries[count++] = Entry(context, listener, backends, policies, clients);
                 }
             }
         }
 
-        entries.Sort(EntryOrder);
-        return new RoutingTable([.. entries]);
+        Array.Sort(entries, EntryOrder);
+        return new RoutingTable(System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(entries));
     }
 
     /// <summary>The table's order: by port, then Gateway, then listener name (unique among served listeners: two listeners of one Gateway on one port conflict, and neither is served).</summary>
@@ -41,12 +52,12 @@ internal static class TableBuilder
 
     private static ListenerRoute Entry(CompilationContext context, ListenerState listener, Dictionary<TcpRoute, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
-        var winner = listener.AttachedRoutes.FirstOrDefault();
+        var winner = listener.Winner;
         if (winner is null)
         {
             context.Note(listener.Owner.Key, $"{listener.Describe}: no route attached; connections will be closed at once");
         }
-        else if (listener.AttachedRoutes.Count > 1)
+        else if (listener.AttachedCount > 1)
         {
             var idle = string.Join(", ", listener.AttachedRoutes.Skip(1).Select(static r => $"{r.Metadata.Namespace}/{r.Metadata.Name}"));
             context.Note(listener.Owner.Key,
