@@ -37,11 +37,8 @@ public sealed class IncrementalCompileTests
         var bindings = ListenerBindings.AssumeAllBound;
         var compiled = compiler.Compile(snapshot, Options, bindings);
         var gateways = snapshot.OfType<Gateway>().Select(static g => g.Key).ToList();
-        var closures = gateways.ToDictionary(g => g, g => GatewayClosure.Of(snapshot, g, Options.ImplicitGatewayClassName, Options.ControllerName));
-        var tracker = new GatewayClosureTracker(Options.ImplicitGatewayClassName, Options.ControllerName);
-        Assert.Null(tracker.Advance(snapshot));
+        var closures = new TrackedClosures(snapshot, gateways, Options);
         var incremental = 0;
-        var closuresLeftAlone = 0;
         for (var step = 0; step < 150; step++)
         {
             var before = snapshot;
@@ -89,24 +86,12 @@ public sealed class IncrementalCompileTests
 
             // The tracker's closures, from its index, are the closures of a pass over the snapshot; and a Gateway it
             // says the change does not reach has the closure it had.
-            var reached = tracker.Advance(snapshot);
-            foreach (var gateway in gateways)
-            {
-                var of = GatewayClosure.Of(snapshot, gateway, Options.ImplicitGatewayClassName, Options.ControllerName);
-                Assert.Equal(of.ToList(), tracker.Of(gateway).ToList());
-                if (reached is not null && !reached.Contains(gateway))
-                {
-                    closuresLeftAlone++;
-                    Assert.Equal(closures[gateway].ToList(), of.ToList());
-                }
-
-                closures[gateway] = of;
-            }
+            closures.Check(snapshot, $"step {step}");
         }
 
         // The incremental paths were really taken (most events are endpoint changes).
         Assert.InRange(incremental, 30, 150);
-        Assert.InRange(closuresLeftAlone, 60, 450);
+        Assert.InRange(closures.LeftAlone, 60, 450);
     }
 
     [Fact]

@@ -36,11 +36,7 @@ public sealed class PerGatewayCompileTests
         var dataPlanes = ProvisionedDataPlanes.None;
         var compiler = new IncrementalRouteCompiler();
         compiler.Compile(snapshot, Options, bindings, dataPlanes);
-        var tracker = new GatewayClosureTracker(Options.ImplicitGatewayClassName, Options.ControllerName);
-        tracker.Advance(snapshot);
-        var gateways = Namespaces.SelectMany(static ns => GatewayNames.Select(name => new ResourceKey(ResourceKind.Gateway, ns, name))).ToList();
-        var closures = gateways.ToDictionary(static g => g, tracker.Of);
-        var closuresLeftAlone = 0;
+        var closures = new TrackedClosures(snapshot, Namespaces.SelectMany(static ns => GatewayNames.Select(name => new ResourceKey(ResourceKind.Gateway, ns, name))), Options);
         var perGateway = 0;
         var perGatewayByKind = new Dictionary<string, int>();
         var endpointsOnly = 0;
@@ -97,19 +93,7 @@ public sealed class PerGatewayCompileTests
 
             // The closures a controller streams, from the tracker's index, with policies and filters of every kind:
             // each equals a pass over the snapshot, and one the change does not reach is as it was.
-            var reached = tracker.Advance(snapshot);
-            foreach (var gateway in gateways)
-            {
-                var of = GatewayClosure.Of(snapshot, gateway, Options.ImplicitGatewayClassName, Options.ControllerName);
-                Assert.Equal(of.ToList(), tracker.Of(gateway).ToList());
-                if (reached is not null && !reached.Contains(gateway))
-                {
-                    closuresLeftAlone++;
-                    Assert.True(closures[gateway].SequenceEqual(of), $"step {step}: {what} changed the closure of {gateway}, which the tracker said it does not reach");
-                }
-
-                closures[gateway] = of;
-            }
+            closures.Check(snapshot, $"step {step} ({what})");
         }
 
         // The per-Gateway path really ran, for routes, Gateways, data-plane reports and policies alike, with policies
@@ -121,7 +105,7 @@ public sealed class PerGatewayCompileTests
         var policySteps = perGatewayByKind.Where(static p => Enum.TryParse<ResourceKind>(p.Key, out var k) && IsPolicyOrFilter(k)).Sum(static p => p.Value);
         Assert.True(policySteps > 5, string.Join(", ", perGatewayByKind));
         Assert.True(endpointsOnly > 0);
-        Assert.True(closuresLeftAlone > 150 * 3, $"{closuresLeftAlone} closures left alone");
+        Assert.True(closures.LeftAlone > 150 * 3, $"{closures.LeftAlone} closures left alone");
         Assert.Contains(snapshot.Resources.Keys, static k => IsPolicyOrFilter(k.Kind));
     }
 

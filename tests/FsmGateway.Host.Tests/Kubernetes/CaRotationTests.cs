@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Security.Cryptography.X509Certificates;
 using FsmGateway.Host.Tests.Support;
 using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Testing.Kubernetes;
@@ -40,14 +41,7 @@ public sealed class CaRotationTests : IAsyncLifetime
         _cluster.ApplyEndpoints(echo.Port);
 
         // A CA of 90 s, created just now: at half its lifetime (~40 s from now) it is due for rotation.
-        using var old = StreamCertificates.CreateAuthority(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(90));
-        _cluster.Server.ApplyYaml($$"""
-            apiVersion: v1
-            kind: Secret
-            metadata: { name: {{StreamAuthority.SecretName}}, namespace: fsm-system }
-            type: kubernetes.io/tls
-            data: { tls.crt: {{Base64(StreamCertificates.CertificatePem(old))}}, tls.key: {{Base64(StreamCertificates.KeyPem(old))}} }
-            """);
+        using var old = ApplyCa(TimeSpan.FromSeconds(90));
         var caFile = Path.Combine(_cluster.Directory.FullName, "ca.crt");
         using var kubelet = new CancellationTokenSource();
         var mounting = MountBundleAsync(caFile, kubelet.Token);
@@ -117,14 +111,7 @@ public sealed class CaRotationTests : IAsyncLifetime
     public async Task The_bundle_is_in_every_gateway_namespaces_configmap_before_the_switch_and_the_old_ca_leaves_it_after()
     {
         // A CA of 30 s, created just now: due at half its lifetime (~14 s from now).
-        using var old = StreamCertificates.CreateAuthority(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(30));
-        _cluster.Server.ApplyYaml($$"""
-            apiVersion: v1
-            kind: Secret
-            metadata: { name: {{StreamAuthority.SecretName}}, namespace: fsm-system }
-            type: kubernetes.io/tls
-            data: { tls.crt: {{Base64(StreamCertificates.CertificatePem(old))}}, tls.key: {{Base64(StreamCertificates.KeyPem(old))}} }
-            """);
+        using var old = ApplyCa(TimeSpan.FromSeconds(30));
         var stream = Net.FreePort();
         await using var controller = StartController(stream, "--image", "example.com/fsm-gateway:test");
         await controller.WaitUntilReadyAsync();
@@ -190,6 +177,20 @@ public sealed class CaRotationTests : IAsyncLifetime
                 return;
             }
         }
+    }
+
+    /// <summary>A CA of <paramref name="lifetime"/>, created just now, in the controller's Secret (as if an earlier controller had made it).</summary>
+    private X509Certificate2 ApplyCa(TimeSpan lifetime)
+    {
+        var ca = StreamCertificates.CreateAuthority(DateTimeOffset.UtcNow, lifetime);
+        _cluster.Server.ApplyYaml($$"""
+            apiVersion: v1
+            kind: Secret
+            metadata: { name: {{StreamAuthority.SecretName}}, namespace: fsm-system }
+            type: kubernetes.io/tls
+            data: { tls.crt: {{Base64(StreamCertificates.CertificatePem(ca))}}, tls.key: {{Base64(StreamCertificates.KeyPem(ca))}} }
+            """);
+        return ca;
     }
 
     private static string Base64(string text) => Convert.ToBase64String(Encoding.ASCII.GetBytes(text));

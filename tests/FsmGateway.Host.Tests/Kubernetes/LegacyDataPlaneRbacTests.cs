@@ -81,14 +81,7 @@ public sealed class LegacyDataPlaneRbacTests : IAsyncLifetime
     {
         ApplyBinding("fsm-gateway-dataplane-httpbin", "httpbin", $"labels: {{ {ManagedBy} }}");
         ApplyBinding("monitoring-reads-like-a-data-plane", "monitoring", "labels: { team: platform }");
-        _cluster.Server.ApplyYaml("""
-            apiVersion: rbac.authorization.k8s.io/v1
-            kind: ClusterRole
-            metadata:
-              name: fsm-gateway-dataplane
-              labels: { app.kubernetes.io/name: fsm-gateway, app.kubernetes.io/component: dataplane }
-            rules: []
-            """);
+        ApplyShippedRole();
 
         await using var controller = StartController();
         var cleaned = await controller.WaitForLineAsync("Clean-up of earlier versions' data-plane RBAC: removed", TimeSpan.FromSeconds(60));
