@@ -89,32 +89,13 @@ internal sealed partial class GatewayClosureFeed : IDisposable
         {
             try
             {
+                // Null: the change may reach any Gateway. A pass over the followed Gateways is a hash lookup each.
                 var reached = _tracker.Advance(snapshot);
-                if (reached is null)
+                foreach (var (gateway, feed) in _feeds)
                 {
-                    foreach (var (gateway, feed) in _feeds)
+                    if (reached is null || reached.Contains(gateway))
                     {
                         Refresh(gateway, feed, snapshot);
-                    }
-                }
-                else if (reached.Count < _feeds.Count)
-                {
-                    foreach (var gateway in reached)
-                    {
-                        if (_feeds.TryGetValue(gateway, out var feed))
-                        {
-                            Refresh(gateway, feed, snapshot);
-                        }
-                    }
-                }
-                else
-                {
-                    foreach (var (gateway, feed) in _feeds)
-                    {
-                        if (reached.Contains(gateway))
-                        {
-                            Refresh(gateway, feed, snapshot);
-                        }
                     }
                 }
             }

@@ -151,11 +151,8 @@ public sealed class ControllerStreamSourceTests
     {
         await using var controller = await FakeController.StartAsync();
         controller.FullSet.Add(Batch(1, reset: true, synced: true, Gateway(8000)));
-        var directory = Directory.CreateTempSubdirectory("fsm-token-");
-        using var cleanup = Disposable.Create(() => directory.Delete(recursive: true));
-        var tokenFile = Path.Combine(directory.FullName, "token");
-        await File.WriteAllTextAsync(tokenFile, "first\n");
-        var (source, time, _) = Source([controller.Address], tokenFile);
+        using var token = await TokenFile.CreateAsync("first\n");
+        var (source, time, _) = Source([controller.Address], token.Path);
         var events = new ConcurrentQueue<ConfigEvent>();
         var ended = false;
         using var subscription = source.Events.Subscribe(events.Enqueue, _ => ended = true, () => ended = true);
@@ -166,7 +163,7 @@ public sealed class ControllerStreamSourceTests
         await Task.Delay(300);
         Assert.Equal(["Bearer first"], controller.Tokens);
 
-        await File.WriteAllTextAsync(tokenFile, "second\n");
+        await token.WriteAsync("second\n");
         Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => controller.Tokens.Count == 2)), "a stream is opened with the renewed token");
         Assert.Equal(["Bearer first", "Bearer second"], controller.Tokens);
         Assert.True(await Guard.Eventually(() => controller.ClosedByDataPlane == 1), "the old stream is closed once the new one synced");
@@ -189,16 +186,13 @@ public sealed class ControllerStreamSourceTests
         await using var controller = await FakeController.StartAsync();
         controller.FullSet.Add(Batch(1, reset: true, synced: true, Gateway(8000)));
         controller.RefusedTokens["bad"] = true;
-        var directory = Directory.CreateTempSubdirectory("fsm-token-");
-        using var cleanup = Disposable.Create(() => directory.Delete(recursive: true));
-        var tokenFile = Path.Combine(directory.FullName, "token");
-        await File.WriteAllTextAsync(tokenFile, "good");
-        var (source, time, _) = Source([controller.Address], tokenFile);
+        using var token = await TokenFile.CreateAsync("good");
+        var (source, time, _) = Source([controller.Address], token.Path);
         var events = new ConcurrentQueue<ConfigEvent>();
         using var subscription = source.Events.Subscribe(events.Enqueue);
         Assert.True(await Guard.Eventually(() => events.Count == 1), "the first full set arrives");
 
-        await File.WriteAllTextAsync(tokenFile, "bad");
+        await token.WriteAsync("bad");
         Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => controller.Tokens.Count == 2)), "the renewed token is tried");
         controller.Push(Batch(2, reset: false, synced: false, Service("a")));
         Assert.True(await Guard.Eventually(() => events.Count == 2), "the old stream still delivers");
@@ -227,17 +221,14 @@ public sealed class ControllerStreamSourceTests
         await using var controller = await FakeController.StartAsync();
         controller.FullSet.Add(Batch(1, reset: true, synced: true, Gateway(8000)));
         controller.StalledTokens["slow"] = true;
-        var directory = Directory.CreateTempSubdirectory("fsm-token-");
-        using var cleanup = Disposable.Create(() => directory.Delete(recursive: true));
-        var tokenFile = Path.Combine(directory.FullName, "token");
-        await File.WriteAllTextAsync(tokenFile, "good");
+        using var token = await TokenFile.CreateAsync("good");
         var logger = new RecordingLogger();
-        var (source, time, _) = Source([controller.Address], tokenFile, logger);
+        var (source, time, _) = Source([controller.Address], token.Path, logger);
         var events = new ConcurrentQueue<ConfigEvent>();
         using var subscription = source.Events.Subscribe(events.Enqueue);
         Assert.True(await Guard.Eventually(() => events.Count == 1), "the first full set arrives");
 
-        await File.WriteAllTextAsync(tokenFile, "slow");
+        await token.WriteAsync("slow");
         Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => controller.Tokens.Count == 2)), "the renewed token is tried");
         Assert.Equal(0, controller.StalledEnded);
 
@@ -378,6 +369,27 @@ public sealed class ControllerStreamSourceTests
 
         // The largest jitter, so a wait is exactly the back-off's ceiling (250 ms first).
         return (new ControllerStreamSource(options, state, time, logger ?? NullLogger.Instance, () => 1, handler: null), time, state);
+    }
+
+    /// <summary>A projected token file in a directory of its own (the kubelet renews it in place), deleted with it.</summary>
+    private sealed class TokenFile : IDisposable
+    {
+        private readonly DirectoryInfo _directory;
+
+        private TokenFile(DirectoryInfo directory) => _directory = directory;
+
+        public string Path => System.IO.Path.Combine(_directory.FullName, "token");
+
+        public static async Task<TokenFile> CreateAsync(string token)
+        {
+            var file = new TokenFile(Directory.CreateTempSubdirectory("fsm-token-"));
+            await file.WriteAsync(token);
+            return file;
+        }
+
+        public Task WriteAsync(string token) => File.WriteAllTextAsync(Path, token);
+
+        public void Dispose() => _directory.Delete(recursive: true);
     }
 
     private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger
