@@ -185,7 +185,7 @@ internal static class CaRotation
         var data = secret.Data ?? new Dictionary<string, byte[]>();
         if (!data.TryGetValue("tls.crt", out var certificate) || !data.TryGetValue("tls.key", out var key))
         {
-            throw new InvalidDataException($"Secret {where} has no data.tls.crt and data.tls.key; delete it to have the controller create a new CA (data planes then need to be restarted)");
+            throw new InvalidDataException($"Secret {where} has no data.tls.crt and data.tls.key");
         }
 
         X509Certificate2 signing;
@@ -195,7 +195,7 @@ internal static class CaRotation
         }
         catch (CryptographicException e)
         {
-            throw new InvalidDataException($"Secret {where}: data.tls.crt and data.tls.key are not a PEM certificate and its key ({e.Message}); delete it to have the controller create a new CA", e);
+            throw new InvalidDataException($"Secret {where}: data.tls.crt and data.tls.key are not a PEM certificate and its key ({e.Message})", e);
         }
 
         IReadOnlyList<X509Certificate2> trusted = [signing];

@@ -137,6 +137,81 @@ public sealed class CaRotationTests : IAsyncLifetime
         Assert.Equal(0, await controller.TerminateAsync());
     }
 
+    /// <summary>
+    /// The CA Secret deleted while a data plane holds its stream and a proxied connection (ADR 0014, "Repair"): the
+    /// controller writes it back from memory with the same CA, the stream and the connection go on untouched, a
+    /// controller restarted afterwards keeps that CA, and a data plane started afterwards connects with the bundle it
+    /// has mounted.
+    /// </summary>
+    [Fact]
+    public async Task A_deleted_ca_secret_comes_back_with_the_same_ca_while_the_data_planes_stream_and_connection_survive()
+    {
+        await using var echo = new EchoServer();
+        _cluster.ApplyEndpoints(echo.Port);
+        using var ca = ApplyCa(TimeSpan.FromDays(90));
+        var caFile = Path.Combine(_cluster.Directory.FullName, "ca.crt");
+        using var kubelet = new CancellationTokenSource();
+        var mounting = MountBundleAsync(caFile, kubelet.Token);
+        await Net.EventuallyAsync(() => Task.FromResult(File.Exists(caFile)), "the CA file is mounted", TimeSpan.FromSeconds(30));
+
+        var stream = Net.FreePort();
+        var controller = StartController(stream);
+        try
+        {
+            await controller.WaitUntilReadyAsync();
+            await using var dataPlane = StartDataPlane(stream, caFile, "dp-before");
+            await dataPlane.WaitUntilReadyAsync();
+            using var held = await Net.ConnectAsync(_cluster.Foo);
+            Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
+            var caPem = StreamCertificates.CertificatePem(ca);
+            Assert.Equal(caPem, StoredCa("tls.crt"));
+
+            Assert.True(_cluster.Server.Delete("v1", "Secret", "fsm-system", StreamAuthority.SecretName));
+            await Net.EventuallyAsync(() => Task.FromResult(StoredCa("tls.crt") is not null), "the CA Secret is written back", TimeSpan.FromSeconds(30));
+            Assert.Equal(caPem, StoredCa("tls.crt"));
+            Assert.Equal(caPem, StoredCa(CaRotation.BundleKey));
+            var repaired = await controller.WaitForLineAsync("was deleted; wrote back the CA");
+            Assert.Contains(ca.Subject, repaired, StringComparison.Ordinal);
+
+            // The stream was not touched: config still flows on it, with no second sync, and the connection is served.
+            Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
+            await using var banner = new BannerServer("B");
+            _cluster.ApplyEndpoints(banner.Port);
+            await Net.EventuallyAsync(async () => await TryBannerAsync(_cluster.Bar) == "B", "the new endpoint reaches the data plane", TimeSpan.FromSeconds(60));
+            Assert.Equal(1, dataPlane.CountLines("Config stream: synced"));
+
+            // A controller started afterwards finds the same CA; the data plane reconnects, trusting it still.
+            await controller.DisposeAsync();
+            controller = StartController(stream);
+            await controller.WaitUntilReadyAsync();
+            await Net.EventuallyAsync(() => Task.FromResult(dataPlane.CountLines("Config stream: synced") >= 2), "the data plane resyncs from the restarted controller", TimeSpan.FromSeconds(60));
+            Assert.Equal(0, controller.CountLines("Config stream CA: created Secret"));
+            Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
+
+            // A data plane started afterwards connects and serves.
+            held.Dispose();
+            Assert.Equal(0, await dataPlane.TerminateAsync());
+            await using var after = StartDataPlane(stream, caFile, "dp-after");
+            await after.WaitUntilReadyAsync();
+            Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Foo));
+            Assert.Equal(0, after.CountLines("refused the controller"));
+            Assert.Equal(0, dataPlane.CountLines("refused the controller"));
+            Assert.Equal(0, await after.TerminateAsync());
+            Assert.Equal(0, await controller.TerminateAsync());
+        }
+        finally
+        {
+            await controller.DisposeAsync();
+            await kubelet.CancelAsync();
+            await mounting;
+        }
+    }
+
+    private string? StoredCa(string key) =>
+        _cluster.Server.Get("v1", "Secret", "fsm-system", StreamAuthority.SecretName)?["data"]?[key]?.GetValue<string>() is { } base64
+            ? Encoding.ASCII.GetString(Convert.FromBase64String(base64))
+            : null;
+
     private string? ConfigMapBundle() =>
         _cluster.Server.Get("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca")?["data"]?["ca.crt"]?.GetValue<string>();
 
