@@ -42,8 +42,17 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
     /// <summary>The Gateways whose PodDisruptionBudget we applied, so that one whose replicas drop to 1 loses it at once.</summary>
     private readonly HashSet<ResourceKey> _budgets = [];
 
+    /// <summary>The CA ConfigMaps (<c>namespace/name</c>) the latest pass applies, one per Gateway namespace; read by the ConfigMap watch's thread.</summary>
+    private volatile FrozenSet<string> _authorityConfigMaps = FrozenSet<string>.Empty;
+
     /// <summary>Whether a Gateway of the latest pass names ConfigMap <paramref name="configMap"/> (<c>namespace/name</c>) as its parametersRef.</summary>
     public bool IsParameters(string configMap) => _parameters.Contains(configMap);
+
+    /// <summary>
+    /// Whether <paramref name="configMap"/> (<c>namespace/name</c>) is the CA ConfigMap of a namespace the latest pass
+    /// provisions: when its data changes or it goes away, a pass writes it back at once (someone deleted or edited it).
+    /// </summary>
+    public bool IsAuthorityConfigMap(string configMap) => _authorityConfigMaps.Contains(configMap);
 
     /// <summary>
     /// Brings every accepted Gateway's data plane to what it should be and removes those of Gateways no longer ours.
@@ -84,6 +93,9 @@ internal sealed partial class GatewayProvisioner(ServedVersions versions, ApiObj
 
         // Before any ConfigMap is read: a change after this starts another pass, one before it is seen by this one.
         _parameters = gateways.Where(g => g.ParametersRef is not null).Select(g => $"{g.Namespace}/{g.ParametersRef!.Name}").ToFrozenSet(StringComparer.Ordinal);
+        _authorityConfigMaps = authority is null
+            ? FrozenSet<string>.Empty
+            : gateways.Select(g => $"{g.Namespace}/{DataPlaneManifests.AuthorityConfigMapName}").ToFrozenSet(StringComparer.Ordinal);
 
         var usableAccounts = new HashSet<string>(StringComparer.Ordinal);
 

@@ -21,7 +21,8 @@ namespace FsmGateway.Kubernetes.Controller;
 /// again (repairing status someone else overwrote), as gaining leadership does. When provisioning, an informer on the
 /// provisioned Deployments and Services (<see cref="OwnedObjectsWatch"/>) starts a pass as soon as one of them changes
 /// in a way that matters to its Gateway's status (a replica becomes available, the load balancer assigns an address),
-/// is edited by someone else, or is deleted, and as soon as a ConfigMap a Gateway's parametersRef names changes.
+/// is edited by someone else, or is deleted, and as soon as a ConfigMap a Gateway's parametersRef names changes, or a
+/// Gateway namespace's CA ConfigMap is edited or deleted (the pass writes it back).
 /// A change of the config stream's CA bundle (a rotation, <see cref="ControlPlane.StreamAuthority"/>) starts a pass
 /// too, which writes it to every Gateway namespace's ConfigMap. The first pass also removes the data-plane RBAC earlier versions left (<see cref="LegacyDataPlaneRbac"/>).
 /// </summary>
@@ -64,7 +65,7 @@ internal sealed partial class KubernetesControllerSink(
         }
 
         var resync = ResyncAsync(stoppingToken);
-        var owned = ownedObjects?.RunAsync(OnOwnedObjectChanged, name => provisioner?.IsParameters(name) == true, OnParametersChanged, stoppingToken) ?? Task.CompletedTask;
+        var owned = ownedObjects?.RunAsync(OnOwnedObjectChanged, IsWatchedConfigMap, OnConfigMapChanged, stoppingToken) ?? Task.CompletedTask;
         try
         {
             var retry = new Backoff(MinRetry, MaxRetry);
@@ -187,9 +188,21 @@ internal sealed partial class KubernetesControllerSink(
         _work.Writer.TryWrite(true);
     }
 
-    private void OnParametersChanged(string configMap)
+    private bool IsWatchedConfigMap(string configMap) =>
+        provisioner is not null && (provisioner.IsParameters(configMap) || provisioner.IsAuthorityConfigMap(configMap));
+
+    private void OnConfigMapChanged(string configMap)
     {
-        LogParametersChanged(logger, configMap);
+        if (provisioner?.IsAuthorityConfigMap(configMap) == true)
+        {
+            // Deleted or edited by someone (our own applies change nothing once it is ours): the pass writes it back.
+            LogAuthorityConfigMapChanged(logger, configMap);
+        }
+        else
+        {
+            LogParametersChanged(logger, configMap);
+        }
+
         _work.Writer.TryWrite(true);
     }
 
@@ -223,6 +236,9 @@ internal sealed partial class KubernetesControllerSink(
 
     [LoggerMessage(6, LogLevel.Debug, "ConfigMap {ConfigMap}, named by a Gateway's parametersRef, changed; provisioning again")]
     private static partial void LogParametersChanged(ILogger logger, string configMap);
+
+    [LoggerMessage(7, LogLevel.Debug, "ConfigMap {ConfigMap}, the config stream's CA for the data planes, changed or went away; provisioning again")]
+    private static partial void LogAuthorityConfigMapChanged(ILogger logger, string configMap);
 
     [LoggerMessage(3, LogLevel.Warning, "Leadership was lost during a pass; its remaining writes were cancelled")]
     private static partial void LogLostLeadership(ILogger logger);

@@ -23,14 +23,15 @@ internal sealed class OwnedObjectsWatch(IKubernetes client, KubernetesOptions op
 
     public static WatchedResource Services { get; } = new(ApiResource.Service.Group, ApiResource.Service.Plural, ApiResource.Service.Kind, [ApiResource.Service.Version], Selector);
 
-    /// <summary>ConfigMaps, cluster-wide: any may be named by a Gateway's <c>spec.infrastructure.parametersRef</c>. Only a hash of each one's data is kept.</summary>
+    /// <summary>ConfigMaps, cluster-wide: any may be named by a Gateway's <c>spec.infrastructure.parametersRef</c>, and the CA ConfigMaps we apply are among them. Only a hash of each one's data is kept.</summary>
     public static WatchedResource ConfigMaps { get; } = new(ApiResource.ConfigMap.Group, ApiResource.ConfigMap.Plural, ApiResource.ConfigMap.Kind, [ApiResource.ConfigMap.Version]);
 
     /// <summary>
     /// Watches the Deployments and Services until <paramref name="cancellationToken"/> is cancelled;
     /// <paramref name="changed"/> gets the Gateway (<c>namespace/name</c>) whose data plane changed. Watches the
     /// ConfigMaps too: <paramref name="parametersChanged"/> gets a ConfigMap (<c>namespace/name</c>) whose data changed
-    /// or that appeared or went away, when <paramref name="isParameters"/> says a Gateway names it.
+    /// or that appeared or went away, when <paramref name="isParameters"/> says it matters (a Gateway names it, or it is
+    /// a CA ConfigMap we apply).
     /// </summary>
     public Task RunAsync(Action<string> changed, Func<string, bool> isParameters, Action<string> parametersChanged, CancellationToken cancellationToken) => Task.WhenAll(
         new ListWatch<DataPlaneState>(client, Deployments, new Handler(changed, Deployment), options, reachability, time, logger, metrics).RunAsync(cancellationToken),

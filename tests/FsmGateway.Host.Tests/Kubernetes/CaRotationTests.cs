@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Security.Cryptography.X509Certificates;
 using FsmGateway.Host.Tests.Support;
+using FsmGateway.Kubernetes.Controller;
 using FsmGateway.Kubernetes.ControlPlane;
 using FsmGateway.Testing.Kubernetes;
 using static FsmGateway.Host.Tests.Support.SeedCluster;
@@ -212,8 +213,34 @@ public sealed class CaRotationTests : IAsyncLifetime
             ? Encoding.ASCII.GetString(Convert.FromBase64String(base64))
             : null;
 
+    /// <summary>
+    /// The CA ConfigMap the provisioner writes next to the Gateway (what the kubelet mounts in the data-plane pods)
+    /// comes back at once when it is deleted or its CA is edited, not only at the next resync (5 minutes).
+    /// </summary>
+    [Fact]
+    public async Task The_gateway_namespaces_ca_configmap_is_written_back_at_once_when_deleted_or_edited()
+    {
+        using var ca = ApplyCa(TimeSpan.FromDays(90));
+        var caPem = StreamCertificates.CertificatePem(ca);
+        var stream = Net.FreePort();
+        await using var controller = StartController(stream, "--image", "example.com/fsm-gateway:test");
+        await controller.WaitUntilReadyAsync();
+        await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() == caPem), "the ConfigMap holds the CA", TimeSpan.FromSeconds(60));
+
+        Assert.True(_cluster.Server.Delete("v1", "ConfigMap", Namespace, DataPlaneManifests.AuthorityConfigMapName));
+        await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() == caPem), "the deleted ConfigMap is written back", TimeSpan.FromSeconds(30));
+
+        var configMap = _cluster.Server.Get("v1", "ConfigMap", Namespace, DataPlaneManifests.AuthorityConfigMapName)!;
+        configMap["data"]![DataPlaneManifests.AuthorityKey] = "-----BEGIN CERTIFICATE-----\nedited by hand\n-----END CERTIFICATE-----\n";
+        _cluster.Server.Apply(configMap);
+        Assert.NotEqual(caPem, ConfigMapBundle());
+        await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() == caPem), "the edited ConfigMap is written back", TimeSpan.FromSeconds(30));
+        Assert.Equal(0, controller.CountLines("warn:.*CA"));
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
     private string? ConfigMapBundle() =>
-        _cluster.Server.Get("v1", "ConfigMap", Namespace, "fsm-gateway-controller-ca")?["data"]?["ca.crt"]?.GetValue<string>();
+        _cluster.Server.Get("v1", "ConfigMap", Namespace, DataPlaneManifests.AuthorityConfigMapName)?["data"]?[DataPlaneManifests.AuthorityKey]?.GetValue<string>();
 
     private static async Task<string?> TryBannerAsync(int port)
     {
