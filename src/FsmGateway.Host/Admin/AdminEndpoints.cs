@@ -28,13 +28,43 @@ internal static class AdminEndpoints
 
         // The whole routing table (every namespace's routes and backends) is for whoever is on the machine or pod
         // (kubectl port-forward arrives from loopback), not for every client that can reach the probe port.
-        app.MapGet("/status", static (HttpContext context, GatewayRuntimeState state) =>
-            context.Connection.RemoteIpAddress is { } client && !IPAddress.IsLoopback(client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client)
-                ? Results.Text("/status answers local clients only (use kubectl port-forward)\n", statusCode: StatusCodes.Status403Forbidden)
-                : state.LastCompilation is { } last
-                    ? Results.Text(StatusJson.ToJson(last, Proxy(context.RequestServices)) + "\n", "application/json")
-                    : Results.Text("waiting for the first config sync\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet(StatusPath, static (HttpContext context) => Status(context));
     }
+
+    /// <summary>
+    /// The same endpoints as one middleware pipeline, for <see cref="AdminHttpServer"/> (no routing, no web host): the
+    /// health checks' middleware with the same options, <c>/status</c>, and with <paramref name="metrics"/> the
+    /// Prometheus exporter's middleware on <see cref="MetricsEndpoint.Path"/> (and the metrics port's filter); anything
+    /// else is 404.
+    /// </summary>
+    public static RequestDelegate CreatePipeline(IServiceProvider services, bool metrics)
+    {
+        var app = new ApplicationBuilder(services);
+        if (metrics)
+        {
+            app.Use(MetricsEndpoint.OnlyMetricsOnTheMetricsPort);
+            app.UseOpenTelemetryPrometheusScrapingEndpoint(MetricsEndpoint.Path);
+        }
+
+        app.UseHealthChecks("/healthz", Probe(GatewayHealthChecks.LiveTag, "ok\n"));
+        app.UseHealthChecks("/readyz", Probe(GatewayHealthChecks.ReadyTag, "ready\n"));
+        app.Use(static (context, next) => context.Request.Path == StatusPath ? Status(context).ExecuteAsync(context) : next(context));
+        app.Run(static context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        });
+        return app.Build();
+    }
+
+    private const string StatusPath = "/status";
+
+    private static IResult Status(HttpContext context) =>
+        context.Connection.RemoteIpAddress is { } client && !IPAddress.IsLoopback(client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client)
+            ? Results.Text("/status answers local clients only (use kubectl port-forward)\n", statusCode: StatusCodes.Status403Forbidden)
+            : context.RequestServices.GetRequiredService<GatewayRuntimeState>().LastCompilation is { } last
+                ? Results.Text(StatusJson.ToJson(last, Proxy(context.RequestServices)) + "\n", "application/json")
+                : Results.Text("waiting for the first config sync\n", statusCode: StatusCodes.Status503ServiceUnavailable);
 
     /// <summary>The proxy whose endpoint health /status shows; a controller has none (and must not build one to answer).</summary>
     private static GatewayProxy? Proxy(IServiceProvider services) =>

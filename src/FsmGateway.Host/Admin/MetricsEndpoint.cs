@@ -22,7 +22,8 @@ internal static class MetricsEndpoint
     /// <summary>The meter of the process-wide instruments the SDK's instrumentation lacks (<c>process_start_time_seconds</c>).</summary>
     public const string HostMeterName = "FsmGateway.Host";
 
-    private const string MetricsOnlyItem = "fsm-gateway.metrics-only";
+    /// <summary>The connection item that marks a request as arrived on the metrics port.</summary>
+    public const string MetricsOnlyItem = "fsm-gateway.metrics-only";
 
     // Process-wide, as what it measures: one start time per process, however many hosts it runs.
     private static readonly Meter HostMeter = new(HostMeterName);
@@ -89,10 +90,13 @@ internal static class MetricsEndpoint
 
     public static void Map(WebApplication app)
     {
-        app.Use(static (context, next) =>
-            context.Features.Get<IConnectionItemsFeature>()?.Items.ContainsKey(MetricsOnlyItem) == true && context.Request.Path != Path
-                ? Results.NotFound().ExecuteAsync(context)
-                : next(context));
+        app.Use(OnlyMetricsOnTheMetricsPort);
         app.MapPrometheusScrapingEndpoint(Path);
     }
+
+    /// <summary>On the metrics port (its connections carry <see cref="MetricsOnlyItem"/>), 404 for all but <see cref="Path"/>.</summary>
+    public static Task OnlyMetricsOnTheMetricsPort(HttpContext context, RequestDelegate next) =>
+        context.Features.Get<IConnectionItemsFeature>()?.Items.ContainsKey(MetricsOnlyItem) == true && context.Request.Path != Path
+            ? Results.NotFound().ExecuteAsync(context)
+            : next(context);
 }

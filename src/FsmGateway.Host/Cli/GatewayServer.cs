@@ -4,9 +4,12 @@ using FsmGateway.Host.Admin;
 using FsmGateway.Host.Gateway;
 using FsmGateway.Transport;
 using FsmGateway.Transport.Hosting;
+#if !DATA_PLANE
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+#endif
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -49,7 +52,15 @@ internal static partial class GatewayServer
             return ExitCodes.BadInput;
         }
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        // The admin endpoints and /metrics are served by a small HTTP/1.1 server of our own on the generic host, not by
+        // Kestrel on the web host: linking ASP.NET Core's server and web hosting cost the Native AOT data plane ~9 MiB
+        // of its idle RSS (benchmarks/README.md, "Idle RSS, round five"). The controller keeps the web host: its config
+        // stream is a gRPC service on Kestrel.
+#if DATA_PLANE
+        var builder = CreateGenericBuilder();
+#else
+        IHostApplicationBuilder builder = configStream is null ? CreateGenericBuilder() : WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+#endif
         builder.Logging.ClearProviders();
         if (settings.LogFormat == LogFormat.Json)
         {
@@ -79,19 +90,6 @@ internal static partial class GatewayServer
         // The generic host logs a failed start or a crashed background service with the whole stack trace at Error.
         // Both are reported here instead (type and message, the option or port named); the trace is for --log-level Debug.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", settings.LogLevel <= LogLevel.Debug ? settings.LogLevel : LogLevel.None);
-        ListenOptions? adminListen = null, metricsListen = null;
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(adminAddress, settings.AdminPort, listen => adminListen = listen);
-            if (settings.MetricsPort is { } metricsPort)
-            {
-                kestrel.Listen(metricsAddress!, metricsPort, listen =>
-                {
-                    metricsListen = listen;
-                    MetricsEndpoint.MetricsOnly(listen);
-                });
-            }
-        });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(5));
         builder.Services.Configure<GatewayControllerOptions>(o => o.ControllerName = settings.ControllerName);
         var gateway = builder.Services.AddFsmGateway(o => configureGateway(o))
@@ -107,27 +105,30 @@ internal static partial class GatewayServer
             .AddStatusSink<LogStatusSink>()
             .AddStatusSink<StartupMemoryRelease>();
         configureSources(gateway);
-        configStream?.ConfigureServices(builder);
         if (settings.Metrics)
         {
             MetricsEndpoint.AddMetrics(builder.Services);
         }
 
-        await using var app = builder.Build();
-        if (settings.Metrics)
-        {
-            MetricsEndpoint.Map(app);
-        }
-
-        AdminEndpoints.Map(app);
-        configStream?.Map(app);
+        var adminEndpoint = new IPEndPoint(adminAddress, settings.AdminPort);
+        var metricsEndpoint = settings.MetricsPort is { } port ? new IPEndPoint(metricsAddress!, port) : null;
+#if DATA_PLANE
+        await using var served = ServeAdmin(builder, settings.Metrics, adminEndpoint, metricsEndpoint);
+#else
+        await using var served = configStream is null
+            ? ServeAdmin((HostApplicationBuilder)builder, settings.Metrics, adminEndpoint, metricsEndpoint)
+            : ServeAdminOnKestrel((WebApplicationBuilder)builder, settings.Metrics, adminEndpoint, metricsEndpoint, configStream);
+#endif
+        var app = served.Host;
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(builder.Environment.ApplicationName);
         try
         {
+            served.Bind();
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)}{configStream?.Describe() ?? string.Empty})");
+            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)}{served.Describe()})");
             return ExitCodes.PortUnavailable;
         }
         catch (OptionsValidationException e)
@@ -149,17 +150,16 @@ internal static partial class GatewayServer
         // asked for, by an exception or by a cancellation that was not shutdown's, is what stopped the host.
         var backgroundServices = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
         BackgroundService? endedFirst = null;
-        using var stopping = app.Lifetime.ApplicationStopping.Register(() =>
+        using var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
             endedFirst = backgroundServices.FirstOrDefault(static s => s.ExecuteTask is { IsFaulted: true } or { IsCanceled: true }));
 
-        // Kestrel writes the bound port (for port 0) back into the listen options.
-        LogAdminEndpoints(app.Logger, $"http://{adminListen!.IPEndPoint}");
-        if (metricsListen is not null)
+        // The bound ports (port 0 is a free one).
+        served.Started();
+        LogAdminEndpoints(logger, $"http://{served.AdminEndpoint}");
+        if (served.MetricsEndpoint is { } metrics)
         {
-            LogMetricsEndpoint(app.Logger, $"http://{metricsListen.IPEndPoint}{MetricsEndpoint.Path}");
+            LogMetricsEndpoint(logger, $"http://{metrics}{MetricsEndpoint.Path}");
         }
-
-        configStream?.Started(app);
 
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
         if (app.Services.GetRequiredService<GatewayRuntimeState>().StartupFailure is not null)
@@ -182,6 +182,108 @@ internal static partial class GatewayServer
         }
 
         return ExitCodes.Ok;
+    }
+
+    private static HostApplicationBuilder CreateGenericBuilder() => Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
+    {
+        ContentRootPath = AppContext.BaseDirectory,
+
+        // The web host's default, so the host's own log lines keep their category.
+        ApplicationName = typeof(GatewayServer).Assembly.GetName().Name,
+    });
+
+    /// <summary>The admin endpoints (and <c>/metrics</c>) on <see cref="AdminHttpServer"/>, bound before the gateway starts.</summary>
+    private static AdminServing ServeAdmin(HostApplicationBuilder builder, bool metrics, IPEndPoint admin, IPEndPoint? metricsOnly)
+    {
+        var host = builder.Build();
+        var services = host.Services;
+        var pipeline = AdminEndpoints.CreatePipeline(services, metrics);
+        var server = new AdminHttpServer(
+            features => pipeline(new DefaultHttpContext(features) { RequestServices = services }),
+            new AdminHttpServerLimits(),
+            services.GetService<TimeProvider>() ?? TimeProvider.System,
+            services.GetRequiredService<ILogger<AdminHttpServer>>());
+        var serving = new AdminServing(host, server);
+        serving.Bind = () =>
+        {
+            serving.AdminEndpoint = server.Listen(admin);
+            if (metricsOnly is not null)
+            {
+                serving.MetricsEndpoint = server.Listen(metricsOnly, MetricsEndpoint.MetricsOnlyItem);
+            }
+        };
+        return serving;
+    }
+
+#if !DATA_PLANE
+    /// <summary>The admin endpoints on Kestrel, with the config stream's gRPC service (the controller).</summary>
+    private static AdminServing ServeAdminOnKestrel(WebApplicationBuilder builder, bool metrics, IPEndPoint admin, IPEndPoint? metricsOnly, ControlPlane.ConfigStreamHosting configStream)
+    {
+        ListenOptions? adminListen = null, metricsListen = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(admin, listen => adminListen = listen);
+            if (metricsOnly is not null)
+            {
+                kestrel.Listen(metricsOnly, listen =>
+                {
+                    metricsListen = listen;
+                    MetricsEndpoint.MetricsOnly(listen);
+                });
+            }
+        });
+        configStream.ConfigureServices(builder);
+        var app = builder.Build();
+        if (metrics)
+        {
+            MetricsEndpoint.Map(app);
+        }
+
+        AdminEndpoints.Map(app);
+        configStream.Map(app);
+        var serving = new AdminServing(app, null) { Describe = configStream.Describe };
+        serving.Started = () =>
+        {
+            // Kestrel binds in StartAsync and writes the bound port (for port 0) back into the listen options.
+            serving.AdminEndpoint = adminListen!.IPEndPoint;
+            serving.MetricsEndpoint = metricsListen?.IPEndPoint;
+            configStream.Started(app);
+        };
+        return serving;
+    }
+#endif
+
+    /// <summary>The host and what serves its admin endpoints: bound by <see cref="Bind"/> (ours) or the host's start (Kestrel).</summary>
+    private sealed class AdminServing(IHost host, AdminHttpServer? server) : IAsyncDisposable
+    {
+        public IHost Host { get; } = host;
+
+        public Action Bind { get; set; } = static () => { };
+
+        public Action Started { get; set; } = static () => { };
+
+        public Func<string> Describe { get; init; } = static () => string.Empty;
+
+        public IPEndPoint? AdminEndpoint { get; set; }
+
+        public IPEndPoint? MetricsEndpoint { get; set; }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (server is not null)
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (Host is IAsyncDisposable asyncHost)
+            {
+                await asyncHost.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                Host.Dispose();
+            }
+        }
     }
 
     [LoggerMessage(1, LogLevel.Information, "Admin endpoints on {Urls}")]
