@@ -208,6 +208,25 @@ public sealed class CaRotationTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Waits until the controller has applied nothing for 3 s: its provisioning passes are over.</summary>
+    private async Task ProvisioningQuietAsync()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var applies = -1;
+        while (true)
+        {
+            var now = _cluster.Server.Requests.Count(r => r.Verb == "patch");
+            if (now == applies)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the controller's provisioning never went quiet");
+            applies = now;
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+    }
+
     private string? StoredCa(string key) =>
         _cluster.Server.Get("v1", "Secret", "fsm-system", StreamAuthority.SecretName)?["data"]?[key]?.GetValue<string>() is { } base64
             ? Encoding.ASCII.GetString(Convert.FromBase64String(base64))
@@ -227,8 +246,11 @@ public sealed class CaRotationTests : IAsyncLifetime
         await controller.WaitUntilReadyAsync();
         await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() == caPem), "the ConfigMap holds the CA", TimeSpan.FromSeconds(60));
 
+        // Until the start-up's passes are over any pass would write it back; after them only the ConfigMap's own change starts one.
+        await ProvisioningQuietAsync();
         Assert.True(_cluster.Server.Delete("v1", "ConfigMap", Namespace, DataPlaneManifests.AuthorityConfigMapName));
         await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() == caPem), "the deleted ConfigMap is written back", TimeSpan.FromSeconds(30));
+        await ProvisioningQuietAsync();
 
         var configMap = _cluster.Server.Get("v1", "ConfigMap", Namespace, DataPlaneManifests.AuthorityConfigMapName)!;
         configMap["data"]![DataPlaneManifests.AuthorityKey] = "-----BEGIN CERTIFICATE-----\nedited by hand\n-----END CERTIFICATE-----\n";
