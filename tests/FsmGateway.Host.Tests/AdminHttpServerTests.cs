@@ -145,17 +145,8 @@ public sealed class AdminHttpServerTests
     [Fact]
     public async Task AdminPipeline_MetricsPortAnswers404ButForMetrics_AdminPortServesProbesAndMetrics()
     {
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddHealthChecks();
-        MetricsEndpoint.AddMetrics(services);
-        await using var provider = services.BuildServiceProvider();
-        var pipeline = AdminEndpoints.CreatePipeline(provider, metrics: true);
-        await using var server = new AdminHttpServer(
-            features => pipeline(new DefaultHttpContext(features) { RequestServices = provider }),
-            new AdminHttpServerLimits(),
-            TimeProvider.System,
-            NullLogger.Instance);
+        await using var provider = AdminServices();
+        await using var server = AdminPipelineServer(provider);
         var admin = server.Listen(new IPEndPoint(IPAddress.Loopback, 0)).Port;
         var metricsOnly = server.Listen(new IPEndPoint(IPAddress.Loopback, 0), MetricsEndpoint.MetricsOnlyItem).Port;
 
@@ -170,6 +161,40 @@ public sealed class AdminHttpServerTests
         Assert.EndsWith("\r\n\r\nready\n", await ExchangeAsync(admin, "GET /readyz HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", await ExchangeAsync(admin, "GET /metrics HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
         Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await ExchangeAsync(admin, "GET /nothing HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/metrics/x")]
+    [InlineData("/healthz/x")]
+    [InlineData("/status/x")]
+    public async Task AdminPipeline_PathUnderAnEndpoint_IsAnswered404_AsKestrelsRoutingDid(string path)
+    {
+        await using var provider = AdminServices();
+        await using var server = AdminPipelineServer(provider);
+        var admin = server.Listen(new IPEndPoint(IPAddress.Loopback, 0)).Port;
+
+        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await ExchangeAsync(admin, $"GET {path} HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+    }
+
+    /// <summary>What the host gives the admin pipeline: logging, health checks, metrics.</summary>
+    private static ServiceProvider AdminServices()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddHealthChecks();
+        MetricsEndpoint.AddMetrics(services);
+        return services.BuildServiceProvider();
+    }
+
+    /// <summary>The admin server with the host's pipeline (probes, /status, /metrics) behind it, listening nowhere yet.</summary>
+    private static AdminHttpServer AdminPipelineServer(ServiceProvider provider)
+    {
+        var pipeline = AdminEndpoints.CreatePipeline(provider, metrics: true);
+        return new AdminHttpServer(
+            features => pipeline(new DefaultHttpContext(features) { RequestServices = provider }),
+            new AdminHttpServerLimits(),
+            TimeProvider.System,
+            NullLogger.Instance);
     }
 
     private static Served Start(RequestDelegate handler, AdminHttpServerLimits? limits = null)

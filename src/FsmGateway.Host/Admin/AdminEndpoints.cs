@@ -40,6 +40,10 @@ internal static class AdminEndpoints
     public static RequestDelegate CreatePipeline(IServiceProvider services, bool metrics)
     {
         var app = new ApplicationBuilder(services);
+
+        // The health checks' and the exporter's middleware answer every path under theirs (/metrics/x, /healthz/x);
+        // routed, as on Kestrel, only the paths themselves are endpoints.
+        app.Use((context, next) => IsEndpoint(context.Request.Path, metrics) ? next(context) : NotFound(context));
         if (metrics)
         {
             app.Use(MetricsEndpoint.OnlyMetricsOnTheMetricsPort);
@@ -49,12 +53,17 @@ internal static class AdminEndpoints
         app.UseHealthChecks("/healthz", Probe(GatewayHealthChecks.LiveTag, "ok\n"));
         app.UseHealthChecks("/readyz", Probe(GatewayHealthChecks.ReadyTag, "ready\n"));
         app.Use(static (context, next) => context.Request.Path == StatusPath ? Status(context).ExecuteAsync(context) : next(context));
-        app.Run(static context =>
-        {
-            context.Response.StatusCode = StatusCodes.Status404NotFound;
-            return Task.CompletedTask;
-        });
+        app.Run(NotFound);
         return app.Build();
+    }
+
+    private static bool IsEndpoint(PathString path, bool metrics) =>
+        path == "/healthz" || path == "/readyz" || path == StatusPath || (metrics && path == MetricsEndpoint.Path);
+
+    private static Task NotFound(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status404NotFound;
+        return Task.CompletedTask;
     }
 
     private const string StatusPath = "/status";
