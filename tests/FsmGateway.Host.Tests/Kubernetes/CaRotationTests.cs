@@ -43,10 +43,8 @@ public sealed class CaRotationTests : IAsyncLifetime
 
         // A CA of 90 s, created just now: at half its lifetime (~40 s from now) it is due for rotation.
         using var old = ApplyCa(TimeSpan.FromSeconds(90));
-        var caFile = Path.Combine(_cluster.Directory.FullName, "ca.crt");
-        using var kubelet = new CancellationTokenSource();
-        var mounting = MountBundleAsync(caFile, kubelet.Token);
-        await Net.EventuallyAsync(() => Task.FromResult(File.Exists(caFile)), "the CA file is mounted", TimeSpan.FromSeconds(30));
+        await using var bundle = await MountBundleAsync();
+        var caFile = bundle.Path;
 
         var stream = Net.FreePort();
         var controller = StartController(stream);
@@ -98,8 +96,6 @@ public sealed class CaRotationTests : IAsyncLifetime
         finally
         {
             await controller.DisposeAsync();
-            await kubelet.CancelAsync();
-            await mounting;
         }
     }
 
@@ -150,10 +146,8 @@ public sealed class CaRotationTests : IAsyncLifetime
         await using var echo = new EchoServer();
         _cluster.ApplyEndpoints(echo.Port);
         using var ca = ApplyCa(TimeSpan.FromDays(90));
-        var caFile = Path.Combine(_cluster.Directory.FullName, "ca.crt");
-        using var kubelet = new CancellationTokenSource();
-        var mounting = MountBundleAsync(caFile, kubelet.Token);
-        await Net.EventuallyAsync(() => Task.FromResult(File.Exists(caFile)), "the CA file is mounted", TimeSpan.FromSeconds(30));
+        await using var bundle = await MountBundleAsync();
+        var caFile = bundle.Path;
 
         var stream = Net.FreePort();
         var controller = StartController(stream);
@@ -203,8 +197,6 @@ public sealed class CaRotationTests : IAsyncLifetime
         finally
         {
             await controller.DisposeAsync();
-            await kubelet.CancelAsync();
-            await mounting;
         }
     }
 
@@ -276,8 +268,26 @@ public sealed class CaRotationTests : IAsyncLifetime
         }
     }
 
-    /// <summary>The kubelet's part: the Secret's bundle (data.ca.crt, what the provisioner writes to each ConfigMap) in the file, replaced whenever it changes.</summary>
-    private async Task MountBundleAsync(string path, CancellationToken cancellationToken)
+    /// <summary>The kubelet's part, until disposed: <see cref="KeepMountedAsync"/> into ca.crt, once the file is there.</summary>
+    private async Task<MountedBundle> MountBundleAsync()
+    {
+        var path = Path.Combine(_cluster.Directory.FullName, "ca.crt");
+        var kubelet = new CancellationTokenSource();
+        var bundle = new MountedBundle(path, kubelet, KeepMountedAsync(path, kubelet.Token));
+        try
+        {
+            await Net.EventuallyAsync(() => Task.FromResult(File.Exists(path)), "the CA file is mounted", TimeSpan.FromSeconds(30));
+            return bundle;
+        }
+        catch
+        {
+            await bundle.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The Secret's bundle (data.ca.crt, what the provisioner writes to each ConfigMap) in the file, replaced whenever it changes.</summary>
+    private async Task KeepMountedAsync(string path, CancellationToken cancellationToken)
     {
         string? mounted = null;
         while (!cancellationToken.IsCancellationRequested)
@@ -300,6 +310,19 @@ public sealed class CaRotationTests : IAsyncLifetime
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>The mounted CA file at <see cref="Path"/>, kept up to date until disposed.</summary>
+    private sealed class MountedBundle(string path, CancellationTokenSource kubelet, Task mounting) : IAsyncDisposable
+    {
+        public string Path => path;
+
+        public async ValueTask DisposeAsync()
+        {
+            await kubelet.CancelAsync();
+            await mounting;
+            kubelet.Dispose();
         }
     }
 
