@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using FsmGateway.Host.Admin;
+using FsmGateway.Host.Tests.Support;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,7 +19,7 @@ public sealed class AdminHttpServerTests
     {
         await using var server = Start(static context => context.Response.WriteAsync($"hello {context.Request.Path} {context.Request.QueryString}"));
 
-        var answer = await ExchangeAsync(server.Port, "GET /a/b?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, "GET /a/b?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer, StringComparison.Ordinal);
         Assert.Contains("\r\nContent-Length: 15\r\n", answer, StringComparison.Ordinal);
@@ -32,7 +32,7 @@ public sealed class AdminHttpServerTests
     {
         await using var server = Start(static context => context.Response.WriteAsync("twelve bytes"));
 
-        var answer = await ExchangeAsync(server.Port, "HEAD / HTTP/1.1\r\n\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, "HEAD / HTTP/1.1\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer, StringComparison.Ordinal);
         Assert.Contains("\r\nContent-Length: 12\r\n", answer, StringComparison.Ordinal);
@@ -57,7 +57,7 @@ public sealed class AdminHttpServerTests
             return Task.CompletedTask;
         });
 
-        var answer = await ExchangeAsync(server.Port, request);
+        var answer = await Net.HttpExchangeAsync(server.Port, request);
 
         Assert.StartsWith("HTTP/1.1 400 Bad Request\r\n", answer, StringComparison.Ordinal);
         Assert.Equal(0, handled);
@@ -68,7 +68,7 @@ public sealed class AdminHttpServerTests
     {
         await using var server = Start(static _ => Task.CompletedTask);
 
-        var answer = await ExchangeAsync(server.Port, "GET / HTTP/2.0\r\n\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, "GET / HTTP/2.0\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 505 ", answer, StringComparison.Ordinal);
     }
@@ -81,7 +81,7 @@ public sealed class AdminHttpServerTests
     {
         await using var server = Start(static _ => Task.CompletedTask);
 
-        var answer = await ExchangeAsync(server.Port, $"{method} /healthz HTTP/1.1\r\n\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, $"{method} /healthz HTTP/1.1\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 405 Method Not Allowed\r\n", answer, StringComparison.Ordinal);
         Assert.Contains("\r\nAllow: GET, HEAD\r\n", answer, StringComparison.Ordinal);
@@ -94,7 +94,7 @@ public sealed class AdminHttpServerTests
 
         // More than the limit, all sent before the server answers: the server must not reset the connection (which
         // could discard its answer) by closing with the rest unread.
-        var answer = await ExchangeAsync(server.Port, $"GET / HTTP/1.1\r\nX-Big: {new string('a', 4000)}\r\n\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, $"GET / HTTP/1.1\r\nX-Big: {new string('a', 4000)}\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n", answer, StringComparison.Ordinal);
     }
@@ -112,7 +112,7 @@ public sealed class AdminHttpServerTests
             new AdminHttpServerLimits { RequestTimeout = TimeSpan.FromMilliseconds(300) });
 
         // Half a request, then nothing: the server gives up after its timeout (read until it closes).
-        var answer = await ExchangeAsync(server.Port, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
 
         Assert.StartsWith("HTTP/1.1 408 Request Timeout\r\n", answer, StringComparison.Ordinal);
         Assert.Equal(0, handled);
@@ -127,7 +127,7 @@ public sealed class AdminHttpServerTests
             await quitter.ConnectAsync(IPAddress.Loopback, server.Port);
         }
 
-        var answer = await ExchangeAsync(server.Port, "GET / HTTP/1.1\r\n\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, "GET / HTTP/1.1\r\n\r\n");
 
         Assert.EndsWith("\r\n\r\nok", answer, StringComparison.Ordinal);
     }
@@ -137,7 +137,7 @@ public sealed class AdminHttpServerTests
     {
         await using var server = Start(static _ => throw new InvalidOperationException("boom"));
 
-        var answer = await ExchangeAsync(server.Port, "GET / HTTP/1.1\r\n\r\n");
+        var answer = await Net.HttpExchangeAsync(server.Port, "GET / HTTP/1.1\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 500 Internal Server Error\r\n", answer, StringComparison.Ordinal);
     }
@@ -150,17 +150,17 @@ public sealed class AdminHttpServerTests
         var admin = server.Listen(new IPEndPoint(IPAddress.Loopback, 0)).Port;
         var metricsOnly = server.Listen(new IPEndPoint(IPAddress.Loopback, 0), MetricsEndpoint.MetricsOnlyItem).Port;
 
-        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await ExchangeAsync(metricsOnly, "GET /healthz HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
-        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await ExchangeAsync(metricsOnly, "GET /status HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
-        var scraped = await ExchangeAsync(metricsOnly, "GET /metrics HTTP/1.1\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await Net.HttpExchangeAsync(metricsOnly, "GET /healthz HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await Net.HttpExchangeAsync(metricsOnly, "GET /status HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+        var scraped = await Net.HttpExchangeAsync(metricsOnly, "GET /metrics HTTP/1.1\r\n\r\n");
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", scraped, StringComparison.Ordinal);
         Assert.Contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n", scraped, StringComparison.Ordinal);
         Assert.Contains("\n# TYPE process_start_time_seconds gauge\n", scraped, StringComparison.Ordinal);
 
-        Assert.EndsWith("\r\n\r\nok\n", await ExchangeAsync(admin, "GET /healthz HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
-        Assert.EndsWith("\r\n\r\nready\n", await ExchangeAsync(admin, "GET /readyz HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
-        Assert.StartsWith("HTTP/1.1 200 OK\r\n", await ExchangeAsync(admin, "GET /metrics HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
-        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await ExchangeAsync(admin, "GET /nothing HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nok\n", await Net.HttpExchangeAsync(admin, "GET /healthz HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nready\n", await Net.HttpExchangeAsync(admin, "GET /readyz HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", await Net.HttpExchangeAsync(admin, "GET /metrics HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await Net.HttpExchangeAsync(admin, "GET /nothing HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -173,7 +173,7 @@ public sealed class AdminHttpServerTests
         await using var server = AdminPipelineServer(provider);
         var admin = server.Listen(new IPEndPoint(IPAddress.Loopback, 0)).Port;
 
-        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await ExchangeAsync(admin, $"GET {path} HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await Net.HttpExchangeAsync(admin, $"GET {path} HTTP/1.1\r\n\r\n"), StringComparison.Ordinal);
     }
 
     /// <summary>What the host gives the admin pipeline: logging, health checks, metrics.</summary>
@@ -205,24 +205,6 @@ public sealed class AdminHttpServerTests
             TimeProvider.System,
             NullLogger.Instance);
         return new Served(server, server.Listen(new IPEndPoint(IPAddress.Loopback, 0)).Port);
-    }
-
-    /// <summary>Sends <paramref name="request"/> and reads the answer until the server closes the connection.</summary>
-    private static async Task<string> ExchangeAsync(int port, string request)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
-        await client.SendAsync(Encoding.Latin1.GetBytes(request), SocketFlags.None, timeout.Token);
-        var answer = new MemoryStream();
-        var buffer = new byte[4096];
-        int read;
-        while ((read = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
-        {
-            answer.Write(buffer, 0, read);
-        }
-
-        return Encoding.Latin1.GetString(answer.ToArray());
     }
 
     private sealed record Served(AdminHttpServer Server, int Port) : IAsyncDisposable

@@ -37,7 +37,7 @@ public sealed class ConfigPipelineHealthTests
         }
 
         var app = builder.Build();
-        AdminEndpoints.Map(app);
+        app.Run(AdminEndpoints.CreatePipeline(app.Services, metrics: false));
         await app.StartAsync();
         return (app, new HttpClient { BaseAddress = new Uri(app.Urls.First()), Timeout = TimeSpan.FromSeconds(10) });
     }

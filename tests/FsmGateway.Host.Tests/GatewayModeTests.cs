@@ -78,7 +78,7 @@ public sealed class GatewayModeTests
             return new NoListeners();
         }));
         var app = builder.Build();
-        AdminEndpoints.Map(app);
+        app.Run(AdminEndpoints.CreatePipeline(app.Services, metrics: false));
         try
         {
             await app.StartAsync();

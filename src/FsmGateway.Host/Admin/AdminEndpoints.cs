@@ -6,7 +6,6 @@ using FsmGateway.Transport.Proxy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -20,29 +19,17 @@ namespace FsmGateway.Host.Admin;
 /// </summary>
 internal static class AdminEndpoints
 {
-    public static void Map(IEndpointRouteBuilder app)
-    {
-        // A failed probe answers 503 with the reason, for the operator who curls it and for the kubelet's event.
-        app.MapHealthChecks("/healthz", Probe(GatewayHealthChecks.LiveTag, "ok\n"));
-        app.MapHealthChecks("/readyz", Probe(GatewayHealthChecks.ReadyTag, "ready\n"));
-
-        // The whole routing table (every namespace's routes and backends) is for whoever is on the machine or pod
-        // (kubectl port-forward arrives from loopback), not for every client that can reach the probe port.
-        app.MapGet(StatusPath, static (HttpContext context) => Status(context));
-    }
-
     /// <summary>
-    /// The same endpoints as one middleware pipeline, for <see cref="AdminHttpServer"/> (no routing, no web host): the
-    /// health checks' middleware with the same options, <c>/status</c>, and with <paramref name="metrics"/> the
-    /// Prometheus exporter's middleware on <see cref="MetricsEndpoint.Path"/> (and the metrics port's filter); anything
-    /// else is 404.
+    /// The endpoints as one middleware pipeline, for <see cref="AdminHttpServer"/> in every mode (no routing, no web
+    /// host): the health checks' middleware, <c>/status</c>, and with <paramref name="metrics"/> the Prometheus
+    /// exporter's middleware on <see cref="MetricsEndpoint.Path"/> (and the metrics port's filter); anything else is 404.
     /// </summary>
     public static RequestDelegate CreatePipeline(IServiceProvider services, bool metrics)
     {
         var app = new ApplicationBuilder(services);
 
-        // The health checks' and the exporter's middleware answer every path under theirs (/metrics/x, /healthz/x);
-        // routed, as on Kestrel, only the paths themselves are endpoints.
+        // The health checks' and the exporter's middleware answer every path under theirs (/metrics/x, /healthz/x); only
+        // the paths themselves are endpoints (as they were when Kestrel's routing served them).
         app.Use((context, next) => IsEndpoint(context.Request.Path, metrics) ? next(context) : NotFound(context));
         if (metrics)
         {
@@ -50,8 +37,12 @@ internal static class AdminEndpoints
             app.UseOpenTelemetryPrometheusScrapingEndpoint(MetricsEndpoint.Path);
         }
 
+        // A failed probe answers 503 with the reason, for the operator who curls it and for the kubelet's event.
         app.UseHealthChecks("/healthz", Probe(GatewayHealthChecks.LiveTag, "ok\n"));
         app.UseHealthChecks("/readyz", Probe(GatewayHealthChecks.ReadyTag, "ready\n"));
+
+        // The whole routing table (every namespace's routes and backends) is for whoever is on the machine or pod
+        // (kubectl port-forward arrives from loopback), not for every client that can reach the probe port.
         app.Use(static (context, next) => context.Request.Path == StatusPath ? Status(context).ExecuteAsync(context) : next(context));
         app.Run(NotFound);
         return app.Build();

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace FsmGateway.Host.Admin;
 
 /// <summary>
-/// The data plane's admin and metrics ports without Kestrel: a small HTTP/1.1 server on a <see cref="Socket"/>, one
+/// The admin and metrics ports of every mode, without Kestrel: a small HTTP/1.1 server on a <see cref="Socket"/>, one
 /// request per connection (<c>Connection: close</c>), GET and HEAD only, the request head bounded in size
 /// (<see cref="AdminHttpServerLimits.MaxRequestHeadBytes"/>) and the whole exchange in time
 /// (<see cref="AdminHttpServerLimits.RequestTimeout"/>). Each request is handed to the handler as the ASP.NET Core

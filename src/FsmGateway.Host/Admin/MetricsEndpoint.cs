@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -78,20 +76,6 @@ internal static class MetricsEndpoint
         return name is null && !fixedTags
             ? null
             : new MetricStreamConfiguration { Name = name, CardinalityLimit = fixedTags ? FixedSeriesLimit : null };
-    }
-
-    /// <summary>Marks <paramref name="listen"/> as the metrics port: it answers <c>/metrics</c> and 404 to the rest.</summary>
-    public static void MetricsOnly(ListenOptions listen) =>
-        listen.Use(static next => connection =>
-        {
-            connection.Items[MetricsOnlyItem] = true;
-            return next(connection);
-        });
-
-    public static void Map(WebApplication app)
-    {
-        app.Use(OnlyMetricsOnTheMetricsPort);
-        app.MapPrometheusScrapingEndpoint(Path);
     }
 
     /// <summary>On the metrics port (its connections carry <see cref="MetricsOnlyItem"/>), 404 for all but <see cref="Path"/>.</summary>

@@ -6,8 +6,6 @@ using FsmGateway.Transport;
 using FsmGateway.Transport.Hosting;
 #if !DATA_PLANE
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 #endif
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -52,10 +50,10 @@ internal static partial class GatewayServer
             return ExitCodes.BadInput;
         }
 
-        // The admin endpoints and /metrics are served by a small HTTP/1.1 server of our own on the generic host, not by
-        // Kestrel on the web host: linking ASP.NET Core's server and web hosting cost the Native AOT data plane ~9 MiB
-        // of its idle RSS (benchmarks/README.md, "Idle RSS, round five"). The controller keeps the web host: its config
-        // stream is a gRPC service on Kestrel.
+        // The admin endpoints and /metrics are served by a small HTTP/1.1 server of our own (AdminHttpServer) in every
+        // mode, not by Kestrel: linking ASP.NET Core's server and web hosting cost the Native AOT data plane ~9 MiB of its
+        // idle RSS (benchmarks/README.md, "Idle RSS, round five"). The controller runs the web host and Kestrel for its
+        // config stream only (a gRPC service on its own port).
 #if DATA_PLANE
         var builder = CreateGenericBuilder();
 #else
@@ -113,22 +111,24 @@ internal static partial class GatewayServer
         var adminEndpoint = new IPEndPoint(adminAddress, settings.AdminPort);
         var metricsEndpoint = settings.MetricsPort is { } port ? new IPEndPoint(metricsAddress!, port) : null;
 #if DATA_PLANE
-        await using var served = ServeAdmin(builder, settings.Metrics, adminEndpoint, metricsEndpoint);
+        var app = builder.Build();
 #else
-        await using var served = configStream is null
-            ? ServeAdmin((HostApplicationBuilder)builder, settings.Metrics, adminEndpoint, metricsEndpoint)
-            : ServeAdminOnKestrel((WebApplicationBuilder)builder, settings.Metrics, adminEndpoint, metricsEndpoint, configStream);
+        var app = configStream is null ? ((HostApplicationBuilder)builder).Build() : BuildWithConfigStream((WebApplicationBuilder)builder, configStream);
 #endif
-        var app = served.Host;
+        await using var served = new Served(app, CreateAdminServer(app.Services, settings.Metrics));
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(builder.Environment.ApplicationName);
+        IPEndPoint adminBound;
+        IPEndPoint? metricsBound;
         try
         {
-            served.Bind();
+            // Bound before the gateway starts (port 0: a free port).
+            adminBound = served.Admin.Listen(adminEndpoint);
+            metricsBound = metricsEndpoint is null ? null : served.Admin.Listen(metricsEndpoint, MetricsEndpoint.MetricsOnlyItem);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)}{served.Describe()})");
+            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)}{configStream?.Describe()})");
             return ExitCodes.PortUnavailable;
         }
         catch (OptionsValidationException e)
@@ -153,12 +153,13 @@ internal static partial class GatewayServer
         using var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
             endedFirst = backgroundServices.FirstOrDefault(static s => s.ExecuteTask is { IsFaulted: true } or { IsCanceled: true }));
 
-        // The bound ports (port 0 is a free one).
-        served.Started();
-        LogAdminEndpoints(logger, $"http://{served.AdminEndpoint}");
-        if (served.MetricsEndpoint is { } metrics)
+#if !DATA_PLANE
+        configStream?.Started((WebApplication)app);
+#endif
+        LogAdminEndpoints(logger, $"http://{adminBound}");
+        if (metricsBound is not null)
         {
-            LogMetricsEndpoint(logger, $"http://{metrics}{MetricsEndpoint.Path}");
+            LogMetricsEndpoint(logger, $"http://{metricsBound}{MetricsEndpoint.Path}");
         }
 
         await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
@@ -192,89 +193,34 @@ internal static partial class GatewayServer
         ApplicationName = typeof(GatewayServer).Assembly.GetName().Name,
     });
 
-    /// <summary>The admin endpoints (and <c>/metrics</c>) on <see cref="AdminHttpServer"/>, bound before the gateway starts.</summary>
-    private static AdminServing ServeAdmin(HostApplicationBuilder builder, bool metrics, IPEndPoint admin, IPEndPoint? metricsOnly)
+    /// <summary>The admin endpoints (and with <paramref name="metrics"/> <c>/metrics</c>) of <paramref name="services"/>' host on <see cref="AdminHttpServer"/>, listening nowhere yet.</summary>
+    private static AdminHttpServer CreateAdminServer(IServiceProvider services, bool metrics)
     {
-        var host = builder.Build();
-        var services = host.Services;
         var pipeline = AdminEndpoints.CreatePipeline(services, metrics);
-        var server = new AdminHttpServer(
+        return new AdminHttpServer(
             features => pipeline(new DefaultHttpContext(features) { RequestServices = services }),
             new AdminHttpServerLimits(),
             services.GetService<TimeProvider>() ?? TimeProvider.System,
             services.GetRequiredService<ILogger<AdminHttpServer>>());
-        var serving = new AdminServing(host, server);
-        serving.Bind = () =>
-        {
-            serving.AdminEndpoint = server.Listen(admin);
-            if (metricsOnly is not null)
-            {
-                serving.MetricsEndpoint = server.Listen(metricsOnly, MetricsEndpoint.MetricsOnlyItem);
-            }
-        };
-        return serving;
     }
 
 #if !DATA_PLANE
-    /// <summary>The admin endpoints on Kestrel, with the config stream's gRPC service (the controller).</summary>
-    private static AdminServing ServeAdminOnKestrel(WebApplicationBuilder builder, bool metrics, IPEndPoint admin, IPEndPoint? metricsOnly, ControlPlane.ConfigStreamHosting configStream)
+    /// <summary>The controller's web host: Kestrel serves the config stream's gRPC service on the stream port, and nothing else.</summary>
+    private static WebApplication BuildWithConfigStream(WebApplicationBuilder builder, ControlPlane.ConfigStreamHosting configStream)
     {
-        ListenOptions? adminListen = null, metricsListen = null;
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(admin, listen => adminListen = listen);
-            if (metricsOnly is not null)
-            {
-                kestrel.Listen(metricsOnly, listen =>
-                {
-                    metricsListen = listen;
-                    MetricsEndpoint.MetricsOnly(listen);
-                });
-            }
-        });
         configStream.ConfigureServices(builder);
         var app = builder.Build();
-        if (metrics)
-        {
-            MetricsEndpoint.Map(app);
-        }
-
-        AdminEndpoints.Map(app);
         configStream.Map(app);
-        var serving = new AdminServing(app, null) { Describe = configStream.Describe };
-        serving.Started = () =>
-        {
-            // Kestrel binds in StartAsync and writes the bound port (for port 0) back into the listen options.
-            serving.AdminEndpoint = adminListen!.IPEndPoint;
-            serving.MetricsEndpoint = metricsListen?.IPEndPoint;
-            configStream.Started(app);
-        };
-        return serving;
+        return app;
     }
 #endif
 
-    /// <summary>The host and what serves its admin endpoints: bound by <see cref="Bind"/> (ours) or the host's start (Kestrel).</summary>
-    private sealed class AdminServing(IHost host, AdminHttpServer? server) : IAsyncDisposable
+    /// <summary>The host and the admin server in front of it: the server stops first, then the host.</summary>
+    private sealed record Served(IHost Host, AdminHttpServer Admin) : IAsyncDisposable
     {
-        public IHost Host { get; } = host;
-
-        public Action Bind { get; set; } = static () => { };
-
-        public Action Started { get; set; } = static () => { };
-
-        public Func<string> Describe { get; init; } = static () => string.Empty;
-
-        public IPEndPoint? AdminEndpoint { get; set; }
-
-        public IPEndPoint? MetricsEndpoint { get; set; }
-
         public async ValueTask DisposeAsync()
         {
-            if (server is not null)
-            {
-                await server.DisposeAsync().ConfigureAwait(false);
-            }
-
+            await Admin.DisposeAsync().ConfigureAwait(false);
             if (Host is IAsyncDisposable asyncHost)
             {
                 await asyncHost.DisposeAsync().ConfigureAwait(false);

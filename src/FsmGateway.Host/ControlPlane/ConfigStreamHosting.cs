@@ -127,12 +127,11 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
 
     public void Map(WebApplication app)
     {
-        // The stream port serves the stream and nothing else (not /status), and the other ports never the stream.
-        app.Use((context, next) =>
+        // Kestrel listens on the stream port only (the admin endpoints are on AdminHttpServer), which serves the stream
+        // and nothing else.
+        app.Use(static (context, next) =>
         {
-            var onStreamPort = _listen?.IPEndPoint is { } stream && context.Connection.LocalPort == stream.Port;
-            var isStream = context.Request.Path.StartsWithSegments(StreamPath, StringComparison.Ordinal);
-            if (onStreamPort != isStream)
+            if (!context.Request.Path.StartsWithSegments(StreamPath, StringComparison.Ordinal))
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return Task.CompletedTask;

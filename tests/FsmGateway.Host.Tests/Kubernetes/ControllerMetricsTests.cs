@@ -160,16 +160,7 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
     [Fact]
     public async Task Gateway_mode_counts_its_config_and_relists_and_has_no_controller_metrics()
     {
-        var port = Net.FreePort();
-        _server.ApplyYaml($$"""
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: Gateway
-            metadata: { name: edge, namespace: {{Namespace}} }
-            spec:
-              gatewayClassName: fsm
-              listeners: [{ name: tcp, port: {{port}}, protocol: TCP }]
-            """);
-        await using var gateway = GatewayProcess.Start("gateway", "--gateway", $"{Namespace}/edge", "--kubeconfig", _kubeconfig, "--admin-port", "0");
+        await using var gateway = StartEdgeGateway();
         await gateway.WaitUntilReadyAsync();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var metrics = new Uri(gateway.AdminUri!, "/metrics");
@@ -199,6 +190,71 @@ public sealed class ControllerMetricsTests : IAsyncLifetime
         Assert.Equal(0, exposition.Sum("fsmgateway_kubernetes_watch_restarts_total"));
         await MetricsTests.PromtoolAsync(exposition.Text);
         Assert.Equal(0, await gateway.TerminateAsync());
+    }
+
+    /// <summary>
+    /// The controller's admin and metrics ports answer as the data plane's, request for request (one admin server and
+    /// one pipeline in every mode): probes, HEAD, 404 under an endpoint's path, 405, the metrics port's 404.
+    /// </summary>
+    [Fact]
+    public async Task Controller_admin_and_metrics_ports_answer_as_the_data_planes()
+    {
+        await using var controller = GatewayProcess.Start(
+            "controller", "--stream-port", "0", "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--metrics-port", "0", "--leader-election-namespace", "fsm-system");
+        await using var gateway = StartEdgeGateway("--metrics-port", "0");
+        var controllerMetrics = (await controller.WaitForMetricsAsync()).Port;
+        var gatewayMetrics = (await gateway.WaitForMetricsAsync()).Port;
+        await controller.WaitUntilReadyAsync();
+        await gateway.WaitUntilReadyAsync();
+        var controllerAdmin = controller.AdminUri!.Port;
+        var gatewayAdmin = gateway.AdminUri!.Port;
+        await Net.EventuallyAsync(
+            async () => Status(await AnswerAsync(controllerAdmin, "GET /readyz")) == 200 && Status(await AnswerAsync(gatewayAdmin, "GET /readyz")) == 200,
+            $"both ready; output:\n{controller.Output}\n{gateway.Output}",
+            Promptly);
+
+        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await AnswerAsync(controllerAdmin, "GET /metrics/x"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 404 Not Found\r\n", await AnswerAsync(controllerAdmin, "GET /healthz/x"), StringComparison.Ordinal);
+        foreach (var request in new[] { "GET /healthz", "HEAD /healthz", "GET /readyz", "HEAD /readyz", "GET /healthz/x", "GET /readyz/x", "GET /metrics/x", "GET /status/x", "GET /nothing", "POST /healthz", "DELETE /status" })
+        {
+            Assert.Equal(await AnswerAsync(gatewayAdmin, request), await AnswerAsync(controllerAdmin, request));
+        }
+
+        foreach (var request in new[] { "GET /healthz", "GET /status", "GET /metrics/x", "POST /metrics" })
+        {
+            Assert.Equal(await AnswerAsync(gatewayMetrics, request), await AnswerAsync(controllerMetrics, request));
+        }
+
+        // The expositions and the compilations differ: the status line and the content type agree.
+        foreach (var (gatewayPort, controllerPort, request) in new[] { (gatewayAdmin, controllerAdmin, "GET /metrics"), (gatewayAdmin, controllerAdmin, "HEAD /metrics"), (gatewayAdmin, controllerAdmin, "GET /status"), (gatewayMetrics, controllerMetrics, "GET /metrics") })
+        {
+            Assert.Equal(StatusAndType(await AnswerAsync(gatewayPort, request)), StatusAndType(await AnswerAsync(controllerPort, request)));
+        }
+
+        Assert.Equal(0, await controller.TerminateAsync());
+        Assert.Equal(0, await gateway.TerminateAsync());
+
+        static async Task<string> AnswerAsync(int port, string request) =>
+            await Net.HttpExchangeAsync(port, $"{request} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+
+        static int Status(string answer) => int.Parse(answer.AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture);
+
+        static string StatusAndType(string answer) =>
+            string.Join("\n", answer.Split("\r\n").TakeWhile(static l => l.Length > 0).Where(static l => l.StartsWith("HTTP/", StringComparison.Ordinal) || l.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase)));
+    }
+
+    /// <summary>A data plane in <c>gateway</c> mode (reading the API server) for a Gateway <c>edge</c> of its own on a free port.</summary>
+    private GatewayProcess StartEdgeGateway(params string[] arguments)
+    {
+        _server.ApplyYaml($$"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: { name: edge, namespace: {{Namespace}} }
+            spec:
+              gatewayClassName: fsm
+              listeners: [{ name: tcp, port: {{Net.FreePort()}}, protocol: TCP }]
+            """);
+        return GatewayProcess.Start(["gateway", "--gateway", $"{Namespace}/edge", "--kubeconfig", _kubeconfig, "--admin-port", "0", .. arguments]);
     }
 
     /// <summary>Scrapes until two scrapes 3 s apart agree on the controller's counters (nothing is still being written).</summary>

@@ -63,6 +63,24 @@ internal static class Net
         }
     }
 
+    /// <summary>Sends the raw HTTP <paramref name="request"/> to 127.0.0.1 and reads the answer until the server closes the connection.</summary>
+    public static async Task<string> HttpExchangeAsync(int port, string request)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
+        await client.SendAsync(Encoding.Latin1.GetBytes(request), SocketFlags.None, timeout.Token);
+        var answer = new MemoryStream();
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+        {
+            answer.Write(buffer, 0, read);
+        }
+
+        return Encoding.Latin1.GetString(answer.ToArray());
+    }
+
     public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
