@@ -156,11 +156,7 @@ public sealed class CaSecretRepairTests : IAsyncLifetime
         var requests = _server.Requests.Skip(mark).ToList();
         Assert.Single(requests, r => r is { Verb: "create", Resource: "secrets", StatusCode: 201 });
         Assert.DoesNotContain(requests, r => r is { Verb: "update", Resource: "secrets" });
-        Assert.Equal(original, Stored().Signing.Thumbprint);
-        Assert.Equal(original, a.State!.Signing.Thumbprint);
-        Assert.Equal(original, b.State!.Signing.Thumbprint);
-        await a.StopAsync(default);
-        await b.StopAsync(default);
+        await AssertBothHoldAsync(original, a, b);
     }
 
     /// <summary>
@@ -184,11 +180,7 @@ public sealed class CaSecretRepairTests : IAsyncLifetime
         await b.RefreshAsync(default); // the new leader repairs
         await a.RefreshAsync(default);
 
-        Assert.Equal(original, Stored().Signing.Thumbprint);
-        Assert.Equal(original, a.State!.Signing.Thumbprint);
-        Assert.Equal(original, b.State!.Signing.Thumbprint);
-        await a.StopAsync(default);
-        await b.StopAsync(default);
+        await AssertBothHoldAsync(original, a, b);
     }
 
     /// <summary>
@@ -251,6 +243,16 @@ public sealed class CaSecretRepairTests : IAsyncLifetime
 
         // Recreated with the CA in hand (the leader's repair): followed.
         Assert.Equal(CaSecretAction.Follow, CaSecretRepair.Decide(heldState, "uid-1", CaSecretRead.Of(CaState.Of(held), "uid-2", 1), leading: false));
+    }
+
+    /// <summary>The stored Secret, <paramref name="a"/> and <paramref name="b"/> all hold the CA <paramref name="original"/>; then both stop.</summary>
+    private async Task AssertBothHoldAsync(string original, StreamAuthority a, StreamAuthority b)
+    {
+        Assert.Equal(original, Stored().Signing.Thumbprint);
+        Assert.Equal(original, a.State!.Signing.Thumbprint);
+        Assert.Equal(original, b.State!.Signing.Thumbprint);
+        await a.StopAsync(default);
+        await b.StopAsync(default);
     }
 
     private CaState Stored()
