@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text;
 using System.Security.Cryptography.X509Certificates;
 using FsmGateway.Host.Tests.Support;
@@ -38,65 +39,40 @@ public sealed class CaRotationTests : IAsyncLifetime
     [Fact]
     public async Task A_rotation_keeps_the_data_planes_stream_and_connections_and_a_data_plane_started_after_it_connects()
     {
-        await using var echo = new EchoServer();
-        _cluster.ApplyEndpoints(echo.Port);
-
         // A CA of 90 s, created just now: at half its lifetime (~40 s from now) it is due for rotation.
-        using var old = ApplyCa(TimeSpan.FromSeconds(90));
-        await using var bundle = await MountBundleAsync();
-        var caFile = bundle.Path;
+        await using var scene = await StartSceneAsync(TimeSpan.FromSeconds(90));
+        Assert.Equal(0, scene.Controller.CountLines("Config stream CA rotation"));
 
-        var stream = Net.FreePort();
-        var controller = StartController(stream);
-        try
-        {
-            await controller.WaitUntilReadyAsync();
-            await using var dataPlane = StartDataPlane(stream, caFile, "dp-before");
-            await dataPlane.WaitUntilReadyAsync();
-            Assert.Equal(0, controller.CountLines("Config stream CA rotation"));
-            using var held = await Net.ConnectAsync(_cluster.Foo);
-            Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
+        // The three stages, in order, by the controller's log.
+        var created = await scene.Controller.WaitForLineAsync("Config stream CA rotation .*stage Publishing", TimeSpan.FromSeconds(90));
+        Assert.Contains("created CA", created, StringComparison.Ordinal);
+        await scene.Controller.WaitForLineAsync("Config stream CA rotation .*issues the serving certificates from now on.*stage Retiring", TimeSpan.FromSeconds(60));
+        Assert.Equal("during", await Net.RoundTripAsync(scene.Held, "during"));
 
-            // The three stages, in order, by the controller's log.
-            var created = await controller.WaitForLineAsync("Config stream CA rotation .*stage Publishing", TimeSpan.FromSeconds(90));
-            Assert.Contains("created CA", created, StringComparison.Ordinal);
-            await controller.WaitForLineAsync("Config stream CA rotation .*issues the serving certificates from now on.*stage Retiring", TimeSpan.FromSeconds(60));
-            Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
+        // The controller restarts mid-rotation: it continues from the Secret (no new CA), and the data plane connects
+        // again, trusting the bundle of old and new it re-read from its CA file, and keeps its connection.
+        await scene.RestartControllerAsync();
+        Assert.Equal(0, scene.DataPlane.CountLines("refused the controller"));
+        var issued = await scene.Controller.WaitForLineAsync("serving certificate issued for");
+        Assert.DoesNotContain(scene.Ca.Subject, issued, StringComparison.Ordinal);
+        await scene.Controller.WaitForLineAsync("Config stream CA rotation .*dropped the old CA.*stage Stable", TimeSpan.FromSeconds(90));
+        Assert.Equal(0, scene.Controller.CountLines("created CA"));
+        Assert.Equal("after", await Net.RoundTripAsync(scene.Held, "after"));
 
-            // The controller restarts mid-rotation: it continues from the Secret (no new CA), and the data plane connects
-            // again, trusting the bundle of old and new it re-read from its CA file, and keeps its connection.
-            await controller.DisposeAsync();
-            controller = StartController(stream);
-            await controller.WaitUntilReadyAsync();
-            await Net.EventuallyAsync(() => Task.FromResult(dataPlane.CountLines("Config stream: synced") >= 2), "the data plane resyncs from the restarted controller", TimeSpan.FromSeconds(60));
-            Assert.Equal(0, dataPlane.CountLines("refused the controller"));
-            var issued = await controller.WaitForLineAsync("serving certificate issued for");
-            Assert.DoesNotContain(old.Subject, issued, StringComparison.Ordinal);
-            await controller.WaitForLineAsync("Config stream CA rotation .*dropped the old CA.*stage Stable", TimeSpan.FromSeconds(90));
-            Assert.Equal(0, controller.CountLines("created CA"));
-            Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
+        // Config still flows to it.
+        await using var banner = await MoveBarToBannerAsync();
+        scene.Held.Dispose();
+        Assert.Equal(0, await scene.DataPlane.TerminateAsync());
 
-            // Config still flows to it.
-            await using var banner = new BannerServer("B");
-            _cluster.ApplyEndpoints(banner.Port);
-            await Net.EventuallyAsync(async () => await TryBannerAsync(_cluster.Bar) == "B", "the new endpoint reaches the data plane", TimeSpan.FromSeconds(60));
-            held.Dispose();
-            Assert.Equal(0, await dataPlane.TerminateAsync());
-
-            // The bundle holds the new CA alone now; a data plane started with it connects and serves.
-            await Net.EventuallyAsync(() => Task.FromResult(File.ReadAllText(caFile).Split("BEGIN CERTIFICATE").Length == 2), "the bundle holds one CA", TimeSpan.FromSeconds(30));
-            Assert.DoesNotContain(StreamCertificates.CertificatePem(old), File.ReadAllText(caFile), StringComparison.Ordinal);
-            await using var after = StartDataPlane(stream, caFile, "dp-after");
-            await after.WaitUntilReadyAsync();
-            Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Foo));
-            Assert.Equal(0, after.CountLines("warn:.*Config stream"));
-            Assert.Equal(0, await after.TerminateAsync());
-            Assert.Equal(0, await controller.TerminateAsync());
-        }
-        finally
-        {
-            await controller.DisposeAsync();
-        }
+        // The bundle holds the new CA alone now; a data plane started with it connects and serves.
+        await Net.EventuallyAsync(() => Task.FromResult(File.ReadAllText(scene.CaFile).Split("BEGIN CERTIFICATE").Length == 2), "the bundle holds one CA", TimeSpan.FromSeconds(30));
+        Assert.DoesNotContain(StreamCertificates.CertificatePem(scene.Ca), File.ReadAllText(scene.CaFile), StringComparison.Ordinal);
+        await using var after = scene.StartDataPlane("dp-after");
+        await after.WaitUntilReadyAsync();
+        Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Foo));
+        Assert.Equal(0, after.CountLines("warn:.*Config stream"));
+        Assert.Equal(0, await after.TerminateAsync());
+        Assert.Equal(0, await scene.Controller.TerminateAsync());
     }
 
     /// <summary>
@@ -109,9 +85,7 @@ public sealed class CaRotationTests : IAsyncLifetime
     {
         // A CA of 30 s, created just now: due at half its lifetime (~14 s from now).
         using var old = ApplyCa(TimeSpan.FromSeconds(30));
-        var stream = Net.FreePort();
-        await using var controller = StartController(stream, "--image", "example.com/fsm-gateway:test");
-        await controller.WaitUntilReadyAsync();
+        await using var controller = await StartProvisioningControllerAsync();
         await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() is { } b && b.Contains(StreamCertificates.CertificatePem(old), StringComparison.Ordinal)), "the ConfigMap holds the CA", TimeSpan.FromSeconds(60));
 
         string? atSwitch = null;
@@ -143,61 +117,37 @@ public sealed class CaRotationTests : IAsyncLifetime
     [Fact]
     public async Task A_deleted_ca_secret_comes_back_with_the_same_ca_while_the_data_planes_stream_and_connection_survive()
     {
-        await using var echo = new EchoServer();
-        _cluster.ApplyEndpoints(echo.Port);
-        using var ca = ApplyCa(TimeSpan.FromDays(90));
-        await using var bundle = await MountBundleAsync();
-        var caFile = bundle.Path;
+        await using var scene = await StartSceneAsync(TimeSpan.FromDays(90));
+        var caPem = StreamCertificates.CertificatePem(scene.Ca);
+        Assert.Equal(caPem, StoredCa("tls.crt"));
 
-        var stream = Net.FreePort();
-        var controller = StartController(stream);
-        try
-        {
-            await controller.WaitUntilReadyAsync();
-            await using var dataPlane = StartDataPlane(stream, caFile, "dp-before");
-            await dataPlane.WaitUntilReadyAsync();
-            using var held = await Net.ConnectAsync(_cluster.Foo);
-            Assert.Equal("before", await Net.RoundTripAsync(held, "before"));
-            var caPem = StreamCertificates.CertificatePem(ca);
-            Assert.Equal(caPem, StoredCa("tls.crt"));
+        Assert.True(_cluster.Server.Delete("v1", "Secret", "fsm-system", StreamAuthority.SecretName));
+        await Net.EventuallyAsync(() => Task.FromResult(StoredCa("tls.crt") is not null), "the CA Secret is written back", TimeSpan.FromSeconds(30));
+        Assert.Equal(caPem, StoredCa("tls.crt"));
+        Assert.Equal(caPem, StoredCa(CaRotation.BundleKey));
+        var repaired = await scene.Controller.WaitForLineAsync("was deleted; wrote back the CA");
+        Assert.Contains(scene.Ca.Subject, repaired, StringComparison.Ordinal);
 
-            Assert.True(_cluster.Server.Delete("v1", "Secret", "fsm-system", StreamAuthority.SecretName));
-            await Net.EventuallyAsync(() => Task.FromResult(StoredCa("tls.crt") is not null), "the CA Secret is written back", TimeSpan.FromSeconds(30));
-            Assert.Equal(caPem, StoredCa("tls.crt"));
-            Assert.Equal(caPem, StoredCa(CaRotation.BundleKey));
-            var repaired = await controller.WaitForLineAsync("was deleted; wrote back the CA");
-            Assert.Contains(ca.Subject, repaired, StringComparison.Ordinal);
+        // The stream was not touched: config still flows on it, with no second sync, and the connection is served.
+        Assert.Equal("during", await Net.RoundTripAsync(scene.Held, "during"));
+        await using var banner = await MoveBarToBannerAsync();
+        Assert.Equal(1, scene.DataPlane.CountLines("Config stream: synced"));
 
-            // The stream was not touched: config still flows on it, with no second sync, and the connection is served.
-            Assert.Equal("during", await Net.RoundTripAsync(held, "during"));
-            await using var banner = new BannerServer("B");
-            _cluster.ApplyEndpoints(banner.Port);
-            await Net.EventuallyAsync(async () => await TryBannerAsync(_cluster.Bar) == "B", "the new endpoint reaches the data plane", TimeSpan.FromSeconds(60));
-            Assert.Equal(1, dataPlane.CountLines("Config stream: synced"));
+        // A controller started afterwards finds the same CA; the data plane reconnects, trusting it still.
+        await scene.RestartControllerAsync();
+        Assert.Equal(0, scene.Controller.CountLines("Config stream CA: created Secret"));
+        Assert.Equal("after", await Net.RoundTripAsync(scene.Held, "after"));
 
-            // A controller started afterwards finds the same CA; the data plane reconnects, trusting it still.
-            await controller.DisposeAsync();
-            controller = StartController(stream);
-            await controller.WaitUntilReadyAsync();
-            await Net.EventuallyAsync(() => Task.FromResult(dataPlane.CountLines("Config stream: synced") >= 2), "the data plane resyncs from the restarted controller", TimeSpan.FromSeconds(60));
-            Assert.Equal(0, controller.CountLines("Config stream CA: created Secret"));
-            Assert.Equal("after", await Net.RoundTripAsync(held, "after"));
-
-            // A data plane started afterwards connects and serves.
-            held.Dispose();
-            Assert.Equal(0, await dataPlane.TerminateAsync());
-            await using var after = StartDataPlane(stream, caFile, "dp-after");
-            await after.WaitUntilReadyAsync();
-            Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Foo));
-            Assert.Equal(0, after.CountLines("refused the controller"));
-            Assert.Equal(0, dataPlane.CountLines("refused the controller"));
-            Assert.Equal(0, await after.TerminateAsync());
-            Assert.Equal(0, await controller.TerminateAsync());
-        }
-        finally
-        {
-            await controller.DisposeAsync();
-        }
+        // A data plane started afterwards connects and serves.
+        scene.Held.Dispose();
+        Assert.Equal(0, await scene.DataPlane.TerminateAsync());
+        await using var after = scene.StartDataPlane("dp-after");
+        await after.WaitUntilReadyAsync();
+        Assert.Equal("B", await BannerServer.ReadBannerAsync(_cluster.Foo));
+        Assert.Equal(0, after.CountLines("refused the controller"));
+        Assert.Equal(0, scene.DataPlane.CountLines("refused the controller"));
+        Assert.Equal(0, await after.TerminateAsync());
+        Assert.Equal(0, await scene.Controller.TerminateAsync());
     }
 
     /// <summary>Waits until the controller has applied nothing for 3 s: its provisioning passes are over.</summary>
@@ -233,9 +183,7 @@ public sealed class CaRotationTests : IAsyncLifetime
     {
         using var ca = ApplyCa(TimeSpan.FromDays(90));
         var caPem = StreamCertificates.CertificatePem(ca);
-        var stream = Net.FreePort();
-        await using var controller = StartController(stream, "--image", "example.com/fsm-gateway:test");
-        await controller.WaitUntilReadyAsync();
+        await using var controller = await StartProvisioningControllerAsync();
         await Net.EventuallyAsync(() => Task.FromResult(ConfigMapBundle() == caPem), "the ConfigMap holds the CA", TimeSpan.FromSeconds(60));
 
         // Until the start-up's passes are over any pass would write it back; after them only the ConfigMap's own change starts one.
@@ -256,15 +204,32 @@ public sealed class CaRotationTests : IAsyncLifetime
     private string? ConfigMapBundle() =>
         _cluster.Server.Get("v1", "ConfigMap", Namespace, DataPlaneManifests.AuthorityConfigMapName)?["data"]?[DataPlaneManifests.AuthorityKey]?.GetValue<string>();
 
-    private static async Task<string?> TryBannerAsync(int port)
+    /// <summary>Points the Gateway's route at a new banner backend and waits until the data plane serves it on <c>bar</c>.</summary>
+    private async Task<BannerServer> MoveBarToBannerAsync()
     {
+        var banner = new BannerServer("B");
         try
         {
-            return await BannerServer.ReadBannerAsync(port);
+            _cluster.ApplyEndpoints(banner.Port);
+            await Net.EventuallyAsync(async () => await TryBannerAsync(_cluster.Bar) == "B", "the new endpoint reaches the data plane", TimeSpan.FromSeconds(60));
+            return banner;
         }
-        catch (OperationCanceledException)
+        catch
         {
-            return null; // still the echo server, which sends no banner
+            await banner.DisposeAsync();
+            throw;
+        }
+
+        static async Task<string?> TryBannerAsync(int port)
+        {
+            try
+            {
+                return await BannerServer.ReadBannerAsync(port);
+            }
+            catch (OperationCanceledException)
+            {
+                return null; // still the echo server, which sends no banner
+            }
         }
     }
 
@@ -342,6 +307,51 @@ public sealed class CaRotationTests : IAsyncLifetime
 
     private static string Base64(string text) => Convert.ToBase64String(Encoding.ASCII.GetBytes(text));
 
+    /// <summary>The controller with data planes to provision (<c>--image</c>), ready.</summary>
+    private async Task<GatewayProcess> StartProvisioningControllerAsync()
+    {
+        var controller = StartController(Net.FreePort(), "--image", "example.com/fsm-gateway:test");
+        try
+        {
+            await controller.WaitUntilReadyAsync();
+            return controller;
+        }
+        catch
+        {
+            await controller.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The stream tests' scene: an echo backend behind the Gateway, a CA of <paramref name="caLifetime"/> in the Secret
+    /// and its bundle mounted, the controller ready, and a data plane (<c>dp-before</c>) ready with one proxied
+    /// connection held (it has echoed "before").
+    /// </summary>
+    private async Task<Scene> StartSceneAsync(TimeSpan caLifetime)
+    {
+        var scene = new Scene(this, Net.FreePort());
+        try
+        {
+            scene.Echo = new EchoServer();
+            _cluster.ApplyEndpoints(scene.Echo.Port);
+            scene.Ca = ApplyCa(caLifetime);
+            scene.Bundle = await MountBundleAsync();
+            scene.Controller = StartController(scene.Stream);
+            await scene.Controller.WaitUntilReadyAsync();
+            scene.DataPlane = scene.StartDataPlane("dp-before");
+            await scene.DataPlane.WaitUntilReadyAsync();
+            scene.Held = await Net.ConnectAsync(_cluster.Foo);
+            Assert.Equal("before", await Net.RoundTripAsync(scene.Held, "before"));
+            return scene;
+        }
+        catch
+        {
+            await scene.DisposeAsync();
+            throw;
+        }
+    }
+
     private GatewayProcess StartController(int stream, params string[] more) => GatewayProcess.Start(
         new Dictionary<string, string?> { ["POD_NAME"] = "controller-0" },
         [
@@ -352,14 +362,69 @@ public sealed class CaRotationTests : IAsyncLifetime
             .. more,
         ]);
 
-    private GatewayProcess StartDataPlane(int stream, string caFile, string name)
+    /// <summary>What <see cref="StartSceneAsync"/> started, disposed in reverse.</summary>
+    private sealed class Scene(CaRotationTests test, int stream) : IAsyncDisposable
     {
-        var token = Path.Combine(_cluster.Directory.FullName, "token.jwt");
-        File.WriteAllText(token, "httpbin-token\n");
-        return GatewayProcess.Start(
-            new Dictionary<string, string?> { ["KUBECONFIG"] = null, ["POD_NAME"] = name },
-            "gateway", "--gateway", $"{Namespace}/{GatewayName}", "--admin-port", "0",
-            "--controller-address", $"https://127.0.0.1:{stream.ToString(CultureInfo.InvariantCulture)}",
-            "--controller-ca-file", caFile, "--controller-token-file", token);
+        public int Stream { get; } = stream;
+
+        public EchoServer? Echo { get; set; }
+
+        public X509Certificate2 Ca { get; set; } = null!;
+
+        public MountedBundle? Bundle { get; set; }
+
+        public string CaFile => Bundle!.Path;
+
+        public GatewayProcess Controller { get; set; } = null!;
+
+        public GatewayProcess DataPlane { get; set; } = null!;
+
+        public Socket Held { get; set; } = null!;
+
+        /// <summary>Stops the controller and starts another on the same stream port; waits until the data plane has synced from it.</summary>
+        public async Task RestartControllerAsync()
+        {
+            await Controller.DisposeAsync();
+            Controller = test.StartController(Stream);
+            await Controller.WaitUntilReadyAsync();
+            await Net.EventuallyAsync(() => Task.FromResult(DataPlane.CountLines("Config stream: synced") >= 2), "the data plane resyncs from the restarted controller", TimeSpan.FromSeconds(60));
+        }
+
+        /// <summary>A data plane named <paramref name="name"/> for the Gateway, trusting the mounted bundle.</summary>
+        public GatewayProcess StartDataPlane(string name)
+        {
+            var token = Path.Combine(test._cluster.Directory.FullName, "token.jwt");
+            File.WriteAllText(token, "httpbin-token\n");
+            return GatewayProcess.Start(
+                new Dictionary<string, string?> { ["KUBECONFIG"] = null, ["POD_NAME"] = name },
+                "gateway", "--gateway", $"{Namespace}/{GatewayName}", "--admin-port", "0",
+                "--controller-address", $"https://127.0.0.1:{Stream.ToString(CultureInfo.InvariantCulture)}",
+                "--controller-ca-file", CaFile, "--controller-token-file", token);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Held?.Dispose();
+            if (DataPlane is not null)
+            {
+                await DataPlane.DisposeAsync();
+            }
+
+            if (Controller is not null)
+            {
+                await Controller.DisposeAsync();
+            }
+
+            if (Bundle is not null)
+            {
+                await Bundle.DisposeAsync();
+            }
+
+            Ca?.Dispose();
+            if (Echo is not null)
+            {
+                await Echo.DisposeAsync();
+            }
+        }
     }
 }
