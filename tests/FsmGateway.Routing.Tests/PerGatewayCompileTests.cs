@@ -10,8 +10,9 @@ namespace FsmGateway.Routing.Tests;
 /// full compile over random steps on a cluster of several Gateways: routes attached to one Gateway or to several (so
 /// route status spans the Gateways recompiled together), to a listener by name or to a Gateway that does not exist or
 /// is not ours; Gateways created, deleted, given conflicting listeners or another class; Services, EndpointSlices and
-/// ReferenceGrants changed; data planes reporting other bind outcomes and provisioning finding other replicas and
-/// addresses for some Gateways; policies and filters of every kind (HealthCheckPolicy, BackendLBPolicy,
+/// ReferenceGrants changed (grants for TCPRoutes, HealthCheckPolicies or BackendLBPolicies from some namespace, to every
+/// Service or one, created and deleted under routes and policies that refer across namespaces); data planes reporting
+/// other bind outcomes and provisioning finding other replicas and addresses for some Gateways; policies and filters of every kind (HealthCheckPolicy, BackendLBPolicy,
 /// BackendTrafficPolicy, ClientTrafficPolicy, RouteRuleFilterPolicy, RateLimitPolicy, ListenerFilter, Filter,
 /// ConcurrencyLimit, IPRestriction) created, changed and deleted with random targets: Gateways, listeners, routes, rules
 /// and Services that exist or not, in their own namespace or another, of kinds the compiler refuses, invalid fields, and
@@ -93,7 +94,12 @@ public sealed class PerGatewayCompileTests
 
             // The closures a controller streams, from the tracker's index, with policies and filters of every kind:
             // each equals a pass over the snapshot, and one the change does not reach is as it was.
-            closures.Check(snapshot, $"step {step} ({what})");
+            var reached = closures.Check(snapshot, $"step {step} ({what})");
+            if (kinds.Count > 0 && kinds.All(static k => k == ResourceKind.ReferenceGrant))
+            {
+                // A grant reaches the Gateways whose routes refer into its namespace or use a Service a policy names there.
+                Assert.NotNull(reached);
+            }
         }
 
         // The per-Gateway path really ran, for routes, Gateways, data-plane reports and policies alike, with policies
@@ -364,9 +370,23 @@ public sealed class PerGatewayCompileTests
 
         if (roll < 72)
         {
-            return random.Next(2) == 0
-                ? new ConfigEvent.Deleted("default", new ResourceKey(ResourceKind.ReferenceGrant, ns, "grant"))
-                : new ConfigEvent.Upserted("default", Grant(ns, Namespaces[random.Next(Namespaces.Length)]));
+            // Two grants a namespace, each for TCPRoutes or a policy kind from some namespace, to every Service or one.
+            var name = random.Next(3) == 0 ? "grant-1" : "grant";
+            if (random.Next(2) == 0)
+            {
+                return new ConfigEvent.Deleted("default", new ResourceKey(ResourceKind.ReferenceGrant, ns, name));
+            }
+
+            var (group, kind) = random.Next(4) switch
+            {
+                0 => (PolicyApi.FsmGroup, "HealthCheckPolicy"),
+                1 => (PolicyApi.FsmGroup, "BackendLBPolicy"),
+                _ => (GatewayApi.Group, "TCPRoute"),
+            };
+            return new ConfigEvent.Upserted("default", new ReferenceGrant(
+                new ObjectMeta(ns, name),
+                [new ReferenceGrantFrom(group, kind, Namespaces[random.Next(Namespaces.Length)])],
+                [new ReferenceGrantTo(string.Empty, "Service", random.Next(3) == 0 ? service : null)]));
         }
 
         if (roll < 94)

@@ -28,8 +28,10 @@ public sealed class GatewayClosureTracker(string? implicitGatewayClassName, stri
     /// <returns>
     /// The Gateways whose closure may differ from the one of <see cref="Snapshot"/> before the call (a superset: empty
     /// when no closure can have changed); null when any may have: the first snapshot, one not known to descend from the
-    /// previous one, or a change to a GatewayClass, Namespace, ReferenceGrant or an object of a kind the closure does
-    /// not follow by reference.
+    /// previous one, or a change to a GatewayClass, Namespace or an object of a kind the closure does not follow by
+    /// reference. A ReferenceGrant reaches the Gateways of the routes that refer into its namespace from another and of
+    /// the routes using a Service there that a policy from another namespace targets (whose closure it can let in or
+    /// out).
     /// </returns>
     public IReadOnlySet<ResourceKey>? Advance(ConfigSnapshot snapshot)
     {
@@ -103,6 +105,9 @@ public sealed class GatewayClosureTracker(string? implicitGatewayClassName, stri
                 }
 
                 return true;
+            case ResourceKind.ReferenceGrant:
+                GrantUsers(key.Namespace, snapshot, affected);
+                return true;
             case ResourceKind.Filter:
                 // A Filter is in the closures holding a RouteRuleFilterPolicy that uses it.
                 return index.DependentsOf(key).All(dependent => Reach(dependent, snapshot, affected));
@@ -133,6 +138,38 @@ public sealed class GatewayClosureTracker(string? implicitGatewayClassName, stri
                 return true;
             default:
                 return false;
+        }
+    }
+
+    /// <summary>
+    /// The Gateways whose closure a ReferenceGrant in <paramref name="ns"/> can change: those the routes referring into
+    /// <paramref name="ns"/> from another namespace name (the grant decides whether their Services, slices, the policies
+    /// of those and the grant itself are in), and those whose routes use a Service there that a HealthCheckPolicy or
+    /// BackendLBPolicy from another namespace targets (the grant is in where it permits that).
+    /// </summary>
+    private void GrantUsers(string ns, ConfigSnapshot snapshot, HashSet<ResourceKey> affected)
+    {
+        var index = _index!;
+        foreach (var routeKey in index.RoutesReferringInto(ns))
+        {
+            if (snapshot.Resources.GetValueOrDefault(routeKey) is TcpRoute route)
+            {
+                affected.UnionWith(DependencyIndex.Parents(route));
+            }
+        }
+
+        foreach (var policyKey in index.PoliciesReferringInto(ns))
+        {
+            if (snapshot.Resources.GetValueOrDefault(policyKey) is { } policy)
+            {
+                foreach (var target in DependencyIndex.References(policy))
+                {
+                    if (target.Kind == ResourceKind.Service && target.Namespace == ns)
+                    {
+                        ServiceUsers(ns, target.Name, snapshot, affected);
+                    }
+                }
+            }
         }
     }
 

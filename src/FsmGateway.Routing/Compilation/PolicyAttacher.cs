@@ -67,7 +67,11 @@ internal sealed class PolicyAttacher
         PolicyState? lbState = null;
         PolicyState? healthState = null;
         var healthIsPassive = false;
-        if (_winners.GetValueOrDefault((ResourceKind.BackendLbPolicy, service)) is { } blbState)
+
+        // A backendRef of another kind, or one its Service's namespace does not permit, does not reach that Service, nor
+        // the policies on it (a Gateway's data plane is not sent them: GatewayClosure).
+        var reachesService = backend.Problem?.Reason is not (ConditionReasons.InvalidKind or ConditionReasons.RefNotPermitted);
+        if (reachesService && _winners.GetValueOrDefault((ResourceKind.BackendLbPolicy, service)) is { } blbState)
         {
             var blb = (BackendLbPolicy)blbState.Policy;
             policy = policy with { LoadBalancer = blb.Algorithm == "LeastLoad" ? LoadBalancerAlgorithm.LeastRequest : LoadBalancerAlgorithm.RoundRobin };
@@ -75,7 +79,7 @@ internal sealed class PolicyAttacher
             lbState = blbState;
         }
 
-        if (_winners.GetValueOrDefault((ResourceKind.HealthCheckPolicy, service)) is { } hcpState
+        if (reachesService && _winners.GetValueOrDefault((ResourceKind.HealthCheckPolicy, service)) is { } hcpState
             && CheckFor((HealthCheckPolicy)hcpState.Policy, backend.Port) is { } check)
         {
             policy = ApplyFsmCheck(policy, check);

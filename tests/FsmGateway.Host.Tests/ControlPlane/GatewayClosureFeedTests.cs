@@ -51,6 +51,39 @@ public sealed class GatewayClosureFeedTests
     }
 
     [Fact]
+    public void AGrantDeletedTakesAnotherNamespacesServiceOutOfTheStream_AndAddedBringsItBack_WakingNoOtherStream()
+    {
+        // a's second route uses shared/s, which shared's grant lets TCPRoutes from a use.
+        using var feed = new GatewayClosureFeed(_applied, Options.Create(new FsmGatewayOptions()), Options.Create(new GatewayControllerOptions()), NullLogger<GatewayClosureFeed>.Instance);
+        var service = new Service(new ObjectMeta("shared", "s"), [new ServicePort("tcp", 80, "TCP")]);
+        var slice = Slice("shared", "10.2.0.1");
+        var grant = new ReferenceGrant(new ObjectMeta("shared", "grant"), [new ReferenceGrantFrom(GatewayApi.Group, "TCPRoute", "a")], [new ReferenceGrantTo(string.Empty, "Service", null)]);
+        var route = new TcpRoute(new ObjectMeta("a", "r2"), [new ParentReference(null, null, null, "gw", null, null)], [new TcpRouteRule([new BackendReference(null, null, "shared", "s", 80, 1)])]);
+        var snapshot = Apply(ConfigSnapshot.From([.. Cluster(), service, slice, grant, route]));
+        using var a = feed.Subscribe(GatewayA);
+        using var b = feed.Subscribe(GatewayB);
+        Assert.Contains(Next(a), pair => pair.Key == slice.Key);
+        Next(b);
+
+        // Revoked mid-stream: a's stream gets the closure without the Service, its slice and the grant (the stream
+        // sends those as deletes); b's does not wake.
+        snapshot = Apply(snapshot.Apply(new ConfigEvent.Deleted("default", grant.Key)));
+        var revoked = Next(a);
+        Assert.Equal(Expected(snapshot, GatewayA), revoked);
+        Assert.DoesNotContain(revoked, pair => pair.Key == service.Key || pair.Key == slice.Key || pair.Key == grant.Key);
+        Assert.False(b.Updates.TryRead(out _));
+
+        // Granted again: they come back, to a's stream only.
+        snapshot = Apply(snapshot.Apply(new ConfigEvent.Upserted("default", grant)));
+        var granted = Next(a);
+        Assert.Equal(Expected(snapshot, GatewayA), granted);
+        Assert.Contains(granted, pair => pair.Key == service.Key);
+        Assert.Contains(granted, pair => pair.Key == slice.Key);
+        Assert.Contains(granted, pair => pair.Key == grant.Key);
+        Assert.False(b.Updates.TryRead(out _));
+    }
+
+    [Fact]
     public void AStreamSubscribingBeforeAnyConfigGetsTheFirstAppliedOne()
     {
         using var feed = new GatewayClosureFeed(_applied, Options.Create(new FsmGatewayOptions()), Options.Create(new GatewayControllerOptions()), NullLogger<GatewayClosureFeed>.Instance);
