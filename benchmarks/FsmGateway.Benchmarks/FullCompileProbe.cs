@@ -16,6 +16,7 @@ internal static class FullCompileProbe
 {
     public static int Run(int runs, int warmUp)
     {
+        Console.WriteLine(GcMode.Describe());
         var snapshot = LargeSnapshot.Build();
         _ = snapshot.Resources;
         var options = new CompilerOptions { ControllerName = GatewayApi.DefaultControllerName, ImplicitGatewayClassName = GatewayApi.DefaultGatewayClassName, GatewaysHaveOwnAddresses = true };

@@ -37,6 +37,7 @@ internal static class ScaleBenchmark
 {
     public static async Task<int> RunAsync(int subscribers, int changes, int policyPercent = 0)
     {
+        Console.WriteLine(GcMode.Describe());
         var total = Stopwatch.StartNew();
         var snapshot = LargeSnapshot.Build(policyPercent: policyPercent);
         var policies = policyPercent > 0 ? $"; policies on {policyPercent}% of Services and Gateways: {LargeSnapshot.Policies(policyPercent).Count():N0}" : string.Empty;
