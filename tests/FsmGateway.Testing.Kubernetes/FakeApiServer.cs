@@ -373,6 +373,17 @@ public sealed class FakeApiServer : IAsyncDisposable
     public void AddServiceAccountToken(string token, string ns, string serviceAccount, params string[] audiences) =>
         _tokens[token] = ($"system:serviceaccount:{ns}:{serviceAccount}", audiences.Length == 0 ? [DefaultAudience] : audiences);
 
+    /// <summary>
+    /// A token shaped as the kubelet's projected ones are, a JWT (the controller refuses anything else without asking
+    /// the API server), named <paramref name="name"/> in its subject; the same name gives the same token. Its
+    /// signature is not a real one: this server reviews tokens by value.
+    /// </summary>
+    public static string ProjectedToken(string name)
+    {
+        static string Part(string json) => System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes(json));
+        return $"{Part("""{"alg":"RS256","kid":"fake"}""")}.{Part(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["sub"] = name }))}.c2lnbmF0dXJl";
+    }
+
     /// <summary>Makes <paramref name="token"/> invalid from now on (as an expired or deleted-ServiceAccount token is).</summary>
     public void RemoveToken(string token) => _tokens.TryRemove(token, out _);
 

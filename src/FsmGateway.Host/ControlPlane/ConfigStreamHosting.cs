@@ -77,14 +77,15 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
             });
             services.AddHostedService(sp => sp.GetRequiredService<StreamAuthority>());
             services.TryAddSingleton<ITokenReviewer>(sp => new KubernetesTokenReviewer(sp.GetRequiredService<KubernetesConnection>().Client));
-            services.TryAddSingleton<IDataPlaneAuthorizer>(sp => new ServiceAccountAuthorizer(sp.GetRequiredService<ITokenReviewer>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ConfigStreamMetrics>()));
+            services.TryAddSingleton<IDataPlaneAuthorizer>(sp => new ServiceAccountAuthorizer(sp.GetRequiredService<ITokenReviewer>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ConfigStreamMetrics>(), sp.GetRequiredService<IOptions<ConfigStreamServerOptions>>().Value.MaxConcurrentTokenReviews));
         }
         else
         {
             services.TryAddSingleton<IDataPlaneAuthorizer, AnyDataPlane>();
         }
 
-        services.AddGrpc();
+        // A data plane sends only a Hello and small Reports: a larger message ends its stream (ResourceExhausted).
+        services.AddGrpc().AddServiceOptions<ConfigStreamService>(grpc => grpc.MaxReceiveMessageSize = ConfigStreamService.MaxReceiveMessageSize);
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             var options = kestrel.ApplicationServices.GetRequiredService<IOptions<ConfigStreamServerOptions>>();
@@ -101,6 +102,11 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
 
             if (IPAddress.TryParse(stream.Address, out var address) && stream.Port is >= 0 and <= 65535)
             {
+                // The controller pings its data planes too (not only they it): a stream whose peer died without
+                // closing its connection (its node gone) ends, and its report stops counting, within delay + timeout.
+                // Kestrel's limits are per server: only HTTP/2 connections are pinged, and a ping costs an idle one nothing.
+                kestrel.Limits.Http2.KeepAlivePingDelay = stream.KeepAlivePingDelay;
+                kestrel.Limits.Http2.KeepAlivePingTimeout = stream.KeepAlivePingTimeout;
                 kestrel.Listen(address, stream.Port, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http2;

@@ -36,6 +36,34 @@ internal sealed class ConfigStreamServerOptions
     /// </summary>
     public TimeSpan TokenReviewInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How long a caller has, from opening a stream, to send its Hello and be admitted: a client that opens a stream
+    /// and says nothing (or whose token review cannot finish) holds nothing for longer.
+    /// </summary>
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a stream connection may be silent before the controller sends an HTTP/2 PING (Kestrel's
+    /// <c>KeepAlivePingDelay</c>): a data plane whose node died without closing its connection is noticed by the
+    /// controller too, not only when its token expires. At least one second (Kestrel's minimum).
+    /// </summary>
+    public TimeSpan KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the controller waits for a PING's answer before it closes the connection (Kestrel's <c>KeepAlivePingTimeout</c>); at least one second.</summary>
+    public TimeSpan KeepAlivePingTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// The shortest time between two reports of one stream taking effect: a data plane that reports in a storm has
+    /// its latest report applied once per interval (and the first at once), not a recompile and a report share per message.
+    /// </summary>
+    public TimeSpan ReportInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How many TokenReviews the controller makes at once; more callers wait (asynchronously) for a turn, within their
+    /// <see cref="HelloTimeout"/>. A flood of distinct junk tokens costs the API server at most this many requests in flight.
+    /// </summary>
+    public int MaxConcurrentTokenReviews { get; set; } = 8;
+
     /// <summary>When and how the CA is rotated (<c>--stream-ca-*</c>, docs/adr/0014).</summary>
     public CaRotationOptions CaRotation { get; set; } = new();
 
@@ -78,6 +106,26 @@ internal sealed class ConfigStreamServerOptionsValidator : IValidateOptions<Conf
         if (options.TokenReviewInterval <= TimeSpan.Zero)
         {
             failures.Add($"--stream-token-review-interval: {options.TokenReviewInterval} is not a positive duration");
+        }
+
+        if (options.HelloTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"HelloTimeout: {options.HelloTimeout} is not a positive duration");
+        }
+
+        if (options.KeepAlivePingDelay < TimeSpan.FromSeconds(1) || options.KeepAlivePingTimeout < TimeSpan.FromSeconds(1))
+        {
+            failures.Add($"KeepAlivePingDelay and KeepAlivePingTimeout: {options.KeepAlivePingDelay} and {options.KeepAlivePingTimeout} must each be at least one second");
+        }
+
+        if (options.ReportInterval < TimeSpan.Zero)
+        {
+            failures.Add($"ReportInterval: {options.ReportInterval} is negative");
+        }
+
+        if (options.MaxConcurrentTokenReviews < 1)
+        {
+            failures.Add($"MaxConcurrentTokenReviews: {options.MaxConcurrentTokenReviews} must be at least 1");
         }
 
         if (!options.Insecure)

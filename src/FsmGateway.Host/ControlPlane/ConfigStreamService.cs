@@ -42,9 +42,93 @@ internal sealed partial class ConfigStreamService(
     /// <summary>How many objects one batch carries at most, so a large closure never meets a message-size limit.</summary>
     internal const int BatchSize = 500;
 
+    /// <summary>The largest message a data plane may send (a Hello or a Report is a few hundred bytes; gRPC's default is 4 MiB).</summary>
+    internal const int MaxReceiveMessageSize = 64 * 1024;
+
+    /// <summary>The longest data-plane id kept (a pod name is a DNS name of at most 253 characters); longer ones are cut.</summary>
+    internal const int MaxDataPlaneIdLength = 253;
+
     public override async Task Subscribe(IAsyncStreamReader<DataPlaneMessage> requestStream, IServerStreamWriter<ControllerMessage> responseStream, ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
+
+        // Nothing is held for a caller that does not say Hello and get admitted within the deadline: not before it is
+        // authenticated (a client that opens streams and says nothing), nor while its token waits for a review.
+        var helloTimeout = options.Value.HelloTimeout;
+        using var admission = new CancellationTokenSource(helloTimeout, time);
+        using var admitting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, admission.Token);
+        (ResourceKey Gateway, string DataPlane, Hello Hello) admitted;
+        try
+        {
+            admitted = await AdmitAsync(requestStream, context, admitting.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (admission.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            LogNotAdmittedInTime(logger, LogText.Escape(context.Peer), helloTimeout.TotalSeconds);
+            throw new RpcException(new Grpc.Core.Status(StatusCode.DeadlineExceeded, $"no Hello, or no admission, within {helloTimeout.TotalSeconds:0.###} s of opening the stream"));
+        }
+
+        var (gateway, dataPlane, hello) = admitted;
+        await responseStream.WriteAsync(new ControllerMessage
+        {
+            Welcome = new Welcome { ProtocolVersion = Math.Min(hello.ProtocolVersion, HighestVersion), ControllerId = options.Value.Identity },
+        }, cancellationToken).ConfigureAwait(false);
+
+        var connection = reports.Connect(gateway, dataPlane);
+        LogSubscribed(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(context.Peer));
+        // The controller stopping ends every stream at once (Kestrel would otherwise wait for these endless calls until
+        // its shutdown timeout): each data plane keeps serving and connects to another replica.
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        var credential = authorizer.ChecksCredentials ? GuardCredentialAsync(context, gateway, stream) : Task.FromResult<(DataPlaneRefusal Refusal, bool Expired)?>(null);
+        var gate = new StreamReportGate(reports, connection, dataPlane, gateway.ToString(), options.Value.ReportInterval, time, logger);
+        var applying = gate.RunAsync(stream.Token);
+
+        // The data plane closing its side (or breaking, or breaking the protocol) ends the call; so does the controller
+        // stopping, and the credential expiring or being refused.
+        var reading = ReadReportsAsync(requestStream, gate, dataPlane, gateway, stream);
+        Grpc.Core.Status? violation;
+        try
+        {
+            await SendConfigAsync(gateway, gate, responseStream, stream.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            await stream.CancelAsync().ConfigureAwait(false);
+            violation = await reading.ConfigureAwait(false);
+            await applying.ConfigureAwait(false);
+            reports.Disconnect(connection);
+            LogUnsubscribed(logger, LogText.Escape(dataPlane), gateway.ToString());
+        }
+
+        if (violation is { } broken)
+        {
+            throw new RpcException(broken);
+        }
+
+        if (await credential.ConfigureAwait(false) is { } ended)
+        {
+            if (ended.Expired)
+            {
+                LogCredentialExpired(logger, LogText.Escape(dataPlane), gateway.ToString(), ended.Refusal.Message);
+            }
+            else
+            {
+                LogCredentialRefused(logger, LogText.Escape(dataPlane), gateway.ToString(), ended.Refusal.Code.ToString(), ended.Refusal.Message);
+            }
+
+            throw new RpcException(new Grpc.Core.Status(ended.Refusal.Code, ended.Refusal.Message));
+        }
+    }
+
+    /// <summary>
+    /// Reads the Hello and authorizes the caller for the Gateway it names; throws <see cref="RpcException"/> for a
+    /// stream that does not start with a valid Hello or whose caller is refused.
+    /// </summary>
+    private async Task<(ResourceKey Gateway, string DataPlane, Hello Hello)> AdmitAsync(IAsyncStreamReader<DataPlaneMessage> requestStream, ServerCallContext context, CancellationToken cancellationToken)
+    {
         if (!await requestStream.MoveNext(cancellationToken).ConfigureAwait(false) || requestStream.Current.KindCase != DataPlaneMessage.KindOneofCase.Hello)
         {
             throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "the first message must be a Hello naming the Gateway"));
@@ -61,56 +145,23 @@ internal sealed partial class ConfigStreamService(
             throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "Hello.gateway_namespace and Hello.gateway_name are required"));
         }
 
+        // Kubernetes names: a namespace is at most 63 characters, a Gateway's name 253.
+        if (hello.GatewayNamespace.Length > 63 || hello.GatewayName.Length > 253)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "Hello.gateway_namespace (at most 63 characters) or Hello.gateway_name (at most 253) is too long for a Kubernetes name"));
+        }
+
         var gateway = new ResourceKey(ResourceKind.Gateway, hello.GatewayNamespace, hello.GatewayName);
-        var dataPlane = hello.DataPlaneId.Length > 0 ? hello.DataPlaneId : context.Peer;
+
+        // The id is the data plane's word, kept in the replica's shared reports and in status messages: bounded.
+        var dataPlane = hello.DataPlaneId.Length > 0 ? StreamReportGate.Shorten(hello.DataPlaneId, MaxDataPlaneIdLength) : context.Peer;
         if (await authorizer.RefuseAsync(context, gateway, cancellationToken).ConfigureAwait(false) is { } refusal)
         {
             LogRefused(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(context.Peer), refusal.Code.ToString(), refusal.Message);
             throw new RpcException(new Grpc.Core.Status(refusal.Code, refusal.Message));
         }
 
-        await responseStream.WriteAsync(new ControllerMessage
-        {
-            Welcome = new Welcome { ProtocolVersion = Math.Min(hello.ProtocolVersion, HighestVersion), ControllerId = options.Value.Identity },
-        }, cancellationToken).ConfigureAwait(false);
-
-        var connection = reports.Connect(gateway, dataPlane);
-        LogSubscribed(logger, LogText.Escape(dataPlane), gateway.ToString(), LogText.Escape(context.Peer));
-        // The controller stopping ends every stream at once (Kestrel would otherwise wait for these endless calls until
-        // its shutdown timeout): each data plane keeps serving and connects to another replica.
-        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
-        var credential = authorizer.ChecksCredentials ? GuardCredentialAsync(context, gateway, stream) : Task.FromResult<(DataPlaneRefusal Refusal, bool Expired)?>(null);
-        try
-        {
-            // The data plane closing its side (or breaking) ends the call; so does the controller stopping, and the
-            // credential expiring or being refused.
-            var reading = ReadReportsAsync(requestStream, connection, stream);
-            await SendConfigAsync(gateway, responseStream, stream.Token).ConfigureAwait(false);
-            await reading.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            await stream.CancelAsync().ConfigureAwait(false);
-            reports.Disconnect(connection);
-            LogUnsubscribed(logger, LogText.Escape(dataPlane), gateway.ToString());
-        }
-
-        if (await credential.ConfigureAwait(false) is { } ended)
-        {
-            if (ended.Expired)
-            {
-                LogCredentialExpired(logger, LogText.Escape(dataPlane), gateway.ToString(), ended.Refusal.Message);
-            }
-            else
-            {
-                LogCredentialRefused(logger, LogText.Escape(dataPlane), gateway.ToString(), ended.Refusal.Code.ToString(), ended.Refusal.Message);
-            }
-
-            throw new RpcException(new Grpc.Core.Status(ended.Refusal.Code, ended.Refusal.Message));
-        }
+        return (gateway, dataPlane, hello);
     }
 
     /// <summary>
@@ -154,36 +205,48 @@ internal sealed partial class ConfigStreamService(
         }
     }
 
-    private async Task ReadReportsAsync(IAsyncStreamReader<DataPlaneMessage> requests, long connection, CancellationTokenSource stream)
+    /// <summary>
+    /// Hands each Report to <paramref name="gate"/> until the data plane closes its side or the stream ends; returns the
+    /// status to end the call with when the data plane broke the protocol (a second Hello), else null. A message of a
+    /// kind this controller does not know (a newer data plane's) is ignored, as the protocol's compatibility rules say.
+    /// </summary>
+    private async Task<Grpc.Core.Status?> ReadReportsAsync(IAsyncStreamReader<DataPlaneMessage> requests, StreamReportGate gate, string dataPlane, ResourceKey gateway, CancellationTokenSource stream)
     {
         try
         {
             while (await requests.MoveNext(stream.Token).ConfigureAwait(false))
             {
-                if (requests.Current.KindCase != DataPlaneMessage.KindOneofCase.Report)
+                switch (requests.Current.KindCase)
                 {
-                    continue;
+                    case DataPlaneMessage.KindOneofCase.Report:
+                        gate.Offer(requests.Current.Report);
+                        break;
+                    case DataPlaneMessage.KindOneofCase.Hello:
+                        LogProtocolBroken(logger, LogText.Escape(dataPlane), gateway.ToString(), "a second Hello");
+                        return new Grpc.Core.Status(StatusCode.InvalidArgument, "Hello is sent once, first; after it a data plane sends only Reports");
+                    default:
+                        break;
                 }
-
-                var outcomes = ImmutableSortedDictionary.CreateBuilder<int, BindOutcome>();
-                foreach (var listener in requests.Current.Report.Listeners)
-                {
-                    outcomes[listener.Port] = listener.State switch
-                    {
-                        Transport.ControlPlane.Protocol.BindState.Bound => BindOutcome.Bound,
-                        Transport.ControlPlane.Protocol.BindState.Failed => BindOutcome.Failed(listener.Message.Length > 0 ? listener.Message : "the data plane could not bind it"),
-                        _ => BindOutcome.NotYetBound,
-                    };
-                }
-
-                reports.Report(connection, outcomes.ToImmutable());
             }
+
+            return null;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+        {
+            // A message over MaxReceiveMessageSize: the data plane is told why, and the call ends.
+            LogProtocolBroken(logger, LogText.Escape(dataPlane), gateway.ToString(), e.Status.Detail);
+            return e.Status;
         }
 #pragma warning disable CA1031 // A broken request stream ends this call; the data plane connects again.
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
             LogReadFailed(logger, ErrorText.Of(e));
+            return null;
         }
         finally
         {
@@ -191,12 +254,16 @@ internal sealed partial class ConfigStreamService(
         }
     }
 
-    private async Task SendConfigAsync(ResourceKey gateway, IServerStreamWriter<ControllerMessage> responses, CancellationToken cancellationToken)
+    private async Task SendConfigAsync(ResourceKey gateway, StreamReportGate gate, IServerStreamWriter<ControllerMessage> responses, CancellationToken cancellationToken)
     {
         using var feed = closures.Subscribe(gateway);
         Dictionary<ResourceKey, Resource>? sent = null;
         await foreach (var (revision, closure) in feed.Updates.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
+            // What the data plane may report on: the listeners of its Gateway as of the config it is being sent.
+            gate.Listeners(closure.TryGetValue(gateway, out var known) && known is Resources.Gateway { Listeners: var listeners }
+                ? listeners.Select(static l => l.Port).ToHashSet()
+                : new HashSet<int>());
             if (sent is null)
             {
                 var all = closure.Values.ToList();
@@ -260,6 +327,12 @@ internal sealed partial class ConfigStreamService(
 
     [LoggerMessage(8, LogLevel.Warning, "Config stream: ended the stream of data plane {DataPlane} for {Gateway}, its token refused on review ({Code}): {Reason}")]
     private static partial void LogCredentialRefused(ILogger logger, string dataPlane, string gateway, string code, string reason);
+
+    [LoggerMessage(9, LogLevel.Warning, "Config stream: no Hello from {Peer}, or no admission, within {Seconds} s of opening the stream; ended it (DeadlineExceeded)")]
+    private static partial void LogNotAdmittedInTime(ILogger logger, string peer, double seconds);
+
+    [LoggerMessage(10, LogLevel.Warning, "Config stream: data plane {DataPlane} of {Gateway} broke the protocol ({What}); ended its stream")]
+    private static partial void LogProtocolBroken(ILogger logger, string dataPlane, string gateway, string what);
 
     [LoggerMessage(6, LogLevel.Warning, "Config stream: reading a data plane's reports failed: {Error}")]
     private static partial void LogReadFailed(ILogger logger, string error);

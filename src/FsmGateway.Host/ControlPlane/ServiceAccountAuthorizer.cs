@@ -18,8 +18,14 @@ namespace FsmGateway.Host.ControlPlane;
 /// stream); a review that could not be made is not a verdict and is not cached. An allowed token's expiry is its JWT
 /// <c>exp</c> claim, read once the TokenReview has accepted the token (the API server checked the signature over it),
 /// so the stream it admitted ends when it expires.
+/// <para>
+/// The API server is asked only about what can be a projected token: a JWT (three base64url parts, a JSON header and
+/// payload) whose <c>exp</c>, if it has one, has not passed; anything else is refused unasked. At most
+/// <c>maxConcurrentReviews</c> reviews are in flight; more callers wait asynchronously for a turn (within the
+/// stream's admission deadline), so a flood of distinct junk tokens cannot become a flood of TokenReviews.
+/// </para>
 /// </summary>
-internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProvider time, ConfigStreamMetrics? metrics = null) : IDataPlaneAuthorizer
+internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProvider time, ConfigStreamMetrics? metrics = null, int maxConcurrentReviews = 8) : IDataPlaneAuthorizer, IDisposable
 {
     /// <summary>How long a TokenReview's verdict is reused.</summary>
     public static readonly TimeSpan CacheDuration = TimeSpan.FromSeconds(10);
@@ -31,6 +37,7 @@ internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProv
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (TokenReviewOutcome Outcome, DateTimeOffset Expires)> _cache = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _reviewing = new(maxConcurrentReviews, maxConcurrentReviews);
 
     /// <summary>TokenReviews made so far (for tests of the cache).</summary>
     public int Reviews { get; private set; }
@@ -57,6 +64,11 @@ internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProv
         }
 
         var token = authorization[Bearer.Length..].Trim();
+        if (NotAProjectedToken(token, time.GetUtcNow()) is { } malformed)
+        {
+            return new DataPlaneRefusal(StatusCode.Unauthenticated, $"Gateway {named}: {malformed}; a data plane authenticates with its projected ServiceAccount token (--controller-token-file, audience {DataPlaneManifests.TokenAudience})");
+        }
+
         TokenReviewOutcome outcome;
         try
         {
@@ -87,6 +99,37 @@ internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProv
     }
 
     public bool ChecksCredentials => true;
+
+    public void Dispose() => _reviewing.Dispose();
+
+    /// <summary>
+    /// Why <paramref name="token"/> cannot be a valid projected ServiceAccount token, judged without the API server:
+    /// not a JWT (three non-empty base64url parts, the first two JSON objects), or its <c>exp</c> passed. Null when it
+    /// may be one (only a TokenReview can tell).
+    /// </summary>
+    internal static string? NotAProjectedToken(string token, DateTimeOffset now)
+    {
+        if (token.Split('.') is not [{ Length: > 0 } header, { Length: > 0 } payload, { Length: > 0 } signature]
+            || !Base64Url.IsValid(signature) || !IsJsonObject(header) || !IsJsonObject(payload))
+        {
+            return "the bearer token is not a JWT (three base64url parts, as a projected ServiceAccount token is)";
+        }
+
+        return ExpiryOf($"Bearer {token}") is { } expires && expires <= now ? $"the token expired at {expires:u}" : null;
+
+        static bool IsJsonObject(string part)
+        {
+            try
+            {
+                using var json = JsonDocument.Parse(Base64Url.DecodeFromChars(part));
+                return json.RootElement.ValueKind == JsonValueKind.Object;
+            }
+            catch (Exception e) when (e is FormatException or JsonException)
+            {
+                return false;
+            }
+        }
+    }
 
     public DateTimeOffset? CredentialExpiry(ServerCallContext call) => ExpiryOf(call.RequestHeaders.GetValue("authorization"));
 
@@ -133,7 +176,17 @@ internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProv
             }
         }
 
-        var outcome = await reviewer.ReviewAsync(token, DataPlaneManifests.TokenAudience, cancellationToken).ConfigureAwait(false);
+        TokenReviewOutcome outcome;
+        await _reviewing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            outcome = await reviewer.ReviewAsync(token, DataPlaneManifests.TokenAudience, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _reviewing.Release();
+        }
+
         lock (_gate)
         {
             Reviews++;

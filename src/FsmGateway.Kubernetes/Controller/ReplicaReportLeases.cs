@@ -20,6 +20,13 @@ namespace FsmGateway.Kubernetes.Controller;
 /// list of the report Leases per retry period. Another replica's reports count while its Lease changes at least once
 /// per its lease duration, by our clock from when we saw it change (as leader election judges the leader's Lease,
 /// immune to clock skew); a Lease expired for two lease durations is deleted.
+/// <para>
+/// The Lease is renewed whatever the reports are: reports larger than <see cref="MaxReportsBytes"/> (the API server
+/// allows 256 KiB of annotations per object), or that the API server rejects, are not written; the Lease is renewed
+/// with the reports last written instead (a warning says so), so other replicas keep counting this replica's data
+/// planes as they were, rather than all of them expiring at once. A failed attempt is retried after the retry
+/// period, never at once.
+/// </para>
 /// </summary>
 internal sealed partial class ReplicaReportLeases(
     IKubernetes client,
@@ -35,6 +42,9 @@ internal sealed partial class ReplicaReportLeases(
 
     /// <summary>The shortest time between two writes of changed reports: churn of many data planes costs one write per interval.</summary>
     public static readonly TimeSpan WriteInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>The largest reports written (UTF-8 bytes), below the API server's 256 KiB for all of an object's annotations.</summary>
+    public const int MaxReportsBytes = 200 * 1024;
 
     private readonly KubernetesControllerOptions _options = options.Value;
     private readonly BehaviorSubject<IReadOnlyDictionary<string, string>> _others = new(ImmutableSortedDictionary<string, string>.Empty);
@@ -96,8 +106,10 @@ internal sealed partial class ReplicaReportLeases(
         var writeInterval = WriteInterval < readEvery ? WriteInterval : readEvery;
         V1Lease? own = null;
         string? written = null;
+        string? refused = null;
         var writtenAt = DateTimeOffset.MinValue;
         var readAt = DateTimeOffset.MinValue;
+        var retryAt = DateTimeOffset.MinValue;
         var failing = false;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -105,10 +117,41 @@ internal sealed partial class ReplicaReportLeases(
             {
                 var now = time.GetUtcNow();
                 var reports = _reports;
-                if (reports is not null && ((reports != written && now - writtenAt >= writeInterval) || now - writtenAt >= renewEvery))
+                var changed = reports is not null && reports != written && reports != refused;
+                if (reports is not null && ((changed && now - writtenAt >= writeInterval) || now - writtenAt >= renewEvery))
                 {
-                    own = await WriteAsync(own, name, reports, stoppingToken).ConfigureAwait(false);
-                    (written, writtenAt) = (reports, time.GetUtcNow());
+                    var content = changed ? reports : written ?? string.Empty;
+                    if (changed && Encoding.UTF8.GetByteCount(reports) is var bytes && bytes > MaxReportsBytes)
+                    {
+                        if (refused is null)
+                        {
+                            LogTooLarge(logger, bytes, MaxReportsBytes);
+                        }
+
+                        (refused, content) = (reports, written ?? string.Empty);
+                    }
+
+                    try
+                    {
+                        own = await WriteAsync(own, name, content, stoppingToken).ConfigureAwait(false);
+                    }
+                    catch (HttpOperationException e) when (content != (written ?? string.Empty) && e.Response.StatusCode is HttpStatusCode.UnprocessableEntity or HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.BadRequest)
+                    {
+                        // The API server refuses these reports (too large for it, say): renew with the last ones.
+                        if (refused is null)
+                        {
+                            LogRefused(logger, (int)e.Response.StatusCode, ErrorText.Of(e));
+                        }
+
+                        (refused, content) = (reports, written ?? string.Empty);
+                        own = await WriteAsync(null, name, content, stoppingToken).ConfigureAwait(false);
+                    }
+
+                    (written, writtenAt) = (content, time.GetUtcNow());
+                    if (content == reports)
+                    {
+                        refused = null;
+                    }
                 }
 
                 if (now - readAt >= readEvery)
@@ -126,8 +169,9 @@ internal sealed partial class ReplicaReportLeases(
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
                 // The API server away: the others' reports are kept (their expiry runs on our clock at the next read),
-                // ours are written at the next attempt.
+                // ours are written at the next attempt, a retry period from now (not at once: no request storm).
                 own = null;
+                retryAt = time.GetUtcNow() + readEvery;
                 if (!failing)
                 {
                     failing = true;
@@ -139,10 +183,12 @@ internal sealed partial class ReplicaReportLeases(
 
             // Until the next read, the next renewal, or a change (written no sooner than the write interval after the last).
             var next = Min(readAt + readEvery, writtenAt + renewEvery);
-            if (_reports is { } pending && pending != written)
+            if (_reports is { } pending && pending != written && pending != refused)
             {
                 next = Min(next, writtenAt + writeInterval);
             }
+
+            next = next > retryAt ? next : retryAt;
 
             var wait = next - time.GetUtcNow();
             if (wait > TimeSpan.Zero)
@@ -308,6 +354,12 @@ internal sealed partial class ReplicaReportLeases(
 
     [LoggerMessage(4, LogLevel.Information, "Controller replica {Replica} has not renewed its data-plane reports for its lease duration; they no longer count")]
     private static partial void LogExpired(ILogger logger, string replica);
+
+    [LoggerMessage(6, LogLevel.Warning, "This replica's data-plane reports are {Bytes} bytes, over the {Limit} its report Lease holds; its Lease is renewed with the reports last written until they shrink")]
+    private static partial void LogTooLarge(ILogger logger, int bytes, int limit);
+
+    [LoggerMessage(7, LogLevel.Warning, "The API server refused this replica's data-plane reports ({Status}: {Error}); its Lease is renewed with the reports last written until they change")]
+    private static partial void LogRefused(ILogger logger, int status, string error);
 
     [LoggerMessage(5, LogLevel.Information, "Deleted the expired data-plane reports of controller replica {Replica} (Lease {Namespace}/{Name})")]
     private static partial void LogDeleted(ILogger logger, string replica, string @namespace, string name);

@@ -25,7 +25,7 @@ public sealed class CaRotationTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _cluster = await SeedCluster.StartAsync("controller-token");
-        _cluster.Server.AddServiceAccountToken("httpbin-token", Namespace, "fsm-gateway", Audience);
+        _cluster.Server.AddServiceAccountToken(FakeApiServer.ProjectedToken("httpbin-token"), Namespace, "fsm-gateway", Audience);
     }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
@@ -394,7 +394,7 @@ public sealed class CaRotationTests : IAsyncLifetime
         public GatewayProcess StartDataPlane(string name)
         {
             var token = Path.Combine(test._cluster.Directory.FullName, "token.jwt");
-            File.WriteAllText(token, "httpbin-token\n");
+            File.WriteAllText(token, FakeApiServer.ProjectedToken("httpbin-token") + "\n");
             return GatewayProcess.Start(
                 new Dictionary<string, string?> { ["KUBECONFIG"] = null, ["POD_NAME"] = name },
                 "gateway", "--gateway", $"{Namespace}/{GatewayName}", "--admin-port", "0",

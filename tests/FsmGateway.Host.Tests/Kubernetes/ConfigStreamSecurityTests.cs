@@ -27,9 +27,9 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
 
         // The tokens the kubelet would project: the Gateway namespace's data-plane ServiceAccount, another namespace's,
         // and one for the API server's audience (a pod's ordinary API token).
-        _cluster.Server.AddServiceAccountToken("httpbin-token", Namespace, "fsm-gateway", Audience);
-        _cluster.Server.AddServiceAccountToken("intruder-token", "intruder", "fsm-gateway", Audience);
-        _cluster.Server.AddServiceAccountToken("api-audience-token", Namespace, "fsm-gateway");
+        _cluster.Server.AddServiceAccountToken(FakeApiServer.ProjectedToken("httpbin-token"), Namespace, "fsm-gateway", Audience);
+        _cluster.Server.AddServiceAccountToken(FakeApiServer.ProjectedToken("intruder-token"), "intruder", "fsm-gateway", Audience);
+        _cluster.Server.AddServiceAccountToken(FakeApiServer.ProjectedToken("api-audience-token"), Namespace, "fsm-gateway");
     }
 
     public async Task DisposeAsync()
@@ -375,7 +375,7 @@ public sealed class ConfigStreamSecurityTests : IAsyncLifetime
     private string Token(string token)
     {
         var path = Path.Combine(_cluster.Directory.FullName, $"{token}.jwt");
-        File.WriteAllText(path, token + "\n");
+        File.WriteAllText(path, FakeApiServer.ProjectedToken(token) + "\n");
         return path;
     }
 

@@ -100,8 +100,8 @@ public sealed class KubernetesModesTests : IAsyncLifetime
         var caFile = Path.Combine(_cluster.Directory.FullName, "ca.crt");
         File.WriteAllText(caFile, authority["data"]!["ca.crt"]!.GetValue<string>());
         var tokenFile = Path.Combine(_cluster.Directory.FullName, "token");
-        File.WriteAllText(tokenFile, "httpbin-data-plane-token");
-        _cluster.Server.AddServiceAccountToken("httpbin-data-plane-token", Namespace, "fsm-gateway", "fsm-gateway-controller");
+        File.WriteAllText(tokenFile, FakeApiServer.ProjectedToken("httpbin-data-plane-token"));
+        _cluster.Server.AddServiceAccountToken(FakeApiServer.ProjectedToken("httpbin-data-plane-token"), Namespace, "fsm-gateway", "fsm-gateway-controller");
         Assert.Equal($"https://127.0.0.1:{streamText}", args[args.IndexOf("--controller-address") + 1]);
         args = [.. args.Select((a, i) => (i > 0 ? args[i - 1] : null) switch
         {
