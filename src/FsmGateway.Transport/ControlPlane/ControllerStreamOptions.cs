@@ -36,12 +36,15 @@ public sealed class ControllerStreamOptions
     public TimeSpan TokenFileCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// How long a stream opened on a renewed token (<see cref="TokenFileCheckInterval"/>) may take to sync its full set
-    /// before it is given up: the current stream keeps delivering, a Warning is logged, and the renewed token is tried
-    /// again at the next check. Default 30 s (the kubelet renews a token with a fifth of its lifetime, two minutes of a
-    /// ten-minute token, left).
+    /// How long any stream may take, from connecting, to sync its full set before it is given up. The stream a data
+    /// plane runs on is then ended and, keeping its last config, the data plane connects again with its back-off (to
+    /// the next controller address): a controller that accepts a stream and never sends the config (stalled, not dead,
+    /// so keep-alive pings do not catch it) does not leave it without updates. A stream opened on a renewed token
+    /// (<see cref="TokenFileCheckInterval"/>) is given up alone, with a Warning: the current stream keeps delivering
+    /// and the renewed token is tried again at the next check. Default 30 s (the kubelet renews a token with a fifth
+    /// of its lifetime, two minutes of a ten-minute token, left).
     /// </summary>
-    public TimeSpan RenewedStreamSyncTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan SyncTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The Gateway this data plane serves. Required.</summary>
     public ResourceKey? Gateway { get; set; }

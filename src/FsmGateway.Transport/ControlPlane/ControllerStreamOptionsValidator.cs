@@ -73,9 +73,9 @@ internal sealed class ControllerStreamOptionsValidator : IValidateOptions<Contro
             failures.Add($"ControllerStream.TokenFileCheckInterval: {options.TokenFileCheckInterval} must be positive");
         }
 
-        if (options.RenewedStreamSyncTimeout <= TimeSpan.Zero)
+        if (options.SyncTimeout <= TimeSpan.Zero)
         {
-            failures.Add($"ControllerStream.RenewedStreamSyncTimeout: {options.RenewedStreamSyncTimeout} must be positive");
+            failures.Add($"ControllerStream.SyncTimeout: {options.SyncTimeout} must be positive");
         }
 
         if (options.KeepAliveInterval <= TimeSpan.Zero)

@@ -104,6 +104,7 @@ internal sealed partial class ControllerStreamSource : IConfigSource
     {
         var current = new Attempt(output.NextId());
         var running = StreamAsync(current, address, gateway, output, backoff, ReadToken, cancellationToken);
+        _ = GiveUpUnlessSyncedAsync(current, running);
         if (_options.TokenFile is not { } tokenFile)
         {
             return await WhyEndedAsync(running, current, cancellationToken).ConfigureAwait(false);
@@ -132,7 +133,7 @@ internal sealed partial class ControllerStreamSource : IConfigSource
                 var replacing = StreamAsync(replacement, address, gateway, output, backoff, () => renewed, cancellationToken);
                 using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(watching.Token))
                 {
-                    var timeout = Task.Delay(_options.RenewedStreamSyncTimeout, _time, deadline.Token);
+                    var timeout = Task.Delay(_options.SyncTimeout, _time, deadline.Token);
                     var first = await Task.WhenAny(replacement.Synced.Task, replacing, running, timeout).ConfigureAwait(false);
                     await deadline.CancelAsync().ConfigureAwait(false);
                     if (first == timeout && await output.TryRetireAsync(replacement, cancellationToken).ConfigureAwait(false))
@@ -142,7 +143,7 @@ internal sealed partial class ControllerStreamSource : IConfigSource
                         // next check. It can no longer take over: retired under the output's gate.
                         replacement.GiveUp();
                         var given = await WhyEndedAsync(replacing, replacement, cancellationToken).ConfigureAwait(false);
-                        LogSwitchTimedOut(_logger, LogText.Escape(address.ToString()), _options.RenewedStreamSyncTimeout.TotalSeconds, LogText.Escape(given, LogText.MaxMessageLength), _options.TokenFileCheckInterval.TotalSeconds);
+                        LogSwitchTimedOut(_logger, LogText.Escape(address.ToString()), _options.SyncTimeout.TotalSeconds, LogText.Escape(given, LogText.MaxMessageLength), _options.TokenFileCheckInterval.TotalSeconds);
                         continue;
                     }
 
@@ -158,6 +159,7 @@ internal sealed partial class ControllerStreamSource : IConfigSource
                     // ends before it syncs, that is reported as any stream's end).
                     LogOldEndedFirst(_logger, LogText.Escape(address.ToString()), LogText.Escape(await WhyEndedAsync(running, current, cancellationToken).ConfigureAwait(false), LogText.MaxMessageLength));
                     (current, running) = (replacement, replacing);
+                    _ = GiveUpUnlessSyncedAsync(current, running);
                     continue;
                 }
 
@@ -183,6 +185,23 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         }
     }
 
+    /// <summary>
+    /// Gives the stream the data plane runs on up (it then connects again) unless it syncs within
+    /// <see cref="ControllerStreamOptions.SyncTimeout"/> or ends first. Never throws.
+    /// </summary>
+    private async Task GiveUpUnlessSyncedAsync(Attempt attempt, Task<bool> running)
+    {
+        using var deadline = new CancellationTokenSource();
+        var timeout = Task.Delay(_options.SyncTimeout, _time, deadline.Token);
+        var first = await Task.WhenAny(attempt.Synced.Task, running, timeout).ConfigureAwait(false);
+        await deadline.CancelAsync().ConfigureAwait(false);
+        if (first == timeout && !attempt.Synced.Task.IsCompleted)
+        {
+            attempt.Unsynced = $"TimeoutException: no synced full set from the controller within {_options.SyncTimeout.TotalSeconds:0.###} s of connecting; gave the stream up";
+            attempt.GiveUp();
+        }
+    }
+
     /// <summary>Why a stream ended, for the log: it never throws, but for the data plane stopping.</summary>
     private async Task<string> WhyEndedAsync(Task<bool> stream, Attempt attempt, CancellationToken cancellationToken)
     {
@@ -198,14 +217,14 @@ internal sealed partial class ControllerStreamSource : IConfigSource
         {
             // A certificate the data plane refused surfaces as an unavailable call: say why it was refused.
             LogStreamFailureTrace(_logger, e);
-            return attempt.Rejection is { } refused ? $"refused the controller: {refused}" : $"{e.StatusCode}: {e.Status.Detail}";
+            return attempt.Unsynced ?? (attempt.Rejection is { } refused ? $"refused the controller: {refused}" : $"{e.StatusCode}: {e.Status.Detail}");
         }
 #pragma warning disable CA1031 // Whatever broke this stream (a bad message, an I/O error), the data plane connects again.
         catch (Exception e)
 #pragma warning restore CA1031
         {
             LogStreamFailureTrace(_logger, e);
-            return attempt.Rejection is { } refused ? $"refused the controller: {refused}" : ErrorText.Of(e);
+            return attempt.Unsynced ?? (attempt.Rejection is { } refused ? $"refused the controller: {refused}" : ErrorText.Of(e));
         }
     }
 
@@ -457,6 +476,9 @@ internal sealed partial class ControllerStreamSource : IConfigSource
 
         /// <summary>Why the TLS handshake's certificate was refused (null when it was not): written by the handshake, read when the stream fails.</summary>
         public string? Rejection { get; set; }
+
+        /// <summary>Why the stream was given up for not syncing in time (null when it was not).</summary>
+        public string? Unsynced { get; set; }
 
         /// <summary>Completes when the stream has synced and delivers.</summary>
         public TaskCompletionSource Synced { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -211,7 +211,7 @@ public sealed class ControllerStreamSourceTests
 
     /// <summary>
     /// A stream on a renewed token that the controller accepts but never syncs is given up after
-    /// RenewedStreamSyncTimeout with a Warning: the old stream keeps delivering, and the renewed token is tried again
+    /// SyncTimeout with a Warning: the old stream keeps delivering, and the renewed token is tried again
     /// at the next check, which takes over once the controller syncs it (before, the data plane waited on it for as
     /// long as the old stream lived, never trying again).
     /// </summary>
@@ -248,6 +248,34 @@ public sealed class ControllerStreamSourceTests
         Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => controller.Tokens.Count >= 3 && controller.ClosedByDataPlane == 1)), "the renewed token is tried again and takes over");
         Assert.Equal("Bearer slow", controller.Tokens.Last());
         Assert.Equal(0, source.Disconnects);
+    }
+
+    /// <summary>
+    /// The stream a data plane runs on is given up too when it does not sync within SyncTimeout (a controller that
+    /// accepts it and then sends nothing, which pings do not catch): the data plane connects again, to the next
+    /// address, and is served there. Before, only a stream on a renewed token had that timeout, and this one waited for
+    /// ever.
+    /// </summary>
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task Events_StreamNeverSyncs_GivenUpAfterTheTimeoutAndTheNextControllerServes()
+    {
+        await using var stalled = await FakeController.StartAsync();
+        await using var healthy = await FakeController.StartAsync();
+        stalled.StalledTokens["t"] = true;
+        healthy.FullSet.Add(Batch(1, reset: true, synced: true, Gateway(8000)));
+        using var token = await TokenFile.CreateAsync("t");
+        var logger = new RecordingLogger();
+        var (source, time, _) = Source([stalled.Address, healthy.Address], token.Path, logger);
+        var events = new ConcurrentQueue<ConfigEvent>();
+        using var subscription = source.Events.Subscribe(events.Enqueue);
+        Assert.True(await Guard.Eventually(() => stalled.Hellos.Count == 1), "the first controller is asked");
+        await Task.Delay(300);
+        Assert.Empty(events);
+
+        Assert.True(await Guard.Eventually(() => AdvanceThen(time, () => events.Count == 1)), "given up on the stalled controller, served by the next");
+        Assert.Equal(1, stalled.StalledEnded);
+        Assert.Equal(1, source.Disconnects);
+        Assert.Contains(logger.Entries, e => e.Message.Contains("no synced full set from the controller within 30 s", StringComparison.Ordinal));
     }
 
     /// <summary>Moves the clock a second (the token file check's timer may be re-armed a moment after it fired), then checks.</summary>
