@@ -95,8 +95,9 @@ internal sealed partial class StreamReportGate(DataPlaneReports reports, long co
             while (await _due.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 _due.Reader.TryRead(out _);
-                Apply();
-                if (interval > TimeSpan.Zero)
+
+                // Only a report that took effect starts the interval: the first one counts at once.
+                if (Apply() && interval > TimeSpan.Zero)
                 {
                     await Task.Delay(interval, time, cancellationToken).ConfigureAwait(false);
                 }
@@ -107,10 +108,11 @@ internal sealed partial class StreamReportGate(DataPlaneReports reports, long co
         }
 
         // The last word of a stream counts (it lingers after the stream ends), even if it came within the interval.
-        Apply();
+        _ = Apply();
     }
 
-    private void Apply()
+    /// <summary>Puts the latest report, filtered, into the reports; whether that changed what they hold for this stream.</summary>
+    private bool Apply()
     {
         ImmutableSortedDictionary<int, BindOutcome> effective;
         List<int>? ignored = null;
@@ -119,7 +121,7 @@ internal sealed partial class StreamReportGate(DataPlaneReports reports, long co
             if (_reported is not { } reported || _listeners is not { } listeners)
             {
                 // Nothing reported yet, or the Gateway not yet known: its ports cannot be judged yet.
-                return;
+                return false;
             }
 
             effective = reported.Count == 0 || reported.Keys.All(listeners.Contains)
@@ -133,7 +135,7 @@ internal sealed partial class StreamReportGate(DataPlaneReports reports, long co
 
             if (_applied is { } applied && applied.Count == effective.Count && applied.All(p => effective.TryGetValue(p.Key, out var o) && o.Equals(p.Value)))
             {
-                return;
+                return false;
             }
 
             _applied = effective;
@@ -145,6 +147,7 @@ internal sealed partial class StreamReportGate(DataPlaneReports reports, long co
         }
 
         reports.Report(connection, effective);
+        return true;
     }
 
     /// <summary>A data plane's text cut to <paramref name="length"/> characters (an ellipsis marking the cut), never inside a surrogate pair.</summary>

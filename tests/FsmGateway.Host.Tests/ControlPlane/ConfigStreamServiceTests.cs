@@ -206,24 +206,24 @@ public sealed class ConfigStreamServiceTests : IDisposable
         // 1,000 alternating reports within one interval: before, each was a recompute and a share (a Lease write due).
         for (var i = 0; i < 1000; i++)
         {
-            plane.Send(Report((9000, i % 2 == 0 ? BindState.Failed : BindState.Bound, $"storm {i}")));
+            plane.Send(Report((9000, i % 2 == 1 ? BindState.Failed : BindState.Bound, $"storm {i}")));
         }
 
         await Eventually(() => plane.Pending == 0);
         await Task.Delay(100);
         Assert.Equal(before, _exchange.Published.Count);
 
-        // The interval passes: the latest report (Bound, the 1,000th) takes effect, once.
+        // The interval passes: the latest report (Failed, the 1,000th) takes effect, once.
         _time.Advance(TimeSpan.FromSeconds(1));
         await Eventually(() => _exchange.Published.Count > before);
         Assert.Equal(before + 1, _exchange.Published.Count);
-        Assert.Equal(Routing.BindState.Bound, Outcomes()[9000].State);
+        Assert.Equal(BindOutcome.Failed("storm 999"), Outcomes()[9000]);
 
-        plane.Send(Report((9000, BindState.Failed, "in use")));
+        plane.Send(Report((9000, BindState.Bound, string.Empty)));
         await Eventually(() =>
         {
             _time.Advance(TimeSpan.FromMilliseconds(100));
-            return Outcomes()[9000].State == Routing.BindState.Failed;
+            return Outcomes()[9000].State == Routing.BindState.Bound;
         });
         plane.Complete();
         await call.WaitAsync(Within);
