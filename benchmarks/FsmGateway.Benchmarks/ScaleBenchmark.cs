@@ -7,6 +7,7 @@ using System.Globalization;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
 using FsmGateway.Routing;
+using FsmGateway.Testing;
 using FsmGateway.Transport.Hosting;
 using Grpc.Core;
 using Microsoft.Extensions.Hosting;
@@ -62,7 +63,7 @@ internal static class ScaleBenchmark
         // The controller's stream, fed with the applied snapshots, and one subscriber per Gateway.
         var state = new GatewayRuntimeState();
         var reports = new DataPlaneReports(provisions: true);
-        using var lifetime = new Lifetime();
+        using var lifetime = new StoppableLifetime();
         using var closures = new GatewayClosureFeed(state.AppliedSnapshots, Options.Create(new FsmGatewayOptions { Mode = GatewayMode.Controller }), Options.Create(new GatewayControllerOptions()), NullLogger<GatewayClosureFeed>.Instance);
         var service = new ConfigStreamService(
             closures,
@@ -77,7 +78,7 @@ internal static class ScaleBenchmark
         using var stop = new CancellationTokenSource();
         var planes = Enumerable.Range(0, subscribers).Select(i => new Subscriber($"team-{i % LargeSnapshot.Gateways % 50}", $"gw-{i % LargeSnapshot.Gateways}", i)).ToList();
         var syncing = Stopwatch.StartNew();
-        var calls = planes.Select(p => Task.Run(() => service.Subscribe(p, p, new CallContext(stop.Token)))).ToList();
+        var calls = planes.Select(p => Task.Run(() => service.Subscribe(p, p, new InProcessCallContext(stop.Token)))).ToList();
         var synced = Task.WhenAll(planes.Select(p => p.WaitForAsync(snapshot.Revision)));
         if (await Task.WhenAny(synced, Task.WhenAny(calls)).ConfigureAwait(false) != synced)
         {
@@ -238,7 +239,7 @@ internal static class ScaleBenchmark
         }
 
         await stop.CancelAsync().ConfigureAwait(false);
-        lifetime.Stop();
+        lifetime.StopApplication();
         await Task.WhenAll(calls).ConfigureAwait(false);
         Console.WriteLine($"total {total.Elapsed.TotalSeconds:F1} s");
         return 0;
@@ -374,49 +375,5 @@ internal static class ScaleBenchmark
 
             return Task.CompletedTask;
         }
-    }
-
-    private sealed class CallContext(CancellationToken cancellationToken) : ServerCallContext
-    {
-        protected override string MethodCore => "/fsmgateway.controlplane.v1.ConfigStream/Subscribe";
-
-        protected override string HostCore => "localhost";
-
-        protected override string PeerCore => "in-process";
-
-        protected override DateTime DeadlineCore => DateTime.MaxValue;
-
-        protected override Metadata RequestHeadersCore { get; } = [];
-
-        protected override CancellationToken CancellationTokenCore => cancellationToken;
-
-        protected override Metadata ResponseTrailersCore { get; } = [];
-
-        protected override Grpc.Core.Status StatusCore { get; set; }
-
-        protected override WriteOptions? WriteOptionsCore { get; set; }
-
-        protected override AuthContext AuthContextCore { get; } = new(null, []);
-
-        protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) => throw new NotSupportedException();
-
-        protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
-    }
-
-    private sealed class Lifetime : IHostApplicationLifetime, IDisposable
-    {
-        private readonly CancellationTokenSource _stopping = new();
-
-        public CancellationToken ApplicationStarted => CancellationToken.None;
-
-        public CancellationToken ApplicationStopping => _stopping.Token;
-
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-
-        public void StopApplication() => _stopping.Cancel();
-
-        public void Stop() => _stopping.Cancel();
-
-        public void Dispose() => _stopping.Dispose();
     }
 }

@@ -6,6 +6,7 @@ using FsmGateway.Host.ControlPlane;
 using FsmGateway.Kubernetes;
 using FsmGateway.Resources;
 using FsmGateway.Routing;
+using FsmGateway.Testing;
 using FsmGateway.Transport.ControlPlane.Protocol;
 using FsmGateway.Transport.Hosting;
 using Grpc.Core;
@@ -39,7 +40,7 @@ public sealed class ConfigStreamServiceTests : IDisposable
     private readonly FakeExchange _exchange = new();
     private readonly DataPlaneReports _reports;
     private readonly GatewayClosureFeed _closures;
-    private readonly Lifetime _lifetime = new();
+    private readonly StoppableLifetime _lifetime = new();
     private readonly ConfigStreamService _service;
     private readonly IDisposable _following;
     private volatile ListenerBindings? _latest;
@@ -229,7 +230,7 @@ public sealed class ConfigStreamServiceTests : IDisposable
         await call.WaitAsync(Within);
     }
 
-    private Task Subscribe(Plane plane) => Task.Run(() => _service.Subscribe(plane, plane, new CallContext(CancellationToken.None)));
+    private Task Subscribe(Plane plane) => Task.Run(() => _service.Subscribe(plane, plane, new InProcessCallContext(CancellationToken.None, "ipv4:127.0.0.1:40000")));
 
     private ImmutableSortedDictionary<int, BindOutcome> Outcomes() =>
         _latest is { ByGateway: { } byGateway } && byGateway.TryGetValue(Gateway, out var ports) ? ports : ImmutableSortedDictionary<int, BindOutcome>.Empty;
@@ -314,48 +315,6 @@ public sealed class ConfigStreamServiceTests : IDisposable
 
             return Task.CompletedTask;
         }
-    }
-
-    private sealed class CallContext(CancellationToken cancellationToken) : ServerCallContext
-    {
-        protected override string MethodCore => "/fsmgateway.controlplane.v1.ConfigStream/Subscribe";
-
-        protected override string HostCore => "localhost";
-
-        protected override string PeerCore => "ipv4:127.0.0.1:40000";
-
-        protected override DateTime DeadlineCore => DateTime.MaxValue;
-
-        protected override Metadata RequestHeadersCore { get; } = [];
-
-        protected override CancellationToken CancellationTokenCore => cancellationToken;
-
-        protected override Metadata ResponseTrailersCore { get; } = [];
-
-        protected override Grpc.Core.Status StatusCore { get; set; }
-
-        protected override WriteOptions? WriteOptionsCore { get; set; }
-
-        protected override AuthContext AuthContextCore { get; } = new(null, []);
-
-        protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) => throw new NotSupportedException();
-
-        protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
-    }
-
-    private sealed class Lifetime : IHostApplicationLifetime, IDisposable
-    {
-        private readonly CancellationTokenSource _stopping = new();
-
-        public CancellationToken ApplicationStarted => CancellationToken.None;
-
-        public CancellationToken ApplicationStopping => _stopping.Token;
-
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-
-        public void StopApplication() => _stopping.Cancel();
-
-        public void Dispose() => _stopping.Dispose();
     }
 
     private sealed class FakeExchange : IReplicaReportExchange
