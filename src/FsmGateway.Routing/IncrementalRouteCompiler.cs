@@ -143,7 +143,7 @@ public sealed class IncrementalRouteCompiler
                 continue;
             }
 
-            var serviceSlices = slices.TryGetValue(service, out var held) ? held.Values.ToList() : [];
+            EndpointSlice[] serviceSlices = slices.TryGetValue(service, out var held) ? [.. held.Values] : [];
             foreach (var index in indexes)
             {
                 table ??= listeners.ToBuilder();

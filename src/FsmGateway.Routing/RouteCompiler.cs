@@ -25,16 +25,19 @@ public static class RouteCompiler
     public static CompilationResult Compile(ConfigSnapshot snapshot, CompilerOptions? options = null, ListenerBindings? bindings = null, ProvisionedDataPlanes? dataPlanes = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        return CompileResources(snapshot.Resources.Values, snapshot.Revision, options ?? CompilerOptions.Default, bindings ?? ListenerBindings.Pending, dataPlanes);
+        // The snapshot's own sorted dictionary, read with its struct enumerator (its Values go through an interface per object).
+        return Run(new CompilationContext(snapshot.Resources, options ?? CompilerOptions.Default, bindings ?? ListenerBindings.Pending) { DataPlanes = dataPlanes }, snapshot.Revision);
     }
 
     /// <summary>
     /// Compiles <paramref name="resources"/> (sorted by key, each key once, as a snapshot holds them): what
     /// <see cref="IncrementalRouteCompiler"/> calls with the part of a snapshot some Gateways depend on.
     /// </summary>
-    internal static CompilationResult CompileResources(IEnumerable<Resource> resources, long revision, CompilerOptions options, ListenerBindings bindings, ProvisionedDataPlanes? dataPlanes)
+    internal static CompilationResult CompileResources(IEnumerable<Resource> resources, long revision, CompilerOptions options, ListenerBindings bindings, ProvisionedDataPlanes? dataPlanes) =>
+        Run(new CompilationContext(resources, options, bindings) { DataPlanes = dataPlanes }, revision);
+
+    private static CompilationResult Run(CompilationContext context, long revision)
     {
-        var context = new CompilationContext(resources, options, bindings) { DataPlanes = dataPlanes };
 
         var classStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayClassStatus>();
         var gatewayStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, GatewayStatus>();

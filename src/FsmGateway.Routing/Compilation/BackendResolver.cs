@@ -56,7 +56,7 @@ internal static class BackendResolver
             return ([], new(ConditionReasons.BackendNotFound, $"{field}.port is required when the backend is a Service (Service {ns}/{reference.Name})"));
         }
 
-        if (!context.Services.TryGetValue((ns, reference.Name), out var service))
+        if (!context.TryGetService(ns, reference.Name, out var service, out var slices))
         {
             return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} does not exist"));
         }
@@ -81,26 +81,21 @@ internal static class BackendResolver
             return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} has no port {port}"));
         }
 
-        return (ReadyEndpoints(context, service, servicePort), null);
+        return (ReadyEndpoints(slices, servicePort), null);
     }
 
     /// <summary>
-    /// The ready endpoints of one Service port across all its EndpointSlices: slice ports are matched to the
-    /// Service port by name (an unnamed Service port matches an unnamed slice port); duplicates are merged.
+    /// The ready endpoints of one Service port across <paramref name="slices"/> (the Service's EndpointSlices, in any
+    /// order): slice ports are matched to the Service port by name (an unnamed Service port matches an unnamed slice
+    /// port); duplicates are merged.
     /// </summary>
-    private static ImmutableArray<BackendEndpoint> ReadyEndpoints(CompilationContext context, Service service, ServicePort servicePort) =>
-        ReadyEndpoints(context.SlicesOf(service.Metadata.Namespace, service.Metadata.Name), servicePort);
-
-    /// <summary>The ready endpoints of one Service port across <paramref name="slices"/> (the Service's EndpointSlices, in any order).</summary>
-    public static ImmutableArray<BackendEndpoint> ReadyEndpoints(IReadOnlyList<EndpointSlice> slices, ServicePort servicePort)
+    public static ImmutableArray<BackendEndpoint> ReadyEndpoints(ReadOnlySpan<EndpointSlice> slices, ServicePort servicePort)
     {
-        var found = new BackendEndpoint[slices.Count == 1 ? AddressCount(slices[0]) : 8];
+        var found = new BackendEndpoint[slices.Length == 1 ? AddressCount(slices[0]) : 8];
         var count = 0;
         var wantedName = servicePort.Name ?? string.Empty;
-        for (var s = 0; s < slices.Count; s++)
+        foreach (var slice in slices)
         {
-            // Indexed: a foreach over the interface would allocate an enumerator per backend.
-            var slice = slices[s];
             int? targetPort = null;
             foreach (var port in slice.Ports)
             {

@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
@@ -11,11 +13,18 @@ internal sealed class CompilationContext
 {
     private static readonly IReadOnlyDictionary<string, string> NoLabels = ImmutableDictionary<string, string>.Empty;
     private readonly List<Diagnostic> _diagnostics = [];
-    private readonly Dictionary<(string Namespace, string Service), EndpointSlice[]> _slicesByService;
+    private readonly Dictionary<(string Namespace, string Name), ServiceEntry> _services;
 
-    public CompilationContext(ConfigSnapshot snapshot, CompilerOptions options, ListenerBindings bindings)
-        : this(snapshot.Resources.Values, options, bindings)
+    /// <summary>A context over a snapshot's objects, read with the sorted dictionary's own enumerator.</summary>
+    public CompilationContext(ImmutableSortedDictionary<ResourceKey, Resource> resources, CompilerOptions options, ListenerBindings bindings)
     {
+        Options = options;
+        Bindings = bindings;
+        _services = new(ServicesCapacity(resources.Count));
+        foreach (var (key, resource) in resources)
+        {
+            Add(key, resource);
+        }
     }
 
     /// <summary>A context over <paramref name="resources"/>, which must be sorted by key and hold each key once (a snapshot's order).</summary>
@@ -23,50 +32,52 @@ internal sealed class CompilationContext
     {
         Options = options;
         Bindings = bindings;
-
-        // Services and EndpointSlices are gathered first and indexed once their number is known: dictionaries grown
-        // from empty to 10,000 entries allocate about twice their final size on the way.
-        List<Service>? services = null;
-        List<EndpointSlice>? slices = null;
+        _services = new(resources is IReadOnlyCollection<Resource> { Count: var count } ? ServicesCapacity(count) : 0);
         foreach (var resource in resources)
         {
-            switch (resource)
-            {
-                case GatewayClass gatewayClass: GatewayClasses.Add(gatewayClass); break;
-                case Gateway gateway: Gateways.Add(gateway); break;
-                case TcpRoute route: Routes.Add(route); break;
-                case ReferenceGrant grant: ReferenceGrants.Add(grant); break;
-                case Service service: (services ??= []).Add(service); break;
-                case KubernetesNamespace ns: Namespaces[ns.Metadata.Name] = ns; break;
-                case HealthCheckPolicy or BackendLbPolicy or BackendTrafficPolicy or ClientTrafficPolicy or RouteRuleFilterPolicy: Policies.Add(resource); break;
-                case ListenerFilter filter: ListenerFilters.Add(filter); break;
-                case FsmFilter filter: Filters[(filter.Metadata.Namespace, filter.Metadata.Name)] = filter; break;
-                case ConcurrencyLimitConfig config: FilterConfigs[config.Key] = config; break;
-                case IPRestrictionConfig config: FilterConfigs[config.Key] = config; break;
-                case RateLimitPolicy policy: RateLimitPolicies.Add(policy); break;
-                case EndpointSlice slice when slice.ServiceName is not null: (slices ??= []).Add(slice); break;
-            }
+            Add(resource.Key, resource);
         }
+    }
 
-        Services = new(services?.Count ?? 0);
-        if (services is not null)
-        {
-            foreach (var service in services)
-            {
-                Services[(service.Metadata.Namespace, service.Metadata.Name)] = service;
-            }
-        }
+    /// <summary>
+    /// Room for the Services and their EndpointSlices of a cluster of <paramref name="objects"/> objects, so the index is
+    /// not grown (and copied) on the way: in a cluster, they are most of the objects, a Service and its slice about a
+    /// third each; a guess too small only costs a resize.
+    /// </summary>
+    private static int ServicesCapacity(int objects) => objects / 3;
 
-        _slicesByService = new(slices?.Count ?? 0);
-        if (slices is not null)
+    /// <summary>
+    /// Files one object by its type; Services and EndpointSlices into one index by namespace and Service name (read
+    /// from the key where it can be, not the object's metadata), which a backendRef reads once.
+    /// </summary>
+    private void Add(ResourceKey key, Resource resource)
+    {
+        switch (resource)
         {
-            foreach (var slice in slices)
-            {
+            case EndpointSlice slice when slice.ServiceName is { } service:
                 // Most Services have one slice: an array of one, grown in the rare case of more (in the snapshot's order).
-                ref var ofService = ref CollectionsMarshal.GetValueRefOrAddDefault(_slicesByService, (slice.Metadata.Namespace, slice.ServiceName!), out _);
-                ofService = ofService is null ? [slice] : [.. ofService, slice];
-            }
+                ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_services, (key.Namespace, service), out _);
+                entry.Slices = entry.Slices is null ? [slice] : [.. entry.Slices, slice];
+                break;
+            case Service service: CollectionsMarshal.GetValueRefOrAddDefault(_services, (key.Namespace, key.Name), out _).Service = service; break;
+            case TcpRoute route: Routes.Add(route); break;
+            case Gateway gateway: Gateways.Add(gateway); break;
+            case GatewayClass gatewayClass: GatewayClasses.Add(gatewayClass); break;
+            case ReferenceGrant grant: ReferenceGrants.Add(grant); break;
+            case KubernetesNamespace ns: Namespaces[key.Name] = ns; break;
+            case HealthCheckPolicy or BackendLbPolicy or BackendTrafficPolicy or ClientTrafficPolicy or RouteRuleFilterPolicy: Policies.Add(resource); break;
+            case ListenerFilter filter: ListenerFilters.Add(filter); break;
+            case FsmFilter filter: Filters[(key.Namespace, key.Name)] = filter; break;
+            case ConcurrencyLimitConfig or IPRestrictionConfig: FilterConfigs[key] = resource; break;
+            case RateLimitPolicy policy: RateLimitPolicies.Add(policy); break;
         }
+    }
+
+    /// <summary>A Service and its EndpointSlices, either of which may be missing.</summary>
+    private struct ServiceEntry
+    {
+        public Service? Service;
+        public EndpointSlice[]? Slices;
     }
 
     public CompilerOptions Options { get; }
@@ -100,12 +111,26 @@ internal sealed class CompilationContext
     /// <summary>Every policy with <c>status.ancestors</c> (HealthCheckPolicy, BackendLBPolicy, BackendTrafficPolicy, ClientTrafficPolicy, RouteRuleFilterPolicy), sorted by key.</summary>
     public List<Resource> Policies { get; } = [];
 
-    public Dictionary<(string Namespace, string Name), Service> Services { get; }
+    /// <summary>The Service <paramref name="ns"/>/<paramref name="name"/> and its EndpointSlices (none when it has none), or false when the snapshot has no such Service.</summary>
+    public bool TryGetService(string ns, string name, [NotNullWhen(true)] out Service? service, out EndpointSlice[] slices)
+    {
+        ref var entry = ref CollectionsMarshal.GetValueRefOrNullRef(_services, (ns, name));
+        if (Unsafe.IsNullRef(ref entry) || entry.Service is null)
+        {
+            service = null;
+            slices = [];
+            return false;
+        }
+
+        service = entry.Service;
+        slices = entry.Slices ?? [];
+        return true;
+    }
+
+    /// <summary>Whether the snapshot has the Service <paramref name="ns"/>/<paramref name="name"/>.</summary>
+    public bool HasService(string ns, string name) => TryGetService(ns, name, out _, out _);
 
     public Dictionary<string, KubernetesNamespace> Namespaces { get; } = new(StringComparer.Ordinal);
-
-    public EndpointSlice[] SlicesOf(string ns, string service) =>
-        _slicesByService.TryGetValue((ns, service), out var slices) ? slices : [];
 
     /// <summary>
     /// The labels of a namespace. A namespace the snapshot does not hold still has the label Kubernetes puts on

@@ -272,7 +272,7 @@ internal sealed class PolicyAttacher
                     return (null, $"{field}: Service {ns}/{reference.Name} is in another namespace and no ReferenceGrant in '{ns}' allows {PolicyApi.FsmGroup} {ResourceKey.KindName(policy.Kind)} objects from '{policy.Metadata.Namespace}' to refer to it");
                 }
 
-                return _context.Services.ContainsKey((ns, reference.Name))
+                return _context.HasService(ns, reference.Name)
                     ? (new PolicyTarget(TargetLevel.Service, ns, reference.Name, null), null)
                     : (null, $"{field}: Service {ns}/{reference.Name} does not exist");
 
