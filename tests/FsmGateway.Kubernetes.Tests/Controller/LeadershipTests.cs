@@ -9,23 +9,8 @@ using Microsoft.Extensions.Options;
 namespace FsmGateway.Kubernetes.Tests.Controller;
 
 /// <summary>Leader election through the Lease, against the fake API server going away and coming back.</summary>
-public sealed class LeadershipTests : IAsyncLifetime
+public sealed class LeadershipTests : FakeApiServerTest
 {
-    private FakeApiServer _server = null!;
-    private IKubernetes _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await FakeApiServer.StartAsync();
-        _client = _server.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-    }
-
     [Fact]
     public async Task The_leader_keeps_leading_through_an_outage_shorter_than_the_renew_deadline_and_steps_down_only_after_a_longer_one()
     {
@@ -39,7 +24,7 @@ public sealed class LeadershipTests : IAsyncLifetime
         };
         using var meters = new TestMeterFactory();
         var reachability = new ApiServerReachability(TimeProvider.System, meters);
-        using var client = new k8s.Kubernetes(_server.ClientConfiguration(), new ReachabilityHandler(reachability));
+        using var client = new k8s.Kubernetes(Server.ClientConfiguration(), new ReachabilityHandler(reachability));
         using var leadership = new Leadership(client, Options.Create(options), reachability, TimeProvider.System, new RecordingLogger<Leadership>(logger), meters);
         var changes = new List<bool>();
         leadership.Changed += changes.Add;
@@ -49,7 +34,7 @@ public sealed class LeadershipTests : IAsyncLifetime
         Assert.Equal([1L], meters.Observe("fsmgateway.kubernetes.api_server.reachable"));
 
         // Every request fails (connection refused) for a second: renewals fail, leadership holds.
-        await _server.StopAsync();
+        await Server.StopAsync();
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(1);
         while (DateTime.UtcNow < until)
         {
@@ -61,23 +46,23 @@ public sealed class LeadershipTests : IAsyncLifetime
         Assert.True(meters.Observe("fsmgateway.kubernetes.api_server.failures").Single() >= 2);
         Assert.NotNull(reachability.Outage);
 
-        await _server.RestartAsync();
+        await Server.RestartAsync();
         await Eventually(() => logger.Entries.Any(e => e.Message.Contains("can be read and written again", StringComparison.Ordinal)), "renews again");
         Assert.Equal([true], changes);
         Assert.Contains(logger.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("still leading", StringComparison.Ordinal) && e.Exception is null);
 
         // An outage past the renew deadline: it steps down, keeps trying, and leads again once the server is back.
-        await _server.StopAsync();
+        await Server.StopAsync();
         await Eventually(() => !leadership.IsLeader, "steps down after the renew deadline");
         Assert.Equal([0L], meters.Observe("fsmgateway.controller.leader"));
         Assert.False(leadership.ExecuteTask!.IsCompleted, "the election loop ended");
-        await _server.RestartAsync();
+        await Server.RestartAsync();
         await Eventually(() => leadership.IsLeader, "leads again");
         Assert.Equal([true, false, true], changes);
-        Assert.Equal("replica-a", _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["holderIdentity"]?.GetValue<string>());
+        Assert.Equal("replica-a", Server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["holderIdentity"]?.GetValue<string>());
 
         await leadership.StopAsync(CancellationToken.None);
-        Assert.Equal(string.Empty, _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["holderIdentity"]?.GetValue<string>());
+        Assert.Equal(string.Empty, Server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["holderIdentity"]?.GetValue<string>());
     }
 
     [Fact]
@@ -91,7 +76,7 @@ public sealed class LeadershipTests : IAsyncLifetime
             RenewDeadline = TimeSpan.FromSeconds(6),
             RetryPeriod = TimeSpan.FromMilliseconds(200),
         };
-        using var leadership = new Leadership(_client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(logger));
+        using var leadership = new Leadership(Client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(logger));
         leadership.Changed += static _ => throw new InvalidOperationException("a broken subscriber");
         await leadership.StartAsync(CancellationToken.None);
 
@@ -99,7 +84,7 @@ public sealed class LeadershipTests : IAsyncLifetime
         await Eventually(() => logger.Entries.Any(e => e.Message.Contains("InvalidOperationException: a broken subscriber", StringComparison.Ordinal)), "the subscriber's fault is logged");
 
         // The loop goes on renewing: the Lease's renew time moves.
-        string? RenewTime() => _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["renewTime"]?.GetValue<string>();
+        string? RenewTime() => Server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)?["spec"]?["renewTime"]?.GetValue<string>();
         var renewed = RenewTime();
         await Eventually(() => RenewTime() != renewed, "renews after the subscriber threw");
         Assert.False(leadership.ExecuteTask!.IsCompleted, "the election loop ended");
@@ -119,20 +104,20 @@ public sealed class LeadershipTests : IAsyncLifetime
             RetryPeriod = TimeSpan.FromMilliseconds(100),
         };
         var now = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", System.Globalization.CultureInfo.InvariantCulture);
-        _server.ApplyYaml($$"""
+        Server.ApplyYaml($$"""
             apiVersion: coordination.k8s.io/v1
             kind: Lease
             metadata: { name: {{options.LeaseName}}, namespace: {{options.LeaseNamespace}} }
             spec: { holderIdentity: replica-a, leaseDurationSeconds: 2, acquireTime: "{{now}}", renewTime: "{{now}}", leaseTransitions: 3 }
             """);
-        using var leadership = new Leadership(_client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(new RecordingLogger()));
+        using var leadership = new Leadership(Client, Options.Create(options), new ApiServerReachability(TimeProvider.System), TimeProvider.System, new RecordingLogger<Leadership>(new RecordingLogger()));
         var started = DateTime.UtcNow;
         await leadership.StartAsync(CancellationToken.None);
         await Eventually(() => leadership.IsLeader, "takes the expired Lease");
 
         // Not before two seconds (the holder's lease duration) from when it first saw the Lease.
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2), $"took a live Lease after {DateTime.UtcNow - started}");
-        var spec = _server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)!["spec"]!;
+        var spec = Server.Get("coordination.k8s.io/v1", "Lease", options.LeaseNamespace, options.LeaseName)!["spec"]!;
         Assert.Equal("replica-b", spec["holderIdentity"]!.GetValue<string>());
         Assert.Equal(4, spec["leaseTransitions"]!.GetValue<int>());
         await leadership.StopAsync(CancellationToken.None);

@@ -7,23 +7,8 @@ using Microsoft.Extensions.Options;
 namespace FsmGateway.Kubernetes.Tests.Controller;
 
 /// <summary>A replica's report Lease (<see cref="ReplicaReportLeases"/>) against the fake API server.</summary>
-public sealed class ReplicaReportLeasesTests : IAsyncLifetime
+public sealed class ReplicaReportLeasesTests : FakeApiServerTest
 {
-    private FakeApiServer _server = null!;
-    private IKubernetes _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await FakeApiServer.StartAsync();
-        _client = _server.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-    }
-
     /// <summary>
     /// Reports too large for the Lease (one bad data plane's, or simply too many) are not written: the Lease is renewed
     /// with the reports last written, so the other replicas keep counting this one's data planes. Before, the write
@@ -41,7 +26,7 @@ public sealed class ReplicaReportLeasesTests : IAsyncLifetime
             LeaseDuration = TimeSpan.FromSeconds(3),
             RetryPeriod = TimeSpan.FromMilliseconds(200),
         };
-        using var leases = new ReplicaReportLeases(_client, Options.Create(options), TimeProvider.System, new RecordingLogger<ReplicaReportLeases>(logger));
+        using var leases = new ReplicaReportLeases(Client, Options.Create(options), TimeProvider.System, new RecordingLogger<ReplicaReportLeases>(logger));
         await leases.StartAsync(CancellationToken.None);
         var name = ReplicaReportLeases.LeaseNameOf("replica-a");
         leases.Publish("[{\"small\":1}]");
@@ -61,10 +46,10 @@ public sealed class ReplicaReportLeasesTests : IAsyncLifetime
     }
 
     private string? Annotation(string name) =>
-        _server.Get("coordination.k8s.io/v1", "Lease", "fsm-system", name)?["metadata"]?["annotations"]?[ReplicaReportLeases.ReportsAnnotation]?.ToString();
+        Server.Get("coordination.k8s.io/v1", "Lease", "fsm-system", name)?["metadata"]?["annotations"]?[ReplicaReportLeases.ReportsAnnotation]?.ToString();
 
     private DateTime? RenewTime(string name) =>
-        _server.Get("coordination.k8s.io/v1", "Lease", "fsm-system", name)?["spec"]?["renewTime"]?.ToString() is { } text
+        Server.Get("coordination.k8s.io/v1", "Lease", "fsm-system", name)?["spec"]?["renewTime"]?.ToString() is { } text
             ? DateTime.Parse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal)
             : null;
 

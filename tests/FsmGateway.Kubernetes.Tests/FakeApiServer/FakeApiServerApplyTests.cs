@@ -1,4 +1,5 @@
 using System.Net;
+using FsmGateway.Kubernetes.Tests.Support;
 using FsmGateway.Testing.Kubernetes;
 using k8s;
 using k8s.Autorest;
@@ -10,23 +11,8 @@ namespace FsmGateway.Kubernetes.Tests.FakeApi;
 /// The fake's server-side apply, through the real KubernetesClient: field ownership per manager, removal of what a
 /// manager no longer applies, conflicts with other managers unless forced, and no-op applies that change nothing.
 /// </summary>
-public sealed class FakeApiServerApplyTests : IAsyncLifetime
+public sealed class FakeApiServerApplyTests() : FakeApiServerTest(new FakeApiServerOptions { Token = "s3cret" })
 {
-    private FakeApiServer _server = null!;
-    private IKubernetes _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { Token = "s3cret" });
-        _client = _server.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-    }
-
     private static V1Patch Apply(string json) => new(json, V1Patch.PatchType.ApplyPatch);
 
     private Task<V1Deployment> ApplyDeploymentAsync(string manager, int replicas, string image, bool force = false, string? extraLabel = null)
@@ -53,7 +39,7 @@ public sealed class FakeApiServerApplyTests : IAsyncLifetime
                 },
             },
         };
-        return _client.AppsV1.PatchNamespacedDeploymentAsync(Apply(KubernetesJson.Serialize(deployment)), "dp", "default", fieldManager: manager, force: force);
+        return Client.AppsV1.PatchNamespacedDeploymentAsync(Apply(KubernetesJson.Serialize(deployment)), "dp", "default", fieldManager: manager, force: force);
     }
 
     [Fact]
@@ -93,7 +79,7 @@ public sealed class FakeApiServerApplyTests : IAsyncLifetime
     public async Task Apply_keeps_fields_another_manager_set_that_it_does_not_name()
     {
         await ApplyDeploymentAsync("ours", 2, "img:1");
-        await _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch("""{"metadata":{"annotations":{"note":"theirs"}}}""", V1Patch.PatchType.MergePatch), "dp", "default", fieldManager: "someone");
+        await Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch("""{"metadata":{"annotations":{"note":"theirs"}}}""", V1Patch.PatchType.MergePatch), "dp", "default", fieldManager: "someone");
 
         var applied = await ApplyDeploymentAsync("ours", 3, "img:1");
 
@@ -105,14 +91,14 @@ public sealed class FakeApiServerApplyTests : IAsyncLifetime
     public async Task Apply_of_a_field_another_manager_changed_conflicts_unless_forced_and_force_takes_it_back()
     {
         await ApplyDeploymentAsync("ours", 2, "img:1");
-        var scaled = await _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch("""{"spec":{"replicas":5}}""", V1Patch.PatchType.MergePatch), "dp", "default", fieldManager: "kubectl-scale");
+        var scaled = await Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch("""{"spec":{"replicas":5}}""", V1Patch.PatchType.MergePatch), "dp", "default", fieldManager: "kubectl-scale");
         Assert.Equal(5, scaled.Spec.Replicas);
 
         var conflict = await Assert.ThrowsAsync<HttpOperationException>(() => ApplyDeploymentAsync("ours", 2, "img:1"));
         Assert.Equal(HttpStatusCode.Conflict, conflict.Response.StatusCode);
         Assert.Contains("conflict with \\\"kubectl-scale\\\"", conflict.Response.Content, StringComparison.Ordinal);
         Assert.Contains(".spec.replicas", conflict.Response.Content, StringComparison.Ordinal);
-        Assert.Equal(5, (await _client.AppsV1.ReadNamespacedDeploymentAsync("dp", "default")).Spec.Replicas);
+        Assert.Equal(5, (await Client.AppsV1.ReadNamespacedDeploymentAsync("dp", "default")).Spec.Replicas);
 
         var forced = await ApplyDeploymentAsync("ours", 2, "img:1", force: true);
 
@@ -124,7 +110,7 @@ public sealed class FakeApiServerApplyTests : IAsyncLifetime
     public async Task Apply_of_the_value_another_manager_also_set_is_no_conflict()
     {
         await ApplyDeploymentAsync("ours", 2, "img:1");
-        await _client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch("""{"spec":{"replicas":4}}""", V1Patch.PatchType.MergePatch), "dp", "default", fieldManager: "someone");
+        await Client.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch("""{"spec":{"replicas":4}}""", V1Patch.PatchType.MergePatch), "dp", "default", fieldManager: "someone");
 
         var applied = await ApplyDeploymentAsync("ours", 4, "img:1");
 
@@ -134,7 +120,7 @@ public sealed class FakeApiServerApplyTests : IAsyncLifetime
     [Fact]
     public async Task Apply_without_a_field_manager_is_refused()
     {
-        var refused = await Assert.ThrowsAsync<HttpOperationException>(() => _client.CoreV1.PatchNamespacedConfigMapAsync(
+        var refused = await Assert.ThrowsAsync<HttpOperationException>(() => Client.CoreV1.PatchNamespacedConfigMapAsync(
             Apply("""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"a":"1"}}"""), "cfg", "default"));
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Response.StatusCode);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FsmGateway.Kubernetes.Tests.Support;
 using FsmGateway.Testing.Kubernetes;
 using k8s;
 using k8s.Autorest;
@@ -9,24 +10,9 @@ using k8s.Models;
 namespace FsmGateway.Kubernetes.Tests.FakeApi;
 
 /// <summary>Watches (order, bookmarks, 410, drops, stalls), and leader election, through the real KubernetesClient.</summary>
-public sealed class FakeApiServerWatchTests : IAsyncLifetime
+public sealed class FakeApiServerWatchTests() : FakeApiServerTest(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(300), InstallGatewayApiCrds = true })
 {
     private const string Gw = "gateway.networking.k8s.io";
-    private FakeApiServer _server = null!;
-    private IKubernetes _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(300), InstallGatewayApiCrds = true });
-        _client = _server.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-    }
-
     private static V1Service Service(string name, int port = 80) => new()
     {
         Metadata = new V1ObjectMeta { Name = name },
@@ -34,25 +20,25 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     };
 
     private WatchProbe<V1Service> WatchServices(string? resourceVersion, bool bookmarks = false, string? labelSelector = null) =>
-        new((onError, ct) => _client.CoreV1.WatchListNamespacedServiceAsync(
+        new((onError, ct) => Client.CoreV1.WatchListNamespacedServiceAsync(
             "default", resourceVersion: resourceVersion, allowWatchBookmarks: bookmarks, labelSelector: labelSelector, onError: onError, cancellationToken: ct));
 
     [Fact]
     public async Task FakeApiServer_watch_from_a_list_resource_version_sees_add_update_delete_in_order()
     {
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("before"), "default");
-        var list = await _client.CoreV1.ListNamespacedServiceAsync("default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("before"), "default");
+        var list = await Client.CoreV1.ListNamespacedServiceAsync("default");
 
         // changes made before the watch starts are replayed from the list's resourceVersion
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
         await using var watch = WatchServices(list.Metadata.ResourceVersion);
         var added = await watch.NextChangeAsync();
         Assert.Equal((WatchEventType.Added, "web"), (added.Type, added.Object.Metadata.Name));
 
-        var current = await _client.CoreV1.ReadNamespacedServiceAsync("web", "default");
+        var current = await Client.CoreV1.ReadNamespacedServiceAsync("web", "default");
         current.Spec.Ports[0].Port = 81;
-        var replaced = await _client.CoreV1.ReplaceNamespacedServiceAsync(current, "web", "default");
-        await _client.CoreV1.DeleteNamespacedServiceAsync("web", "default");
+        var replaced = await Client.CoreV1.ReplaceNamespacedServiceAsync(current, "web", "default");
+        await Client.CoreV1.DeleteNamespacedServiceAsync("web", "default");
 
         var modified = await watch.NextChangeAsync();
         Assert.Equal(WatchEventType.Modified, modified.Type);
@@ -61,13 +47,13 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
         var deleted = await watch.NextChangeAsync();
         Assert.Equal((WatchEventType.Deleted, "web"), (deleted.Type, deleted.Object.Metadata.Name));
         Assert.True(long.Parse(deleted.Object.Metadata.ResourceVersion, System.Globalization.CultureInfo.InvariantCulture) > long.Parse(replaced.Metadata.ResourceVersion, System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Contains(_server.Requests, r => r.Verb == "watch" && r.Resource == "services" && r.Namespace == "default");
+        Assert.Contains(Server.Requests, r => r.Verb == "watch" && r.Resource == "services" && r.Namespace == "default");
     }
 
     [Fact]
     public async Task FakeApiServer_watch_without_resource_version_starts_with_synthetic_adds()
     {
-        _server.ApplyYaml("""
+        Server.ApplyYaml("""
             apiVersion: v1
             kind: Service
             metadata: {name: one, labels: {app: x}}
@@ -84,9 +70,9 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
         Assert.Equal((WatchEventType.Added, "one"), (first.Type, first.Object.Metadata.Name));
 
         // relabelled out of the selector: DELETED for this watch; back in: ADDED
-        await _client.CoreV1.PatchNamespacedServiceAsync(new V1Patch("""{"metadata":{"labels":{"app":"z"}}}""", V1Patch.PatchType.MergePatch), "one", "default");
+        await Client.CoreV1.PatchNamespacedServiceAsync(new V1Patch("""{"metadata":{"labels":{"app":"z"}}}""", V1Patch.PatchType.MergePatch), "one", "default");
         Assert.Equal(WatchEventType.Deleted, (await watch.NextChangeAsync()).Type);
-        await _client.CoreV1.PatchNamespacedServiceAsync(new V1Patch("""{"metadata":{"labels":{"app":"x"}}}""", V1Patch.PatchType.MergePatch), "two", "default");
+        await Client.CoreV1.PatchNamespacedServiceAsync(new V1Patch("""{"metadata":{"labels":{"app":"x"}}}""", V1Patch.PatchType.MergePatch), "two", "default");
         var two = await watch.NextChangeAsync();
         Assert.Equal((WatchEventType.Added, "two"), (two.Type, two.Object.Metadata.Name));
     }
@@ -94,13 +80,13 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     [Fact]
     public async Task FakeApiServer_watch_sends_bookmarks()
     {
-        var list = await _client.CoreV1.ListNamespacedServiceAsync("default");
+        var list = await Client.CoreV1.ListNamespacedServiceAsync("default");
         await using var watch = WatchServices(list.Metadata.ResourceVersion, bookmarks: true);
         var bookmark = await watch.NextAsync();
         Assert.Equal(WatchEventType.Bookmark, bookmark.Type);
         Assert.Equal(list.Metadata.ResourceVersion, bookmark.Object.Metadata.ResourceVersion);
 
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
         var added = await watch.NextChangeAsync();
         var next = await watch.NextAsync();
         Assert.Equal(WatchEventType.Bookmark, next.Type);
@@ -110,12 +96,12 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     [Fact]
     public async Task FakeApiServer_compact_sends_410_to_open_watches_and_to_watches_from_old_versions()
     {
-        var list = await _client.CoreV1.ListNamespacedServiceAsync("default");
+        var list = await Client.CoreV1.ListNamespacedServiceAsync("default");
         await using var open = WatchServices(list.Metadata.ResourceVersion);
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
         Assert.Equal(WatchEventType.Added, (await open.NextChangeAsync()).Type);
 
-        _server.Compact();
+        Server.Compact();
         var midStream = Assert.IsType<KubernetesException>(await open.ErrorAsync());
         Assert.Equal(410, midStream.Status.Code);
         Assert.Equal("Expired", midStream.Status.Reason);
@@ -128,20 +114,20 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
         await stale.EndedAsync();
 
         // from the current version, all is well again
-        var fresh = await _client.CoreV1.ListNamespacedServiceAsync("default");
+        var fresh = await Client.CoreV1.ListNamespacedServiceAsync("default");
         await using var resumed = WatchServices(fresh.Metadata.ResourceVersion);
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web2"), "default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("web2"), "default");
         Assert.Equal("web2", (await resumed.NextChangeAsync()).Object.Metadata.Name);
     }
 
     [Fact]
     public async Task FakeApiServer_custom_object_watch_and_timeout_seconds()
     {
-        var list = JsonSerializer.SerializeToNode(await _client.CustomObjects.ListNamespacedCustomObjectAsync(Gw, "v1", "apps", "tcproutes"))!;
+        var list = JsonSerializer.SerializeToNode(await Client.CustomObjects.ListNamespacedCustomObjectAsync(Gw, "v1", "apps", "tcproutes"))!;
         var rv = list["metadata"]!["resourceVersion"]!.ToString();
-        await using var watch = new WatchProbe<object>((onError, ct) => _client.CustomObjects.WatchListNamespacedCustomObjectAsync(
+        await using var watch = new WatchProbe<object>((onError, ct) => Client.CustomObjects.WatchListNamespacedCustomObjectAsync(
             Gw, "v1", "apps", "tcproutes", resourceVersion: rv, timeoutSeconds: 2, onError: onError, cancellationToken: ct));
-        _server.ApplyYaml("""
+        Server.ApplyYaml("""
             apiVersion: gateway.networking.k8s.io/v1
             kind: TCPRoute
             metadata: {name: r1}
@@ -156,33 +142,33 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     [Fact]
     public async Task FakeApiServer_dropped_watches_end_and_stalled_watches_stay_silent()
     {
-        var list = await _client.CoreV1.ListNamespacedServiceAsync("default");
+        var list = await Client.CoreV1.ListNamespacedServiceAsync("default");
         await using (var dropped = WatchServices(list.Metadata.ResourceVersion))
         {
             await WaitForWatchAsync(1);
-            _server.DropWatches();
+            Server.DropWatches();
             await dropped.EndedAsync();
         }
 
         await using var stalled = WatchServices(list.Metadata.ResourceVersion, bookmarks: true);
         Assert.Equal(WatchEventType.Bookmark, (await stalled.NextAsync()).Type);
-        _server.StallWatches(true);
+        Server.StallWatches(true);
         await Task.Delay(400); // a bookmark possibly in flight
         while (await stalled.AnyEventAsync(TimeSpan.Zero))
         {
             await stalled.NextAsync();
         }
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
         Assert.False(await stalled.AnyEventAsync(TimeSpan.FromSeconds(1.5)));
         Assert.False(stalled.Ended.IsCompleted);
-        _server.StallWatches(false);
+        Server.StallWatches(false);
         Assert.Equal("web", (await stalled.NextChangeAsync()).Object.Metadata.Name);
     }
 
     private async Task WaitForWatchAsync(int count)
     {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (_server.Requests.Count(r => r.Verb == "watch") < count)
+        while (Server.Requests.Count(r => r.Verb == "watch") < count)
         {
             Assert.True(DateTime.UtcNow < until, "the watch did not start");
             await Task.Delay(20);
@@ -192,8 +178,8 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     [Fact]
     public async Task FakeApiServer_leader_election_with_leases_fails_over()
     {
-        using var clientA = _server.CreateClient();
-        using var clientB = _server.CreateClient();
+        using var clientA = Server.CreateClient();
+        using var clientB = Server.CreateClient();
         LeaderElectionConfig Config(IKubernetes client, string id) => new(new LeaseLock(client, "default", "fsm-gateway", id))
         {
             LeaseDuration = TimeSpan.FromSeconds(2),
@@ -212,7 +198,7 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
 
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         var first = await leaders.Reader.ReadAsync(guard.Token);
-        var lease = await _client.CoordinationV1.ReadNamespacedLeaseAsync("fsm-gateway", "default");
+        var lease = await Client.CoordinationV1.ReadNamespacedLeaseAsync("fsm-gateway", "default");
         Assert.Equal(first, lease.Spec.HolderIdentity);
 
         // only one leads while the leader renews
@@ -225,7 +211,7 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
         await (first == "a" ? stopA : stopB).CancelAsync();
         var second = await leaders.Reader.ReadAsync(guard.Token);
         Assert.NotEqual(first, second);
-        lease = await _client.CoordinationV1.ReadNamespacedLeaseAsync("fsm-gateway", "default");
+        lease = await Client.CoordinationV1.ReadNamespacedLeaseAsync("fsm-gateway", "default");
         Assert.Equal(second, lease.Spec.HolderIdentity);
 
         await stopA.CancelAsync();
@@ -245,24 +231,24 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     [Fact]
     public async Task FakeApiServer_stopped_refuses_connections_and_restarted_serves_the_same_objects_on_the_same_port_with_410_for_old_versions()
     {
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("kept"), "default");
-        var list = await _client.CoreV1.ListNamespacedServiceAsync("default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("kept"), "default");
+        var list = await Client.CoreV1.ListNamespacedServiceAsync("default");
         await using var open = WatchServices(list.Metadata.ResourceVersion);
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("web"), "default");
         Assert.Equal(WatchEventType.Added, (await open.NextChangeAsync()).Type);
-        var url = _server.Url;
+        var url = Server.Url;
 
-        await _server.StopAsync();
-        Assert.False(_server.IsRunning);
+        await Server.StopAsync();
+        Assert.False(Server.IsRunning);
         await open.EndedAsync();
-        await Assert.ThrowsAsync<HttpRequestException>(() => _client.CoreV1.ListNamespacedServiceAsync("default"));
+        await Assert.ThrowsAsync<HttpRequestException>(() => Client.CoreV1.ListNamespacedServiceAsync("default"));
 
         // Changed while down (as by another API server replica); seen once it serves again.
-        _server.ApplyYaml("apiVersion: v1\nkind: Service\nmetadata: {name: while-down, namespace: default}\nspec: {ports: [{port: 80}]}\n");
-        await _server.RestartAsync();
-        Assert.True(_server.IsRunning);
-        Assert.Equal(url, _server.Url);
-        var names = (await _client.CoreV1.ListNamespacedServiceAsync("default")).Items.Select(i => i.Metadata.Name).Order();
+        Server.ApplyYaml("apiVersion: v1\nkind: Service\nmetadata: {name: while-down, namespace: default}\nspec: {ports: [{port: 80}]}\n");
+        await Server.RestartAsync();
+        Assert.True(Server.IsRunning);
+        Assert.Equal(url, Server.Url);
+        var names = (await Client.CoreV1.ListNamespacedServiceAsync("default")).Items.Select(i => i.Metadata.Name).Order();
         Assert.Equal(["kept", "web", "while-down"], names);
 
         // The watch history did not survive the restart: resuming from before it is 410 Gone.
@@ -292,9 +278,9 @@ public sealed class FakeApiServerWatchTests : IAsyncLifetime
     [Fact]
     public async Task FakeApiServer_watch_list_ends_initial_events_with_an_annotated_bookmark()
     {
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("one"), "default");
-        await _client.CoreV1.CreateNamespacedServiceAsync(Service("two"), "default");
-        using var http = new HttpClient { BaseAddress = _server.Url };
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("one"), "default");
+        await Client.CoreV1.CreateNamespacedServiceAsync(Service("two"), "default");
+        using var http = new HttpClient { BaseAddress = Server.Url };
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         using var response = await http.GetAsync(
             new Uri("api/v1/namespaces/default/services?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&fieldSelector=metadata.name%3Dtwo", UriKind.Relative),

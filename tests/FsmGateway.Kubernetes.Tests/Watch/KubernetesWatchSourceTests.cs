@@ -2,6 +2,7 @@ using FsmGateway.Configuration;
 using FsmGateway.Kubernetes.Api;
 using FsmGateway.Kubernetes.Controller;
 using FsmGateway.Resources;
+using FsmGateway.Kubernetes.Tests.Support;
 using FsmGateway.Testing.Kubernetes;
 using k8s;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FsmGateway.Kubernetes.Tests.Watch;
 
 /// <summary>The watch source against the fake API server, through the real KubernetesClient.</summary>
-public sealed class KubernetesWatchSourceTests : IAsyncLifetime
+public sealed class KubernetesWatchSourceTests() : FakeApiServerTest(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(200) })
 {
     private const string Routes = """
         apiVersion: gateway.networking.k8s.io/v1
@@ -27,26 +28,13 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
           rules: [{ backendRefs: [{ name: svc, port: 80 }] }]
         """;
 
-    private FakeApiServer _server = null!;
-    private IKubernetes _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(200) });
-        _client = new k8s.Kubernetes(_server.ClientConfiguration(), new CoreGroupPathHandler());
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-    }
+    protected override IKubernetes CreateClient(FakeApiServer server) => new k8s.Kubernetes(server.ClientConfiguration(), new CoreGroupPathHandler());
 
     private KubernetesWatchSource Source(ApiKind kind, Action<KubernetesOptions>? configure = null)
     {
         var options = new KubernetesOptions { MinRetryDelay = TimeSpan.FromMilliseconds(200), MaxRetryDelay = TimeSpan.FromSeconds(1), MissingKindRetryInterval = TimeSpan.FromMilliseconds(300), PageSize = 1 };
         configure?.Invoke(options);
-        return new KubernetesWatchSource(_client, kind, options, TimeProvider.System, NullLogger.Instance);
+        return new KubernetesWatchSource(Client, kind, options, TimeProvider.System, NullLogger.Instance);
     }
 
     private static Func<ConfigEvent, bool> Upserted(string name, Func<Resource, bool>? also = null) =>
@@ -59,8 +47,8 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     [Fact]
     public async Task Lists_every_page_then_reports_synced_once()
     {
-        _server.InstallGatewayApiCrds();
-        _server.ApplyYaml(Routes);
+        Server.InstallGatewayApiCrds();
+        Server.ApplyYaml(Routes);
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
 
         var synced = await recorder.WaitForAsync(Synced, what: "synced");
@@ -68,37 +56,37 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         var before = recorder.Events.Take(synced).OfType<ConfigEvent.Upserted>().Select(u => u.Resource.Key).ToList();
         Assert.Equal([new ResourceKey(ResourceKind.TcpRoute, "apps", "a"), new ResourceKey(ResourceKind.TcpRoute, "apps", "b")], before.Order());
         Assert.All(recorder.Events, e => Assert.Equal("kubernetes/tcproutes", e.Source));
-        Assert.Contains(_server.Requests, r => r.Verb == "list" && r.Resource == "tcproutes");
+        Assert.Contains(Server.Requests, r => r.Verb == "list" && r.Resource == "tcproutes");
         // Synced follows the list; the watch that continues from it may start a moment later.
-        await _server.WaitForRequestAsync(r => r.Verb == "watch" && r.Resource == "tcproutes");
+        await Server.WaitForRequestAsync(r => r.Verb == "watch" && r.Resource == "tcproutes");
     }
 
     [Fact]
     public async Task Reports_adds_updates_and_deletes_as_they_happen()
     {
-        _server.InstallGatewayApiCrds();
+        Server.InstallGatewayApiCrds();
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
 
-        _server.ApplyYaml(Routes.Split("---")[0]);
+        Server.ApplyYaml(Routes.Split("---")[0]);
         at = await recorder.WaitForAsync(Upserted("a"), at, "a added");
 
         var changed = Routes.Split("---")[0].Replace("port: 80", "port: 81", StringComparison.Ordinal);
-        _server.ApplyYaml(changed);
+        Server.ApplyYaml(changed);
         at = await recorder.WaitForAsync(Upserted("a", r => ((TcpRoute)r).Rules[0].BackendRefs[0].Port == 81 && r.Metadata.Generation == 2), at, "a updated to port 81, generation 2");
 
-        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
+        Server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
         await recorder.WaitForAsync(Deleted("a"), at, "a deleted");
     }
 
     [Fact]
     public async Task Tells_the_status_writer_each_objects_uid_before_the_event_so_a_route_created_again_is_a_new_object()
     {
-        _server.InstallGatewayApiCrds();
+        Server.InstallGatewayApiCrds();
         var uids = new ObservedUids();
         var key = new ResourceKey(ResourceKind.TcpRoute, "apps", "a");
         string? seenAtEvent = null;
-        var source = new KubernetesWatchSource(_client, ApiKind.TcpRoute, new KubernetesOptions(), TimeProvider.System, NullLogger.Instance, uids: uids);
+        var source = new KubernetesWatchSource(Client, ApiKind.TcpRoute, new KubernetesOptions(), TimeProvider.System, NullLogger.Instance, uids: uids);
         using var recorder = new EventRecorder(new ObservingSource(source, e =>
         {
             if (e is ConfigEvent.Upserted { Resource.Key: var upserted } && upserted == key)
@@ -108,18 +96,18 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         }));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
 
-        _server.ApplyYaml(Routes.Split("---")[0]);
+        Server.ApplyYaml(Routes.Split("---")[0]);
         at = await recorder.WaitForAsync(Upserted("a"), at, "a added");
-        var first = _server.Get("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a")!["metadata"]!["uid"]!.GetValue<string>();
+        var first = Server.Get("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a")!["metadata"]!["uid"]!.GetValue<string>();
         Assert.Equal(first, seenAtEvent);
 
-        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
+        Server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
         at = await recorder.WaitForAsync(Deleted("a"), at, "a deleted");
         Assert.Null(uids.UidOf(key));
 
-        _server.ApplyYaml(Routes.Split("---")[0]);
+        Server.ApplyYaml(Routes.Split("---")[0]);
         await recorder.WaitForAsync(Upserted("a"), at, "a created again");
-        var second = _server.Get("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a")!["metadata"]!["uid"]!.GetValue<string>();
+        var second = Server.Get("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a")!["metadata"]!["uid"]!.GetValue<string>();
         Assert.NotEqual(first, second);
         Assert.Equal(second, seenAtEvent);
 
@@ -139,7 +127,7 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     [Fact]
     public async Task Reads_core_and_discovery_kinds_and_fills_in_what_built_in_lists_omit()
     {
-        _server.ApplyYaml("""
+        Server.ApplyYaml("""
             apiVersion: v1
             kind: Service
             metadata: { name: svc, namespace: apps }
@@ -168,55 +156,55 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     [Fact]
     public async Task A_dropped_watch_is_reopened_from_the_last_resource_version_without_a_relist()
     {
-        _server.InstallGatewayApiCrds();
+        Server.InstallGatewayApiCrds();
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
-        var lists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+        var lists = Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
 
-        _server.DropWatches();
-        _server.ApplyYaml(Routes);
+        Server.DropWatches();
+        Server.ApplyYaml(Routes);
 
         at = await recorder.WaitForAsync(Upserted("a"), at, "a after the drop");
         await recorder.WaitForAsync(Upserted("b"), what: "b after the drop");
-        Assert.Equal(lists, _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes"));
+        Assert.Equal(lists, Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes"));
     }
 
     [Fact]
     public async Task A_410_relists_and_reports_objects_that_vanished_meanwhile_as_deleted()
     {
-        _server.InstallGatewayApiCrds();
-        _server.ApplyYaml(Routes);
+        Server.InstallGatewayApiCrds();
+        Server.ApplyYaml(Routes);
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
 
         // The watch misses the delete (stalled, then cut), and its resourceVersion expires meanwhile.
-        _server.StallWatches(true);
-        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "b");
-        _server.Compact();
-        _server.DropWatches();
-        _server.StallWatches(false);
+        Server.StallWatches(true);
+        Server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "b");
+        Server.Compact();
+        Server.DropWatches();
+        Server.StallWatches(false);
 
         at = await recorder.WaitForAsync(Deleted("b"), at, "b deleted by the re-list");
-        Assert.True(_server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") >= 2);
+        Assert.True(Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") >= 2);
         Assert.DoesNotContain(recorder.Events.Skip(at), e => e is ConfigEvent.Deleted { Key.Name: "a" });
     }
 
     [Fact]
     public async Task A_410_mid_stream_relists_and_keeps_watching()
     {
-        _server.InstallGatewayApiCrds();
+        Server.InstallGatewayApiCrds();
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
 
         // An event through the watch shows it is open before the server expires it.
         var parts = Routes.Split("---");
-        _server.ApplyYaml(parts[0]);
+        Server.ApplyYaml(parts[0]);
         at = await recorder.WaitForAsync(Upserted("a"), at, "a through the watch");
-        var lists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+        var lists = Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
 
-        _server.Compact();
-        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") > lists, "a re-list after the 410");
-        _server.ApplyYaml(parts[1]);
+        Server.Compact();
+        await WaitUntilAsync(() => Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") > lists, "a re-list after the 410");
+        Server.ApplyYaml(parts[1]);
 
         await recorder.WaitForAsync(Upserted("b"), at, "b after the 410");
         Assert.Single(recorder.Events, Synced);
@@ -225,34 +213,34 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     [Fact]
     public async Task Error_events_other_than_410_relist_with_back_off_not_in_a_tight_loop()
     {
-        _server.InstallGatewayApiCrds();
-        _server.ApplyYaml(Routes);
-        _server.FailWatch = r => r.Resource == "tcproutes" ? new FakeApiException(500, "InternalError", "etcd is unhappy") : null;
+        Server.InstallGatewayApiCrds();
+        Server.ApplyYaml(Routes);
+        Server.FailWatch = r => r.Resource == "tcproutes" ? new FakeApiException(500, "InternalError", "etcd is unhappy") : null;
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute, o => { o.MinRetryDelay = TimeSpan.FromMilliseconds(100); o.MaxRetryDelay = TimeSpan.FromSeconds(1); }));
         await recorder.WaitForAsync(Synced, what: "synced");
-        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes") >= 2, "a second watch after the first error event");
+        await WaitUntilAsync(() => Server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes") >= 2, "a second watch after the first error event");
 
         // Back-off 100, 200, 400, 800, 1000 ms (±20 %): at most about 6 re-lists in 3 s; a tight loop makes hundreds.
         // (A slow machine only makes fewer.)
-        var before = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+        var before = Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
         await Task.Delay(TimeSpan.FromSeconds(3));
-        var relists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") - before;
+        var relists = Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes") - before;
         Assert.True(relists <= 10, $"{relists} re-lists in 3 s");
 
         // The error events stop: the watch stays open and events flow again.
-        _server.FailWatch = null;
+        Server.FailWatch = null;
         var at = recorder.Events.Count;
-        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
+        Server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "a");
         await recorder.WaitForAsync(Deleted("a"), at, "a deleted");
     }
 
     [Fact]
     public async Task An_object_the_mapper_throws_on_is_skipped_and_the_rest_of_its_kind_still_applies()
     {
-        _server.InstallGatewayApiCrds();
-        _server.ApplyYaml(Routes);
+        Server.InstallGatewayApiCrds();
+        Server.ApplyYaml(Routes);
         var options = new KubernetesOptions { MinRetryDelay = TimeSpan.FromMilliseconds(200), MaxRetryDelay = TimeSpan.FromSeconds(1), PageSize = 1 };
-        var source = new KubernetesWatchSource(_client, ApiKind.TcpRoute, options, TimeProvider.System, NullLogger.Instance, map: json =>
+        var source = new KubernetesWatchSource(Client, ApiKind.TcpRoute, options, TimeProvider.System, NullLogger.Instance, map: json =>
             json["metadata"]?["name"]?.GetValue<string>() == "a"
                 ? throw new InvalidOperationException("a fault of the mapper")
                 : Mapping.ResourceMapper.Map(json, defaultNamespace: string.Empty).Resource);
@@ -264,22 +252,22 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         Assert.True(source.Unreadable >= 1);
 
         // The kind is not frozen: later changes still arrive.
-        _server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "b");
+        Server.Delete("gateway.networking.k8s.io/v1", "TCPRoute", "apps", "b");
         await recorder.WaitForAsync(Deleted("b"), at, "b deleted");
     }
 
     [Fact]
     public async Task A_silent_watch_is_taken_for_dead_and_reopened()
     {
-        _server.InstallGatewayApiCrds();
+        Server.InstallGatewayApiCrds();
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute, o => o.WatchInactivityTimeout = TimeSpan.FromSeconds(1)));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
-        var watches = _server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes");
+        var watches = Server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes");
 
-        _server.StallWatches(true);
-        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes") > watches, "a new watch after 1 s of silence");
-        _server.StallWatches(false);
-        _server.ApplyYaml(Routes);
+        Server.StallWatches(true);
+        await WaitUntilAsync(() => Server.Requests.Count(r => r.Verb == "watch" && r.Resource == "tcproutes") > watches, "a new watch after 1 s of silence");
+        Server.StallWatches(false);
+        Server.ApplyYaml(Routes);
 
         await recorder.WaitForAsync(Upserted("a"), at, "a on the new watch");
     }
@@ -291,8 +279,8 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         var at = await recorder.WaitForAsync(Synced, what: "synced with no CRD");
         Assert.Empty(recorder.Events.OfType<ConfigEvent.Upserted>());
 
-        _server.InstallGatewayApiCrds();
-        _server.ApplyYaml(Routes);
+        Server.InstallGatewayApiCrds();
+        Server.ApplyYaml(Routes);
 
         await recorder.WaitForAsync(Upserted("a"), at, "a once the CRD exists");
     }
@@ -308,10 +296,10 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         var at = await recorder.WaitForAsync(Synced, what: $"{kind} synced with no CRD");
         Assert.Empty(recorder.Events.OfType<ConfigEvent.Upserted>());
 
-        _server.InstallPolicyCrds();
+        Server.InstallPolicyCrds();
         var target = kind == "BackendTrafficPolicy" ? "{ group: gateway.networking.k8s.io, kind: Gateway, name: x }" : "{ group: '', kind: Service, name: x }";
         var check = kind == "HealthCheckPolicy" ? "\n  healthCheck: { interval: 1s, maxFails: 3 }" : string.Empty;
-        _server.ApplyYaml($"apiVersion: {apiKind.ApiVersion(apiKind.Versions[0])}\nkind: {kind}\nmetadata: {{ name: p, namespace: apps }}\nspec:\n  targetRefs: [{target}]{check}\n");
+        Server.ApplyYaml($"apiVersion: {apiKind.ApiVersion(apiKind.Versions[0])}\nkind: {kind}\nmetadata: {{ name: p, namespace: apps }}\nspec:\n  targetRefs: [{target}]{check}\n");
 
         await recorder.WaitForAsync(Upserted("p", r => r.Kind.ToString() == apiKind.Kind.ToString()), at, $"{kind} p once the CRD exists");
     }
@@ -331,8 +319,8 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         var at = await recorder.WaitForAsync(Synced, what: $"{kind} synced with no CRD");
         Assert.Empty(recorder.Events.OfType<ConfigEvent.Upserted>());
 
-        _server.InstallClientPolicyCrds();
-        _server.ApplyYaml($"apiVersion: {apiKind.ApiVersion(apiKind.Versions[0])}\nkind: {kind}\nmetadata: {{ name: p, namespace: apps }}\n{spec}\n");
+        Server.InstallClientPolicyCrds();
+        Server.ApplyYaml($"apiVersion: {apiKind.ApiVersion(apiKind.Versions[0])}\nkind: {kind}\nmetadata: {{ name: p, namespace: apps }}\n{spec}\n");
 
         await recorder.WaitForAsync(Upserted("p", r => r.Kind.ToString() == apiKind.Kind.ToString()), at, $"{kind} p once the CRD exists");
     }
@@ -340,46 +328,46 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
     [Fact]
     public async Task A_passing_discovery_failure_deletes_nothing()
     {
-        _server.InstallGatewayApiCrds();
-        _server.ApplyYaml(Routes);
+        Server.InstallGatewayApiCrds();
+        Server.ApplyYaml(Routes);
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
-        var lists = _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
+        var lists = Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes");
 
         // "synced" comes before the watch opens. A watch request that passed the server's FailRequest check before it is
         // set below but registers only after DropWatches would be neither failed nor dropped, and would stay open
         // (bookmarks keep it alive), so discovery would never be asked again. The server logs a watch once it is
         // registered, so wait for that before the failure and the drop.
-        await WaitUntilAsync(() => _server.Requests.Any(r => r.Verb == "watch" && r.Resource == "tcproutes" && r.StatusCode == 200), "the watch is open");
+        await WaitUntilAsync(() => Server.Requests.Any(r => r.Verb == "watch" && r.Resource == "tcproutes" && r.StatusCode == 200), "the watch is open");
 
         // For a while the API server says the group is not there (a restarting or failing-over API server).
-        _server.FailRequest = r => r.Path.StartsWith("/apis/gateway.networking.k8s.io", StringComparison.Ordinal)
+        Server.FailRequest = r => r.Path.StartsWith("/apis/gateway.networking.k8s.io", StringComparison.Ordinal)
             ? new FakeApiException(404, "NotFound", "the server could not find the requested resource")
             : null;
-        _server.DropWatches();
-        await WaitUntilAsync(() => _server.Requests.Count(r => r.Path.StartsWith("/apis/gateway.networking.k8s.io/v1", StringComparison.Ordinal) && r.StatusCode == 404 && r.Resource.Length == 0) >= 2, "discovery failing twice");
-        _server.FailRequest = null;
+        Server.DropWatches();
+        await WaitUntilAsync(() => Server.Requests.Count(r => r.Path.StartsWith("/apis/gateway.networking.k8s.io/v1", StringComparison.Ordinal) && r.StatusCode == 404 && r.Resource.Length == 0) >= 2, "discovery failing twice");
+        Server.FailRequest = null;
 
-        await WaitUntilAsync(() => _server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes" && r.StatusCode == 200) > lists, "a re-list once discovery answers again");
+        await WaitUntilAsync(() => Server.Requests.Count(r => r.Verb == "list" && r.Resource == "tcproutes" && r.StatusCode == 200) > lists, "a re-list once discovery answers again");
         Assert.DoesNotContain(recorder.Events.Skip(at), e => e is ConfigEvent.Deleted);
     }
 
     [Fact]
     public async Task Uses_the_version_the_cluster_serves()
     {
-        _server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2");
-        _server.ApplyYaml(Routes.Replace("gateway.networking.k8s.io/v1\n", "gateway.networking.k8s.io/v1alpha2\n", StringComparison.Ordinal));
+        Server.InstallGatewayApiCrds(tcpRouteVersion: "v1alpha2");
+        Server.ApplyYaml(Routes.Replace("gateway.networking.k8s.io/v1\n", "gateway.networking.k8s.io/v1alpha2\n", StringComparison.Ordinal));
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
 
         await recorder.WaitForAsync(Upserted("a"), what: "a at v1alpha2");
-        Assert.Contains(_server.Requests, r => r.Verb == "list" && r.Resource == "tcproutes" && r.Version == "v1alpha2");
+        Assert.Contains(Server.Requests, r => r.Verb == "list" && r.Resource == "tcproutes" && r.Version == "v1alpha2");
     }
 
     [Fact]
     public async Task A_deleted_CRD_deletes_its_objects()
     {
-        _server.InstallGatewayApiCrds();
-        _server.ApplyYaml(Routes);
+        Server.InstallGatewayApiCrds();
+        Server.ApplyYaml(Routes);
         using var recorder = new EventRecorder(Source(ApiKind.TcpRoute));
         var at = await recorder.WaitForAsync(Synced, what: "synced");
 
@@ -387,8 +375,8 @@ public sealed class KubernetesWatchSourceTests : IAsyncLifetime
         // watch that asks after the CRD is gone gets 404, and a kind no longer served keeps its objects (by design: a
         // restarting API server's passing 404 must not delete everything), so the CRD goes only once the watch is open.
         // The server logs a watch once it is registered for events.
-        await WaitUntilAsync(() => _server.Requests.Any(r => r.Verb == "watch" && r.Resource == "tcproutes" && r.StatusCode == 200), "the watch is open");
-        _server.RemoveCrd("gateway.networking.k8s.io", "tcproutes");
+        await WaitUntilAsync(() => Server.Requests.Any(r => r.Verb == "watch" && r.Resource == "tcproutes" && r.StatusCode == 200), "the watch is open");
+        Server.RemoveCrd("gateway.networking.k8s.io", "tcproutes");
 
         at = await recorder.WaitForAsync(Deleted("a"), at, "a deleted with its CRD");
     }

@@ -8,34 +8,21 @@ using Microsoft.Extensions.Logging;
 namespace FsmGateway.Kubernetes.Tests.Watch;
 
 /// <summary>How the watch source reports an API server that is away: once per outage at Warning, briefly; the rest at Debug.</summary>
-public sealed class WatchRetryLoggingTests : IAsyncLifetime
+public sealed class WatchRetryLoggingTests() : FakeApiServerTest(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(200), InstallGatewayApiCrds = true })
 {
-    private FakeApiServer _server = null!;
-    private IKubernetes _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await FakeApiServer.StartAsync(new FakeApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(200), InstallGatewayApiCrds = true });
-        _client = new k8s.Kubernetes(_server.ClientConfiguration(), new CoreGroupPathHandler());
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-    }
+    protected override IKubernetes CreateClient(FakeApiServer server) => new k8s.Kubernetes(server.ClientConfiguration(), new CoreGroupPathHandler());
 
     [Fact]
     public async Task Watch_retries_during_an_outage_log_one_warning_with_type_and_message_and_the_stacks_at_debug()
     {
         var logger = new RecordingLogger();
         var options = new KubernetesOptions { MinRetryDelay = TimeSpan.FromMilliseconds(100), MaxRetryDelay = TimeSpan.FromMilliseconds(400) };
-        using var recorder = new EventRecorder(new KubernetesWatchSource(_client, ApiKind.TcpRoute, options, TimeProvider.System, logger));
+        using var recorder = new EventRecorder(new KubernetesWatchSource(Client, ApiKind.TcpRoute, options, TimeProvider.System, logger));
         await recorder.WaitForAsync(e => e is ConfigEvent.SourceSynced, what: "synced");
 
-        await _server.StopAsync();
+        await Server.StopAsync();
         await Eventually(() => logger.Entries.Count(e => e.Level == LogLevel.Debug && e.Exception is not null) >= 5, "five failed attempts");
-        await _server.RestartAsync();
+        await Server.RestartAsync();
         await Eventually(() => logger.Entries.Any(e => e.Message.Contains("answers again", StringComparison.Ordinal)), "the recovery is logged");
 
         var warnings = logger.Entries.Where(e => e.Level >= LogLevel.Warning && !e.Message.Contains("410", StringComparison.Ordinal)).ToList();
@@ -51,7 +38,7 @@ public sealed class WatchRetryLoggingTests : IAsyncLifetime
         Assert.All(logger.Entries.Where(e => e.Exception is not null), e => Assert.Equal(LogLevel.Debug, e.Level));
 
         // A second outage is reported again.
-        await _server.StopAsync();
+        await Server.StopAsync();
         await Eventually(() => logger.Entries.Count(e => e.Level == LogLevel.Warning && e.Message.Contains("the watch failed", StringComparison.Ordinal)) == 2, "the second outage's warning");
     }
 
