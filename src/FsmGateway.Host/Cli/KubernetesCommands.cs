@@ -26,6 +26,10 @@ internal static class KubernetesCommands
         var retryPeriod = new Option<string>("--retry-period") { Description = "How often the Lease is tried.", DefaultValueFactory = _ => "2s" };
         var noLeaderElection = new Option<bool>("--no-leader-election") { Description = "Act as leader without a Lease (only when a single replica runs)." };
         var image = new Option<string?>("--image") { Description = "Data-plane image to provision per accepted Gateway (a Deployment and a LoadBalancer Service labelled app=fsm-gateway). Without it, nothing is provisioned." };
+        var preStopDelay = new Option<string>("--data-plane-pre-stop-delay")
+        {
+            Description = "How long a stopping data-plane pod keeps serving before it drains (a preStop 'sleep' handler, which Kubernetes runs from 1.30 on), so endpoints and load balancers stop sending it new connections first; 0s for none; at most 5m. Its terminationGracePeriodSeconds is this plus --drain-timeout plus 10 s. Default 5s.",
+        };
         var streamAddress = new Option<string>("--stream-address") { Description = "Address of the config stream data planes subscribe to (gRPC over HTTP/2; every replica serves it).", DefaultValueFactory = _ => "0.0.0.0" };
         var streamPort = new Option<int>("--stream-port") { Description = "Port of the config stream; 0 picks a free one.", DefaultValueFactory = _ => ConfigStreamServerOptions.DefaultPort };
         var tokenReview = new Option<string>("--stream-token-review-interval") { Description = "How often the ServiceAccount token each open config stream was admitted with is reviewed again (a TokenReview), so a revoked ServiceAccount or deleted pod stops receiving config; a stream also ends when its token expires, and the data plane connects again with the token the kubelet renewed.", DefaultValueFactory = _ => "1m" };
@@ -45,7 +49,7 @@ internal static class KubernetesCommands
         var serve = new ServeOptions();
         var command = new Command("controller", "Run the controller: watch Gateway API objects, write their status (as the elected leader), provision a data plane per Gateway and stream each data plane its Gateway's config.")
         {
-            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, streamAddress, streamPort, streamInsecure, tokenReview, dataPlaneStream,
+            leaseNamespace, leaseName, leaseDuration, renewDeadline, retryPeriod, noLeaderElection, image, preStopDelay, streamAddress, streamPort, streamInsecure, tokenReview, dataPlaneStream,
             caLifetime, caRotateAt, caPropagation, caGrace, caCheck,
         };
         connection.AddTo(command);
@@ -62,10 +66,12 @@ internal static class KubernetesCommands
                 ? value
                 : throw new ArgumentException($"{option.Name}: '{parse.GetValue(option)}' is not a positive duration (e.g. 15s)");
             TimeSpan lease, renew, retry, review;
+            TimeSpan? preStop;
             CaRotationOptions rotation;
             try
             {
                 (lease, renew, retry, review) = (Positive(leaseDuration), Positive(renewDeadline), Positive(retryPeriod), Positive(tokenReview));
+                preStop = parse.GetValue(preStopDelay) is null ? null : DurationParser.Read(parse, preStopDelay);
                 rotation = new CaRotationOptions
                 {
                     Lifetime = Positive(caLifetime),
@@ -128,6 +134,11 @@ internal static class KubernetesCommands
 
                         // The controller drains nothing itself: its --drain-timeout is its data planes'.
                         o.DataPlaneDrainTimeout = settings.DrainTimeout;
+                        if (preStop is { } delay)
+                        {
+                            o.DataPlanePreStopDelay = delay;
+                        }
+
                         if (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod)
                         {
                             o.Identity = pod;

@@ -48,6 +48,16 @@ public sealed class KubernetesCommandErrorsTests : IDisposable
             "controller", "--kubeconfig", ValidKubeconfig(), "--admin-port", "0", "--retry-period", "0s");
 
     [Fact]
+    public Task Controller_PreStopDelayNotADuration_FailsNamingTheOption() =>
+        AssertFailsAsync("--data-plane-pre-stop-delay: 'later' is not a duration",
+            "controller", "--kubeconfig", ValidKubeconfig(), "--admin-port", "0", "--data-plane-pre-stop-delay", "later");
+
+    [Fact]
+    public Task Controller_PreStopDelayOverFiveMinutes_FailsNamingTheLimit() =>
+        AssertFailsAsync("DataPlanePreStopDelay must be between 0 and 5 min",
+            "controller", "--kubeconfig", ValidKubeconfig(), "--admin-port", "0", "--image", "example.com/fsm-gateway:test", "--data-plane-pre-stop-delay", "10m");
+
+    [Fact]
     public Task Gateway_NameWithoutNamespace_FailsNamingTheOption() =>
         AssertFailsAsync("--gateway 'simple-fsm-gateway' is not NAMESPACE/NAME",
             "gateway", "--gateway", "simple-fsm-gateway", "--kubeconfig", ValidKubeconfig(), "--admin-port", "0");

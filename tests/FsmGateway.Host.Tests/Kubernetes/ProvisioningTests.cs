@@ -209,11 +209,52 @@ public sealed class ProvisioningTests : IAsyncLifetime
         AssertAllowed();
     }
 
+    [Fact]
+    public async Task Pre_stop_delay_and_drain_timeout_options_set_the_data_planes_pre_stop_sleep_and_grace_period()
+    {
+        _server.ApplyYaml($$"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: { name: gw, namespace: {{Namespace}} }
+            spec:
+              gatewayClassName: fsm
+              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
+            """);
+        await using var controller = StartController("--drain-timeout", "20s", "--data-plane-pre-stop-delay", "7s");
+
+        var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
+        var pod = deployment["spec"]!["template"]!["spec"]!;
+        Assert.Equal(7 + 20 + 10, pod["terminationGracePeriodSeconds"]!.GetValue<long>());
+        Assert.Equal(7, pod["containers"]![0]!["lifecycle"]!["preStop"]!["sleep"]!["seconds"]!.GetValue<long>());
+        Assert.Contains("20s", pod["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()));
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
+    [Fact]
+    public async Task Pre_stop_delay_of_zero_provisions_no_pre_stop_hook()
+    {
+        _server.ApplyYaml($$"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: { name: gw, namespace: {{Namespace}} }
+            spec:
+              gatewayClassName: fsm
+              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
+            """);
+        await using var controller = StartController("--drain-timeout", "20s", "--data-plane-pre-stop-delay", "0s");
+
+        var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
+        var pod = deployment["spec"]!["template"]!["spec"]!;
+        Assert.Equal(20 + 10, pod["terminationGracePeriodSeconds"]!.GetValue<long>());
+        Assert.Null(pod["containers"]![0]!["lifecycle"]);
+        Assert.Equal(0, await controller.TerminateAsync());
+    }
+
     private readonly int _stream = Net.FreePort();
     private readonly int _listener = Net.FreePort();
 
-    private GatewayProcess StartController() =>
-        GatewayProcess.Start("controller", "--stream-insecure", "--stream-address", "127.0.0.1", "--stream-port", _stream.ToString(System.Globalization.CultureInfo.InvariantCulture), "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system");
+    private GatewayProcess StartController(params string[] extra) =>
+        GatewayProcess.Start(["controller", "--stream-insecure", "--stream-address", "127.0.0.1", "--stream-port", _stream.ToString(System.Globalization.CultureInfo.InvariantCulture), "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system", .. extra]);
 
     private void SetParameters(string data)
     {
