@@ -18,7 +18,8 @@ namespace FsmGateway.Benchmarks;
 /// <summary>
 /// Issue 12's data-plane memory claim (benchmarks/README.md): a real data-plane process (<c>fsm-gateway gateway
 /// --controller-address</c>) subscribed to a controller's config stream, once with a 10-object cluster and once with a
-/// 100,000-object one, holding the same Gateway (one listener, one route, one Service of 10 endpoints). The
+/// 100,000-object one (other Gateways, routes, Services, EndpointSlices and policies, some in the data plane's own
+/// namespace), holding the same Gateway (one listener, one route, one Service of 10 endpoints). The
 /// controller's stream runs in this process (the host's own ConfigStreamHosting on Kestrel, HTTP/2 on 127.0.0.1). The
 /// data plane's RSS is read from /proc once it is ready and has settled.
 /// </summary>
@@ -135,10 +136,14 @@ internal static class DataPlaneRss
         }
     }
 
-    /// <summary>Gateway team-0/gw-0 (one listener, one route, one Service with an EndpointSlice of 10 endpoints), its class and namespace, then unrelated Services and EndpointSlices up to <paramref name="objects"/>.</summary>
+    /// <summary>
+    /// Gateway team-0/gw-0 (one listener, one route, one Service with an EndpointSlice of 10 endpoints), its class and
+    /// namespace, then unrelated objects up to <paramref name="objects"/>, as a cluster has them: other Gateways, each
+    /// with a route, its Service and EndpointSlice, and on every tenth Service a BackendLBPolicy; one in fifty of them
+    /// in team-0 itself (objects the data plane's namespace holds but its Gateway does not use).
+    /// </summary>
     private static IEnumerable<Resource> Cluster(int objects, int port)
     {
-        var count = 0;
         IEnumerable<Resource> Ours()
         {
             yield return new GatewayClass(new ObjectMeta(string.Empty, "fsm"), GatewayApi.DefaultControllerName);
@@ -149,23 +154,20 @@ internal static class DataPlaneRss
             yield return Slice("team-0", 0);
         }
 
-        foreach (var resource in Ours())
+        IEnumerable<Resource> Unrelated(int i)
         {
-            count++;
-            yield return resource;
-        }
-
-        for (var i = 1; count < objects; i++)
-        {
-            var ns = $"other-{i % 50}";
+            var ns = i % 50 == 0 ? "team-0" : $"other-{i % 50}";
+            yield return new Gateway(new ObjectMeta(ns, $"gw-{i}"), "fsm", [new Listener("l0", 20_000 + (i % 40_000), "TCP")]);
+            yield return new TcpRoute(new ObjectMeta(ns, $"route-{i}"), [new ParentReference(null, null, null, $"gw-{i}", "l0", null)], [new TcpRouteRule([new BackendReference(null, null, null, $"svc-{i}", 80, 1)])]);
             yield return new Service(new ObjectMeta(ns, $"svc-{i}"), [new ServicePort("tcp", 80, "TCP")]);
-            count++;
-            if (count < objects)
+            yield return Slice(ns, i);
+            if (i % 10 == 0)
             {
-                yield return Slice(ns, i);
-                count++;
+                yield return new BackendLbPolicy(new ObjectMeta(ns, $"lb-{i}"), [new PolicyTargetReference(GatewayApi.CoreGroup, "Service", $"svc-{i}")], "LeastLoad");
             }
         }
+
+        return Ours().Concat(Enumerable.Range(1, objects).SelectMany(Unrelated)).Take(Math.Max(objects, Ours().Count()));
     }
 
     private static EndpointSlice Slice(string ns, int service) =>
