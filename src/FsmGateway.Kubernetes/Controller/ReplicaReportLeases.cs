@@ -120,7 +120,8 @@ internal sealed partial class ReplicaReportLeases(
                 var changed = reports is not null && reports != written && reports != refused;
                 if (reports is not null && ((changed && now - writtenAt >= writeInterval) || now - writtenAt >= renewEvery))
                 {
-                    var content = changed ? reports : written ?? string.Empty;
+                    // What to write: changed reports that fit, else the ones last written (a renewal).
+                    var content = written ?? string.Empty;
                     if (changed && Encoding.UTF8.GetByteCount(reports) is var bytes && bytes > MaxReportsBytes)
                     {
                         if (refused is null)
@@ -128,29 +129,33 @@ internal sealed partial class ReplicaReportLeases(
                             LogTooLarge(logger, bytes, MaxReportsBytes);
                         }
 
-                        (refused, content) = (reports, written ?? string.Empty);
+                        refused = reports;
+                    }
+                    else if (changed)
+                    {
+                        content = reports;
                     }
 
                     try
                     {
                         own = await WriteAsync(own, name, content, stoppingToken).ConfigureAwait(false);
+                        (written, writtenAt) = (content, time.GetUtcNow());
+                        if (content == reports)
+                        {
+                            refused = null;
+                        }
                     }
                     catch (HttpOperationException e) when (content != (written ?? string.Empty) && e.Response.StatusCode is HttpStatusCode.UnprocessableEntity or HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.BadRequest)
                     {
-                        // The API server refuses these reports (too large for it, say): renew with the last ones.
+                        // The API server refuses these reports (too large for it, say): they are not tried again until
+                        // they change, and the Lease keeps being renewed with the last ones (at once if its renewal
+                        // is due: the wait below is then none).
                         if (refused is null)
                         {
                             LogRefused(logger, (int)e.Response.StatusCode, ErrorText.Of(e));
                         }
 
-                        (refused, content) = (reports, written ?? string.Empty);
-                        own = await WriteAsync(null, name, content, stoppingToken).ConfigureAwait(false);
-                    }
-
-                    (written, writtenAt) = (content, time.GetUtcNow());
-                    if (content == reports)
-                    {
-                        refused = null;
+                        refused = reports;
                     }
                 }
 

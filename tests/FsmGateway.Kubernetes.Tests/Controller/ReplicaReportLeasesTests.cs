@@ -19,18 +19,8 @@ public sealed class ReplicaReportLeasesTests : FakeApiServerTest
     public async Task Reports_over_the_limit_are_not_written_and_the_lease_keeps_being_renewed_with_the_last_ones()
     {
         var logger = new RecordingLogger();
-        var options = new KubernetesControllerOptions
-        {
-            Identity = "replica-a",
-            LeaseNamespace = "fsm-system",
-            LeaseDuration = TimeSpan.FromSeconds(3),
-            RetryPeriod = TimeSpan.FromMilliseconds(200),
-        };
-        using var leases = new ReplicaReportLeases(Client, Options.Create(options), TimeProvider.System, new RecordingLogger<ReplicaReportLeases>(logger));
-        await leases.StartAsync(CancellationToken.None);
+        using var leases = await StartWithSmallReportsAsync(logger);
         var name = ReplicaReportLeases.LeaseNameOf("replica-a");
-        leases.Publish("[{\"small\":1}]");
-        await Eventually(() => Annotation(name) == "[{\"small\":1}]", "the small reports are written");
 
         leases.Publish(new string('x', ReplicaReportLeases.MaxReportsBytes + 1));
         var renewed = RenewTime(name) ?? DateTime.MinValue;
@@ -43,6 +33,53 @@ public sealed class ReplicaReportLeasesTests : FakeApiServerTest
         leases.Publish("[]");
         await Eventually(() => Annotation(name) == "[]", "reports that fit are written again");
         await leases.StopAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Reports the API server refuses (here once, with a 422) are not written and not tried again until they change:
+    /// the Lease keeps being renewed with the reports last written.
+    /// </summary>
+    [Fact]
+    public async Task Reports_the_API_server_refuses_are_not_tried_again_and_the_lease_keeps_being_renewed_with_the_last_ones()
+    {
+        var logger = new RecordingLogger();
+        using var leases = await StartWithSmallReportsAsync(logger);
+        var name = ReplicaReportLeases.LeaseNameOf("replica-a");
+
+        // The next Lease update (the changed reports, a retry period after the last write, well before the renewal
+        // a third of the lease duration after it) is refused.
+        var refuse = 1;
+        Server.FailRequest = r => r is { Verb: "update", Resource: "leases" } && Interlocked.Exchange(ref refuse, 0) == 1
+            ? new FakeApiException(422, "Invalid", "metadata.annotations: Too long")
+            : null;
+        leases.Publish("[{\"refused\":1}]");
+        await Eventually(() => logger.Entries.Any(e => e.Message.Contains("refused this replica's", StringComparison.Ordinal)), "the refusal is logged");
+        var renewed = RenewTime(name) ?? DateTime.MinValue;
+        await Eventually(() => RenewTime(name) is { } at && at > renewed, "the Lease is renewed");
+        await Eventually(() => RenewTime(name) is { } at && at > renewed.AddSeconds(1), "and renewed again");
+        Assert.Equal("[{\"small\":1}]", Annotation(name));
+
+        // Once they change, they are written.
+        leases.Publish("[]");
+        await Eventually(() => Annotation(name) == "[]", "changed reports are written again");
+        await leases.StopAsync(CancellationToken.None);
+    }
+
+    /// <summary>Starts replica-a's report Lease (renewed every second) and waits until its first, small reports are written.</summary>
+    private async Task<ReplicaReportLeases> StartWithSmallReportsAsync(RecordingLogger logger)
+    {
+        var options = new KubernetesControllerOptions
+        {
+            Identity = "replica-a",
+            LeaseNamespace = "fsm-system",
+            LeaseDuration = TimeSpan.FromSeconds(3),
+            RetryPeriod = TimeSpan.FromMilliseconds(200),
+        };
+        var leases = new ReplicaReportLeases(Client, Options.Create(options), TimeProvider.System, new RecordingLogger<ReplicaReportLeases>(logger));
+        await leases.StartAsync(CancellationToken.None);
+        leases.Publish("[{\"small\":1}]");
+        await Eventually(() => Annotation(ReplicaReportLeases.LeaseNameOf("replica-a")) == "[{\"small\":1}]", "the small reports are written");
+        return leases;
     }
 
     private string? Annotation(string name) =>
