@@ -193,7 +193,26 @@ internal sealed partial class DataPlaneReports : IListenerBindingsSource, IDispo
 
     private static bool SameOutcomes(ListenerBindings a, ListenerBindings b) =>
         a.ByGateway is { } x && b.ByGateway is { } y && x.Count == y.Count
-        && x.All(g => y.TryGetValue(g.Key, out var ports) && ports.Count == g.Value.Count && g.Value.All(p => ports.TryGetValue(p.Key, out var o) && o.Equals(p.Value)));
+        && x.All(g => y.TryGetValue(g.Key, out var ports) && SameOutcomes(g.Value, ports));
+
+    /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> hold the same outcomes for the same ports.</summary>
+    internal static bool SameOutcomes(ImmutableSortedDictionary<int, BindOutcome> a, ImmutableSortedDictionary<int, BindOutcome> b)
+    {
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        foreach (var (port, outcome) in a)
+        {
+            if (!b.TryGetValue(port, out var other) || !outcome.Equals(other))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private ListenerBindings Compute()
     {

@@ -133,7 +133,7 @@ internal sealed partial class StreamReportGate(DataPlaneReports reports, long co
                 ignored = [.. reported.Keys.Where(port => !listeners.Contains(port))];
             }
 
-            if (_applied is { } applied && applied.Count == effective.Count && applied.All(p => effective.TryGetValue(p.Key, out var o) && o.Equals(p.Value)))
+            if (_applied is { } applied && DataPlaneReports.SameOutcomes(applied, effective))
             {
                 return false;
             }
