@@ -45,6 +45,22 @@ public sealed class StartupErrorsTests
     }
 
     [Fact]
+    public async Task Run_MetricsPortBusy_ExitsThreeNamingTheMetricsPortNotTheAdminPort()
+    {
+        using var squatter = new TcpListener(IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
+
+        await using var gateway = GatewayProcess.Start("run", "--admin-port", "0", "--metrics-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.Equal(3, await gateway.WaitForExitAsync());
+        Assert.Contains($"cannot serve the metrics endpoint on 127.0.0.1:{port}", gateway.Output, StringComparison.Ordinal);
+        Assert.Contains("(choose another with --metrics-port)", gateway.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("admin endpoints", gateway.Output, StringComparison.Ordinal);
+        AssertNoStackTrace(gateway.Output);
+    }
+
+    [Fact]
     public async Task Run_EmptyControllerName_ExitsOneNamingTheOption()
     {
         await using var gateway = GatewayProcess.Start("run", "--admin-port", "0", "--controller-name", " ");

@@ -119,16 +119,21 @@ internal static partial class GatewayServer
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(builder.Environment.ApplicationName);
         IPEndPoint adminBound;
         IPEndPoint? metricsBound;
+        // What is being bound, for the error that names the port that could not be and the option that moves it: the
+        // admin port, the metrics port, then (as the host starts) the config stream's.
+        (string What, string Option)? binding = ($"the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}", "--admin-port");
         try
         {
             // Bound before the gateway starts (port 0: a free port).
             adminBound = served.Admin.Listen(adminEndpoint);
+            binding = ($"the metrics endpoint on {LogText.Escape(metricsAddressText)}:{settings.MetricsPort}", "--metrics-port");
             metricsBound = metricsEndpoint is null ? null : served.Admin.Listen(metricsEndpoint, MetricsEndpoint.MetricsOnlyItem);
+            binding = configStream?.Endpoint is { } stream ? ($"the config stream on {stream}", "--stream-port") : null;
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException && binding is { } failed)
         {
-            error.WriteLine($"{command}: cannot serve the admin endpoints on {settings.AdminAddress}:{settings.AdminPort}: {LogText.Escape(e.Message)} (choose another with --admin-port{(settings.MetricsPort is null ? string.Empty : ", or --metrics-port for the metrics port " + LogText.Escape(metricsAddressText) + ":" + settings.MetricsPort)}{configStream?.Describe()})");
+            error.WriteLine($"{command}: cannot serve {failed.What}: {LogText.Escape(e.Message)} (choose another with {failed.Option})");
             return ExitCodes.PortUnavailable;
         }
         catch (OptionsValidationException e)

@@ -156,8 +156,8 @@ internal sealed partial class ConfigStreamHosting(Action<ConfigStreamServerOptio
         }
     }
 
-    /// <summary>The port, for the start-up error that names which port could not be bound.</summary>
-    public string Describe() => _listen is null ? string.Empty : $", or --stream-port for the config stream on {_listen.IPEndPoint}";
+    /// <summary>The address and port the stream listens on, for the start-up error that names which port could not be bound; null when it listens nowhere.</summary>
+    public string? Endpoint => _listen?.IPEndPoint?.ToString();
 
     [LoggerMessage(1, LogLevel.Information, "Config stream on {Url} ({Security})")]
     private static partial void LogServing(ILogger logger, string url, string security);

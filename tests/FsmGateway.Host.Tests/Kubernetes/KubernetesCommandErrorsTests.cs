@@ -58,6 +58,22 @@ public sealed class KubernetesCommandErrorsTests : IDisposable
             "controller", "--kubeconfig", ValidKubeconfig(), "--admin-port", "0", "--image", "example.com/fsm-gateway:test", "--data-plane-pre-stop-delay", "10m");
 
     [Fact]
+    public async Task Controller_StreamPortBusy_ExitsThreeNamingTheStreamPortNotTheAdminPort()
+    {
+        using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((System.Net.IPEndPoint)squatter.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        await using var process = GatewayProcess.Start(
+            "controller", "--kubeconfig", ValidKubeconfig(), "--admin-port", "0", "--stream-insecure", "--stream-address", "127.0.0.1", "--stream-port", port);
+
+        Assert.Equal(3, await process.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains($"cannot serve the config stream on 127.0.0.1:{port}", process.Output, StringComparison.Ordinal);
+        Assert.Contains("(choose another with --stream-port)", process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("admin endpoints", process.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public Task Gateway_NameWithoutNamespace_FailsNamingTheOption() =>
         AssertFailsAsync("--gateway 'simple-fsm-gateway' is not NAMESPACE/NAME",
             "gateway", "--gateway", "simple-fsm-gateway", "--kubeconfig", ValidKubeconfig(), "--admin-port", "0");
