@@ -48,17 +48,7 @@ public sealed class ProvisioningTests : IAsyncLifetime
     [Fact]
     public async Task Objects_are_server_side_applied_a_hand_edit_is_undone_and_deleting_the_gateway_removes_them()
     {
-        _server.ApplyYaml($$"""
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: Gateway
-            metadata: { name: gw, namespace: {{Namespace}} }
-            spec:
-              gatewayClassName: fsm
-              infrastructure:
-                labels: { team: payments }
-                annotations: { example.com/owner: alice }
-              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
-            """);
+        _server.ApplyYaml(GatewayYaml("labels: { team: payments }", "annotations: { example.com/owner: alice }"));
         await using var controller = StartController();
 
         var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
@@ -129,16 +119,8 @@ public sealed class ProvisioningTests : IAsyncLifetime
               externalTrafficPolicy: Local
               resources: |
                 requests: { cpu: 250m, memory: 128Mi }
-            ---
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: Gateway
-            metadata: { name: gw, namespace: {{Namespace}} }
-            spec:
-              gatewayClassName: fsm
-              infrastructure:
-                parametersRef: { group: "", kind: ConfigMap, name: gateway-params }
-              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
             """);
+        _server.ApplyYaml(GatewayYaml("""parametersRef: { group: "", kind: ConfigMap, name: gateway-params }"""));
         await using var controller = StartController();
 
         var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
@@ -209,49 +191,35 @@ public sealed class ProvisioningTests : IAsyncLifetime
         AssertAllowed();
     }
 
-    [Fact]
-    public async Task Pre_stop_delay_and_drain_timeout_options_set_the_data_planes_pre_stop_sleep_and_grace_period()
+    [Theory]
+    [InlineData("7s", 7L)]
+    [InlineData("0s", null)]
+    public async Task Pre_stop_delay_and_drain_timeout_options_set_the_data_planes_pre_stop_sleep_and_grace_period(string delay, long? sleep)
     {
-        _server.ApplyYaml($$"""
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: Gateway
-            metadata: { name: gw, namespace: {{Namespace}} }
-            spec:
-              gatewayClassName: fsm
-              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
-            """);
-        await using var controller = StartController("--drain-timeout", "20s", "--data-plane-pre-stop-delay", "7s");
+        _server.ApplyYaml(GatewayYaml());
+        await using var controller = StartController("--drain-timeout", "20s", "--data-plane-pre-stop-delay", delay);
 
         var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
         var pod = deployment["spec"]!["template"]!["spec"]!;
-        Assert.Equal(7 + 20 + 10, pod["terminationGracePeriodSeconds"]!.GetValue<long>());
-        Assert.Equal(7, pod["containers"]![0]!["lifecycle"]!["preStop"]!["sleep"]!["seconds"]!.GetValue<long>());
+        Assert.Equal((sleep ?? 0) + 20 + 10, pod["terminationGracePeriodSeconds"]!.GetValue<long>());
+        Assert.Equal(sleep, pod["containers"]![0]!["lifecycle"]?["preStop"]?["sleep"]?["seconds"]?.GetValue<long>());
         Assert.Contains("20s", pod["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()));
-        Assert.Equal(0, await controller.TerminateAsync());
-    }
-
-    [Fact]
-    public async Task Pre_stop_delay_of_zero_provisions_no_pre_stop_hook()
-    {
-        _server.ApplyYaml($$"""
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: Gateway
-            metadata: { name: gw, namespace: {{Namespace}} }
-            spec:
-              gatewayClassName: fsm
-              listeners: [{ name: tcp, port: {{_listener}}, protocol: TCP }]
-            """);
-        await using var controller = StartController("--drain-timeout", "20s", "--data-plane-pre-stop-delay", "0s");
-
-        var deployment = await EventuallyAsync(() => _server.Get("apps/v1", "Deployment", Namespace, DataPlane), "the Deployment", controller);
-        var pod = deployment["spec"]!["template"]!["spec"]!;
-        Assert.Equal(20 + 10, pod["terminationGracePeriodSeconds"]!.GetValue<long>());
-        Assert.Null(pod["containers"]![0]!["lifecycle"]);
         Assert.Equal(0, await controller.TerminateAsync());
     }
 
     private readonly int _stream = Net.FreePort();
     private readonly int _listener = Net.FreePort();
+
+    /// <summary>Gateway gw with one TCP listener, and each of <paramref name="infrastructure"/> (a line such as <c>labels: { team: payments }</c>) under <c>spec.infrastructure</c>.</summary>
+    private string GatewayYaml(params string[] infrastructure) => string.Join('\n', [
+        "apiVersion: gateway.networking.k8s.io/v1",
+        "kind: Gateway",
+        $"metadata: {{ name: gw, namespace: {Namespace} }}",
+        "spec:",
+        "  gatewayClassName: fsm",
+        .. infrastructure.Length == 0 ? Array.Empty<string>() : ["  infrastructure:", .. infrastructure.Select(static line => "    " + line)],
+        $"  listeners: [{{ name: tcp, port: {_listener}, protocol: TCP }}]",
+    ]);
 
     private GatewayProcess StartController(params string[] extra) =>
         GatewayProcess.Start(["controller", "--stream-insecure", "--stream-address", "127.0.0.1", "--stream-port", _stream.ToString(System.Globalization.CultureInfo.InvariantCulture), "--kubeconfig", _kubeconfig, "--image", "example.com/fsm-gateway:test", "--admin-port", "0", "--leader-election-namespace", "fsm-system", .. extra]);
