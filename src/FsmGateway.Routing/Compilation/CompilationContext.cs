@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using FsmGateway.Configuration;
 using FsmGateway.Resources;
 using FsmGateway.Status;
 
