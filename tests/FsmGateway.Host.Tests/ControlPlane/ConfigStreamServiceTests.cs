@@ -109,10 +109,7 @@ public sealed class ConfigStreamServiceTests : IDisposable
     [Fact]
     public async Task SecondHello_EndsTheStreamAsInvalidArgument_AndItsDataPlaneIsDisconnected()
     {
-        var plane = new Plane();
-        plane.Send(Hello("dp-0"));
-        var call = Subscribe(plane);
-        await Eventually(() => _reports.Connected == 1, call);
+        var (plane, call) = await ConnectAsync("dp-0");
 
         // Before: any message that was not a Report was skipped.
         plane.Send(Hello("dp-0"));
@@ -125,10 +122,7 @@ public sealed class ConfigStreamServiceTests : IDisposable
     [Fact]
     public async Task MessageOfAnUnknownKind_IsIgnored_AsTheCompatibilityRulesSay()
     {
-        var plane = new Plane();
-        plane.Send(Hello("dp-0"));
-        var call = Subscribe(plane);
-        await Eventually(() => _reports.Connected == 1, call);
+        var (plane, call) = await ConnectAsync("dp-0");
 
         plane.Send(new DataPlaneMessage());
         plane.Send(Report((9000, BindState.Bound, string.Empty)));
@@ -142,11 +136,8 @@ public sealed class ConfigStreamServiceTests : IDisposable
     [Fact]
     public async Task Report_OnlyTheGatewaysListenerPortsCount_AndMessageAndIdAreBounded()
     {
-        var plane = new Plane();
         var longId = new string('p', 1000);
-        plane.Send(Hello(longId));
-        var call = Subscribe(plane);
-        await Eventually(() => _reports.Connected == 1, call);
+        var (plane, call) = await ConnectAsync(longId);
 
         // 9000 and 9001 are the Gateway's listeners; 9999, 0, -1 and 70000 are not (nor ports); the failure message is 1 MB.
         var huge = new string('x', 1_000_000);
@@ -172,10 +163,7 @@ public sealed class ConfigStreamServiceTests : IDisposable
     [Fact]
     public async Task ReportOfAPortTheControllerLearnsLater_CountsOnceTheGatewayHasTheListener()
     {
-        var plane = new Plane();
-        plane.Send(Hello("dp-0"));
-        var call = Subscribe(plane);
-        await Eventually(() => _reports.Connected == 1, call);
+        var (plane, call) = await ConnectAsync("dp-0");
 
         // A data plane whose config came from a replica ahead of this one reports a listener this one does not know yet.
         plane.Send(Report((9000, BindState.Bound, string.Empty), (9002, BindState.Bound, string.Empty)));
@@ -196,10 +184,7 @@ public sealed class ConfigStreamServiceTests : IDisposable
     [Fact]
     public async Task ReportStorm_TakesEffectAtMostOncePerInterval_TheLatestWinning()
     {
-        var plane = new Plane();
-        plane.Send(Hello("dp-0"));
-        var call = Subscribe(plane);
-        await Eventually(() => _reports.Connected == 1, call);
+        var (plane, call) = await ConnectAsync("dp-0");
         plane.Send(Report((9000, BindState.Bound, string.Empty)));
         await Eventually(() => Outcomes().Count == 1);
         var before = _exchange.Published.Count;
@@ -228,6 +213,16 @@ public sealed class ConfigStreamServiceTests : IDisposable
         });
         plane.Complete();
         await call.WaitAsync(Within);
+    }
+
+    /// <summary>A data plane that has said Hello as <paramref name="dataPlaneId"/> and been admitted: its stream and the service's call.</summary>
+    private async Task<(Plane Plane, Task Call)> ConnectAsync(string dataPlaneId)
+    {
+        var plane = new Plane();
+        plane.Send(Hello(dataPlaneId));
+        var call = Subscribe(plane);
+        await Eventually(() => _reports.Connected == 1, call);
+        return (plane, call);
     }
 
     private Task Subscribe(Plane plane) => Task.Run(() => _service.Subscribe(plane, plane, new InProcessCallContext(CancellationToken.None, "ipv4:127.0.0.1:40000")));
