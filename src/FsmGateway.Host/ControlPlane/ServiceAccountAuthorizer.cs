@@ -110,12 +110,12 @@ internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProv
     internal static string? NotAProjectedToken(string token, DateTimeOffset now)
     {
         if (token.Split('.') is not [{ Length: > 0 } header, { Length: > 0 } payload, { Length: > 0 } signature]
-            || !Base64Url.IsValid(signature) || !IsJsonObject(header) || !IsJsonObject(payload))
+            || !Base64Url.IsValid(signature) || !IsJsonObject(header) || !TryReadExpiry(payload, out var expiry))
         {
             return "the bearer token is not a JWT (three base64url parts, as a projected ServiceAccount token is)";
         }
 
-        return ExpiryOf($"Bearer {token}") is { } expires && expires <= now ? $"the token expired at {expires:u}" : null;
+        return expiry is { } expires && expires <= now ? $"the token expired at {expires:u}" : null;
 
         static bool IsJsonObject(string part)
         {
@@ -147,20 +147,37 @@ internal sealed class ServiceAccountAuthorizer(ITokenReviewer reviewer, TimeProv
             return null;
         }
 
+        return TryReadExpiry(payload, out var expiry) ? expiry : null;
+    }
+
+    /// <summary>
+    /// Reads a JWT payload (base64url JSON) once: false when it is not a JSON object; else its numeric <c>exp</c> claim
+    /// in <paramref name="expiry"/>, null when it has none.
+    /// </summary>
+    private static bool TryReadExpiry(string payload, out DateTimeOffset? expiry)
+    {
+        expiry = null;
         try
         {
             using var claims = JsonDocument.Parse(Base64Url.DecodeFromChars(payload));
-            return claims.RootElement.ValueKind == JsonValueKind.Object
-                && claims.RootElement.TryGetProperty("exp", out var exp)
+            if (claims.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return false;
+            }
+
+            if (claims.RootElement.TryGetProperty("exp", out var exp)
                 && exp.ValueKind == JsonValueKind.Number
                 && exp.TryGetInt64(out var seconds)
-                && seconds is > 0 and < 253402300800
-                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-                : null;
+                && seconds is > 0 and < 253402300800)
+            {
+                expiry = DateTimeOffset.FromUnixTimeSeconds(seconds);
+            }
+
+            return true;
         }
         catch (Exception e) when (e is FormatException or JsonException)
         {
-            return null;
+            return false;
         }
     }
 
