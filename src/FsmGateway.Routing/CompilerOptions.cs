@@ -23,4 +23,24 @@ public sealed record CompilerOptions
     /// when one process binds every Gateway's listeners on one machine.
     /// </summary>
     public bool GatewaysHaveOwnAddresses { get; init; }
+
+    /// <summary>
+    /// How many threads one compilation may use at most: -1 (the default) for as many as the thread pool gives, 1 to
+    /// compile on the calling thread alone. Only large snapshots use more than one (thousands of routes); the result is
+    /// the same on any number of threads.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is 0 or less than -1.</exception>
+    public int MaxDegreeOfParallelism
+    {
+        get;
+        init
+        {
+            if (value is 0 or < -1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxDegreeOfParallelism must be -1 (no limit) or a positive number of threads.");
+            }
+
+            field = value;
+        }
+    } = -1;
 }

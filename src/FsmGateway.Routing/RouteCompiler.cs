@@ -47,12 +47,25 @@ public static class RouteCompiler
         var gateways = ListenerValidator.Run(context, ourClasses);
         PortConflictResolver.Run(context, gateways);
         var routeApiVersions = new Dictionary<ResourceKey, string>(context.Routes.Count);
-        var backends = RouteAttacher.Run(context, gateways, routeStatuses, routeApiVersions);
+        var attachment = RouteAttacher.Run(context, gateways);
         var filters = FsmFilters.Run(context, gateways);
-        var policies = PolicyAttacher.Run(context, gateways, backends, filters);
+        var policies = PolicyAttacher.Run(context, gateways, filters);
         var clients = ClientPolicyAttacher.Run(context, gateways, policies, filters);
-        var table = TableBuilder.Run(context, gateways, backends, policies, clients);
-        GatewayStatusBuilder.Run(context, gateways, gatewayStatuses);
+
+        // The table, the Gateway and route statuses and the routes' apiVersions read what the stages above settled and
+        // write apart: two halves of about equal work.
+        RoutingTable? table = null;
+        context.Concurrently(
+            () =>
+            {
+                table = TableBuilder.Run(context, gateways, policies, clients);
+                attachment.WriteApiVersions(routeApiVersions);
+            },
+            () =>
+            {
+                GatewayStatusBuilder.Run(context, gateways, gatewayStatuses);
+                attachment.WriteStatuses(routeStatuses);
+            });
         var policyStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, PolicyStatus>();
         policies.WriteStatuses(policyStatuses);
         var conditionStatuses = ImmutableSortedDictionary.CreateBuilder<ResourceKey, ConditionsStatus>();
@@ -64,7 +77,7 @@ public static class RouteCompiler
             Policies = policyStatuses.ToImmutable(),
             Conditions = conditionStatuses.ToImmutable(),
         };
-        return new CompilationResult(revision, table, statuses, context.SortedDiagnostics())
+        return new CompilationResult(revision, table!, statuses, context.SortedDiagnostics())
         {
             RouteApiVersions = routeApiVersions,
         };

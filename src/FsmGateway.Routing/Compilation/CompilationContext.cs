@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
@@ -12,26 +13,67 @@ internal sealed class CompilationContext
 {
     private static readonly IReadOnlyDictionary<string, string> NoLabels = ImmutableDictionary<string, string>.Empty;
     private readonly List<Diagnostic> _diagnostics = [];
-    private readonly Dictionary<(string Namespace, string Name), ServiceEntry> _services;
+    private readonly Dictionary<(string Namespace, string Name), Service> _services;
+    private readonly Dictionary<(string Namespace, string Name), EndpointSlice[]> _slices;
 
-    /// <summary>A context over a snapshot's objects, read with the sorted dictionary's own enumerator.</summary>
+    /// <summary>
+    /// A context over a snapshot's objects, read with the sorted dictionary's own enumerator. A large snapshot is read on
+    /// two threads when the options allow it: one files the EndpointSlices, the other everything else.
+    /// </summary>
     public CompilationContext(ImmutableSortedDictionary<ResourceKey, Resource> resources, CompilerOptions options, ListenerBindings bindings)
     {
         Options = options;
         Bindings = bindings;
         _services = new(ServicesCapacity(resources.Count));
-        foreach (var (key, resource) in resources)
+        _slices = new(ServicesCapacity(resources.Count));
+        if (resources.Count < ConcurrentIndexingFrom || options.MaxDegreeOfParallelism == 1)
         {
-            Add(key, resource);
+            foreach (var (key, resource) in resources)
+            {
+                Add(key, resource);
+            }
+
+            return;
         }
+
+        Parallel.Invoke(
+            new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
+            () =>
+            {
+                foreach (var (key, resource) in resources)
+                {
+                    if (key.Kind != ResourceKind.EndpointSlice)
+                    {
+                        Add(key, resource);
+                    }
+                }
+            },
+            () =>
+            {
+                foreach (var (key, resource) in resources)
+                {
+                    if (key.Kind == ResourceKind.EndpointSlice)
+                    {
+                        Add(key, resource);
+                    }
+                }
+            });
     }
+
+    /// <summary>
+    /// How many objects a snapshot has before <see cref="CompilationContext(ImmutableSortedDictionary{ResourceKey, Resource}, CompilerOptions, ListenerBindings)"/>
+    /// reads it on two threads: below that, a second thread costs more than it saves.
+    /// </summary>
+    private const int ConcurrentIndexingFrom = 4096;
 
     /// <summary>A context over <paramref name="resources"/>, which must be sorted by key and hold each key once (a snapshot's order).</summary>
     public CompilationContext(IEnumerable<Resource> resources, CompilerOptions options, ListenerBindings bindings)
     {
         Options = options;
         Bindings = bindings;
-        _services = new(resources is IReadOnlyCollection<Resource> { Count: var count } ? ServicesCapacity(count) : 0);
+        var capacity = resources is IReadOnlyCollection<Resource> { Count: var count } ? ServicesCapacity(count) : 0;
+        _services = new(capacity);
+        _slices = new(capacity);
         foreach (var resource in resources)
         {
             Add(resource.Key, resource);
@@ -39,15 +81,15 @@ internal sealed class CompilationContext
     }
 
     /// <summary>
-    /// Room for the Services and their EndpointSlices of a cluster of <paramref name="objects"/> objects, so the index is
+    /// Room for the Services, or the EndpointSlices, of a cluster of <paramref name="objects"/> objects, so the indexes are
     /// not grown (and copied) on the way: in a cluster, they are most of the objects, a Service and its slice about a
     /// third each; a guess too small only costs a resize.
     /// </summary>
     private static int ServicesCapacity(int objects) => objects / 3;
 
     /// <summary>
-    /// Files one object by its type; Services and EndpointSlices into one index by namespace and Service name (read
-    /// from the key where it can be, not the object's metadata), which a backendRef reads once.
+    /// Files one object by its type; Services by namespace and name, EndpointSlices by namespace and Service name
+    /// (read from the key where it can be, not the object's metadata), which a backendRef reads.
     /// </summary>
     private void Add(ResourceKey key, Resource resource)
     {
@@ -55,10 +97,10 @@ internal sealed class CompilationContext
         {
             case EndpointSlice slice when slice.ServiceName is { } service:
                 // Most Services have one slice: an array of one, grown in the rare case of more (in the snapshot's order).
-                ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_services, (key.Namespace, service), out _);
-                entry.Slices = entry.Slices is null ? [slice] : [.. entry.Slices, slice];
+                ref var slices = ref CollectionsMarshal.GetValueRefOrAddDefault(_slices, (key.Namespace, service), out _);
+                slices = slices is null ? [slice] : [.. slices, slice];
                 break;
-            case Service service: CollectionsMarshal.GetValueRefOrAddDefault(_services, (key.Namespace, key.Name), out _).Service = service; break;
+            case Service service: _services[(key.Namespace, key.Name)] = service; break;
             case TcpRoute route: Routes.Add(route); break;
             case Gateway gateway: Gateways.Add(gateway); break;
             case GatewayClass gatewayClass: GatewayClasses.Add(gatewayClass); break;
@@ -70,13 +112,6 @@ internal sealed class CompilationContext
             case ConcurrencyLimitConfig or IPRestrictionConfig: FilterConfigs[key] = resource; break;
             case RateLimitPolicy policy: RateLimitPolicies.Add(policy); break;
         }
-    }
-
-    /// <summary>A Service and its EndpointSlices, either of which may be missing.</summary>
-    private struct ServiceEntry
-    {
-        public Service? Service;
-        public EndpointSlice[]? Slices;
     }
 
     public CompilerOptions Options { get; }
@@ -113,21 +148,18 @@ internal sealed class CompilationContext
     /// <summary>The Service <paramref name="ns"/>/<paramref name="name"/> and its EndpointSlices (none when it has none), or false when the snapshot has no such Service.</summary>
     public bool TryGetService(string ns, string name, [NotNullWhen(true)] out Service? service, out EndpointSlice[] slices)
     {
-        ref var entry = ref CollectionsMarshal.GetValueRefOrNullRef(_services, (ns, name));
-        if (Unsafe.IsNullRef(ref entry) || entry.Service is null)
+        if (!_services.TryGetValue((ns, name), out service))
         {
-            service = null;
             slices = [];
             return false;
         }
 
-        service = entry.Service;
-        slices = entry.Slices ?? [];
+        slices = _slices.GetValueOrDefault((ns, name)) ?? [];
         return true;
     }
 
     /// <summary>Whether the snapshot has the Service <paramref name="ns"/>/<paramref name="name"/>.</summary>
-    public bool HasService(string ns, string name) => TryGetService(ns, name, out _, out _);
+    public bool HasService(string ns, string name) => _services.ContainsKey((ns, name));
 
     public Dictionary<string, KubernetesNamespace> Namespaces { get; } = new(StringComparer.Ordinal);
 
@@ -150,22 +182,68 @@ internal sealed class CompilationContext
     /// <summary>
     /// A condition whose message is a constant, shared by every object of one generation that has it (conditions are
     /// immutable): thousands of listeners and routes say "All references resolved", and one object serves them all.
+    /// Thread-safe: every caller gets the one object the cache holds.
     /// </summary>
-    public Condition Fixed(FixedCondition condition, long generation)
+    public Condition Fixed(FixedCondition condition, long generation) =>
+        _fixedConditions.GetOrAdd((condition, generation), static key => key.Condition.For(key.Generation));
+
+    private readonly ConcurrentDictionary<(FixedCondition Condition, long Generation), Condition> _fixedConditions = new();
+
+    /// <summary>
+    /// Runs <paramref name="body"/> over the ranges of [0, <paramref name="count"/>), each index in exactly one range:
+    /// on several threads (at most <see cref="CompilerOptions.MaxDegreeOfParallelism"/>) when there are enough items to
+    /// pay for it, else as one range on this thread. The body may only read what earlier stages settled, and write its
+    /// own indexes of an array; <see cref="Note"/>, <see cref="Warn"/> and <see cref="Fixed"/> are thread-safe.
+    /// </summary>
+    public void ForRanges<TState>(int count, TState state, Action<TState, int, int> body)
     {
-        if (!_fixedConditions.TryGetValue((condition, generation), out var made))
+        var ranges = (count + RangeSize - 1) / RangeSize;
+        if (ranges < 2 || Options.MaxDegreeOfParallelism == 1)
         {
-            _fixedConditions[(condition, generation)] = made = condition.For(generation);
+            body(state, 0, count);
+            return;
         }
 
-        return made;
+        Parallel.For(0, ranges, new ParallelOptions { MaxDegreeOfParallelism = Options.MaxDegreeOfParallelism }, range =>
+            body(state, range * RangeSize, Math.Min(count, (range + 1) * RangeSize)));
     }
 
-    private readonly Dictionary<(FixedCondition, long), Condition> _fixedConditions = [];
+    /// <summary>
+    /// Runs <paramref name="first"/> and <paramref name="second"/>, on two threads when the options allow it and the
+    /// snapshot is large enough to pay for it (as many routes as two of <see cref="ForRanges"/>' ranges), else one after
+    /// the other on this thread. They may only read what earlier stages settled, and write apart.
+    /// </summary>
+    public void Concurrently(Action first, Action second)
+    {
+        if (Routes.Count < 2 * RangeSize || Options.MaxDegreeOfParallelism == 1)
+        {
+            first();
+            second();
+            return;
+        }
 
-    public void Note(ResourceKey? subject, string message) => _diagnostics.Add(new Diagnostic(DiagnosticSeverity.Info, subject, message));
+        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Options.MaxDegreeOfParallelism }, first, second);
+    }
 
-    public void Warn(ResourceKey? subject, string message) => _diagnostics.Add(new Diagnostic(DiagnosticSeverity.Warning, subject, message));
+    /// <summary>
+    /// How many items one thread takes at a time in <see cref="ForRanges"/>: enough that handing out a range costs little
+    /// beside it, few enough that the threads finish together. Fewer than two ranges' worth runs on the calling thread.
+    /// </summary>
+    internal const int RangeSize = 256;
+
+    /// <summary>Adds an informational diagnostic (thread-safe; a result's diagnostics are sorted, so the order they come in does not matter).</summary>
+    public void Note(ResourceKey? subject, string message) => Add(new Diagnostic(DiagnosticSeverity.Info, subject, message));
+
+    /// <summary>Adds a warning (thread-safe, as <see cref="Note"/>).</summary>
+    public void Warn(ResourceKey? subject, string message) => Add(new Diagnostic(DiagnosticSeverity.Warning, subject, message));
+
+    private void Add(Diagnostic diagnostic)
+    {
+        lock (_diagnostics)
+        {
+            _diagnostics.Add(diagnostic);
+        }
+    }
 
     public ImmutableArray<Diagnostic> SortedDiagnostics() => Sorted(_diagnostics);
 

@@ -33,15 +33,14 @@ internal sealed class PolicyAttacher
     /// <summary>Validates, resolves and settles every policy; call after routes are attached.</summary>
     /// <param name="context">The compilation.</param>
     /// <param name="gateways">Our Gateways.</param>
-    /// <param name="backends">Every attached route's backends.</param>
     /// <param name="filters">FSM's filters, which RouteRuleFilterPolicies refer to.</param>
-    public static PolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, Dictionary<TcpRoute, ResolvedBackends> backends, FsmFilters? filters = null)
+    public static PolicyAttacher Run(CompilationContext context, List<GatewayState> gateways, FsmFilters? filters = null)
     {
         var attacher = new PolicyAttacher(context, filters);
         if (context.Policies.Count > 0)
         {
             // Only policy statuses read the reach; a cluster without policies need not index every route.
-            attacher.IndexReach(gateways, backends);
+            attacher.IndexReach(gateways);
         }
 
         foreach (var policy in context.Policies.OrderBy(static p => p.Kind).ThenBy(static p => p, Resource.OldestFirst))
@@ -315,21 +314,18 @@ internal sealed class PolicyAttacher
     }
 
     /// <summary>Which Gateways of ours reach a Service (through an attached route's backendRef) or a route (attached to one).</summary>
-    private void IndexReach(List<GatewayState> gateways, Dictionary<TcpRoute, ResolvedBackends> backends)
+    private void IndexReach(List<GatewayState> gateways)
     {
         foreach (var gateway in gateways)
         {
             _ourGateways.Add(gateway.Key);
             var gatewayRef = GatewayRef(gateway.Key.Namespace, gateway.Key.Name, null);
-            foreach (var route in gateway.Listeners.SelectMany(static l => l.AttachedRoutes))
+            foreach (var (route, resolved) in gateway.Listeners.SelectMany(static l => l.Attached))
             {
                 Add(_routeGateways, route.Key, gatewayRef);
-                if (backends.TryGetValue(route, out var resolved))
+                foreach (var backend in resolved.Backends.Where(static b => b.Problem is null))
                 {
-                    foreach (var backend in resolved.Backends.Where(static b => b.Problem is null))
-                    {
-                        Add(_serviceGateways, (backend.Namespace, backend.Name), gatewayRef);
-                    }
+                    Add(_serviceGateways, (backend.Namespace, backend.Name), gatewayRef);
                 }
             }
         }

@@ -10,73 +10,24 @@ namespace FsmGateway.Routing.Compilation;
 /// </summary>
 internal static class RouteAttacher
 {
-    /// <summary>Attaches every route; writes each route status to <paramref name="statuses"/> and the apiVersion it was written in to <paramref name="apiVersions"/>.</summary>
-    public static Dictionary<TcpRoute, ResolvedBackends> Run(
-        CompilationContext context,
-        List<GatewayState> gateways,
-        ImmutableSortedDictionary<ResourceKey, RouteStatus>.Builder statuses,
-        Dictionary<ResourceKey, string> apiVersions)
+    /// <summary>
+    /// Attaches every route to the listeners that take it, with its backends, and works out each route's status, on as
+    /// many threads as the options allow: each route reads only what earlier stages settled, listeners take their
+    /// routes under a lock and sort them oldest first afterwards, so the result is the same on any number of threads.
+    /// The statuses are written later, by <see cref="Attachment.WriteStatuses"/> and
+    /// <see cref="Attachment.WriteApiVersions"/>, while other stages run.
+    /// </summary>
+    public static Attachment Run(CompilationContext context, List<GatewayState> gateways)
     {
-        var byKey = gateways.ToDictionary(static g => g.Key);
-        // By route object, compared by reference (the snapshot holds one object per key): no key to hash.
-        var backendsByRoute = new Dictionary<TcpRoute, ResolvedBackends>(context.Routes.Count, ReferenceEqualityComparer.Instance);
-        foreach (var route in context.Routes)
+        var routes = context.Routes;
+        var statuses = new RouteStatusEntry[routes.Count];
+        context.ForRanges(routes.Count, (Statuses: statuses, Gateways: gateways.ToDictionary(static g => g.Key), Context: context), static (state, start, end) =>
         {
-            // At most one entry per parentRef: an array of that size, wrapped as it is when every parentRef made one.
-            var ours = new RouteParentStatus[route.ParentRefs.Length];
-            var count = 0;
-            ResolvedBackends? backends = null;
-            for (var i = 0; i < route.ParentRefs.Length; i++)
+            for (var i = start; i < end; i++)
             {
-                var parentRef = route.ParentRefs[i];
-                var echoed = parentRef with
-                {
-                    Group = parentRef.Group ?? GatewayApi.Group,
-                    Kind = parentRef.Kind ?? "Gateway",
-                    Namespace = parentRef.Namespace ?? route.Metadata.Namespace,
-                };
-                var gatewayKey = new ResourceKey(ResourceKind.Gateway, echoed.Namespace, echoed.Name);
-                if (echoed.Group != GatewayApi.Group || echoed.Kind != "Gateway")
-                {
-                    context.Note(route.Key, $"spec.parentRefs[{i}] refers to {GroupKind(echoed.Group, echoed.Kind)} {echoed.Namespace}/{echoed.Name}, not a Gateway; no status written for it");
-                    continue;
-                }
-
-                if (!byKey.TryGetValue(gatewayKey, out var gateway))
-                {
-                    var exists = Exists(context, gatewayKey);
-                    context.Note(route.Key, $"spec.parentRefs[{i}]: {gatewayKey} {(exists ? "is not of a GatewayClass of ours" : "does not exist")}; no status written for it");
-                    continue;
-                }
-
-                if (AlreadyHas(ours.AsSpan(0, count), echoed))
-                {
-                    continue;
-                }
-
-                backends ??= ResolveBackends(context, route);
-                var accepted = Attach(context, route, i, echoed, gateway);
-                ours[count++] = new RouteParentStatus(
-                    echoed,
-                    context.Options.ControllerName,
-                    gateway.RouteConditions(accepted, ResolvedRefsCondition(context, route, backends)));
+                state.Statuses[i] = Attach(state.Context, state.Context.Routes[i], state.Gateways);
             }
-
-            if (backends is not null)
-            {
-                backendsByRoute[route] = backends;
-            }
-
-            // Entries other controllers wrote stay as they are; ours are replaced as a whole, and removed when the
-            // route no longer reaches a Gateway of ours.
-            if (count > 0 || HasEntryOf(route.ExistingParentStatuses, context.Options.ControllerName))
-            {
-                statuses[route.Key] = new RouteStatus(route.ExistingParentStatuses.IsEmpty
-                    ? count == ours.Length ? System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(ours) : [.. ours.AsSpan(0, count)]
-                    : [.. route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName), .. ours.AsSpan(0, count)]);
-                apiVersions[route.Key] = route.ApiVersion;
-            }
-        }
+        });
 
         foreach (var gateway in gateways)
         {
@@ -86,7 +37,106 @@ internal static class RouteAttacher
             }
         }
 
-        return backendsByRoute;
+        return new Attachment(statuses);
+    }
+
+    /// <summary>Every route attached: the statuses to write.</summary>
+    public sealed class Attachment
+    {
+        private readonly RouteStatusEntry[] _statuses;
+
+        internal Attachment(RouteStatusEntry[] statuses) => _statuses = statuses;
+
+        /// <summary>Writes each route status to <paramref name="statuses"/>.</summary>
+        public void WriteStatuses(ImmutableSortedDictionary<ResourceKey, RouteStatus>.Builder statuses)
+        {
+            foreach (ref readonly var entry in _statuses.AsSpan())
+            {
+                if (entry.Status is { } status)
+                {
+                    statuses[entry.Key] = status;
+                }
+            }
+        }
+
+        /// <summary>Writes the apiVersion each route status is written in to <paramref name="apiVersions"/>.</summary>
+        public void WriteApiVersions(Dictionary<ResourceKey, string> apiVersions)
+        {
+            foreach (ref readonly var entry in _statuses.AsSpan())
+            {
+                if (entry.Status is not null)
+                {
+                    apiVersions[entry.Key] = entry.ApiVersion!;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A route's status (null when there is none to write), with the key and apiVersion it is written under, read where
+    /// the route is at hand, so writing the statuses later touches no route again.
+    /// </summary>
+    internal readonly record struct RouteStatusEntry(RouteStatus? Status, ResourceKey Key, string? ApiVersion);
+
+    /// <summary>
+    /// Attaches <paramref name="route"/> and works out its status: safe to run for many routes at once (listeners take
+    /// routes under a lock; the notes, fixed conditions and shared condition arrays it takes are thread-safe).
+    /// </summary>
+    private static RouteStatusEntry Attach(CompilationContext context, TcpRoute route, Dictionary<ResourceKey, GatewayState> byKey)
+    {
+        // At most one entry per parentRef: an array of that size, wrapped as it is when every parentRef made one.
+        RouteParentStatus[]? ours = null;
+        var count = 0;
+        ResolvedBackends? backends = null;
+        for (var i = 0; i < route.ParentRefs.Length; i++)
+        {
+            var parentRef = route.ParentRefs[i];
+            var echoed = parentRef with
+            {
+                Group = parentRef.Group ?? GatewayApi.Group,
+                Kind = parentRef.Kind ?? "Gateway",
+                Namespace = parentRef.Namespace ?? route.Metadata.Namespace,
+            };
+            var gatewayKey = new ResourceKey(ResourceKind.Gateway, echoed.Namespace, echoed.Name);
+            if (echoed.Group != GatewayApi.Group || echoed.Kind != "Gateway")
+            {
+                context.Note(route.Key, $"spec.parentRefs[{i}] refers to {GroupKind(echoed.Group, echoed.Kind)} {echoed.Namespace}/{echoed.Name}, not a Gateway; no status written for it");
+                continue;
+            }
+
+            if (!byKey.TryGetValue(gatewayKey, out var gateway))
+            {
+                var exists = Exists(context, gatewayKey);
+                context.Note(route.Key, $"spec.parentRefs[{i}]: {gatewayKey} {(exists ? "is not of a GatewayClass of ours" : "does not exist")}; no status written for it");
+                continue;
+            }
+
+            ours ??= new RouteParentStatus[route.ParentRefs.Length];
+            if (AlreadyHas(ours.AsSpan(0, count), echoed))
+            {
+                continue;
+            }
+
+            backends ??= ResolveBackends(context, route);
+            var accepted = Attach(context, route, backends, i, echoed, gateway);
+            ours[count++] = new RouteParentStatus(
+                echoed,
+                context.Options.ControllerName,
+                gateway.RouteConditions(accepted, ResolvedRefsCondition(context, route, backends)));
+        }
+
+        // Entries other controllers wrote stay as they are; ours are replaced as a whole, and removed when the
+        // route no longer reaches a Gateway of ours.
+        RouteStatus? status = null;
+        if (count > 0 || HasEntryOf(route.ExistingParentStatuses, context.Options.ControllerName))
+        {
+            var entries = ours.AsSpan(0, count);
+            status = new RouteStatus(route.ExistingParentStatuses.IsEmpty
+                ? count == ours!.Length ? System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(ours) : [.. entries]
+                : [.. route.ExistingParentStatuses.Where(s => s.ControllerName != context.Options.ControllerName), .. entries]);
+        }
+
+        return status is null ? default : new RouteStatusEntry(status, route.Key, route.ApiVersion);
     }
 
     /// <summary>Whether the snapshot holds the Gateway <paramref name="key"/> (a method, so the loop above captures nothing).</summary>
@@ -150,7 +200,8 @@ internal static class RouteAttacher
         return new ResolvedBackends(resolved[0].Backends, [.. resolved.SelectMany(static r => r.Problems)]);
     }
 
-    private static Condition Attach(CompilationContext context, TcpRoute route, int index, ParentReference parentRef, GatewayState gateway)
+    /// <summary>Attaches <paramref name="route"/> to the listeners of <paramref name="gateway"/> that one parentRef selects and that take it; its Accepted condition there.</summary>
+    private static Condition Attach(CompilationContext context, TcpRoute route, ResolvedBackends backends, int index, ParentReference parentRef, GatewayState gateway)
     {
         var generation = route.Metadata.Generation;
         var field = new ParentRefField(index);
@@ -184,7 +235,7 @@ internal static class RouteAttacher
                 continue;
             }
 
-            listener.Attach(route);
+            listener.Attach(route, backends);
             attached++;
         }
 

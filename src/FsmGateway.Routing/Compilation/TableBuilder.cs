@@ -6,7 +6,7 @@ namespace FsmGateway.Routing.Compilation;
 /// <summary>Builds the routing table: one entry per served listener, carrying its oldest attached route's backends.</summary>
 internal static class TableBuilder
 {
-    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, Dictionary<TcpRoute, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
+    public static RoutingTable Run(CompilationContext context, List<GatewayState> gateways, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
         var served = 0;
         foreach (var gateway in gateways)
@@ -26,7 +26,7 @@ internal static class TableBuilder
             {
                 if (listener.IsServed)
                 {
-                    entries[count++] = Entry(context, listener, backends, policies, clients);
+                    entries[count++] = Entry(context, listener, policies, clients);
                 }
             }
         }
@@ -50,10 +50,11 @@ internal static class TableBuilder
 
     private static readonly Comparison<ListenerRoute> EntryOrder = CompareEntries;
 
-    private static ListenerRoute Entry(CompilationContext context, ListenerState listener, Dictionary<TcpRoute, ResolvedBackends> backends, PolicyAttacher policies, ClientPolicyAttacher clients)
+    private static ListenerRoute Entry(CompilationContext context, ListenerState listener, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
         var winner = listener.Winner;
-        if (winner is null)
+        var route = winner?.Route;
+        if (route is null)
         {
             context.Note(listener.Owner.Key, $"{listener.Describe}: no route attached; connections will be closed at once");
         }
@@ -61,15 +62,15 @@ internal static class TableBuilder
         {
             var idle = string.Join(", ", listener.AttachedRoutes.Skip(1).Select(static r => $"{r.Metadata.Namespace}/{r.Metadata.Name}"));
             context.Note(listener.Owner.Key,
-                $"{listener.Describe}: {winner.Key} is the oldest attached route and carries the traffic; also attached: {idle}");
+                $"{listener.Describe}: {route.Key} is the oldest attached route and carries the traffic; also attached: {idle}");
         }
 
-        var routeBackends = winner is null ? [] : WithPolicies(backends[winner].Backends, listener, winner, policies);
+        var routeBackends = winner is { } carrier ? WithPolicies(carrier.Backends.Backends, listener, carrier.Route, policies) : [];
         foreach (var backend in routeBackends)
         {
             if (HasNoReadyEndpoints(backend))
             {
-                context.Note(winner!.Key, NoReadyEndpoints(backend));
+                context.Note(route!.Key, NoReadyEndpoints(backend));
             }
         }
 
@@ -78,10 +79,10 @@ internal static class TableBuilder
             listener.Listener.Name,
             listener.Owner.BindAddresses,
             listener.Listener.Port,
-            winner?.Key,
+            route?.Key,
             routeBackends)
         {
-            Client = clients.Effective(listener, winner),
+            Client = clients.Effective(listener, route),
         };
     }
 
