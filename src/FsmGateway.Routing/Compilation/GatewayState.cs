@@ -12,7 +12,7 @@ internal sealed class GatewayState(Gateway gateway)
     public ResourceKey Key => Gateway.Key;
 
     /// <summary>A route's <c>Accepted=True</c> when one listener of this Gateway took it, formatted once: most routes attached to it say this.</summary>
-    /// <remarks>Read by routes planned on several threads at once: whichever thread makes it first, every thread gets that one.</remarks>
+    /// <remarks>Read by routes attached on several threads at once: whichever thread makes it first, every thread gets that one.</remarks>
     public FixedCondition AcceptedByOneListener => Volatile.Read(ref _acceptedByOneListener) ?? MakeAcceptedByOneListener();
 
     private FixedCondition MakeAcceptedByOneListener()
