@@ -148,6 +148,21 @@ public sealed class WatchProbe<T> : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes every event already received, without waiting. (Not <see cref="AnyEventAsync"/> with a zero wait: a token
+    /// cancelled from the start makes the channel report cancellation before it looks for an item.)
+    /// </summary>
+    public List<(k8s.WatchEventType Type, T Object)> Drain()
+    {
+        var events = new List<(k8s.WatchEventType Type, T Object)>();
+        while (_events.Reader.TryRead(out var e))
+        {
+            events.Add(e);
+        }
+
+        return events;
+    }
+
     public async Task<Exception> ErrorAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? Guard);
