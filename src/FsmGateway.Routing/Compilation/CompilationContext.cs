@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FsmGateway.Resources;
 using FsmGateway.Status;
@@ -28,36 +27,26 @@ internal sealed class CompilationContext
         _slices = new(ServicesCapacity(resources.Count));
         if (resources.Count < ConcurrentIndexingFrom || options.MaxDegreeOfParallelism == 1)
         {
-            foreach (var (key, resource) in resources)
-            {
-                Add(key, resource);
-            }
-
+            AddAll(resources, slices: null);
             return;
         }
 
         Parallel.Invoke(
             new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
-            () =>
+            () => AddAll(resources, slices: false),
+            () => AddAll(resources, slices: true));
+    }
+
+    /// <summary>Files the objects of <paramref name="resources"/>: every one (null), only the EndpointSlices (true), or all but them (false).</summary>
+    private void AddAll(ImmutableSortedDictionary<ResourceKey, Resource> resources, bool? slices)
+    {
+        foreach (var (key, resource) in resources)
+        {
+            if (slices is null || (key.Kind == ResourceKind.EndpointSlice) == slices)
             {
-                foreach (var (key, resource) in resources)
-                {
-                    if (key.Kind != ResourceKind.EndpointSlice)
-                    {
-                        Add(key, resource);
-                    }
-                }
-            },
-            () =>
-            {
-                foreach (var (key, resource) in resources)
-                {
-                    if (key.Kind == ResourceKind.EndpointSlice)
-                    {
-                        Add(key, resource);
-                    }
-                }
-            });
+                Add(key, resource);
+            }
+        }
     }
 
     /// <summary>
