@@ -50,6 +50,34 @@ public sealed class ParallelCompileTests
         Assert.Contains(one.Table.Listeners, static l => l.Backends.Any(static b => b.Policy.Sources.Length > 0));
     }
 
+    [Fact]
+    public void RouteApiVersions_NameEveryRouteWithAStatus_AndNoOther()
+    {
+        var snapshot = ConfigSnapshot.From(Cluster(new Random(7)));
+        var result = RouteCompiler.Compile(snapshot, Options, ListenerBindings.AssumeAllBound);
+        var versions = result.RouteApiVersions;
+
+        // In key order, as the statuses are; every one found by key, with the apiVersion its route was read in.
+        Assert.Equal(result.Statuses.Routes.Keys.ToList(), versions.Keys.ToList());
+        Assert.Equal(versions.Count, versions.Count());
+        foreach (var (key, version) in versions)
+        {
+            Assert.True(versions.TryGetValue(key, out var found));
+            Assert.Equal(((TcpRoute)snapshot.Resources[key]).ApiVersion, found);
+            Assert.Equal(version, versions[key]);
+        }
+
+        // Routes with no status of ours (parents only elsewhere), and keys of other kinds, are not in it.
+        var without = snapshot.Resources.Keys.Where(k => k.Kind == ResourceKind.TcpRoute && !result.Statuses.Routes.ContainsKey(k)).ToList();
+        Assert.NotEmpty(without);
+        foreach (var key in without.Append(new ResourceKey(ResourceKind.Service, "a", "b")).Append(new ResourceKey(ResourceKind.TcpRoute, "zzz", "zzz")))
+        {
+            Assert.False(versions.ContainsKey(key));
+            Assert.False(versions.TryGetValue(key, out _));
+            Assert.Throws<KeyNotFoundException>(() => versions[key]);
+        }
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(-2)]

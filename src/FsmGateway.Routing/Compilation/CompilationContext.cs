@@ -198,20 +198,23 @@ internal sealed class CompilationContext
     }
 
     /// <summary>
-    /// Runs <paramref name="first"/> and <paramref name="second"/>, on two threads when the options allow it and the
-    /// snapshot is large enough to pay for it (as many routes as two of <see cref="ForRanges"/>' ranges), else one after
-    /// the other on this thread. They may only read what earlier stages settled, and write apart.
+    /// Runs <paramref name="actions"/>, on several threads when the options allow it and the snapshot is large enough to
+    /// pay for it (as many routes as two of <see cref="ForRanges"/>' ranges), else one after the other on this thread.
+    /// They may only read what earlier stages settled, and write apart.
     /// </summary>
-    public void Concurrently(Action first, Action second)
+    public void Concurrently(params Action[] actions)
     {
         if (Routes.Count < 2 * RangeSize || Options.MaxDegreeOfParallelism == 1)
         {
-            first();
-            second();
+            foreach (var action in actions)
+            {
+                action();
+            }
+
             return;
         }
 
-        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Options.MaxDegreeOfParallelism }, first, second);
+        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Options.MaxDegreeOfParallelism }, actions);
     }
 
     /// <summary>

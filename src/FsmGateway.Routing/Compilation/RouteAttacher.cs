@@ -14,8 +14,7 @@ internal static class RouteAttacher
     /// Attaches every route to the listeners that take it, with its backends, and works out each route's status, on as
     /// many threads as the options allow: each route reads only what earlier stages settled, listeners take their
     /// routes under a lock and sort them oldest first afterwards, so the result is the same on any number of threads.
-    /// The statuses are written later, by <see cref="Attachment.WriteStatuses"/> and
-    /// <see cref="Attachment.WriteApiVersions"/>, while other stages run.
+    /// The statuses are written later, by <see cref="Attachment.WriteStatuses"/>, while other stages run.
     /// </summary>
     public static Attachment Run(CompilationContext context, List<GatewayState> gateways)
     {
@@ -59,16 +58,25 @@ internal static class RouteAttacher
             }
         }
 
-        /// <summary>Writes the apiVersion each route status is written in to <paramref name="apiVersions"/>.</summary>
-        public void WriteApiVersions(Dictionary<ResourceKey, string> apiVersions)
+        /// <summary>
+        /// The apiVersion each route status is written in, by route: the routes come in the snapshot's order (sorted by
+        /// key), so the map is filled in one pass and nothing is hashed.
+        /// </summary>
+        public IReadOnlyDictionary<ResourceKey, string> ApiVersions()
         {
+            var keys = new ResourceKey[_statuses.Length];
+            var versions = new string[_statuses.Length];
+            var count = 0;
             foreach (ref readonly var entry in _statuses.AsSpan())
             {
                 if (entry.Status is not null)
                 {
-                    apiVersions[entry.Key] = entry.ApiVersion!;
+                    keys[count] = entry.Key;
+                    versions[count++] = entry.ApiVersion!;
                 }
             }
+
+            return new SortedKeyMap<string>(keys, versions, count);
         }
     }
 

@@ -17,8 +17,11 @@ internal static class TableBuilder
             }
         }
 
-        // Sized once and wrapped, not grown and copied: the table's array is the one filled here.
+        // Sized once and wrapped, not grown and copied: the table's array is the one filled here. The Gateways come in
+        // key order, and a Gateway serves one listener per port at most (two on one port conflict, and neither is
+        // served), so the table's order is the order of (port, place here): a sort of numbers, with no string compared.
         var entries = new ListenerRoute[served];
+        var order = new long[served];
         var count = 0;
         foreach (var gateway in gateways)
         {
@@ -26,12 +29,14 @@ internal static class TableBuilder
             {
                 if (listener.IsServed)
                 {
+                    order[count] = ((long)listener.Listener.Port << 32) | (uint)count;
                     entries[count++] = Entry(context, listener, policies, clients);
                 }
             }
         }
 
-        Array.Sort(entries, EntryOrder);
+        Array.Sort(order, entries);
+        AssertInTableOrder(entries);
         return new RoutingTable(System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(entries));
     }
 
@@ -48,7 +53,14 @@ internal static class TableBuilder
         return byGateway != 0 ? byGateway : string.CompareOrdinal(a.ListenerName, b.ListenerName);
     }
 
-    private static readonly Comparison<ListenerRoute> EntryOrder = CompareEntries;
+    [System.Diagnostics.Conditional("DEBUG")]
+    private static void AssertInTableOrder(ListenerRoute[] entries)
+    {
+        for (var i = 1; i < entries.Length; i++)
+        {
+            System.Diagnostics.Debug.Assert(CompareEntries(entries[i - 1], entries[i]) < 0, "the table's entries are sorted by port, Gateway and listener name, each once");
+        }
+    }
 
     private static ListenerRoute Entry(CompilationContext context, ListenerState listener, PolicyAttacher policies, ClientPolicyAttacher clients)
     {
