@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using FsmGateway.Configuration;
 using FsmGateway.Resources;
+using FsmGateway.Routing;
 
 namespace FsmGateway.Benchmarks;
 
@@ -15,6 +16,18 @@ public static class LargeSnapshot
     public const int ListenersPerGateway = 10;
     public const int Routes = Gateways * ListenersPerGateway;
     public const int EndpointsPerService = 10;
+
+    /// <summary>
+    /// The options the controller compiles this cluster with (GatewayHostedService in controller mode): every Gateway has
+    /// addresses of its own, and the table lists no endpoints (the data planes compile their own Gateways).
+    /// </summary>
+    public static CompilerOptions ControllerOptions { get; } = new()
+    {
+        ControllerName = GatewayApi.DefaultControllerName,
+        ImplicitGatewayClassName = GatewayApi.DefaultGatewayClassName,
+        GatewaysHaveOwnAddresses = true,
+        ListEndpoints = false,
+    };
 
     /// <summary>The cluster; with <paramref name="policyPercent"/> above 0, also <see cref="Policies"/>.</summary>
     public static ConfigSnapshot Build(int? invalidEvery = null, int policyPercent = 0)

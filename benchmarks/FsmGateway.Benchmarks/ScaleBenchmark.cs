@@ -44,7 +44,7 @@ internal static class ScaleBenchmark
         var policies = policyPercent > 0 ? $"; policies on {policyPercent}% of Services and Gateways: {LargeSnapshot.Policies(policyPercent).Count():N0}" : string.Empty;
         Console.WriteLine($"cluster: {snapshot.Resources.Count:N0} objects ({LargeSnapshot.Gateways:N0} Gateways × {LargeSnapshot.ListenersPerGateway} listeners, {LargeSnapshot.Routes:N0} TCPRoutes, Services and EndpointSlices of {LargeSnapshot.EndpointsPerService} endpoints{policies}), built in {total.Elapsed.TotalSeconds:F1} s");
 
-        var compilerOptions = new CompilerOptions { ControllerName = GatewayApi.DefaultControllerName, ImplicitGatewayClassName = GatewayApi.DefaultGatewayClassName, GatewaysHaveOwnAddresses = true };
+        var compilerOptions = LargeSnapshot.ControllerOptions;
         var compiler = new Compiler(compilerOptions);
 
         // Full compiles (what the controller does at start and, today, after every change).

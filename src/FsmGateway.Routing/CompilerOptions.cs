@@ -25,6 +25,15 @@ public sealed record CompilerOptions
     public bool GatewaysHaveOwnAddresses { get; init; }
 
     /// <summary>
+    /// Whether the routing table lists each backend's ready endpoints: true (the default) for a process that serves the
+    /// table. A process that serves none of it and compiles for statuses (the Kubernetes controller, whose data planes
+    /// compile their own Gateways) sets false: a backend then lists none, and says only whether it has a ready one
+    /// (<see cref="RouteBackend.ReadyEndpointsOmitted"/>), so a compile reads one endpoint per Service, not all of them.
+    /// Statuses and diagnostics are the same either way.
+    /// </summary>
+    public bool ListEndpoints { get; init; } = true;
+
+    /// <summary>
     /// How many threads one compilation may use at most: -1 (the default) for as many as the thread pool gives, 1 to
     /// compile on the calling thread alone. Only large snapshots use more than one (thousands of routes); the result is
     /// the same on any number of threads.

@@ -13,7 +13,8 @@ namespace FsmGateway.Routing;
 /// listener bindings and data planes differ, decide how much is recompiled:
 /// <list type="bullet">
 /// <item>Only EndpointSlices changed (same options, bindings and data planes): only the table entries whose backends
-/// reach those Services get new endpoints, and their "no ready endpoints" notes are redone. Nothing else in a
+/// reach those Services get new endpoints (or, when they are not listed, say anew whether they have a ready one), and
+/// their "no ready endpoints" notes are redone. Nothing else in a
 /// compilation reads EndpointSlices, so statuses (route status across Gateways included) carry over as they are.</item>
 /// <item>Gateways, TCPRoutes, Services, EndpointSlices, ReferenceGrants, policies or filters changed, or data planes
 /// reported other bindings or provisioning found something new for some Gateways, and each Gateway has addresses of
@@ -132,6 +133,7 @@ public sealed class IncrementalRouteCompiler
         }
 
         var entries = _entriesByService ??= IndexEntries(previous.Table);
+        var listEndpoints = _options!.ListEndpoints;
         var listeners = previous.Table.Listeners.Items;
         ImmutableArray<ListenerRoute>.Builder? table = null;
         List<Diagnostic>? notes = null;
@@ -159,7 +161,9 @@ public sealed class IncrementalRouteCompiler
 
                     // A backend without a problem names a port the Service has (the resolver checked it).
                     var port = resolved.Ports.First(p => p.Port == backend.Port);
-                    backends[i] = backend with { Endpoints = BackendResolver.ReadyEndpoints(serviceSlices, port) };
+                    backends[i] = listEndpoints
+                        ? backend with { Endpoints = BackendResolver.ReadyEndpoints(serviceSlices, port) }
+                        : backend with { ReadyEndpointsOmitted = BackendResolver.HasReadyEndpoint(serviceSlices, port) };
                 }
 
                 table[index] = entry with { Backends = backends.ToImmutable() };

@@ -17,7 +17,7 @@ namespace FsmGateway.Host.Tests;
 
 /// <summary>
 /// The process mode is one value (<see cref="GatewayMode"/>): a controller compiles and answers <c>/status</c> but
-/// builds no proxy (nothing that could bind a socket is even constructed); standalone builds one and binds; a data
+/// builds no proxy (nothing that could bind a socket is even constructed) and lists no endpoints in its table; standalone builds one and binds; a data
 /// plane must name its Gateway.
 /// </summary>
 public sealed class GatewayModeTests
@@ -34,6 +34,10 @@ public sealed class GatewayModeTests
 
         Assert.Contains("\"gw\"", status, StringComparison.Ordinal);
         Assert.Equal(0, Volatile.Read(ref factories));
+
+        // A controller's table lists no endpoints (its data planes serve, from their own compiles); it says the backend has one.
+        Assert.Contains("\"readyEndpointsOmitted\": true", status, StringComparison.Ordinal);
+        Assert.DoesNotContain("127.0.0.1:9", status, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -44,8 +48,11 @@ public sealed class GatewayModeTests
         using var admin = new HttpClient { BaseAddress = new Uri(app.Urls.First()), Timeout = TimeSpan.FromSeconds(10) };
 
         await Net.EventuallyAsync(async () => (await admin.GetAsync("/status")).StatusCode == HttpStatusCode.OK, "/status answers with the compiled config");
+        var status = await admin.GetStringAsync("/status");
 
         Assert.Equal(1, Volatile.Read(ref factories));
+        Assert.Contains("\"127.0.0.1:9\"", status, StringComparison.Ordinal);
+        Assert.DoesNotContain("readyEndpointsOmitted", status, StringComparison.Ordinal);
     }
 
     [Fact]

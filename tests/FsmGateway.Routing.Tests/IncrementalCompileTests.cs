@@ -22,7 +22,18 @@ public sealed class IncrementalCompileTests
 
     [Theory]
     [MemberData(nameof(Seeds))]
-    public void RandomEvents_IncrementalCompileAndClosures_EqualAFullRecomputation(int seed)
+    public void RandomEvents_IncrementalCompileAndClosures_EqualAFullRecomputation(int seed) => RandomEvents(seed, Options);
+
+    /// <summary>The same with the controller's choice not to list endpoints: an endpoint change then says anew whether a backend has a ready one.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void RandomEvents_WithoutEndpointsListed_EqualAFullRecomputation(int seed) => RandomEvents(seed, Options with { ListEndpoints = false });
+
+    private static void RandomEvents(int seed, CompilerOptions options)
     {
         var random = new Random(seed);
         var held = Sources.ToDictionary(static s => s, static _ => new Dictionary<ResourceKey, Resource>());
@@ -35,9 +46,9 @@ public sealed class IncrementalCompileTests
         snapshot = snapshot.Apply(new ConfigEvent.SourceSynced("k8s")).Apply(new ConfigEvent.SourceSynced("files"));
         var compiler = new IncrementalRouteCompiler();
         var bindings = ListenerBindings.AssumeAllBound;
-        var compiled = compiler.Compile(snapshot, Options, bindings);
+        var compiled = compiler.Compile(snapshot, options, bindings);
         var gateways = snapshot.OfType<Gateway>().Select(static g => g.Key).ToList();
-        var closures = new TrackedClosures(snapshot, gateways, Options);
+        var closures = new TrackedClosures(snapshot, gateways, options);
         var incremental = 0;
         for (var step = 0; step < 150; step++)
         {
@@ -76,9 +87,9 @@ public sealed class IncrementalCompileTests
                 bindings = bindings == ListenerBindings.AssumeAllBound ? ListenerBindings.Pending : ListenerBindings.AssumeAllBound;
             }
 
-            compiled = compiler.Compile(snapshot, Options, bindings);
+            compiled = compiler.Compile(snapshot, options, bindings);
             incremental += compiler.LastWasIncremental ? 1 : 0;
-            var full = RouteCompiler.Compile(snapshot, Options, bindings);
+            var full = RouteCompiler.Compile(snapshot, options, bindings);
             Assert.Equal(full.Revision, compiled.Revision);
             Assert.Equal(full.Table, compiled.Table);
             Assert.Equal(full.Diagnostics.ToList(), compiled.Diagnostics.ToList());

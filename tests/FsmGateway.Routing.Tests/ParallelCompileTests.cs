@@ -14,7 +14,8 @@ namespace FsmGateway.Routing.Tests;
 /// namespace, selector or kind), several routes on one listener (the oldest wins, same-second timestamps settled by
 /// name), backendRefs across namespaces with and without grants, to missing Services, other kinds, missing ports and
 /// weight 0, slices with unready and duplicate endpoints, statuses other controllers wrote, and policies of several
-/// kinds on Services, Gateways and routes.
+/// kinds on Services, Gateways and routes. On the same clusters, a compile that lists no endpoints (the controller's)
+/// decides every status and diagnostic as one that lists them.
 /// </summary>
 public sealed class ParallelCompileTests
 {
@@ -48,6 +49,49 @@ public sealed class ParallelCompileTests
         Assert.Contains(one.Statuses.Routes.Values, static s => s.Parents.Any(static p => p.Conditions.Any(static c => c.Reason == ConditionReasons.RefNotPermitted)));
         Assert.Contains(one.Diagnostics, static d => d.Message.Contains("is the oldest attached route", StringComparison.Ordinal));
         Assert.Contains(one.Table.Listeners, static l => l.Backends.Any(static b => b.Policy.Sources.Length > 0));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Compile_WithoutEndpointsListed_DecidesTheSame_AndSaysWhichBackendsHaveReadyOnes(int seed)
+    {
+        var snapshot = ConfigSnapshot.From(Cluster(new Random(seed)));
+        var listed = RouteCompiler.Compile(snapshot, Options, ListenerBindings.AssumeAllBound);
+        var omitted = RouteCompiler.Compile(snapshot, Options with { ListEndpoints = false }, ListenerBindings.AssumeAllBound);
+
+        Assert.Equal(listed.Statuses.GatewayClasses.ToList(), omitted.Statuses.GatewayClasses.ToList());
+        Assert.Equal(listed.Statuses.Gateways.ToList(), omitted.Statuses.Gateways.ToList());
+        Assert.Equal(listed.Statuses.Routes.ToList(), omitted.Statuses.Routes.ToList());
+        Assert.Equal(listed.Statuses.Policies.ToList(), omitted.Statuses.Policies.ToList());
+        Assert.Equal(listed.Statuses.Conditions.ToList(), omitted.Statuses.Conditions.ToList());
+        Assert.Equal(listed.Diagnostics.ToList(), omitted.Diagnostics.ToList());
+        Assert.Equal(listed.Table.Listeners.Length, omitted.Table.Listeners.Length);
+        foreach (var (with, without) in listed.Table.Listeners.Zip(omitted.Table.Listeners))
+        {
+            Assert.Equal(with.RejectedWeight, without.RejectedWeight);
+            Assert.Equal(with.Backends.Length, without.Backends.Length);
+            foreach (var (backend, bare) in with.Backends.Zip(without.Backends))
+            {
+                // The same backend, with no endpoints listed and a flag that says it had ready ones.
+                Assert.False(backend.ReadyEndpointsOmitted);
+                Assert.Empty(bare.Endpoints);
+                Assert.Equal(backend.Problem is null && !backend.Endpoints.IsEmpty, bare.ReadyEndpointsOmitted);
+                Assert.Equal(backend.CanServe, bare.CanServe);
+                Assert.Equal(backend with { Endpoints = [], ReadyEndpointsOmitted = bare.ReadyEndpointsOmitted }, bare);
+            }
+
+            Assert.Equal(with with { Backends = without.Backends }, without);
+        }
+
+        // Both kinds were there: backends with ready endpoints, and resolved ones without (which get a note).
+        var backends = omitted.Table.Listeners.SelectMany(static l => l.Backends).ToList();
+        Assert.Contains(backends, static b => b.ReadyEndpointsOmitted);
+        Assert.Contains(backends, static b => b.Problem is null && !b.ReadyEndpointsOmitted && b.Weight > 0);
+        Assert.Contains(omitted.Diagnostics, static d => d.Message.Contains("has no ready endpoints", StringComparison.Ordinal));
+        Assert.Contains("\"readyEndpointsOmitted\": true", CompilationResultJson.ToJson(omitted), StringComparison.Ordinal);
+        Assert.DoesNotContain("readyEndpointsOmitted", CompilationResultJson.ToJson(listed), StringComparison.Ordinal);
     }
 
     [Fact]

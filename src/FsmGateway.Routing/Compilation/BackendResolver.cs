@@ -20,13 +20,13 @@ internal static class BackendResolver
         {
             var reference = rule.BackendRefs[i];
             var ns = reference.Namespace ?? route.Metadata.Namespace;
-            var (endpoints, problem) = Resolve(context, route, reference, ns, new FieldPath(ruleIndex, i));
+            var (endpoints, omitted, problem) = Resolve(context, route, reference, ns, new FieldPath(ruleIndex, i));
             if (problem is { } p)
             {
                 (problems ??= []).Add(p);
             }
 
-            backends.Add(new RouteBackend(ns, reference.Name, reference.Port, reference.Weight ?? DefaultWeight, endpoints, problem));
+            backends.Add(new RouteBackend(ns, reference.Name, reference.Port, reference.Weight ?? DefaultWeight, endpoints, problem) { ReadyEndpointsOmitted = omitted });
         }
 
         return new ResolvedBackends(backends.MoveToImmutable(), problems ?? NoProblems);
@@ -34,7 +34,8 @@ internal static class BackendResolver
 
     private static readonly List<BackendProblem> NoProblems = [];
 
-    private static (ImmutableArray<BackendEndpoint> Endpoints, BackendProblem? Problem) Resolve(
+    /// <summary>A backendRef's ready endpoints, or (when the options say not to list them) whether it has one, or why it does not resolve.</summary>
+    private static (ImmutableArray<BackendEndpoint> Endpoints, bool ReadyOmitted, BackendProblem? Problem) Resolve(
         CompilationContext context, TcpRoute route, BackendReference reference, string ns, FieldPath field)
     {
         var group = reference.Group ?? GatewayApi.CoreGroup;
@@ -42,28 +43,28 @@ internal static class BackendResolver
         if (group != GatewayApi.CoreGroup || kind != "Service")
         {
             var groupKind = RouteAttacher.GroupKind(group, kind);
-            return ([], new(ConditionReasons.InvalidKind, $"{field}: {groupKind} {reference.Name} is not a supported backend kind; only core Services are"));
+            return ([], false, new(ConditionReasons.InvalidKind, $"{field}: {groupKind} {reference.Name} is not a supported backend kind; only core Services are"));
         }
 
         if (ns != route.Metadata.Namespace && !ReferenceGrants.Permit(context, route.Metadata.Namespace, ns, reference.Name))
         {
-            return ([], new(ConditionReasons.RefNotPermitted,
+            return ([], false, new(ConditionReasons.RefNotPermitted,
                 $"{field}: Service {ns}/{reference.Name} is in another namespace and no ReferenceGrant in '{ns}' allows TCPRoutes from '{route.Metadata.Namespace}' to refer to it"));
         }
 
         if (reference.Port is not { } port)
         {
-            return ([], new(ConditionReasons.BackendNotFound, $"{field}.port is required when the backend is a Service (Service {ns}/{reference.Name})"));
+            return ([], false, new(ConditionReasons.BackendNotFound, $"{field}.port is required when the backend is a Service (Service {ns}/{reference.Name})"));
         }
 
         if (!context.TryGetService(ns, reference.Name, out var service, out var slices))
         {
-            return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} does not exist"));
+            return ([], false, new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} does not exist"));
         }
 
         if (service.Type == Service.ExternalNameType)
         {
-            return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} is of type ExternalName, which cannot be a backend"));
+            return ([], false, new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} is of type ExternalName, which cannot be a backend"));
         }
 
         ServicePort? servicePort = null;
@@ -78,35 +79,68 @@ internal static class BackendResolver
 
         if (servicePort is null)
         {
-            return ([], new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} has no port {port}"));
+            return ([], false, new(ConditionReasons.BackendNotFound, $"{field}: Service {ns}/{reference.Name} has no port {port}"));
         }
 
-        return (ReadyEndpoints(slices, servicePort), null);
+        return context.Options.ListEndpoints
+            ? (ReadyEndpoints(slices, servicePort), false, null)
+            : ([], HasReadyEndpoint(slices, servicePort), null);
+    }
+
+    /// <summary>
+    /// Whether one Service port has a ready endpoint in <paramref name="slices"/>, matched as <see cref="ReadyEndpoints"/>
+    /// matches them: it stops at the first, so it reads one endpoint of a Service that has any, not all of them.
+    /// </summary>
+    public static bool HasReadyEndpoint(ReadOnlySpan<EndpointSlice> slices, ServicePort servicePort)
+    {
+        foreach (var slice in slices)
+        {
+            if (TargetPort(slice, servicePort) is null)
+            {
+                continue;
+            }
+
+            foreach (var endpoint in slice.Endpoints)
+            {
+                if (endpoint.Ready != false && !endpoint.Addresses.IsEmpty)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The port a slice gives for one Service port, or null: slice ports are matched to the Service port by name (an
+    /// unnamed Service port matches an unnamed slice port) and protocol.
+    /// </summary>
+    private static int? TargetPort(EndpointSlice slice, ServicePort servicePort)
+    {
+        var wantedName = servicePort.Name ?? string.Empty;
+        foreach (var port in slice.Ports)
+        {
+            if ((port.Name ?? string.Empty) == wantedName && port.Protocol == servicePort.Protocol)
+            {
+                return port.Port;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
     /// The ready endpoints of one Service port across <paramref name="slices"/> (the Service's EndpointSlices, in any
-    /// order): slice ports are matched to the Service port by name (an unnamed Service port matches an unnamed slice
-    /// port); duplicates are merged.
+    /// order), each slice's port matched as <see cref="TargetPort"/> says; duplicates are merged.
     /// </summary>
     public static ImmutableArray<BackendEndpoint> ReadyEndpoints(ReadOnlySpan<EndpointSlice> slices, ServicePort servicePort)
     {
         var found = new BackendEndpoint[slices.Length == 1 ? AddressCount(slices[0]) : 8];
         var count = 0;
-        var wantedName = servicePort.Name ?? string.Empty;
         foreach (var slice in slices)
         {
-            int? targetPort = null;
-            foreach (var port in slice.Ports)
-            {
-                if ((port.Name ?? string.Empty) == wantedName && port.Protocol == servicePort.Protocol)
-                {
-                    targetPort = port.Port;
-                    break;
-                }
-            }
-
-            if (targetPort is not { } portNumber)
+            if (TargetPort(slice, servicePort) is not { } portNumber)
             {
                 continue;
             }

@@ -99,7 +99,7 @@ internal static class TableBuilder
     }
 
     /// <summary>Whether the listener whose route carries <paramref name="backend"/> gets a <see cref="NoReadyEndpoints"/> note.</summary>
-    public static bool HasNoReadyEndpoints(RouteBackend backend) => backend.Problem is null && backend.Endpoints.IsEmpty && backend.Weight > 0;
+    public static bool HasNoReadyEndpoints(RouteBackend backend) => backend.Problem is null && !backend.CanServe && backend.Weight > 0;
 
     /// <summary>The note on the winning route for a backend that resolved but has no ready endpoint.</summary>
     public static string NoReadyEndpoints(RouteBackend backend) =>

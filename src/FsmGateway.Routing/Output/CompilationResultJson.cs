@@ -191,6 +191,12 @@ public static class CompilationResultJson
             ["weight"] = backend.Weight,
             ["endpoints"] = new JsonArray([.. backend.Endpoints.Select(static e => JsonValue.Create(e.ToString()))]),
         };
+        // Only when the compile did not list endpoints (a controller's): the backend has ready ones all the same.
+        if (backend.ReadyEndpointsOmitted)
+        {
+            json["readyEndpointsOmitted"] = true;
+        }
+
         if (backend.Problem is { } problem)
         {
             json["problem"] = new JsonObject { ["reason"] = problem.Reason, ["message"] = problem.Message };

@@ -44,12 +44,18 @@ public sealed record ListenerRoute(
 /// <param name="Name">The backend's name.</param>
 /// <param name="Port">The Service port named by the backendRef.</param>
 /// <param name="Weight">Its share of connections.</param>
-/// <param name="Endpoints">The ready endpoints (address and target port), sorted.</param>
+/// <param name="Endpoints">The ready endpoints (address and target port), sorted; none when the compile did not list them (<see cref="CompilerOptions.ListEndpoints"/>).</param>
 /// <param name="Problem">Why the reference did not resolve, or <see langword="null"/> when it did.</param>
 public sealed record RouteBackend(string Namespace, string Name, int? Port, int Weight, EquatableArray<BackendEndpoint> Endpoints, BackendProblem? Problem)
 {
     /// <summary>Whether connections sent here can be served: the reference resolved and there is a ready endpoint.</summary>
-    public bool CanServe => Problem is null && !Endpoints.IsEmpty;
+    public bool CanServe => Problem is null && (!Endpoints.IsEmpty || ReadyEndpointsOmitted);
+
+    /// <summary>
+    /// True when the backend has a ready endpoint that <see cref="Endpoints"/> does not list, because the compile was
+    /// told not to list them (<see cref="CompilerOptions.ListEndpoints"/> false); false when they are listed.
+    /// </summary>
+    public bool ReadyEndpointsOmitted { get; init; }
 
     /// <summary>What the transport does for this backend: load balancing, health, caps, PROXY protocol, timeouts.</summary>
     public BackendPolicy Policy { get; init; } = BackendPolicy.Default;

@@ -151,6 +151,10 @@ internal sealed partial class GatewayHostedService(
             ControllerName = controller.Value.ControllerName,
             ImplicitGatewayClassName = _options.ImplicitGatewayClassName,
             GatewaysHaveOwnAddresses = _options.Mode != GatewayMode.Standalone,
+
+            // A controller serves no traffic (its data planes compile their own Gateways): its table need not list the
+            // cluster's endpoints, and its compiles read one per Service instead of all of them.
+            ListEndpoints = _proxy is not null,
         };
         ConfigSnapshot? current = null;
         var retryBinds = false;
