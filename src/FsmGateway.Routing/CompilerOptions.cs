@@ -29,7 +29,8 @@ public sealed record CompilerOptions
     /// table. A process that serves none of it and compiles for statuses (the Kubernetes controller, whose data planes
     /// compile their own Gateways) sets false: a backend then lists none, and says only whether it has a ready one
     /// (<see cref="RouteBackend.ReadyEndpointsOmitted"/>), so a compile reads one endpoint per Service, not all of them.
-    /// Statuses and diagnostics are the same either way.
+    /// Statuses and diagnostics are the same either way; such a table is for reading, not serving (a proxy given it has
+    /// no endpoint to connect to).
     /// </summary>
     public bool ListEndpoints { get; init; } = true;
 

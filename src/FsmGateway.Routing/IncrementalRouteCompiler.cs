@@ -148,12 +148,11 @@ public sealed class IncrementalRouteCompiler
             EndpointSlice[] serviceSlices = slices.TryGetValue(service, out var held) ? [.. held.Values] : [];
             foreach (var index in indexes)
             {
-                table ??= listeners.ToBuilder();
-                var entry = table[index];
-                var backends = entry.Backends.Items.ToBuilder();
-                for (var i = 0; i < backends.Count; i++)
+                var entry = table is null ? listeners[index] : table[index];
+                ImmutableArray<RouteBackend>.Builder? backends = null;
+                for (var i = 0; i < entry.Backends.Length; i++)
                 {
-                    var backend = backends[i];
+                    var backend = entry.Backends[i];
                     if (backend.Namespace != service.Namespace || backend.Name != service.Name || backend.Problem is not null)
                     {
                         continue;
@@ -161,12 +160,22 @@ public sealed class IncrementalRouteCompiler
 
                     // A backend without a problem names a port the Service has (the resolver checked it).
                     var port = resolved.Ports.First(p => p.Port == backend.Port);
-                    backends[i] = listEndpoints
+                    var updated = listEndpoints
                         ? backend with { Endpoints = BackendResolver.ReadyEndpoints(serviceSlices, port) }
                         : backend with { ReadyEndpointsOmitted = BackendResolver.HasReadyEndpoint(serviceSlices, port) };
+
+                    // Most changes leave an unlisted backend as it was (it still has a ready endpoint): then so is the table.
+                    if (updated != backend)
+                    {
+                        (backends ??= entry.Backends.Items.ToBuilder())[i] = updated;
+                    }
                 }
 
-                table[index] = entry with { Backends = backends.ToImmutable() };
+                if (backends is not null)
+                {
+                    table ??= listeners.ToBuilder();
+                    table[index] = entry with { Backends = backends.ToImmutable() };
+                }
             }
         }
 
