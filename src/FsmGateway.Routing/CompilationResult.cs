@@ -13,7 +13,7 @@ namespace FsmGateway.Routing;
 public sealed record CompilationResult(long Revision, RoutingTable Table, StatusSet Statuses, ImmutableArray<Diagnostic> Diagnostics)
 {
     /// <summary>The apiVersion each route with a status was written in (v1 or v1alpha2), so output can echo it. GatewayClasses and Gateways are v1.</summary>
-    public IReadOnlyDictionary<ResourceKey, string> RouteApiVersions { get; init; } = ImmutableDictionary<ResourceKey, string>.Empty;
+    public ResourceMap<string> RouteApiVersions { get; init; } = ResourceMap<string>.Empty;
 }
 
 /// <summary>A note about one object (or the whole snapshot) for logs and the offline compiler's output.</summary>

@@ -572,43 +572,17 @@ public sealed class IncrementalRouteCompiler
             table.Add(added[next++]);
         }
 
-        var gatewayStatuses = previous.Statuses.Gateways.ToBuilder();
-        foreach (var gateway in gateways)
+        var statuses = previous.Statuses with
         {
-            if (part.Statuses.Gateways.TryGetValue(gateway, out var status))
-            {
-                gatewayStatuses[gateway] = status;
-            }
-            else
-            {
-                gatewayStatuses.Remove(gateway);
-            }
-        }
-
-        var routeStatuses = previous.Statuses.Routes.ToBuilder();
-        var apiVersions = previous.RouteApiVersions as ImmutableDictionary<ResourceKey, string> ?? previous.RouteApiVersions.ToImmutableDictionary();
-        var versions = apiVersions.ToBuilder();
-        foreach (var route in routes)
-        {
-            if (part.Statuses.Routes.TryGetValue(route, out var status))
-            {
-                routeStatuses[route] = status;
-                versions[route] = part.RouteApiVersions[route];
-            }
-            else
-            {
-                routeStatuses.Remove(route);
-                versions.Remove(route);
-            }
-        }
-
-        var statuses = previous.Statuses with { Gateways = gatewayStatuses.ToImmutable(), Routes = routeStatuses.ToImmutable() };
+            Gateways = previous.Statuses.Gateways.SetItems(gateways, part.Statuses.Gateways),
+            Routes = previous.Statuses.Routes.SetItems(routes, part.Statuses.Routes),
+        };
         if (policies.Count > 0)
         {
             statuses = statuses with
             {
-                Policies = Replace(previous.Statuses.Policies, part.Statuses.Policies, policies),
-                Conditions = Replace(previous.Statuses.Conditions, part.Statuses.Conditions, policies),
+                Policies = previous.Statuses.Policies.SetItems(policies, part.Statuses.Policies),
+                Conditions = previous.Statuses.Conditions.SetItems(policies, part.Statuses.Conditions),
             };
         }
 
@@ -618,27 +592,8 @@ public sealed class IncrementalRouteCompiler
             Table = new RoutingTable(table.Count == table.Capacity ? table.MoveToImmutable() : table.ToImmutable()),
             Statuses = statuses,
             Diagnostics = MergeDiagnostics(previous.Diagnostics, part.Diagnostics, gateways, routes, policies),
-            RouteApiVersions = versions.ToImmutable(),
+            RouteApiVersions = previous.RouteApiVersions.SetItems(routes, part.RouteApiVersions),
         };
-    }
-
-    /// <summary>The statuses of <paramref name="keys"/> as <paramref name="part"/> has them (or none), the others as they were.</summary>
-    private static ImmutableSortedDictionary<ResourceKey, T> Replace<T>(ImmutableSortedDictionary<ResourceKey, T> previous, ImmutableSortedDictionary<ResourceKey, T> part, HashSet<ResourceKey> keys)
-    {
-        var builder = previous.ToBuilder();
-        foreach (var key in keys)
-        {
-            if (part.TryGetValue(key, out var status))
-            {
-                builder[key] = status;
-            }
-            else
-            {
-                builder.Remove(key);
-            }
-        }
-
-        return builder.ToImmutable();
     }
 
     /// <summary>

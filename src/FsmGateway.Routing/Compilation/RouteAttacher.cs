@@ -14,7 +14,7 @@ internal static class RouteAttacher
     /// Attaches every route to the listeners that take it, with its backends, and works out each route's status, on as
     /// many threads as the options allow: each route reads only what earlier stages settled, listeners take their
     /// routes under a lock and sort them oldest first afterwards, so the result is the same on any number of threads.
-    /// The statuses are written later, by <see cref="Attachment.WriteStatuses"/>, while other stages run.
+    /// The statuses are mapped afterwards, by <see cref="Attachment.Statuses"/>, in one pass.
     /// </summary>
     public static Attachment Run(CompilationContext context, List<GatewayState> gateways)
     {
@@ -46,37 +46,29 @@ internal static class RouteAttacher
 
         internal Attachment(RouteStatusEntry[] statuses) => _statuses = statuses;
 
-        /// <summary>Writes each route status to <paramref name="statuses"/>.</summary>
-        public void WriteStatuses(ImmutableSortedDictionary<ResourceKey, RouteStatus>.Builder statuses)
-        {
-            foreach (ref readonly var entry in _statuses.AsSpan())
-            {
-                if (entry.Status is { } status)
-                {
-                    statuses[entry.Key] = status;
-                }
-            }
-        }
+        /// <summary>Each route's status, by route.</summary>
+        public ResourceMap<RouteStatus> Statuses() => Map(static entry => entry.Status!);
+
+        /// <summary>The apiVersion each route status is written in, by route.</summary>
+        public ResourceMap<string> ApiVersions() => Map(static entry => entry.ApiVersion!);
 
         /// <summary>
-        /// The apiVersion each route status is written in, by route: the routes come in the snapshot's order (sorted by
-        /// key), so the map is filled in one pass and nothing is hashed.
+        /// A value for each route with a status: the routes come in the snapshot's order (sorted by key), so the map is
+        /// filled in one pass and nothing is hashed.
         /// </summary>
-        public IReadOnlyDictionary<ResourceKey, string> ApiVersions()
+        private ResourceMap<T> Map<T>(Func<RouteStatusEntry, T> value)
         {
-            var keys = new ResourceKey[_statuses.Length];
-            var versions = new string[_statuses.Length];
+            var entries = new KeyValuePair<ResourceKey, T>[_statuses.Length];
             var count = 0;
             foreach (ref readonly var entry in _statuses.AsSpan())
             {
                 if (entry.Status is not null)
                 {
-                    keys[count] = entry.Key;
-                    versions[count++] = entry.ApiVersion!;
+                    entries[count++] = new(entry.Key, value(entry));
                 }
             }
 
-            return new SortedKeyMap<string>(keys, versions, count);
+            return ResourceMap.Create((ReadOnlySpan<KeyValuePair<ResourceKey, T>>)entries.AsSpan(0, count));
         }
     }
 

@@ -259,7 +259,7 @@ public sealed class KubernetesStatusWriterTests : IAsyncLifetime
         var statuses = Compile() with { };
         var withPolicy = statuses with
         {
-            Policies = statuses.Policies.Add(
+            Policies = statuses.Policies.SetItem(
                 new ResourceKey(ResourceKind.HealthCheckPolicy, "httpbin", "hc"),
                 new PolicyStatus([new PolicyAncestorStatus(new ParentReference(GatewayApi.Group, "Gateway", "httpbin", "simple-fsm-gateway", null, null), Ours, [new Condition("Accepted", ConditionStatus.True, "Accepted", "Accepted", 1)])])),
         };
