@@ -4,18 +4,20 @@ namespace FsmGateway.Abstractions.Tests;
 
 public sealed class ResourceMapTests
 {
-    private static ResourceKey Key(Random random) =>
-        new((ResourceKind)random.Next(3), $"ns{random.Next(4)}", $"n{random.Next(40)}");
+    private static ResourceKey Key(Random random, int names) =>
+        new((ResourceKind)random.Next(3), $"ns{random.Next(4)}", $"n{random.Next(names)}");
 
-    private static void AssertSame(SortedDictionary<ResourceKey, int> expected, ResourceMap<int> map, Random random)
+    private static void AssertSame(SortedDictionary<ResourceKey, int> expected, ResourceMap<int> map, Random random, int names)
     {
         Assert.Equal(expected.ToList(), map.ToList());
         Assert.Equal(expected.Keys, map.Keys);
         Assert.Equal(expected.Values, map.Values);
         Assert.Equal(expected.Count, map.Count);
+        Assert.All(expected, pair => Assert.Equal(pair.Value, map[pair.Key]));
+        Assert.InRange(map.ChunkCount, (expected.Count + (2 * ResourceMap<int>.ChunkSize) - 1) / (2 * ResourceMap<int>.ChunkSize), Math.Max(expected.Count, 0));
         for (var i = 0; i < 50; i++)
         {
-            var key = Key(random);
+            var key = Key(random, names);
             Assert.Equal(expected.TryGetValue(key, out var want), map.TryGetValue(key, out var got));
             Assert.Equal(want, got);
             Assert.Equal(expected.ContainsKey(key), map.ContainsKey(key));
@@ -30,33 +32,36 @@ public sealed class ResourceMapTests
         }
     }
 
+    /// <summary>Small maps (one chunk) and large ones (many chunks, changes in several at once, chunks split and emptied).</summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    public void Create_AndSetItems_AgreeWithASortedDictionary(int seed)
+    [InlineData(1, 200, 12)]
+    [InlineData(2, 200, 12)]
+    [InlineData(3, 6000, 40)]
+    [InlineData(4, 6000, 3000)]
+    public void Create_AndSetItems_AgreeWithASortedDictionary(int seed, int size, int changesUpTo)
     {
         var random = new Random(seed);
+        var names = Math.Max(40, size / 2);
         var expected = new SortedDictionary<ResourceKey, int>();
-        for (var i = 0; i < 200; i++)
+        for (var i = 0; i < size; i++)
         {
-            expected[Key(random)] = random.Next();
+            expected[Key(random, names)] = random.Next();
         }
 
         // Shuffled input is sorted; sorted input (a sorted dictionary's, as the compiler's stages give it) is taken as it comes.
         var shuffled = expected.OrderBy(_ => random.Next()).ToList();
-        AssertSame(expected, ResourceMap.Create(shuffled), random);
+        AssertSame(expected, ResourceMap.Create(shuffled), random, names);
         var map = ResourceMap.Create(expected);
-        AssertSame(expected, map, random);
+        AssertSame(expected, map, random, names);
 
-        for (var step = 0; step < 100; step++)
+        for (var step = 0; step < (size > 1000 ? 30 : 100); step++)
         {
             // Keys to change, some twice, some new; the source has values for some of them and for keys not asked for.
-            var keys = Enumerable.Range(0, random.Next(0, 12)).Select(_ => random.Next(3) == 0 && expected.Count > 0 ? expected.Keys.ElementAt(random.Next(expected.Count)) : Key(random)).ToList();
+            var existing = expected.Keys.ToList();
+            var keys = Enumerable.Range(0, random.Next(0, changesUpTo)).Select(_ => random.Next(3) == 0 && existing.Count > 0 ? existing[random.Next(existing.Count)] : Key(random, names)).ToList();
             keys.AddRange(keys.Take(random.Next(3)));
             var source = new Dictionary<ResourceKey, int>();
-            foreach (var key in keys.Where(_ => random.Next(2) == 0).Append(Key(random)))
+            foreach (var key in keys.Where(_ => random.Next(2) == 0).Append(Key(random, names)))
             {
                 source[key] = random.Next();
             }
@@ -76,9 +81,59 @@ public sealed class ResourceMapTests
             var before = map.ToList();
             var next = map.SetItems(keys, source);
             Assert.Equal(before, map.ToList());
+            if (before.SequenceEqual(next))
+            {
+                Assert.Same(map, next);
+            }
+
             map = next;
-            AssertSame(expected, map, random);
+            AssertSame(expected, map, random, names);
         }
+
+        // Setting every key to the value it has changes nothing, and returns the same map.
+        Assert.Same(map, map.SetItems(map.Keys.Take(100), map));
+    }
+
+    [Fact]
+    public void SetItems_SplitsAChunkThatGrowsPastTwiceItsSize_AndDropsOneThatEmpties()
+    {
+        static ResourceKey Route(string name) => new(ResourceKind.TcpRoute, "apps", name);
+        var expected = new SortedDictionary<ResourceKey, int>();
+        for (var i = 0; i < 3 * ResourceMap<int>.ChunkSize; i++)
+        {
+            expected[Route($"r{i:D5}")] = i;
+        }
+
+        var map = ResourceMap.Create(expected);
+        Assert.Equal(3, map.ChunkCount);
+
+        // 5,000 keys that all sort inside the first chunk: it grows to about six times its size and is cut evenly.
+        var inserted = Enumerable.Range(0, 5000).Select(i => Route($"r00100-{i:D4}")).ToList();
+        var source = inserted.ToDictionary(key => key, key => key.Name.Length);
+        map = map.SetItems(inserted, source);
+        foreach (var key in inserted)
+        {
+            expected[key] = source[key];
+        }
+
+        Assert.Equal(expected.ToList(), map.ToList());
+        Assert.Equal(2 + ((ResourceMap<int>.ChunkSize + 5000 + ResourceMap<int>.ChunkSize - 1) / ResourceMap<int>.ChunkSize), map.ChunkCount);
+        Assert.All(expected, pair => Assert.Equal(pair.Value, map[pair.Key]));
+
+        // Every key of the last chunk removed: the chunk goes, and lookups past the end miss.
+        var last = expected.Keys.TakeLast(ResourceMap<int>.ChunkSize).ToList();
+        var chunks = map.ChunkCount;
+        map = map.SetItems(last, new Dictionary<ResourceKey, int>());
+        foreach (var key in last)
+        {
+            expected.Remove(key);
+        }
+
+        Assert.Equal(expected.ToList(), map.ToList());
+        Assert.Equal(chunks - 1, map.ChunkCount);
+        Assert.All(last, key => Assert.False(map.ContainsKey(key)));
+        Assert.False(map.ContainsKey(Route("a")));
+        Assert.False(map.ContainsKey(Route("z")));
     }
 
     [Fact]
@@ -107,9 +162,8 @@ public sealed class ResourceMapTests
     public void Keys_AndValues_CannotBeWrittenThrough()
     {
         var map = ResourceMap.Create([new KeyValuePair<ResourceKey, string>(new ResourceKey(ResourceKind.Gateway, "apps", "a"), "a")]);
-        Assert.IsNotType<ResourceKey[]>(map.Keys);
-        Assert.IsNotType<string[]>(map.Values);
-        Assert.Throws<NotSupportedException>(() => ((IList<string>)map.Values)[0] = "b");
+        Assert.IsNotAssignableFrom<IList<ResourceKey>>(map.Keys);
+        Assert.IsNotAssignableFrom<IList<string>>(map.Values);
         Assert.Equal("a", map.Values.Single());
     }
 }

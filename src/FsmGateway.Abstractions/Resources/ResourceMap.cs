@@ -1,7 +1,5 @@
 using System.Collections;
-using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.InteropServices;
 
 namespace FsmGateway.Resources;
 
@@ -30,88 +28,148 @@ public static class ResourceMap
     /// <exception cref="ArgumentException">A key occurs twice.</exception>
     public static ResourceMap<TValue> Create<TValue>(params ReadOnlySpan<KeyValuePair<ResourceKey, TValue>> items)
     {
-        var keys = new ResourceKey[items.Length];
-        var values = new TValue[items.Length];
-        for (var i = 0; i < items.Length; i++)
-        {
-            (keys[i], values[i]) = items[i];
-        }
-
-        return Create(keys, values, nameof(items));
-    }
-
-    /// <summary>A map that takes <paramref name="keys"/> and <paramref name="values"/>, which nothing else holds, sorting them first unless they come sorted.</summary>
-    private static ResourceMap<TValue> Create<TValue>(ResourceKey[] keys, TValue[] values, string parameter)
-    {
         var sorted = true;
-        for (var i = 1; i < keys.Length && sorted; i++)
+        for (var i = 1; i < items.Length && sorted; i++)
         {
-            sorted = keys[i - 1] < keys[i];
+            sorted = items[i - 1].Key < items[i].Key;
         }
 
-        if (!sorted)
+        if (sorted)
         {
-            Array.Sort(keys, values);
-            for (var i = 1; i < keys.Length; i++)
+            return ResourceMap<TValue>.FromSorted(items);
+        }
+
+        var entries = items.ToArray();
+        Array.Sort(entries, static (a, b) => a.Key.CompareTo(b.Key));
+        for (var i = 1; i < entries.Length; i++)
+        {
+            if (entries[i - 1].Key == entries[i].Key)
             {
-                if (keys[i - 1] == keys[i])
-                {
-                    throw new ArgumentException($"{keys[i]} occurs more than once.", parameter);
-                }
+                throw new ArgumentException($"{entries[i].Key} occurs more than once.", nameof(items));
             }
         }
 
-        return keys.Length == 0 ? ResourceMap<TValue>.Empty : new ResourceMap<TValue>(keys, values, keys.Length);
+        return ResourceMap<TValue>.FromSorted(entries);
     }
 }
 
 /// <summary>
 /// A read-only map from object keys to values, enumerated in key order and looked up by binary search. It is built in
 /// one pass from sorted entries, where a sorted tree costs a compile of 10,000 routes milliseconds of inserts, and it
-/// is changed by copying: <see cref="SetItems"/> replaces many keys in one copy.
+/// is changed by copying: <see cref="SetItems"/> replaces many keys at once, and copies only the chunks of about a
+/// thousand entries that hold them; the others are shared with the map it was made from.
 /// </summary>
 /// <typeparam name="TValue">The value type.</typeparam>
 public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValue>
 {
-    private readonly ImmutableArray<ResourceKey> _keys;
-    private readonly ImmutableArray<TValue> _values;
+    /// <summary>
+    /// How many entries a chunk is cut to: a change copies its chunk, and a chunk's arrays stay small enough to stay off
+    /// the large object heap (which only a gen2 GC frees) even after growing to twice this.
+    /// </summary>
+    internal const int ChunkSize = 1024;
 
-    /// <summary>Takes the first <paramref name="count"/> of <paramref name="keys"/> and <paramref name="values"/>, which nothing else holds; the keys sorted and distinct.</summary>
-    internal ResourceMap(ResourceKey[] keys, TValue[] values, int count)
+    private static readonly Chunk NoEntries = new([], []);
+
+    /// <summary>The entries, in chunks in key order, none empty.</summary>
+    private readonly Chunk[] _chunks;
+
+    /// <summary>Each chunk's first key, to find a key's chunk by binary search.</summary>
+    private readonly ResourceKey[] _firstKeys;
+
+    private ResourceMap(Chunk[] chunks)
     {
-        _keys = ImmutableCollectionsMarshal.AsImmutableArray(count == keys.Length ? keys : keys[..count]);
-        _values = ImmutableCollectionsMarshal.AsImmutableArray(count == values.Length ? values : values[..count]);
+        _chunks = chunks;
+        _firstKeys = new ResourceKey[chunks.Length];
+        for (var i = 0; i < chunks.Length; i++)
+        {
+            _firstKeys[i] = chunks[i].Keys[0];
+            Count += chunks[i].Keys.Length;
+        }
     }
 
     /// <summary>An empty map.</summary>
-    public static ResourceMap<TValue> Empty { get; } = new([], [], 0);
+    public static ResourceMap<TValue> Empty { get; } = new([]);
 
     /// <inheritdoc />
-    public int Count => _keys.Length;
+    public int Count { get; }
 
     /// <summary>The keys, sorted.</summary>
-    public IEnumerable<ResourceKey> Keys => _keys;
+    public IEnumerable<ResourceKey> Keys
+    {
+        get
+        {
+            foreach (var chunk in _chunks)
+            {
+                foreach (var key in chunk.Keys)
+                {
+                    yield return key;
+                }
+            }
+        }
+    }
 
     /// <summary>The values, in the order of their keys.</summary>
-    public IEnumerable<TValue> Values => _values;
+    public IEnumerable<TValue> Values
+    {
+        get
+        {
+            foreach (var chunk in _chunks)
+            {
+                foreach (var value in chunk.Values)
+                {
+                    yield return value;
+                }
+            }
+        }
+    }
+
+    /// <summary>The number of chunks (for tests).</summary>
+    internal int ChunkCount => _chunks.Length;
 
     /// <inheritdoc />
     public TValue this[ResourceKey key] => TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"{key} is not in the map.");
 
+    /// <summary>A map of <paramref name="items"/>, which are sorted by key with each key once.</summary>
+    internal static ResourceMap<TValue> FromSorted(ReadOnlySpan<KeyValuePair<ResourceKey, TValue>> items)
+    {
+        if (items.IsEmpty)
+        {
+            return Empty;
+        }
+
+        var chunks = new Chunk[(items.Length + ChunkSize - 1) / ChunkSize];
+        for (var c = 0; c < chunks.Length; c++)
+        {
+            var part = items.Slice(c * ChunkSize, Math.Min(ChunkSize, items.Length - (c * ChunkSize)));
+            var keys = new ResourceKey[part.Length];
+            var values = new TValue[part.Length];
+            for (var i = 0; i < part.Length; i++)
+            {
+                (keys[i], values[i]) = part[i];
+            }
+
+            chunks[c] = new Chunk(keys, values);
+        }
+
+        return new ResourceMap<TValue>(chunks);
+    }
+
     /// <inheritdoc />
-    public bool ContainsKey(ResourceKey key) => IndexOf(key) >= 0;
+    public bool ContainsKey(ResourceKey key) => TryGetValue(key, out _);
 
     /// <inheritdoc />
     public bool TryGetValue(ResourceKey key, [MaybeNullWhen(false)] out TValue value)
     {
-        var index = IndexOf(key);
+        var chunk = _firstKeys.AsSpan().BinarySearch(key);
+        chunk = chunk >= 0 ? chunk : ~chunk - 1;
+        var index = chunk < 0 ? -1 : _chunks[chunk].Keys.AsSpan().BinarySearch(key);
         if (index < 0)
         {
             value = default;
             return false;
         }
 
-        value = _values[index];
+        value = _chunks[chunk].Values[index];
         return true;
     }
 
@@ -124,8 +182,8 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
 
     /// <summary>
     /// A copy in which each of <paramref name="keys"/> maps to what <paramref name="source"/> maps it to, or is absent
-    /// when <paramref name="source"/> has no entry for it; every other key maps to what it maps to here. One copy of
-    /// the map, however many keys change.
+    /// when <paramref name="source"/> has no entry for it; every other key maps to what it maps to here. Only the
+    /// chunks that change are copied; when nothing changes (equal values), this map is returned.
     /// </summary>
     /// <param name="keys">The keys to replace or remove (a key may occur more than once).</param>
     /// <param name="source">Where their values come from.</param>
@@ -141,54 +199,118 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
         }
 
         Array.Sort(changes);
-        var resultKeys = new ResourceKey[_keys.Length + changes.Length];
-        var resultValues = new TValue[resultKeys.Length];
-        var length = 0;
+        Chunk[] chunks = _chunks.Length == 0 ? [NoEntries] : _chunks;
+        var result = new List<Chunk>(chunks.Length + 1);
+        var changed = false;
         var next = 0;
-        ResourceKey? previous = null;
-        foreach (var key in changes)
+        for (var c = 0; c < chunks.Length; c++)
         {
-            if (key == previous)
+            // A chunk takes the changes below the next chunk's first key (the first also those below its own first key).
+            var end = next;
+            while (end < changes.Length && (c == chunks.Length - 1 || changes[end] < _firstKeys[c + 1]))
             {
+                end++;
+            }
+
+            if (end == next)
+            {
+                result.Add(chunks[c]);
                 continue;
             }
 
-            previous = key;
-
-            // Copy what sorts before the key, skip the key's own entry, then write what the source has for it.
-            var found = _keys.AsSpan()[next..].BinarySearch(key);
-            var before = found >= 0 ? found : ~found;
-            Append(next, before);
-            next += before + (found >= 0 ? 1 : 0);
-            if (source.TryGetValue(key, out var value))
+            var merged = chunks[c].Merge(changes.AsSpan(next, end - next), source);
+            next = end;
+            if (merged is null)
             {
-                resultKeys[length] = key;
-                resultValues[length++] = value;
+                result.Add(chunks[c]);
+                continue;
             }
+
+            changed = true;
+            SplitInto(merged.Value, result);
         }
 
-        Append(next, _keys.Length - next);
-        return length == 0 ? Empty : new ResourceMap<TValue>(resultKeys, resultValues, length);
+        return !changed ? this : result.Count == 0 ? Empty : new ResourceMap<TValue>([.. result]);
+    }
 
-        void Append(int start, int count)
+    /// <summary>
+    /// Adds merged entries to <paramref name="chunks"/>: none when there are none, one chunk when they are at most twice
+    /// <see cref="ChunkSize"/>, else as many chunks of about that size as it takes, cut evenly.
+    /// </summary>
+    private static void SplitInto((ResourceKey[] Keys, TValue[] Values, int Length) merged, List<Chunk> chunks)
+    {
+        var (keys, values, length) = merged;
+        var count = length <= 2 * ChunkSize ? Math.Min(length, 1) : (length + ChunkSize - 1) / ChunkSize;
+        for (var c = 0; c < count; c++)
         {
-            _keys.AsSpan(start, count).CopyTo(resultKeys.AsSpan(length));
-            _values.AsSpan(start, count).CopyTo(resultValues.AsSpan(length));
-            length += count;
+            var (start, end) = (length * c / count, length * (c + 1) / count);
+            chunks.Add(count == 1 && length == keys.Length ? new Chunk(keys, values) : new Chunk(keys[start..end], values[start..end]));
         }
     }
 
     /// <inheritdoc />
     public IEnumerator<KeyValuePair<ResourceKey, TValue>> GetEnumerator()
     {
-        for (var i = 0; i < _keys.Length; i++)
+        foreach (var chunk in _chunks)
         {
-            yield return new(_keys[i], _values[i]);
+            for (var i = 0; i < chunk.Keys.Length; i++)
+            {
+                yield return new(chunk.Keys[i], chunk.Values[i]);
+            }
         }
     }
 
     /// <inheritdoc />
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    private int IndexOf(ResourceKey key) => _keys.AsSpan().BinarySearch(key);
+    /// <summary>Part of the entries: keys sorted and distinct, and a value for each, neither array shared with anyone else.</summary>
+    private readonly record struct Chunk(ResourceKey[] Keys, TValue[] Values)
+    {
+        /// <summary>This chunk with <paramref name="changes"/> (sorted, maybe repeated) as <paramref name="source"/> has them; null when that leaves every value as it is.</summary>
+        public (ResourceKey[] Keys, TValue[] Values, int Length)? Merge(ReadOnlySpan<ResourceKey> changes, IReadOnlyDictionary<ResourceKey, TValue> source)
+        {
+            var keys = new ResourceKey[Keys.Length + changes.Length];
+            var values = new TValue[keys.Length];
+            var length = 0;
+            var next = 0;
+            var changed = false;
+            for (var i = 0; i < changes.Length; i++)
+            {
+                var key = changes[i];
+                if (i > 0 && changes[i - 1] == key)
+                {
+                    continue;
+                }
+
+                // Copy what sorts before the key, skip the key's own entry, then write what the source has for it.
+                var found = Keys.AsSpan(next).BinarySearch(key);
+                var before = found >= 0 ? found : ~found;
+                Keys.AsSpan(next, before).CopyTo(keys.AsSpan(length));
+                Values.AsSpan(next, before).CopyTo(values.AsSpan(length));
+                length += before;
+                next += before;
+                var had = found >= 0;
+                var old = had ? Values[next++] : default;
+                if (source.TryGetValue(key, out var value))
+                {
+                    changed |= !had || !EqualityComparer<TValue>.Default.Equals(old, value);
+                    keys[length] = key;
+                    values[length++] = value;
+                }
+                else
+                {
+                    changed |= had;
+                }
+            }
+
+            if (!changed)
+            {
+                return null;
+            }
+
+            Keys.AsSpan(next).CopyTo(keys.AsSpan(length));
+            Values.AsSpan(next).CopyTo(values.AsSpan(length));
+            return (keys, values, length + Keys.Length - next);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using FsmGateway.Resources;
 using FsmGateway.Status;
@@ -58,7 +59,8 @@ internal static class RouteAttacher
         /// </summary>
         private ResourceMap<T> Map<T>(Func<RouteStatusEntry, T> value)
         {
-            var entries = new KeyValuePair<ResourceKey, T>[_statuses.Length];
+            // Rented: 10,000 entries would be a large object, which only a gen2 GC frees; the map copies them into chunks.
+            var entries = ArrayPool<KeyValuePair<ResourceKey, T>>.Shared.Rent(_statuses.Length);
             var count = 0;
             foreach (ref readonly var entry in _statuses.AsSpan())
             {
@@ -68,7 +70,9 @@ internal static class RouteAttacher
                 }
             }
 
-            return ResourceMap.Create((ReadOnlySpan<KeyValuePair<ResourceKey, T>>)entries.AsSpan(0, count));
+            var map = ResourceMap.Create((ReadOnlySpan<KeyValuePair<ResourceKey, T>>)entries.AsSpan(0, count));
+            ArrayPool<KeyValuePair<ResourceKey, T>>.Shared.Return(entries, clearArray: true);
+            return map;
         }
     }
 
