@@ -70,9 +70,11 @@ public static class RouteCompiler
             Policies = ResourceMap.Create(policyStatuses),
             Conditions = ResourceMap.Create(conditionStatuses),
         };
-        return new CompilationResult(revision, table!, statuses, context.SortedDiagnostics())
+        var result = new CompilationResult(revision, table!, statuses, context.SortedDiagnostics())
         {
             RouteApiVersions = apiVersions!,
         };
+        context.Release();
+        return result;
     }
 }

@@ -20,7 +20,7 @@ internal static class RouteAttacher
     public static Attachment Run(CompilationContext context, List<GatewayState> gateways)
     {
         var routes = context.Routes;
-        var statuses = new RouteStatusEntry[routes.Count];
+        var statuses = context.RouteStatusEntries(routes.Count);
         context.ForRanges(routes.Count, (Statuses: statuses, Gateways: gateways.ToDictionary(static g => g.Key), Context: context), static (state, start, end) =>
         {
             for (var i = start; i < end; i++)
@@ -37,15 +37,17 @@ internal static class RouteAttacher
             }
         }
 
-        return new Attachment(statuses);
+        return new Attachment(statuses, routes.Count);
     }
 
     /// <summary>Every route attached: the statuses to write.</summary>
     public sealed class Attachment
     {
         private readonly RouteStatusEntry[] _statuses;
+        private readonly int _count;
 
-        internal Attachment(RouteStatusEntry[] statuses) => _statuses = statuses;
+        /// <summary>The statuses of the first <paramref name="count"/> entries of <paramref name="statuses"/>.</summary>
+        internal Attachment(RouteStatusEntry[] statuses, int count) => (_statuses, _count) = (statuses, count);
 
         /// <summary>Each route's status, by route.</summary>
         public ResourceMap<RouteStatus> Statuses() => Map(static entry => entry.Status!);
@@ -60,9 +62,9 @@ internal static class RouteAttacher
         private ResourceMap<T> Map<T>(Func<RouteStatusEntry, T> value)
         {
             // Rented: 10,000 entries would be a large object, which only a gen2 GC frees; the map copies them into chunks.
-            var entries = ArrayPool<KeyValuePair<ResourceKey, T>>.Shared.Rent(_statuses.Length);
+            var entries = ArrayPool<KeyValuePair<ResourceKey, T>>.Shared.Rent(_count);
             var count = 0;
-            foreach (ref readonly var entry in _statuses.AsSpan())
+            foreach (ref readonly var entry in _statuses.AsSpan(0, _count))
             {
                 if (entry.Status is not null)
                 {
