@@ -14,7 +14,7 @@ public sealed class ResourceMapTests
         Assert.Equal(expected.Values, map.Values);
         Assert.Equal(expected.Count, map.Count);
         Assert.All(expected, pair => Assert.Equal(pair.Value, map[pair.Key]));
-        Assert.InRange(map.ChunkCount, (expected.Count + (2 * ResourceMap<int>.ChunkSize) - 1) / (2 * ResourceMap<int>.ChunkSize), Math.Max(expected.Count, 0));
+        AssertChunkSizes(map);
         for (var i = 0; i < 50; i++)
         {
             var key = Key(random, names);
@@ -30,6 +30,13 @@ public sealed class ResourceMapTests
                 Assert.Throws<KeyNotFoundException>(() => map[key]);
             }
         }
+    }
+
+    /// <summary>No chunk is empty or larger than twice the chunk size, and in a map of several none is under a quarter of it.</summary>
+    private static void AssertChunkSizes<T>(ResourceMap<T> map)
+    {
+        var lengths = map.ChunkLengths;
+        Assert.All(lengths, length => Assert.InRange(length, lengths.Length == 1 ? 1 : ResourceMap<T>.ChunkSize / 4, 2 * ResourceMap<T>.ChunkSize));
     }
 
     /// <summary>Small maps (one chunk) and large ones (many chunks, changes in several at once, chunks split and emptied).</summary>
@@ -105,7 +112,7 @@ public sealed class ResourceMapTests
         }
 
         var map = ResourceMap.Create(expected);
-        Assert.Equal(3, map.ChunkCount);
+        Assert.Equal(3, map.ChunkLengths.Length);
 
         // 5,000 keys that all sort inside the first chunk: it grows to about six times its size and is cut evenly.
         var inserted = Enumerable.Range(0, 5000).Select(i => Route($"r00100-{i:D4}")).ToList();
@@ -117,12 +124,12 @@ public sealed class ResourceMapTests
         }
 
         Assert.Equal(expected.ToList(), map.ToList());
-        Assert.Equal(2 + ((ResourceMap<int>.ChunkSize + 5000 + ResourceMap<int>.ChunkSize - 1) / ResourceMap<int>.ChunkSize), map.ChunkCount);
+        Assert.Equal(2 + ((ResourceMap<int>.ChunkSize + 5000 + ResourceMap<int>.ChunkSize - 1) / ResourceMap<int>.ChunkSize), map.ChunkLengths.Length);
         Assert.All(expected, pair => Assert.Equal(pair.Value, map[pair.Key]));
 
         // Every key of the last chunk removed: the chunk goes, and lookups past the end miss.
         var last = expected.Keys.TakeLast(ResourceMap<int>.ChunkSize).ToList();
-        var chunks = map.ChunkCount;
+        var chunks = map.ChunkLengths.Length;
         map = map.SetItems(last, new Dictionary<ResourceKey, int>());
         foreach (var key in last)
         {
@@ -130,10 +137,48 @@ public sealed class ResourceMapTests
         }
 
         Assert.Equal(expected.ToList(), map.ToList());
-        Assert.Equal(chunks - 1, map.ChunkCount);
+        Assert.Equal(chunks - 1, map.ChunkLengths.Length);
         Assert.All(last, key => Assert.False(map.ContainsKey(key)));
         Assert.False(map.ContainsKey(Route("a")));
         Assert.False(map.ContainsKey(Route("z")));
+    }
+
+    [Fact]
+    public void SetItems_JoinsAChunkThatRemovalsLeaveSmall_ToItsNeighbour()
+    {
+        static ResourceKey Route(int i) => new(ResourceKind.TcpRoute, "apps", $"r{i:D5}");
+        const int Size = ResourceMap<int>.ChunkSize;
+        var expected = new SortedDictionary<ResourceKey, int>();
+        for (var i = 0; i < 5 * Size; i++)
+        {
+            expected[Route(i)] = i;
+        }
+
+        var map = ResourceMap.Create(expected);
+        Assert.Equal([Size, Size, Size, Size, Size], map.ChunkLengths);
+        var none = new Dictionary<ResourceKey, int>();
+        void Remove(int from, int count)
+        {
+            var removed = Enumerable.Range(from, count).Select(Route).ToList();
+            map = map.SetItems(removed, none);
+            removed.ForEach(key => expected.Remove(key));
+            Assert.Equal(expected.ToList(), map.ToList());
+        }
+
+        // All but 10 entries of the second chunk go: what is left joins the first chunk.
+        Remove(Size + 10, Size - 10);
+        Assert.Equal([Size + 10, Size, Size, Size], map.ChunkLengths);
+
+        // All of the first chunk but the 10 it took: with no chunk before it, it joins the one after.
+        Remove(0, Size);
+        Assert.Equal([10 + Size, Size, Size], map.ChunkLengths);
+
+        // All but 10 of the last: it joins the one before.
+        Remove((4 * Size) + 10, Size - 10);
+        Assert.Equal([10 + Size, Size + 10], map.ChunkLengths);
+
+        Assert.All(expected, pair => Assert.Equal(pair.Value, map[pair.Key]));
+        AssertChunkSizes(map);
     }
 
     [Fact]

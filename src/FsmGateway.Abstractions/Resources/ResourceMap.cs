@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Collections;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 
 namespace FsmGateway.Resources;
 
@@ -18,7 +20,34 @@ public static class ResourceMap
     public static ResourceMap<TValue> Create<TValue>(IEnumerable<KeyValuePair<ResourceKey, TValue>> items)
     {
         ArgumentNullException.ThrowIfNull(items);
-        return items is ResourceMap<TValue> map ? map : Create((ReadOnlySpan<KeyValuePair<ResourceKey, TValue>>)(items as KeyValuePair<ResourceKey, TValue>[] ?? [.. items]));
+        switch (items)
+        {
+            case ResourceMap<TValue> map:
+                return map;
+            case KeyValuePair<ResourceKey, TValue>[] array:
+                return Create((ReadOnlySpan<KeyValuePair<ResourceKey, TValue>>)array);
+            case IReadOnlyCollection<KeyValuePair<ResourceKey, TValue>> collection:
+                // Counted: the entries go through a pooled array, so the only arrays allocated are the map's own.
+                var buffer = ArrayPool<KeyValuePair<ResourceKey, TValue>>.Shared.Rent(collection.Count);
+                var length = 0;
+                try
+                {
+                    foreach (var item in collection)
+                    {
+                        buffer[length++] = item;
+                    }
+
+                    return Create((ReadOnlySpan<KeyValuePair<ResourceKey, TValue>>)buffer.AsSpan(0, length));
+                }
+                finally
+                {
+                    buffer.AsSpan(0, length).Clear();
+                    ArrayPool<KeyValuePair<ResourceKey, TValue>>.Shared.Return(buffer);
+                }
+
+            default:
+                return Create((ReadOnlySpan<KeyValuePair<ResourceKey, TValue>>)[.. items]);
+        }
     }
 
     /// <summary>A map of <paramref name="items"/>, in any order.</summary>
@@ -123,8 +152,8 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
         }
     }
 
-    /// <summary>The number of chunks (for tests).</summary>
-    internal int ChunkCount => _chunks.Length;
+    /// <summary>Each chunk's number of entries, in order (for tests).</summary>
+    internal int[] ChunkLengths => [.. _chunks.Select(chunk => chunk.Keys.Length)];
 
     /// <inheritdoc />
     public TValue this[ResourceKey key] => TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"{key} is not in the map.");
@@ -132,15 +161,10 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
     /// <summary>A map of <paramref name="items"/>, which are sorted by key with each key once.</summary>
     internal static ResourceMap<TValue> FromSorted(ReadOnlySpan<KeyValuePair<ResourceKey, TValue>> items)
     {
-        if (items.IsEmpty)
+        var chunks = new List<Chunk>(Pieces(items.Length));
+        for (var c = 0; c < chunks.Capacity; c++)
         {
-            return Empty;
-        }
-
-        var chunks = new Chunk[(items.Length + ChunkSize - 1) / ChunkSize];
-        for (var c = 0; c < chunks.Length; c++)
-        {
-            var part = items.Slice(c * ChunkSize, Math.Min(ChunkSize, items.Length - (c * ChunkSize)));
+            var part = items[Piece(items.Length, c, chunks.Capacity)];
             var keys = new ResourceKey[part.Length];
             var values = new TValue[part.Length];
             for (var i = 0; i < part.Length; i++)
@@ -148,10 +172,10 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
                 (keys[i], values[i]) = part[i];
             }
 
-            chunks[c] = new Chunk(keys, values);
+            chunks.Add(new Chunk(keys, values));
         }
 
-        return new ResourceMap<TValue>(chunks);
+        return chunks.Count == 0 ? Empty : new ResourceMap<TValue>([.. chunks]);
     }
 
     /// <inheritdoc />
@@ -173,10 +197,13 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
         return true;
     }
 
-    /// <summary>A copy in which <paramref name="key"/> maps to <paramref name="value"/>.</summary>
+    /// <summary>
+    /// A map in which <paramref name="key"/> maps to <paramref name="value"/>: a copy, or this map when the key already
+    /// maps to an equal value.
+    /// </summary>
     /// <param name="key">The key to add or replace.</param>
     /// <param name="value">Its value.</param>
-    /// <returns>The new map.</returns>
+    /// <returns>The new map, or this one.</returns>
     public ResourceMap<TValue> SetItem(ResourceKey key, TValue value) =>
         SetItems([key], new Dictionary<ResourceKey, TValue> { [key] = value });
 
@@ -200,7 +227,7 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
 
         Array.Sort(changes);
         Chunk[] chunks = _chunks.Length == 0 ? [NoEntries] : _chunks;
-        var result = new List<Chunk>(chunks.Length + 1);
+        var result = new Builder(chunks.Length + 1);
         var changed = false;
         var next = 0;
         for (var c = 0; c < chunks.Length; c++)
@@ -214,39 +241,33 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
 
             if (end == next)
             {
-                result.Add(chunks[c]);
+                result.Keep(chunks[c]);
                 continue;
             }
 
-            var merged = chunks[c].Merge(changes.AsSpan(next, end - next), source);
+            var chunk = chunks[c];
+            using var merged = new Scratch(chunk.Keys.Length + end - next);
+            var length = chunk.Merge(changes.AsSpan(next, end - next), source, merged.Keys, merged.Values);
             next = end;
-            if (merged is null)
+            if (length < 0)
             {
-                result.Add(chunks[c]);
+                result.Keep(chunk);
                 continue;
             }
 
             changed = true;
-            SplitInto(merged.Value, result);
+            result.Add(merged.Keys.AsSpan(0, length), merged.Values.AsSpan(0, length));
         }
 
-        return !changed ? this : result.Count == 0 ? Empty : new ResourceMap<TValue>([.. result]);
+        return !changed ? this : result.ToMap();
     }
 
-    /// <summary>
-    /// Adds merged entries to <paramref name="chunks"/>: none when there are none, one chunk when they are at most twice
-    /// <see cref="ChunkSize"/>, else as many chunks of about that size as it takes, cut evenly.
-    /// </summary>
-    private static void SplitInto((ResourceKey[] Keys, TValue[] Values, int Length) merged, List<Chunk> chunks)
-    {
-        var (keys, values, length) = merged;
-        var count = length <= 2 * ChunkSize ? Math.Min(length, 1) : (length + ChunkSize - 1) / ChunkSize;
-        for (var c = 0; c < count; c++)
-        {
-            var (start, end) = (length * c / count, length * (c + 1) / count);
-            chunks.Add(count == 1 && length == keys.Length ? new Chunk(keys, values) : new Chunk(keys[start..end], values[start..end]));
-        }
-    }
+    /// <summary>How many chunks <paramref name="length"/> entries are cut into: one up to twice <see cref="ChunkSize"/>, else about that size each.</summary>
+    private static int Pieces(int length) => length == 0 ? 0 : length <= 2 * ChunkSize ? 1 : (length + ChunkSize - 1) / ChunkSize;
+
+    /// <summary>The range of piece <paramref name="piece"/> of <paramref name="count"/> when <paramref name="length"/> entries are cut evenly.</summary>
+    private static Range Piece(int length, int piece, int count) =>
+        new((int)((long)length * piece / count), (int)((long)length * (piece + 1) / count));
 
     /// <inheritdoc />
     public IEnumerator<KeyValuePair<ResourceKey, TValue>> GetEnumerator()
@@ -263,14 +284,114 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
     /// <inheritdoc />
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>
+    /// Collects a changed map's chunks in order: the unchanged ones as they are, the rebuilt ones cut to size. A rebuilt
+    /// chunk of fewer than a quarter of <see cref="ChunkSize"/> entries is joined to its neighbour, so removals do not
+    /// leave a trail of small chunks to walk: every chunk of a map of more than one has at least that many entries.
+    /// </summary>
+    private sealed class Builder(int capacity)
+    {
+        private const int Small = ChunkSize / 4;
+
+        private readonly List<Chunk> _chunks = new(capacity);
+
+        /// <summary>Adds an unchanged chunk (joined to the last, if that one is a small rebuilt chunk).</summary>
+        public void Keep(Chunk chunk)
+        {
+            if (LastIsSmall)
+            {
+                JoinLast(chunk.Keys, chunk.Values);
+            }
+            else
+            {
+                _chunks.Add(chunk);
+            }
+        }
+
+        /// <summary>Adds rebuilt entries, in as many chunks as they take (joined to the last, if either is small).</summary>
+        public void Add(ReadOnlySpan<ResourceKey> keys, ReadOnlySpan<TValue> values)
+        {
+            if (keys.IsEmpty)
+            {
+                return;
+            }
+
+            if (_chunks.Count > 0 && (keys.Length < Small || LastIsSmall))
+            {
+                JoinLast(keys, values);
+            }
+            else
+            {
+                Cut(keys, values);
+            }
+        }
+
+        public ResourceMap<TValue> ToMap() => _chunks.Count == 0 ? Empty : new ResourceMap<TValue>([.. _chunks]);
+
+        private bool LastIsSmall => _chunks.Count > 0 && _chunks[^1].Keys.Length < Small;
+
+        private void JoinLast(ReadOnlySpan<ResourceKey> keys, ReadOnlySpan<TValue> values)
+        {
+            var last = _chunks[^1];
+            _chunks.RemoveAt(_chunks.Count - 1);
+            using var joined = new Scratch(last.Keys.Length + keys.Length);
+            last.Keys.CopyTo(joined.Keys, 0);
+            last.Values.CopyTo(joined.Values, 0);
+            keys.CopyTo(joined.Keys.AsSpan(last.Keys.Length));
+            values.CopyTo(joined.Values.AsSpan(last.Keys.Length));
+            Cut(joined.Keys.AsSpan(0, last.Keys.Length + keys.Length), joined.Values.AsSpan(0, last.Keys.Length + keys.Length));
+        }
+
+        private void Cut(ReadOnlySpan<ResourceKey> keys, ReadOnlySpan<TValue> values)
+        {
+            var count = Pieces(keys.Length);
+            for (var c = 0; c < count; c++)
+            {
+                var piece = Piece(keys.Length, c, count);
+                _chunks.Add(new Chunk(keys[piece].ToArray(), values[piece].ToArray()));
+            }
+        }
+    }
+
+    /// <summary>Pooled arrays for entries on their way into chunks; cleared of what was written when given back.</summary>
+    private readonly struct Scratch : IDisposable
+    {
+        public Scratch(int length)
+        {
+            Keys = ArrayPool<ResourceKey>.Shared.Rent(length);
+            Values = ArrayPool<TValue>.Shared.Rent(length);
+            Length = length;
+        }
+
+        public ResourceKey[] Keys { get; }
+
+        public TValue[] Values { get; }
+
+        private int Length { get; }
+
+        public void Dispose()
+        {
+            Keys.AsSpan(0, Length).Clear();
+            ArrayPool<ResourceKey>.Shared.Return(Keys);
+            if (RuntimeHelpers.IsReferenceOrContainsReferences<TValue>())
+            {
+                Values.AsSpan(0, Length).Clear();
+            }
+
+            ArrayPool<TValue>.Shared.Return(Values);
+        }
+    }
+
     /// <summary>Part of the entries: keys sorted and distinct, and a value for each, neither array shared with anyone else.</summary>
     private readonly record struct Chunk(ResourceKey[] Keys, TValue[] Values)
     {
-        /// <summary>This chunk with <paramref name="changes"/> (sorted, maybe repeated) as <paramref name="source"/> has them; null when that leaves every value as it is.</summary>
-        public (ResourceKey[] Keys, TValue[] Values, int Length)? Merge(ReadOnlySpan<ResourceKey> changes, IReadOnlyDictionary<ResourceKey, TValue> source)
+        /// <summary>
+        /// Writes this chunk with <paramref name="changes"/> (sorted, maybe repeated) as <paramref name="source"/> has
+        /// them to <paramref name="keys"/> and <paramref name="values"/> (room for this chunk and every change), and
+        /// returns how many entries that is; -1 when that leaves every value as it is.
+        /// </summary>
+        public int Merge(ReadOnlySpan<ResourceKey> changes, IReadOnlyDictionary<ResourceKey, TValue> source, Span<ResourceKey> keys, Span<TValue> values)
         {
-            var keys = new ResourceKey[Keys.Length + changes.Length];
-            var values = new TValue[keys.Length];
             var length = 0;
             var next = 0;
             var changed = false;
@@ -285,8 +406,8 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
                 // Copy what sorts before the key, skip the key's own entry, then write what the source has for it.
                 var found = Keys.AsSpan(next).BinarySearch(key);
                 var before = found >= 0 ? found : ~found;
-                Keys.AsSpan(next, before).CopyTo(keys.AsSpan(length));
-                Values.AsSpan(next, before).CopyTo(values.AsSpan(length));
+                Keys.AsSpan(next, before).CopyTo(keys[length..]);
+                Values.AsSpan(next, before).CopyTo(values[length..]);
                 length += before;
                 next += before;
                 var had = found >= 0;
@@ -305,12 +426,12 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
 
             if (!changed)
             {
-                return null;
+                return -1;
             }
 
-            Keys.AsSpan(next).CopyTo(keys.AsSpan(length));
-            Values.AsSpan(next).CopyTo(values.AsSpan(length));
-            return (keys, values, length + Keys.Length - next);
+            Keys.AsSpan(next).CopyTo(keys[length..]);
+            Values.AsSpan(next).CopyTo(values[length..]);
+            return length + Keys.Length - next;
         }
     }
 }
