@@ -51,46 +51,6 @@ public sealed class ParallelCompileTests
         Assert.Contains(one.Table.Listeners, static l => l.Backends.Any(static b => b.Policy.Sources.Length > 0));
     }
 
-    /// <summary>
-    /// A compile reuses the large collections the one before it left (the Service and slice indexes, the routes, their
-    /// statuses): after a larger cluster, a smaller one compiles to exactly what it compiled to before, nothing of the
-    /// larger one left in it, on one thread and on several.
-    /// </summary>
-    [Theory]
-    [InlineData(1)]
-    [InlineData(-1)]
-    public void Compile_AfterALargerCluster_KeepsNothingOfIt(int threads)
-    {
-        var resources = Cluster(new Random(7)).ToList();
-        var larger = ConfigSnapshot.From(resources);
-        var smaller = ConfigSnapshot.From(resources.Where((resource, i) => resource is not (TcpRoute or Service or EndpointSlice) || i % 3 != 0));
-        var options = Options with { MaxDegreeOfParallelism = threads };
-
-        var before = RouteCompiler.Compile(smaller, options, ListenerBindings.AssumeAllBound);
-        for (var i = 0; i < 3; i++)
-        {
-            var large = RouteCompiler.Compile(larger, options, ListenerBindings.AssumeAllBound);
-            var after = RouteCompiler.Compile(smaller, options, ListenerBindings.AssumeAllBound);
-            Assert.True(large.Statuses.Routes.Count > after.Statuses.Routes.Count);
-            Assert.Equal(before.Table, after.Table);
-            Assert.Equal(before.Diagnostics.ToList(), after.Diagnostics.ToList());
-            Assert.Equal(before.RouteApiVersions.ToList(), after.RouteApiVersions.ToList());
-            Assert.Equal(CompilationResultJson.ToJson(before), CompilationResultJson.ToJson(after));
-        }
-
-        // Against the smaller cluster itself, since a compile before this test may have left its own collections: only its
-        // routes have statuses, and a route whose Service it lacks (the larger one has it) has ResolvedRefs False.
-        var routes = smaller.Resources.Values.OfType<TcpRoute>().ToList();
-        Assert.Subset(routes.Select(static r => r.Key).ToHashSet(), before.Statuses.Routes.Keys.ToHashSet());
-        Assert.Subset(routes.Select(static r => r.Key).ToHashSet(), before.RouteApiVersions.Keys.ToHashSet());
-        var missing = routes.Where(r => before.Statuses.Routes.TryGetValue(r.Key, out var status) && status.Parents.Any(p => p.ControllerName == Options.ControllerName) && r.Rules.Length == 1 && r.Rules[0].BackendRefs.Any(b =>
-            b.Kind is null or "Service" && b.Group is null or "" && larger.Resources.ContainsKey(new ResourceKey(ResourceKind.Service, b.Namespace ?? r.Metadata.Namespace, b.Name))
-            && !smaller.Resources.ContainsKey(new ResourceKey(ResourceKind.Service, b.Namespace ?? r.Metadata.Namespace, b.Name)))).ToList();
-        Assert.NotEmpty(missing);
-        Assert.All(missing, r => Assert.Contains(before.Statuses.Routes[r.Key].Parents, p => p.ControllerName == Options.ControllerName
-            && p.Conditions.Any(static c => c is { Type: ConditionTypes.ResolvedRefs, Status: ConditionStatus.False })));
-    }
-
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -171,7 +131,7 @@ public sealed class ParallelCompileTests
         Assert.Contains("MaxDegreeOfParallelism", error.Message, StringComparison.Ordinal);
     }
 
-    private static IEnumerable<Resource> Cluster(Random random)
+    internal static IEnumerable<Resource> Cluster(Random random)
     {
         const int namespaces = 40;
         string Ns(int n) => $"ns-{n}";

@@ -7,7 +7,10 @@ using FsmGateway.Status;
 
 namespace FsmGateway.Routing.Compilation;
 
-/// <summary>The snapshot indexed for the stages, plus the diagnostics they collect. Lives for one compilation.</summary>
+/// <summary>
+/// The snapshot indexed for the stages, plus the diagnostics they collect: one per compilation, whose large collections
+/// are handed on to the next (<see cref="Release"/>).
+/// </summary>
 internal sealed class CompilationContext
 {
     private static readonly IReadOnlyDictionary<string, string> NoLabels = ImmutableDictionary<string, string>.Empty;
@@ -26,8 +29,7 @@ internal sealed class CompilationContext
     {
         Options = options;
         Bindings = bindings;
-        _buffers.Services.EnsureCapacity(ServicesCapacity(resources.Count));
-        _buffers.Slices.EnsureCapacity(ServicesCapacity(resources.Count));
+        _buffers.Reserve(resources.Count);
         if (resources.Count < ConcurrentIndexingFrom || options.MaxDegreeOfParallelism == 1)
         {
             AddAll(resources, slices: null);
@@ -63,21 +65,12 @@ internal sealed class CompilationContext
     {
         Options = options;
         Bindings = bindings;
-        var capacity = resources is IReadOnlyCollection<Resource> { Count: var count } ? ServicesCapacity(count) : 0;
-        _buffers.Services.EnsureCapacity(capacity);
-        _buffers.Slices.EnsureCapacity(capacity);
+        _buffers.Reserve(resources is IReadOnlyCollection<Resource> { Count: var count } ? count : 0);
         foreach (var resource in resources)
         {
             Add(resource.Key, resource);
         }
     }
-
-    /// <summary>
-    /// Room for the Services, or the EndpointSlices, of a cluster of <paramref name="objects"/> objects, so the indexes are
-    /// not grown (and copied) on the way: in a cluster, they are most of the objects, a Service and its slice about a
-    /// third each; a guess too small only costs a resize.
-    /// </summary>
-    private static int ServicesCapacity(int objects) => objects / 3;
 
     /// <summary>
     /// Files one object by its type; Services by namespace and name, EndpointSlices by namespace and Service name
@@ -210,6 +203,15 @@ internal sealed class CompilationContext
     /// </summary>
     private sealed class Buffers
     {
+        /// <summary>How many times what a compile used a collection's room may be before it is given back.</summary>
+        private const int ShrinkAbove = 4;
+
+        /// <summary>Room no collection is shrunk below: small ones cost nothing to keep.</summary>
+        private const int KeepAtLeast = 1024;
+
+        /// <summary>The room this compile asked for, for the Services and for the slices.</summary>
+        private int _reserved;
+
         public Dictionary<(string Namespace, string Name), Service> Services { get; } = [];
 
         public Dictionary<(string Namespace, string Name), EndpointSlice[]> Slices { get; } = [];
@@ -218,15 +220,60 @@ internal sealed class CompilationContext
 
         public RouteAttacher.RouteStatusEntry[] Statuses { get; set; } = [];
 
-        /// <summary>Empties every collection (keeping its room), so nothing of the last snapshot stays reachable.</summary>
+        /// <summary>The room the spare collections hold, for the Services and for the routes (for tests).</summary>
+        internal (int Services, int Routes) Room => (Services.EnsureCapacity(0), Routes.Capacity);
+
+        /// <summary>
+        /// Makes room for the Services, and for the EndpointSlices, of a cluster of <paramref name="objects"/> objects, so
+        /// the indexes are not grown (and copied) on the way: in a cluster, they are most of the objects, a Service and
+        /// its slice about a third each; a guess too small only costs a resize.
+        /// </summary>
+        public void Reserve(int objects)
+        {
+            _reserved = objects / 3;
+            Services.EnsureCapacity(_reserved);
+            Slices.EnsureCapacity(_reserved);
+        }
+
+        /// <summary>
+        /// Empties every collection, so nothing of the last snapshot stays reachable. Each keeps its room, unless that is
+        /// more than <see cref="ShrinkAbove"/> times what this compile used: a cluster that shrank for good does not keep
+        /// its largest compile's room for the life of the process.
+        /// </summary>
         public void Clear()
         {
-            Array.Clear(Statuses, 0, Math.Min(Statuses.Length, Routes.Count));
+            var routes = Routes.Count;
+            var indexed = Math.Max(_reserved, Math.Max(Services.Count, Slices.Count));
+            Array.Clear(Statuses, 0, Math.Min(Statuses.Length, routes));
             Services.Clear();
             Slices.Clear();
             Routes.Clear();
+            if (TooLarge(Services.EnsureCapacity(0), indexed))
+            {
+                Services.TrimExcess(indexed);
+            }
+
+            if (TooLarge(Slices.EnsureCapacity(0), indexed))
+            {
+                Slices.TrimExcess(indexed);
+            }
+
+            if (TooLarge(Routes.Capacity, routes))
+            {
+                Routes.Capacity = routes;
+            }
+
+            if (TooLarge(Statuses.Length, routes))
+            {
+                Statuses = [];
+            }
         }
+
+        private static bool TooLarge(int room, int used) => room > KeepAtLeast && room > ShrinkAbove * used;
     }
+
+    /// <summary>The room of the collections the last compile left (for tests); zeros while a compile holds them.</summary>
+    internal static (int Services, int Routes) SpareRoom => Volatile.Read(ref _spare)?.Room ?? default;
 
     /// <summary>
     /// Runs <paramref name="body"/> over the ranges of [0, <paramref name="count"/>), each index in exactly one range:
