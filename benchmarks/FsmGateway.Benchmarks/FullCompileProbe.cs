@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime;
 using FsmGateway.Resources;
 using FsmGateway.Routing;
 
@@ -12,9 +13,14 @@ namespace FsmGateway.Benchmarks;
 /// on the thread pool, no endpoints listed), the same listing every endpoint (<see cref="CompilerOptions.ListEndpoints"/>,
 /// as a process that serves the table compiles), and the controller's options on one thread
 /// (<see cref="CompilerOptions.MaxDegreeOfParallelism"/> = 1). Prints each run's time, allocation (this thread's), GCs
-/// and their pauses, then p50, p90, min, max and mean of each mode over the runs after <c>warmUp</c> (tiered JIT: the
-/// stages run once per compile, so their optimized code arrives after a few compiles).
+/// and their pauses, then p50, p90, min, max and mean of each mode over the runs after the warm-up.
 /// </summary>
+/// <remarks>
+/// The warm-up lasts until the JIT has settled: the stages run once per compile, so tiered compilation reaches their
+/// final (tier-1, profile-guided) code only after 30 calls each and a background compile, some 30-60 compiles in; the
+/// runs before that are up to a fifth slower (benchmarks/README.md, "The JIT's warm-up"). So the warm-up is at least
+/// <c>warmUp</c> compiles, and goes on until two rounds of the three modes in a row compiled no method anew.
+/// </remarks>
 internal static class FullCompileProbe
 {
     private static readonly (string Name, CompilerOptions Options)[] Modes =
@@ -24,14 +30,32 @@ internal static class FullCompileProbe
         ("the controller's options on 1 thread (MaxDegreeOfParallelism = 1)", LargeSnapshot.ControllerOptions with { MaxDegreeOfParallelism = 1 }),
     ];
 
+    /// <summary>Compiles after which the warm-up ends even if the JIT is still compiling.</summary>
+    private const int MaxWarmUp = 300;
+
     public static int Run(int runs, int warmUp)
     {
         Console.WriteLine(GcMode.Describe());
         var snapshot = LargeSnapshot.Build();
         _ = snapshot.Resources;
         var times = new List<(double Ms, int Mode)>();
-        for (var i = 0; i < runs; i++)
+        var jitted = JitInfo.GetCompiledMethodCount();
+        var settledAt = -1;
+        for (var i = 0; settledAt < 0 || i < settledAt + runs; i++)
         {
+            // Settled: at least warmUp compiles, the last two rounds of the modes without a method compiled anew.
+            if (settledAt < 0 && i >= warmUp && i % (2 * Modes.Length) == 0)
+            {
+                var now = JitInfo.GetCompiledMethodCount();
+                if (now == jitted || i >= MaxWarmUp)
+                {
+                    settledAt = i;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up done after {i} compiles ({(now == jitted ? "no method compiled anew in the last two rounds" : $"still compiling at the cap of {MaxWarmUp}")}); measuring {runs}"));
+                }
+
+                jitted = now;
+            }
+
             // The modes in turn, side by side under the same load.
             var mode = i % Modes.Length;
             var paused = GC.GetTotalPauseDuration();
@@ -49,13 +73,19 @@ internal static class FullCompileProbe
 
         for (var mode = 0; mode < Modes.Length; mode++)
         {
-            var sorted = times.Skip(warmUp).Where(t => t.Mode == mode).Select(static t => t.Ms).Order().ToList();
-            if (sorted.Count > 0)
-            {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"full compile with {Modes[mode].Name} over runs {warmUp}..{runs - 1} (the first {warmUp} are JIT warm-up; the first of all, at start, took {times[0].Ms:F1} ms): p50 {sorted[(sorted.Count - 1) / 2]:F1} ms, p90 {sorted[(int)Math.Ceiling(sorted.Count * 0.9) - 1]:F1} ms, min {sorted[0]:F1} ms, max {sorted[^1]:F1} ms, mean {sorted.Average():F1} ms"));
-            }
+            Print("warm-up", times.Take(settledAt).Skip(1), mode, $"runs 1..{settledAt - 1}");
+            Print("full compile", times.Skip(settledAt), mode, $"runs {settledAt}..{times.Count - 1}, after the warm-up; the first of all, at start, took {times[0].Ms:F1} ms");
         }
 
         return 0;
+    }
+
+    private static void Print(string what, IEnumerable<(double Ms, int Mode)> times, int mode, string runs)
+    {
+        var sorted = times.Where(t => t.Mode == mode).Select(static t => t.Ms).Order().ToList();
+        if (sorted.Count > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{what} with {Modes[mode].Name} ({runs}): p50 {sorted[(sorted.Count - 1) / 2]:F1} ms, p90 {sorted[(int)Math.Ceiling(sorted.Count * 0.9) - 1]:F1} ms, min {sorted[0]:F1} ms, max {sorted[^1]:F1} ms, mean {sorted.Average():F1} ms"));
+        }
     }
 }
