@@ -17,9 +17,10 @@ namespace FsmGateway.Benchmarks;
 /// </summary>
 /// <remarks>
 /// The warm-up lasts until the JIT has settled: the stages run once per compile, so tiered compilation reaches their
-/// final (tier-1, profile-guided) code only after 30 calls each and a background compile, some 30-60 compiles in; the
-/// runs before that are up to a fifth slower (benchmarks/README.md, "The JIT's warm-up"). So the warm-up is at least
-/// <c>warmUp</c> compiles, and goes on until two rounds of the three modes in a row compiled no method anew.
+/// final (tier-1, profile-guided) code only after 30 calls each and a background compile: on the machine the figures
+/// come from, 40-100 compiles in, the runs before that up to a quarter slower (benchmarks/README.md, "The JIT's
+/// warm-up"). So the warm-up is at least <c>warmUp</c> compiles, and goes on until <see cref="QuietRounds"/> rounds of
+/// the three modes in a row compiled no method anew.
 /// </remarks>
 internal static class FullCompileProbe
 {
@@ -33,24 +34,27 @@ internal static class FullCompileProbe
     /// <summary>Compiles after which the warm-up ends even if the JIT is still compiling.</summary>
     private const int MaxWarmUp = 300;
 
+    /// <summary>Rounds of the modes in a row that must compile no method anew before the warm-up ends.</summary>
+    private const int QuietRounds = 3;
+
     public static int Run(int runs, int warmUp)
     {
         Console.WriteLine(GcMode.Describe());
         var snapshot = LargeSnapshot.Build();
         _ = snapshot.Resources;
         var times = new List<(double Ms, int Mode)>();
-        var jitted = JitInfo.GetCompiledMethodCount();
+        var jitted = -1L;
         var settledAt = -1;
         for (var i = 0; settledAt < 0 || i < settledAt + runs; i++)
         {
-            // Settled: at least warmUp compiles, the last two rounds of the modes without a method compiled anew.
-            if (settledAt < 0 && i >= warmUp && i % (2 * Modes.Length) == 0)
+            // Settled: at least warmUp compiles, the last QuietRounds rounds of the modes without a method compiled anew.
+            if (settledAt < 0 && i >= warmUp && i % (QuietRounds * Modes.Length) == 0)
             {
                 var now = JitInfo.GetCompiledMethodCount();
                 if (now == jitted || i >= MaxWarmUp)
                 {
                     settledAt = i;
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up done after {i} compiles ({(now == jitted ? "no method compiled anew in the last two rounds" : $"still compiling at the cap of {MaxWarmUp}")}); measuring {runs}"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up done after {i} compiles ({(now == jitted ? $"no method compiled anew in the last {QuietRounds} rounds" : $"still compiling at the cap of {MaxWarmUp}")}); measuring {runs}"));
                 }
 
                 jitted = now;

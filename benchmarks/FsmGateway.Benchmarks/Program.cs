@@ -30,7 +30,7 @@ if (args is ["--smoke"])
 if (args is ["--full-compile", ..])
 {
     // Issue 12's full-compile target (benchmarks/README.md): the scale cluster compiled as the controller compiles it,
-    // [runs] times, the first [warm-up] runs not counted.
+    // [runs] times after a warm-up of at least [warm-up] compiles that lasts until the JIT has settled.
     return FullCompileProbe.Run(
         args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20,
         args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 3);

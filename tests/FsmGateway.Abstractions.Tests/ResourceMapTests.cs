@@ -181,6 +181,59 @@ public sealed class ResourceMapTests
         AssertChunkSizes(map);
     }
 
+    /// <summary>
+    /// Ranges of keys removed and added at random, so chunks are emptied, left small, joined to neighbours of every size,
+    /// and grown past twice their size: the contents stay those of a sorted dictionary, and the chunk sizes in bounds.
+    /// </summary>
+    [Theory]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    public void SetItems_WithRangesRemovedAndAdded_KeepsEveryChunkInBounds(int seed)
+    {
+        static ResourceKey Route(int i) => new(ResourceKind.TcpRoute, "apps", $"r{i:D6}");
+        const int Size = ResourceMap<int>.ChunkSize;
+        var random = new Random(seed);
+        var expected = new SortedDictionary<ResourceKey, int>();
+        for (var i = 0; i < 6 * Size; i++)
+        {
+            expected[Route(random.Next(20 * Size))] = i;
+        }
+
+        // From a plain sequence (neither an array nor a collection).
+        var map = ResourceMap.Create(expected.Select(static pair => pair));
+        for (var step = 0; step < 60; step++)
+        {
+            var start = random.Next(20 * Size);
+            var keys = Enumerable.Range(start, random.Next(1, 3 * Size)).Select(Route).ToList();
+            var source = new Dictionary<ResourceKey, int>();
+            if (random.Next(3) == 0)
+            {
+                // Added (some present already, with new values), every other one or all of them.
+                var every = random.Next(1, 3);
+                keys.Where((_, i) => i % every == 0).ToList().ForEach(key => source[key] = random.Next());
+            }
+
+            foreach (var key in keys)
+            {
+                if (source.TryGetValue(key, out var value))
+                {
+                    expected[key] = value;
+                }
+                else
+                {
+                    expected.Remove(key);
+                }
+            }
+
+            map = map.SetItems(keys, source);
+            Assert.Equal(expected.ToList(), map.ToList());
+            AssertChunkSizes(map);
+        }
+
+        Assert.All(expected, pair => Assert.Equal(pair.Value, map[pair.Key]));
+    }
+
     [Fact]
     public void Create_RefusesAKeyTwice_NamingIt()
     {

@@ -26,23 +26,18 @@ public static class ResourceMap
                 return map;
             case KeyValuePair<ResourceKey, TValue>[] array:
                 return Create((ReadOnlySpan<KeyValuePair<ResourceKey, TValue>>)array);
-            case IReadOnlyCollection<KeyValuePair<ResourceKey, TValue>> collection:
-                // Counted: the entries go through a pooled array, so the only arrays allocated are the map's own.
-                var buffer = ArrayPool<KeyValuePair<ResourceKey, TValue>>.Shared.Rent(collection.Count);
-                var length = 0;
+            case ICollection<KeyValuePair<ResourceKey, TValue>> collection:
+                // Copied into a pooled array rather than a new one (a compile's status builders come this way).
+                var count = collection.Count;
+                var buffer = ArrayPool<KeyValuePair<ResourceKey, TValue>>.Shared.Rent(count);
                 try
                 {
-                    foreach (var item in collection)
-                    {
-                        buffer[length++] = item;
-                    }
-
-                    return Create((ReadOnlySpan<KeyValuePair<ResourceKey, TValue>>)buffer.AsSpan(0, length));
+                    collection.CopyTo(buffer, 0);
+                    return Create((ReadOnlySpan<KeyValuePair<ResourceKey, TValue>>)buffer.AsSpan(0, count));
                 }
                 finally
                 {
-                    buffer.AsSpan(0, length).Clear();
-                    ArrayPool<KeyValuePair<ResourceKey, TValue>>.Shared.Return(buffer);
+                    ArrayPool<KeyValuePair<ResourceKey, TValue>>.Shared.Return(buffer, clearArray: true);
                 }
 
             default:
@@ -161,10 +156,15 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
     /// <summary>A map of <paramref name="items"/>, which are sorted by key with each key once.</summary>
     internal static ResourceMap<TValue> FromSorted(ReadOnlySpan<KeyValuePair<ResourceKey, TValue>> items)
     {
-        var chunks = new List<Chunk>(Pieces(items.Length));
-        for (var c = 0; c < chunks.Capacity; c++)
+        if (items.IsEmpty)
         {
-            var part = items[Piece(items.Length, c, chunks.Capacity)];
+            return Empty;
+        }
+
+        var chunks = new Chunk[Pieces(items.Length)];
+        for (var c = 0; c < chunks.Length; c++)
+        {
+            var part = items[Piece(items.Length, c, chunks.Length)];
             var keys = new ResourceKey[part.Length];
             var values = new TValue[part.Length];
             for (var i = 0; i < part.Length; i++)
@@ -172,10 +172,10 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
                 (keys[i], values[i]) = part[i];
             }
 
-            chunks.Add(new Chunk(keys, values));
+            chunks[c] = new Chunk(keys, values);
         }
 
-        return chunks.Count == 0 ? Empty : new ResourceMap<TValue>([.. chunks]);
+        return new ResourceMap<TValue>(chunks);
     }
 
     /// <inheritdoc />
@@ -219,13 +219,33 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
     {
         ArgumentNullException.ThrowIfNull(keys);
         ArgumentNullException.ThrowIfNull(source);
-        var changes = keys.ToArray();
-        if (changes.Length == 0)
+        if (keys is not ICollection<ResourceKey> { Count: var count } collection)
+        {
+            return SetSorted(keys.ToArray(), source);
+        }
+
+        // Counted keys are copied into a pooled array: thousands of them would make a large object.
+        var rented = ArrayPool<ResourceKey>.Shared.Rent(count);
+        try
+        {
+            collection.CopyTo(rented, 0);
+            return SetSorted(rented.AsSpan(0, count), source);
+        }
+        finally
+        {
+            ArrayPool<ResourceKey>.Shared.Return(rented, clearArray: true);
+        }
+    }
+
+    /// <summary><see cref="SetItems"/> with the keys in an array of their own, which it sorts.</summary>
+    private ResourceMap<TValue> SetSorted(Span<ResourceKey> changes, IReadOnlyDictionary<ResourceKey, TValue> source)
+    {
+        if (changes.IsEmpty)
         {
             return this;
         }
 
-        Array.Sort(changes);
+        changes.Sort();
         Chunk[] chunks = _chunks.Length == 0 ? [NoEntries] : _chunks;
         var result = new Builder(chunks.Length + 1);
         var changed = false;
@@ -247,7 +267,7 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
 
             var chunk = chunks[c];
             using var merged = new Scratch(chunk.Keys.Length + end - next);
-            var length = chunk.Merge(changes.AsSpan(next, end - next), source, merged.Keys, merged.Values);
+            var length = chunk.Merge(changes[next..end], source, merged.Keys, merged.Values);
             next = end;
             if (length < 0)
             {
@@ -326,10 +346,13 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
             }
         }
 
+        /// <summary>The map of the chunks collected.</summary>
         public ResourceMap<TValue> ToMap() => _chunks.Count == 0 ? Empty : new ResourceMap<TValue>([.. _chunks]);
 
+        /// <summary>Whether the last chunk collected is under a quarter of <see cref="ChunkSize"/> (it can only be the first).</summary>
         private bool LastIsSmall => _chunks.Count > 0 && _chunks[^1].Keys.Length < Small;
 
+        /// <summary>Replaces the last chunk with it and the entries given, cut to size.</summary>
         private void JoinLast(ReadOnlySpan<ResourceKey> keys, ReadOnlySpan<TValue> values)
         {
             var last = _chunks[^1];
@@ -342,6 +365,7 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
             Cut(joined.Keys.AsSpan(0, last.Keys.Length + keys.Length), joined.Values.AsSpan(0, last.Keys.Length + keys.Length));
         }
 
+        /// <summary>Adds the entries given as one chunk, or as several of about <see cref="ChunkSize"/> when more than twice that.</summary>
         private void Cut(ReadOnlySpan<ResourceKey> keys, ReadOnlySpan<TValue> values)
         {
             var count = Pieces(keys.Length);
@@ -353,29 +377,32 @@ public sealed class ResourceMap<TValue> : IReadOnlyDictionary<ResourceKey, TValu
         }
     }
 
-    /// <summary>Pooled arrays for entries on their way into chunks; cleared of what was written when given back.</summary>
+    /// <summary>Pooled arrays for entries on their way into chunks; cleared of what may have been written when given back.</summary>
     private readonly struct Scratch : IDisposable
     {
+        /// <summary>The room asked for: nothing past it is written.</summary>
+        private readonly int _length;
+
         public Scratch(int length)
         {
             Keys = ArrayPool<ResourceKey>.Shared.Rent(length);
             Values = ArrayPool<TValue>.Shared.Rent(length);
-            Length = length;
+            _length = length;
         }
 
+        /// <summary>Room for at least the length asked for (the pool may give more).</summary>
         public ResourceKey[] Keys { get; }
 
+        /// <summary>Room for at least the length asked for (the pool may give more).</summary>
         public TValue[] Values { get; }
-
-        private int Length { get; }
 
         public void Dispose()
         {
-            Keys.AsSpan(0, Length).Clear();
+            Keys.AsSpan(0, _length).Clear();
             ArrayPool<ResourceKey>.Shared.Return(Keys);
             if (RuntimeHelpers.IsReferenceOrContainsReferences<TValue>())
             {
-                Values.AsSpan(0, Length).Clear();
+                Values.AsSpan(0, _length).Clear();
             }
 
             ArrayPool<TValue>.Shared.Return(Values);

@@ -16,10 +16,14 @@ internal sealed class CompilationContext
     private static readonly IReadOnlyDictionary<string, string> NoLabels = ImmutableDictionary<string, string>.Empty;
     private readonly List<Diagnostic> _diagnostics = [];
 
-    /// <summary>The buffers the last compile left for the next (taken by one compile at a time; null while one has them).</summary>
+    /// <summary>The buffers the last full compile left for the next (taken by one compile at a time; null while one has them).</summary>
     private static Buffers? _spare;
 
-    private readonly Buffers _buffers = Interlocked.Exchange(ref _spare, null) ?? new();
+    /// <summary>This compile's large collections: the spare ones for a full compile, new ones for a part of a snapshot.</summary>
+    private readonly Buffers _buffers;
+
+    /// <summary>Whether <see cref="_buffers"/> go back to <see cref="_spare"/> when the compile is done.</summary>
+    private readonly bool _keepBuffers;
 
     /// <summary>
     /// A context over a snapshot's objects, read with the sorted dictionary's own enumerator. A large snapshot is read on
@@ -29,6 +33,7 @@ internal sealed class CompilationContext
     {
         Options = options;
         Bindings = bindings;
+        (_buffers, _keepBuffers) = (Interlocked.Exchange(ref _spare, null) ?? new(), true);
         _buffers.Reserve(resources.Count);
         if (resources.Count < ConcurrentIndexingFrom || options.MaxDegreeOfParallelism == 1)
         {
@@ -60,11 +65,16 @@ internal sealed class CompilationContext
     /// </summary>
     private const int ConcurrentIndexingFrom = 4096;
 
-    /// <summary>A context over <paramref name="resources"/>, which must be sorted by key and hold each key once (a snapshot's order).</summary>
+    /// <summary>
+    /// A context over <paramref name="resources"/>, which must be sorted by key and hold each key once (a snapshot's
+    /// order): the part of a snapshot a per-Gateway recompile reads. Its collections are its own, so the spare ones
+    /// keep the room of the last full compile (a small compile in between would shrink them).
+    /// </summary>
     public CompilationContext(IEnumerable<Resource> resources, CompilerOptions options, ListenerBindings bindings)
     {
         Options = options;
         Bindings = bindings;
+        _buffers = new();
         _buffers.Reserve(resources is IReadOnlyCollection<Resource> { Count: var count } ? count : 0);
         foreach (var resource in resources)
         {
@@ -187,17 +197,20 @@ internal sealed class CompilationContext
     }
 
     /// <summary>
-    /// Leaves this compile's buffers, emptied, to the next compile. Call it last: nothing may read <see cref="Routes"/>,
+    /// Leaves a full compile's buffers, emptied, to the next one. Call it last: nothing may read <see cref="Routes"/>,
     /// the Services or the route status entries after it, and nothing the result holds refers to them.
     /// </summary>
     public void Release()
     {
-        _buffers.Clear();
-        Volatile.Write(ref _spare, _buffers);
+        if (_keepBuffers)
+        {
+            _buffers.Clear();
+            Volatile.Write(ref _spare, _buffers);
+        }
     }
 
     /// <summary>
-    /// A compile's large collections, kept from one compile to the next: in a cluster of 10,000 routes each is a few
+    /// A full compile's large collections, kept from one full compile to the next: in a cluster of 10,000 routes each is a few
     /// hundred KB, a large object that only a gen2 GC frees, and allocated anew in every compile they set off a full,
     /// blocking collection (65-135 ms, marking the whole snapshot) every few compiles.
     /// </summary>
@@ -220,8 +233,8 @@ internal sealed class CompilationContext
 
         public RouteAttacher.RouteStatusEntry[] Statuses { get; set; } = [];
 
-        /// <summary>The room the spare collections hold, for the Services and for the routes (for tests).</summary>
-        internal (int Services, int Routes) Room => (Services.EnsureCapacity(0), Routes.Capacity);
+        /// <summary>The room the collections hold: Services, slices, routes, route statuses (for tests).</summary>
+        internal (int Services, int Slices, int Routes, int Statuses) Room => (Services.Capacity, Slices.Capacity, Routes.Capacity, Statuses.Length);
 
         /// <summary>
         /// Makes room for the Services, and for the EndpointSlices, of a cluster of <paramref name="objects"/> objects, so
@@ -237,8 +250,8 @@ internal sealed class CompilationContext
 
         /// <summary>
         /// Empties every collection, so nothing of the last snapshot stays reachable. Each keeps its room, unless that is
-        /// more than <see cref="ShrinkAbove"/> times what this compile used: a cluster that shrank for good does not keep
-        /// its largest compile's room for the life of the process.
+        /// more than <see cref="ShrinkAbove"/> times what this compile used (and more than <see cref="KeepAtLeast"/>): a
+        /// cluster that shrank for good does not keep its largest compile's room for the life of the process.
         /// </summary>
         public void Clear()
         {
@@ -248,12 +261,12 @@ internal sealed class CompilationContext
             Services.Clear();
             Slices.Clear();
             Routes.Clear();
-            if (TooLarge(Services.EnsureCapacity(0), indexed))
+            if (TooLarge(Services.Capacity, indexed))
             {
                 Services.TrimExcess(indexed);
             }
 
-            if (TooLarge(Slices.EnsureCapacity(0), indexed))
+            if (TooLarge(Slices.Capacity, indexed))
             {
                 Slices.TrimExcess(indexed);
             }
@@ -273,7 +286,7 @@ internal sealed class CompilationContext
     }
 
     /// <summary>The room of the collections the last compile left (for tests); zeros while a compile holds them.</summary>
-    internal static (int Services, int Routes) SpareRoom => Volatile.Read(ref _spare)?.Room ?? default;
+    internal static (int Services, int Slices, int Routes, int Statuses) SpareRoom => Volatile.Read(ref _spare)?.Room ?? default;
 
     /// <summary>
     /// Runs <paramref name="body"/> over the ranges of [0, <paramref name="count"/>), each index in exactly one range:
