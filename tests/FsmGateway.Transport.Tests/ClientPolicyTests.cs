@@ -103,6 +103,44 @@ public sealed class ClientPolicyTests
         Assert.True((await TestClient.ConnectAndReadToEndAsync(port, deadline.Token)).ClosedWithoutData, "the listener filter's cap of 3 was not held");
     }
 
+    /// <summary>
+    /// A connection the route filter refuses counts in no gate, not even the listener filter's it passed first: held
+    /// for the connection limit's close delay, it takes no one's slot. (It held the listener filter's until it closed,
+    /// and the test above failed now and then when its next connection came before that close.)
+    /// </summary>
+    [Fact(Timeout = Guard.TestTimeout)]
+    public async Task ConcurrencyLimitFilters_AConnectionRefusedAndHeldForItsCloseDelay_HoldsNoSlot()
+    {
+        await using var echo = TestBackend.Echo();
+        var port = FreePort.Get();
+        var listenerFilter = Filter(ConnectionFilterType.ConcurrencyLimit, "listener-cap") with { MaxConnections = 2 };
+        var routeFilter = Filter(ConnectionFilterType.ConcurrencyLimit, "route-cap") with { MaxConnections = 1 };
+        var listener = Routes.Listener(port, Routes.Backend("svc", 1, echo)) with
+        {
+            Client = new ClientPolicy
+            {
+                ListenerFilters = [listenerFilter],
+                RouteFilters = [routeFilter],
+                ConnectionLimit = new ConnectionLimit(100, TimeSpan.FromSeconds(5)),
+            },
+        };
+        await using var proxy = await Routes.StartProxyAsync(Routes.Table(listener));
+        using var deadline = Guard.Deadline(30);
+        using var first = await TestClient.ConnectAsync(port, deadline.Token);
+        await first.AssertEchoesAsync();
+
+        // Refused by the route filter's cap of 1, and held open for the close delay (5 s: the rest of the test, unless the
+        // machine is very slow, when the test can only pass).
+        using var refused = await TestClient.ConnectAsync(port, deadline.Token);
+        Assert.True(await Guard.Eventually(() => proxy.ActiveConnections == 2), "the second connection was not accepted");
+
+        // The route filter's cap raised: the listener filter's 2 decides, and the held connection is not one of its two.
+        await proxy.ApplyAsync(Routes.Table(listener with { Client = listener.Client with { RouteFilters = [routeFilter with { MaxConnections = 10 }] } }), deadline.Token);
+        using var second = await TestClient.ConnectAsync(port, deadline.Token);
+        await second.AssertEchoesAsync("the connection held for its close delay took a slot of the listener filter");
+        Assert.True((await TestClient.ConnectAndReadToEndAsync(port, deadline.Token)).ClosedWithoutData, "the listener filter's cap of 2 was not held");
+    }
+
     [Fact(Timeout = Guard.TestTimeout)]
     public async Task IPRestriction_AllowAndDenyListsOfV4AndV6Networks()
     {

@@ -55,8 +55,10 @@ internal sealed class ClientAdmission
     }
 
     /// <summary>
-    /// Runs every check on a connection from <paramref name="client"/>. The gates it passes count the connection
-    /// until <see cref="ConnectionGate.Exit"/> on each of <paramref name="entered"/>.
+    /// Runs every check on a connection from <paramref name="client"/>. An admitted connection is counted by the gates
+    /// it passed until <see cref="ConnectionGate.Exit"/> on each of <paramref name="entered"/>. A refused one is counted
+    /// by none: the gates it passed before the check that refused it are left at once, so it holds no one's slot while
+    /// it is held for a close delay, and the slot is free before the client sees the connection close.
     /// </summary>
     /// <returns>Why the connection is refused, or <see langword="null"/> when it is admitted.</returns>
     public (TerminationReason Reason, string Text)? Admit(EndPoint? client, List<ConnectionGate> entered)
@@ -68,7 +70,7 @@ internal sealed class ClientAdmission
             {
                 if (!gate.TryEnter(check.Max))
                 {
-                    return (check.Refusal, check.Text);
+                    return Refuse(entered, check.Refusal, check.Text);
                 }
 
                 entered.Add(gate);
@@ -77,7 +79,7 @@ internal sealed class ClientAdmission
 
             if (check.Allowed.Length > 0 && (address is null || !Array.Exists(check.Allowed, n => n.Contains(address))))
             {
-                return (check.Refusal, address is null ? $"{check.Text}: the client address is unknown" : $"{check.Text}: {address} is not in the allow list");
+                return Refuse(entered, check.Refusal, address is null ? $"{check.Text}: the client address is unknown" : $"{check.Text}: {address} is not in the allow list");
             }
 
             if (address is not null)
@@ -86,13 +88,25 @@ internal sealed class ClientAdmission
                 {
                     if (denied.Contains(address))
                     {
-                        return (check.Refusal, $"{check.Text}: {address} is in the deny list ({denied})");
+                        return Refuse(entered, check.Refusal, $"{check.Text}: {address} is in the deny list ({denied})");
                     }
                 }
             }
         }
 
         return null;
+    }
+
+    /// <summary>Leaves the gates a refused connection passed, and says why it is refused.</summary>
+    private static (TerminationReason Reason, string Text) Refuse(List<ConnectionGate> entered, TerminationReason reason, string text)
+    {
+        foreach (var gate in entered)
+        {
+            gate.Exit();
+        }
+
+        entered.Clear();
+        return (reason, text);
     }
 
     /// <summary>One check: a counting gate (a connection cap), or allow and deny lists.</summary>
