@@ -219,7 +219,7 @@ internal sealed class CompilationContext
         /// <summary>How many times what a compile used a collection's room may be before it is given back.</summary>
         private const int ShrinkAbove = 4;
 
-        /// <summary>Room no collection is shrunk below: small ones cost nothing to keep.</summary>
+        /// <summary>Room a collection keeps whatever a compile used: one this small or smaller costs nothing to keep.</summary>
         private const int KeepAtLeast = 1024;
 
         /// <summary>The room this compile asked for, for the Services and for the slices.</summary>
